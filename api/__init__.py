@@ -1,0 +1,1 @@
+"""Staff HTTP API and web console (FastAPI)."""

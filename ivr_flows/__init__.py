@@ -1,0 +1,1 @@
+"""Declarative IVR flows: interpreter, steps, understanding of callers, prompts."""

@@ -1,0 +1,1 @@
+"""The agenda core: slots, holds, bookings, rules and exports."""

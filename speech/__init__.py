@@ -1,0 +1,1 @@
+"""Local speech recognition (Vosk): models, per-call recognizers, endpointing."""

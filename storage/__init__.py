@@ -1,0 +1,1 @@
+"""Persistence and privacy: database, vault, keyring, identity, audit, retention."""

@@ -1,0 +1,1 @@
+"""SIP user agent workers (pjsua2), media, transfer, and the Kamailio front."""

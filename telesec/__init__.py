@@ -1,0 +1,1 @@
+"""Telesec: telephony engine for medical remote-secretary services."""

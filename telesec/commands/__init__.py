@@ -1,0 +1,1 @@
+"""Sub-commands of the telesec CLI, one module per group."""

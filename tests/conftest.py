@@ -1,0 +1,76 @@
+"""Shared fixtures. Database tests run on SQLite and on PostgreSQL (a fresh database each).
+
+PostgreSQL is not optional: set TELESEC_TEST_PG_URL to an admin URL of a server (default
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres); the tests create and drop their
+own databases there.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from storage.db import Database
+from storage.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "TELESEC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_url(name: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def pg_database_url() -> Iterator[str]:
+    """URL of a new, empty PostgreSQL database, dropped after the test."""
+    name = f"telesec_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'telesec.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """An empty database of each kind in turn."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_database_url")
+    return request.getfixturevalue("sqlite_database_url")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A migrated database of each kind in turn."""
+    upgrade(database_url)
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(sqlite_database_url: str) -> Iterator[Database]:
+    upgrade(sqlite_database_url)
+    database = Database(sqlite_database_url)
+    try:
+        yield database
+    finally:
+        database.dispose()

@@ -15,8 +15,13 @@ class DatabaseError(Exception):
     """The database cannot be reached or used; the message says what to do."""
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+
+    SQLite transactions start with BEGIN IMMEDIATE (the write lock taken up front, so two
+    writers never deadlock on a lock upgrade) unless ``immediate`` is false, for engines
+    that only read: WAL readers then run beside the writer.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -39,7 +44,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
@@ -52,6 +57,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine = (
+            make_engine(url, immediate=False, **engine_kwargs)
+            if self.engine.dialect.name == "sqlite"
+            else self.engine
+        )
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -63,5 +74,12 @@ class Database:
         with self._sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only: on SQLite it does not wait for the write lock."""
+        with self._read_sessions() as session, session.begin():
+            yield session
+
     def dispose(self) -> None:
         self.engine.dispose()
+        self._read_engine.dispose()

@@ -4,15 +4,23 @@ One JSON file, mode 0600, never in the database. Optionally sealed with a passph
 the key material is then encrypted with AES-256-GCM under a key derived by scrypt.
 Data keys (DEKs) of vault objects are stored wrapped by a KEK id; rotation makes a new
 KEK current, and the callers rewrap the DEKs they hold (no audio is re-encrypted).
+
+The file also holds the *shred register*: the ids of vault objects destroyed, so that a
+restore from an older backup archive does not bring them back (docs/vault-format.md).
+Every change is made under an exclusive lock on ``<keyring>.lock`` after re-reading the
+file, so that several processes (the engine, a CLI) can change it without losing updates.
 """
 
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
 import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +70,7 @@ class Keyring:
     blind_index_key: bytes
     audit_seed: bytes
     passphrase: str | None = field(default=None, repr=False)
+    shredded: dict[str, str] = field(default_factory=dict, repr=False)
 
     # ---- life cycle -------------------------------------------------------------------
     @classmethod
@@ -120,6 +129,7 @@ class Keyring:
                 blind_index_key=_unb64(inner["blind_index_key"]),
                 audit_seed=_unb64(inner["audit_seed"]),
                 passphrase=passphrase,
+                shredded=dict(inner.get("shredded", {})),
             )
         except (KeyError, ValueError) as exc:
             raise KeyringError(f"keyring {path} is damaged (missing {exc}); restore it") from None
@@ -134,6 +144,7 @@ class Keyring:
             },
             "blind_index_key": _b64(self.blind_index_key),
             "audit_seed": _b64(self.audit_seed),
+            "shredded": self.shredded,
         }
         outer: dict[str, Any] = {"version": FORMAT_VERSION}
         if self.passphrase:
@@ -161,18 +172,59 @@ class Keyring:
     def rotate(self) -> str:
         """Make a new KEK current and save; returns its id. Rewrap DEKs afterwards."""
         kek_id = _new_kek_id()
-        self.keks[kek_id] = KekEntry(secrets.token_bytes(32), _now())
-        self.current_kek_id = kek_id
-        self.save()
+        with self._locked():
+            self.keks[kek_id] = KekEntry(secrets.token_bytes(32), _now())
+            self.current_kek_id = kek_id
+            self.save()
         return kek_id
 
     def retire(self, kek_id: str) -> None:
-        """Forget an old KEK once no DEK is wrapped under it any more."""
-        if kek_id == self.current_kek_id:
-            raise KeyringError(f"key {kek_id} is current; rotate before retiring it")
+        """Forget an old KEK once no DEK is wrapped under it any more.
+
+        Shred-register entries older than every remaining KEK are pruned: no backup
+        archive that could still be opened was made before them.
+        """
+        with self._locked():
+            if kek_id == self.current_kek_id:
+                raise KeyringError(f"key {kek_id} is current; rotate before retiring it")
+            self.kek(kek_id)
+            del self.keks[kek_id]
+            oldest = min(entry.created for entry in self.keks.values())
+            self.shredded = {oid: at for oid, at in self.shredded.items() if at >= oldest}
+            self.save()
+
+    def record_shredded(self, object_ids: Iterable[str]) -> None:
+        """Put vault object ids on the shred register (before their keys are destroyed)."""
+        ids = list(object_ids)
+        if not ids:
+            return
+        with self._locked():
+            now = _now()
+            for object_id in ids:
+                self.shredded.setdefault(object_id, now)
+            self.save()
+
+    def kek_created(self, kek_id: str) -> str:
+        """ISO creation time of a KEK."""
         self.kek(kek_id)
-        del self.keks[kek_id]
-        self.save()
+        return self.keks[kek_id].created
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the keyring's lock and bring this object up to date with the file."""
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            if self.path.is_file():
+                fresh = Keyring.load(self.path, self.passphrase)
+                self.current_kek_id = fresh.current_kek_id
+                self.keks = fresh.keks
+                self.shredded = fresh.shredded
+            yield
+        finally:
+            os.close(fd)
 
     def wrap(self, dek: bytes, kek_id: str | None = None) -> tuple[str, bytes]:
         """Encrypt a data key under a KEK (the current one by default)."""

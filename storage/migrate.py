@@ -11,6 +11,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from storage.db import make_engine
+from storage.keyring import Keyring
 from storage.models import Base
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,9 +25,45 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (the latest by default)."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", keyring: Keyring | None = None) -> None:
+    """Bring the database at ``url`` to ``revision`` (the latest by default).
+
+    ``keyring`` is needed by migrations that encrypt existing data (0003 seals patient
+    identity); they refuse, in one line, to run on a database with data and no keyring.
+    """
+    config = alembic_config(url)
+    config.attributes["keyring"] = keyring
+    command.upgrade(config, revision)
+    if config.attributes.get("scrub_after_upgrade"):
+        scrub_freed_space(url)
+
+
+def downgrade(url: str, revision: str, keyring: Keyring | None = None) -> None:
+    """Take the database at ``url`` back to ``revision``."""
+    config = alembic_config(url)
+    config.attributes["keyring"] = keyring
+    command.downgrade(config, revision)
+
+
+def scrub_freed_space(url: str) -> None:
+    """Rewrite the database so that no freed page still holds data dropped by a migration."""
+    engine = make_engine(url)
+    try:
+        if engine.dialect.name == "sqlite":
+            raw = engine.raw_connection()  # autocommit: VACUUM cannot run in a transaction
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.execute("VACUUM")
+                cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                cursor.close()
+            finally:
+                raw.close()
+        else:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM FULL patients")
+    finally:
+        engine.dispose()
 
 
 def current_revision(engine: Engine) -> str | None:

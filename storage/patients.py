@@ -1,36 +1,51 @@
 """Patient identity: the only module that reads or writes the identity columns.
 
-Callers deal in :class:`PatientRecord` values and never touch :class:`Patient` columns,
-so that the way identity is stored (plain, or encrypted with blind indexes) can change
-here without touching them.
+Callers deal in :class:`PatientRecord` values and never touch :class:`Patient` columns.
+Names, birth dates and phone numbers are sealed columns (:mod:`storage.identity`); the
+lookups go through blind indexes of the normalised values, then the rows found are
+opened and compared with the query again (a truncated index can, in theory, collide).
+
+Reads through this directory are not audited here: the caller knows who reads and why,
+and records it with :func:`storage.audit.record`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, Select, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
-from storage.models import Patient
+from storage.identity import IdentityTampered, RowBound, cipher, sealed_kek_id
+from storage.models import Patient, utcnow
+
+if TYPE_CHECKING:
+    from storage.erasure import ErasureReport, ObjectShredder
+
+IDENTITY_FIELDS = ("first_name", "last_name", "birth_date", "phone")
 
 
 @dataclass(frozen=True, slots=True)
 class PatientRecord:
+    """A patient's identity in clear; its repr shows no identity (safe in a log line)."""
+
     id: int
     practice_id: int
     code: str
-    first_name: str
-    last_name: str
-    birth_date: date
-    phone: str | None
+    first_name: str = dataclasses.field(repr=False)
+    last_name: str = dataclasses.field(repr=False)
+    birth_date: date = dataclasses.field(repr=False)
+    phone: str | None = dataclasses.field(repr=False)
 
 
 class UnknownPatient(LookupError):
-    """No patient with that id in that practice."""
+    """No patient with that id in that practice (or the patient was erased)."""
 
 
 def normalise_phone(raw: str, default_country: str = "33") -> str:
@@ -53,16 +68,67 @@ def fold_name(name: str) -> str:
     return " ".join(cleaned.split())
 
 
+def _index_form(field: str, value: str) -> str:
+    """The normalised text a blind index of ``field`` is computed over."""
+    return fold_name(value) if field in ("first_name", "last_name") else value
+
+
+def _open(row: Patient, field: str) -> str | None:
+    bound: RowBound | None = getattr(row, f"{field}_sealed")
+    if bound is None:
+        return None
+    if bound.row_id != row.id:
+        raise IdentityTampered(
+            f"patient {row.id}: its {field} was sealed for another row (moved in the database)"
+        )
+    return bound.text
+
+
 def _record(row: Patient) -> PatientRecord:
+    first, last, born = (_open(row, f) for f in ("first_name", "last_name", "birth_date"))
+    if first is None or last is None or born is None:
+        raise UnknownPatient(f"no patient {row.id}")
     return PatientRecord(
         id=row.id,
         practice_id=row.practice_id,
         code=row.code,
-        first_name=row.first_name,
-        last_name=row.last_name,
-        birth_date=row.birth_date,
-        phone=row.phone,
+        first_name=first,
+        last_name=last,
+        birth_date=date.fromisoformat(born),
+        phone=_open(row, "phone"),
     )
+
+
+def _set_identity(row: Patient, field: str, text: str | None) -> None:
+    if text is None:
+        setattr(row, f"{field}_sealed", None)
+        setattr(row, f"{field}_index", None)
+        return
+    setattr(row, f"{field}_sealed", RowBound(row.id, text))
+    setattr(
+        row,
+        f"{field}_index",
+        cipher().blind_index(field, row.practice_id, _index_form(field, text)),
+    )
+
+
+def _clean(field: str, value: object) -> str | None:
+    if value is None:
+        if field == "phone":
+            return None
+        raise ValueError(f"a patient's {field} cannot be empty")
+    if field == "birth_date":
+        if not isinstance(value, date):
+            raise ValueError("birth_date must be a date")
+        return value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be text")
+    if field == "phone":
+        return normalise_phone(value) or None
+    text = value.strip()
+    if not text:
+        raise ValueError(f"a patient's {field} cannot be empty")
+    return text
 
 
 class PatientDirectory:
@@ -81,73 +147,131 @@ class PatientDirectory:
         phone: str | None = None,
         code: str | None = None,
     ) -> PatientRecord:
-        row = Patient(
-            practice_id=practice_id,
-            code=code or self._new_code(practice_id),
-            first_name=first_name.strip(),
-            last_name=last_name.strip(),
-            birth_date=birth_date,
-            phone=normalise_phone(phone) if phone else None,
-        )
+        values = {
+            "first_name": _clean("first_name", first_name),
+            "last_name": _clean("last_name", last_name),
+            "birth_date": _clean("birth_date", birth_date),
+            "phone": _clean("phone", phone),
+        }
+        cipher()  # fail before inserting anything if no keyring is loaded
+        row = Patient(practice_id=practice_id, code=code or self._new_code(practice_id))
         self.session.add(row)
+        self.session.flush()  # the row id is sealed into every identity value
+        for field, text in values.items():
+            _set_identity(row, field, text)
         self.session.flush()
         return _record(row)
 
     def get(self, patient_id: int, practice_id: int | None = None) -> PatientRecord:
         row = self.session.get(Patient, patient_id)
-        if row is None or (practice_id is not None and row.practice_id != practice_id):
+        if (
+            row is None
+            or row.erased_at is not None
+            or (practice_id is not None and row.practice_id != practice_id)
+        ):
             raise UnknownPatient(f"no patient {patient_id}")
         return _record(row)
 
     def by_code(self, practice_id: int, code: str) -> PatientRecord | None:
         row = self.session.scalar(
-            select(Patient).where(Patient.practice_id == practice_id, Patient.code == code)
+            self._live(practice_id).where(Patient.code == code)
         )
         return _record(row) if row else None
 
     def find_by_phone(self, practice_id: int, phone: str) -> list[PatientRecord]:
         wanted = normalise_phone(phone)
-        rows = self.session.scalars(
-            select(Patient).where(Patient.practice_id == practice_id, Patient.phone == wanted)
-        )
-        return [_record(r) for r in rows]
+        if not wanted:
+            return []
+        return self._find(practice_id, {"phone": wanted})
 
     def find_by_birth_date(self, practice_id: int, birth_date: date) -> list[PatientRecord]:
-        rows = self.session.scalars(
-            select(Patient).where(
-                Patient.practice_id == practice_id, Patient.birth_date == birth_date
-            )
-        )
-        return [_record(r) for r in rows]
+        return self._find(practice_id, {"birth_date": birth_date.isoformat()})
 
     def find_by_name(
         self, practice_id: int, last_name: str, first_name: str | None = None
     ) -> list[PatientRecord]:
-        rows = self.session.scalars(select(Patient).where(Patient.practice_id == practice_id))
-        last, first = fold_name(last_name), fold_name(first_name) if first_name else None
-        return [
-            _record(r)
-            for r in rows
-            if fold_name(r.last_name) == last
-            and (first is None or fold_name(r.first_name) == first)
-        ]
+        wanted = {"last_name": last_name}
+        if first_name:
+            wanted["first_name"] = first_name
+        return self._find(practice_id, wanted)
 
     def update(self, patient_id: int, **fields: object) -> PatientRecord:
         row = self.session.get(Patient, patient_id)
-        if row is None:
+        if row is None or row.erased_at is not None:
             raise UnknownPatient(f"no patient {patient_id}")
-        allowed = {"first_name", "last_name", "birth_date", "phone"}
         for name, value in fields.items():
-            if name not in allowed:
+            if name not in IDENTITY_FIELDS:
                 raise ValueError(f"cannot update {name!r} of a patient")
-            if name == "phone" and isinstance(value, str):
-                value = normalise_phone(value)
-            setattr(row, name, value)
+            _set_identity(row, name, _clean(name, value))
         self.session.flush()
         return _record(row)
+
+    def erase(
+        self, patient_id: int, actor: str, reason: str, vault: ObjectShredder | None = None
+    ) -> ErasureReport:
+        """Erase a patient on request: see :func:`storage.erasure.erase_patient`."""
+        from storage.erasure import erase_patient
+
+        return erase_patient(self.session, patient_id, actor, reason, vault=vault)
+
+    def destroy_identity(self, patient_id: int) -> None:
+        """Destroy the identity of a patient, keeping an empty row (its id is never reused).
+
+        Part of :func:`storage.erasure.erase_patient`; call that, not this.
+        """
+        row = self.session.get(Patient, patient_id)
+        if row is None:
+            raise UnknownPatient(f"no patient {patient_id}")
+        for field in IDENTITY_FIELDS:
+            _set_identity(row, field, None)
+        row.code = f"~{row.id}"[:16]
+        row.erased_at = utcnow()
+        self.session.flush()
+
+    def reseal_all(self, batch: int = 500) -> int:
+        """Re-encrypt identity values sealed under an older KEK; returns the rows changed."""
+        current = cipher().keyring.current_kek_id
+        sealed = [Patient.__table__.c[f"{f}_sealed"] for f in IDENTITY_FIELDS]
+        stale: list[int] = []
+        query = select(Patient.id, *(type_coerce(c, LargeBinary) for c in sealed))
+        for row_id, *blobs in self.session.execute(query):
+            if any(b is not None and sealed_kek_id(bytes(b)) != current for b in blobs):
+                stale.append(row_id)
+        for start in range(0, len(stale), batch):
+            rows = self.session.scalars(
+                select(Patient).where(Patient.id.in_(stale[start : start + batch]))
+            )
+            for row in rows:
+                for field in IDENTITY_FIELDS:
+                    if getattr(row, f"{field}_sealed") is not None:
+                        flag_modified(row, f"{field}_sealed")
+            self.session.flush()
+        return len(stale)
+
+    # ---- internals ------------------------------------------------------------------
+    def _live(self, practice_id: int) -> Select[tuple[Patient]]:
+        return select(Patient).where(
+            Patient.practice_id == practice_id, Patient.erased_at.is_(None)
+        )
+
+    def _find(self, practice_id: int, wanted: dict[str, Any]) -> list[PatientRecord]:
+        seal = cipher()
+        forms = {f: _index_form(f, v) for f, v in wanted.items()}
+        query = self._live(practice_id)
+        for field, form in forms.items():
+            column = getattr(Patient, f"{field}_index")
+            query = query.where(column == seal.blind_index(field, practice_id, form))
+        found = []
+        for row in self.session.scalars(query.order_by(Patient.id)):
+            if all(_index_form(f, _open(row, f) or "") == form for f, form in forms.items()):
+                found.append(_record(row))
+        return found
 
     def _new_code(self, practice_id: int) -> str:
         while True:
             code = f"{secrets.randbelow(10**6):06d}"
-            if self.by_code(practice_id, code) is None:
+            taken = self.session.scalar(
+                select(Patient.id).where(Patient.practice_id == practice_id, Patient.code == code)
+            )
+            if taken is None:
                 return code

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from sqlalchemy.exc import OperationalError
 
+from storage import identity
 from storage.db import Database
+from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, head_revision
+from storage.retention import RetentionPolicy
+from storage.vault import Vault
 from telesec.errors import TelesecError
 from telesec.settings import Settings
+
+
+def open_keyring(settings: Settings, *, create_if_missing: bool = False) -> Keyring:
+    """Load the keyring (creating it on first run if asked) and install it for identity."""
+    path = settings.effective_keyring_path
+    try:
+        if create_if_missing and not path.exists():
+            ring = Keyring.create(path, settings.keyring_passphrase)
+        else:
+            ring = Keyring.load(path, settings.keyring_passphrase)
+    except KeyringError as exc:
+        raise TelesecError(str(exc)) from None
+    identity.install(ring)
+    return ring
 
 
 def open_database(settings: Settings, *, require_current: bool = True) -> Database:
@@ -18,15 +36,29 @@ def open_database(settings: Settings, *, require_current: bool = True) -> Databa
     try:
         current = current_revision(db.engine)
     except OperationalError as exc:
+        db.dispose()
         raise TelesecError(
             f"cannot reach the database ({exc.orig.__class__.__name__}); "
             "check TELESEC_DATABASE_URL and that the server is running"
         ) from None
     if current is None:
+        db.dispose()
         raise TelesecError("the database is not initialised; run `telesec init`")
     if current != head_revision():
+        db.dispose()
         raise TelesecError(
             f"the database schema is at {current}, this Telesec needs {head_revision()}; "
             "run `telesec db upgrade`"
         )
     return db
+
+
+def open_vault(settings: Settings, db: Database | None = None) -> Vault:
+    """The vault of the configured data directory (database, keyring, blobs)."""
+    ring = open_keyring(settings)
+    return Vault(
+        db or open_database(settings),
+        ring,
+        settings.vault_path,
+        policy=RetentionPolicy.from_settings(settings.retention),
+    )

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from storage import identity
 from storage.db import Database
+from storage.keyring import Keyring
 from storage.migrate import upgrade
 
 PG_ADMIN_URL = os.environ.get(
@@ -25,6 +27,15 @@ PG_ADMIN_URL = os.environ.get(
 
 def _pg_url(name: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(autouse=True)
+def installed_keyring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyring]:
+    """A fresh keyring, installed for encrypted patient identity and the audit trail."""
+    ring = Keyring.create(tmp_path_factory.mktemp("keys") / "keyring.json")
+    identity.install(ring)
+    yield ring
+    identity.uninstall()
 
 
 @pytest.fixture

@@ -1,0 +1,207 @@
+"""Encrypted identity columns and blind indexes.
+
+A sealed identity value (a name, a birth date, a phone number) is AES-256-GCM under a
+key derived from a KEK (``keyring.derive("identity", kek_id)``). Layout::
+
+    version (1 byte = 1) | kek id length (1 byte) | kek id (ASCII) | row id (8 bytes, big
+    endian) | nonce (12 bytes) | ciphertext + tag (16 bytes)
+
+The associated data is ``b"telesec-identity-v1|" + field + b"|" + header`` where
+``header`` is everything before the nonce: a value moved to another column fails to
+open, and a value moved to another row opens with the row id it was sealed for, which
+:class:`storage.patients.PatientDirectory` compares with the row it read it from.
+
+Blind indexes are HMAC-SHA256 (blind-index key) of ``kind|practice id|normalised value``,
+truncated to 16 bytes (32 hex digits): equal values in one practice give equal indexes,
+nothing else can be learned without the key, and the same phone number in two practices
+gives unrelated indexes.
+
+The keys reach the column type through one process-wide cipher that the composition root
+installs with :func:`install` once the keyring is loaded; using an encrypted column
+before that raises :class:`IdentityKeysMissing` with the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import LargeBinary
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+from storage.keyring import Keyring, KeyringError
+
+FORMAT_VERSION = 1
+BLIND_INDEX_BYTES = 16
+_AAD_PREFIX = b"telesec-identity-v1|"
+_NONCE_BYTES = 12
+
+
+class IdentityKeysMissing(RuntimeError):
+    """An encrypted identity column was used before a keyring was installed."""
+
+
+class IdentityTampered(ValueError):
+    """A sealed identity value does not open: edited, moved, or sealed under another key."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowBound:
+    """A plaintext identity value together with the row id it belongs to."""
+
+    row_id: int
+    text: str = dataclasses.field(repr=False)  # never in an error message or a log
+
+
+class IdentityCipher:
+    """Seals and opens identity values and computes blind indexes from one keyring."""
+
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+        self._keys: dict[str, AESGCM] = {}
+        self._lock = threading.Lock()
+        self._blind_key = keyring.blind_index_key
+        self._pseudonym_key = _hkdf(keyring.blind_index_key, "telesec:patient-pseudonym")
+
+    def _aead(self, kek_id: str) -> AESGCM:
+        with self._lock:
+            aead = self._keys.get(kek_id)
+            if aead is None:
+                aead = AESGCM(self.keyring.derive("identity", kek_id))
+                self._keys[kek_id] = aead
+            return aead
+
+    def seal(self, field: str, row_id: int, text: str) -> bytes:
+        """Encrypt ``text`` for column ``field`` of row ``row_id`` under the current KEK."""
+        kek_id = self.keyring.current_kek_id.encode("ascii")
+        header = bytes([FORMAT_VERSION, len(kek_id)]) + kek_id + row_id.to_bytes(8, "big")
+        nonce = secrets.token_bytes(_NONCE_BYTES)
+        body = self._aead(kek_id.decode()).encrypt(
+            nonce, text.encode("utf-8"), _aad(field, header)
+        )
+        return header + nonce + body
+
+    def open(self, field: str, blob: bytes) -> RowBound:
+        """Decrypt a sealed value of column ``field``; returns it with its bound row id."""
+        header, kek_id, row_id = _parse_header(blob)
+        nonce = blob[len(header) : len(header) + _NONCE_BYTES]
+        body = blob[len(header) + _NONCE_BYTES :]
+        try:
+            aead = self._aead(kek_id)
+        except KeyringError:
+            raise IdentityTampered(
+                f"a sealed {field} value names key {kek_id!r}, which this keyring does not "
+                "have (the value was edited, the key retired too early, or the keyring is wrong)"
+            ) from None
+        try:
+            text = aead.decrypt(nonce, body, _aad(field, header))
+        except InvalidTag:
+            raise IdentityTampered(
+                f"a sealed {field} value does not open: it was edited or moved"
+            ) from None
+        return RowBound(row_id, text.decode("utf-8"))
+
+    def blind_index(self, kind: str, practice_id: int, normalised: str) -> str:
+        """Keyed index of a normalised value (``kind`` is e.g. ``phone``, ``last_name``)."""
+        message = f"{kind}|{practice_id}|{normalised}".encode()
+        return hmac.new(self._blind_key, message, hashlib.sha256).hexdigest()[
+            : BLIND_INDEX_BYTES * 2
+        ]
+
+    def patient_pseudonym(self, patient_id: int) -> str:
+        """Stable keyed pseudonym of a patient id, used in the audit trail."""
+        digest = hmac.new(self._pseudonym_key, str(patient_id).encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+
+def sealed_kek_id(blob: bytes) -> str:
+    """The id of the KEK a sealed value was encrypted under (for rotation)."""
+    return _parse_header(blob)[1]
+
+
+def _aad(field: str, header: bytes) -> bytes:
+    return _AAD_PREFIX + field.encode("ascii") + b"|" + header
+
+
+def _parse_header(blob: bytes) -> tuple[bytes, str, int]:
+    if len(blob) < 2 or blob[0] != FORMAT_VERSION:
+        raise IdentityTampered("a sealed identity value has an unknown format")
+    end = 2 + blob[1]
+    if len(blob) < end + 8 + _NONCE_BYTES + 16:
+        raise IdentityTampered("a sealed identity value is cut short")
+    kek_id = blob[2:end].decode("ascii", errors="replace")
+    row_id = int.from_bytes(blob[end : end + 8], "big")
+    return blob[: end + 8], kek_id, row_id
+
+
+def _hkdf(key: bytes, info: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info.encode()).derive(key)
+
+
+# ---- the process-wide cipher ----------------------------------------------------------
+
+_installed: IdentityCipher | None = None
+
+
+def install(keyring: Keyring) -> IdentityCipher:
+    """Make ``keyring`` the one used by encrypted columns in this process."""
+    global _installed
+    _installed = IdentityCipher(keyring)
+    return _installed
+
+
+def uninstall() -> None:
+    """Forget the installed keyring (tests, shutdown)."""
+    global _installed
+    _installed = None
+
+
+def cipher() -> IdentityCipher:
+    """The installed cipher, or a clear error if the keyring was never loaded."""
+    if _installed is None:
+        raise IdentityKeysMissing(
+            "patient identity is encrypted and no keyring is loaded; "
+            "load it with storage.identity.install(keyring) (telesec does this at start-up)"
+        )
+    return _installed
+
+
+class EncryptedIdentity(TypeDecorator[RowBound]):
+    """A column holding one sealed identity value; Python side is :class:`RowBound`.
+
+    ``field`` names the column in the associated data (e.g. ``"patients.last_name"``).
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, field: str) -> None:
+        super().__init__()
+        self.field = field
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, RowBound):
+            raise TypeError(
+                f"{self.field} takes a RowBound(row_id, text), not {type(value).__name__}"
+            )
+        return cipher().seal(self.field, value.row_id, value.text)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> RowBound | None:
+        if value is None:
+            return None
+        return cipher().open(self.field, bytes(value))
+
+    def compare_values(self, x: Any, y: Any) -> bool:
+        return bool(x == y)

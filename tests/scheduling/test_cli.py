@@ -1,0 +1,94 @@
+"""``telesec demo seed`` and ``telesec agenda ...`` on a fresh data directory (SQLite)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from storage.keyring import Keyring
+from telesec.cli import app
+from telesec.errors import TelesecError
+from telesec.settings import load_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELESEC_CONFIG", "TELESEC_DATABASE_URL", "TELESEC_KEYRING_PATH",
+                 "TELESEC_KEYRING_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TELESEC_DATA_DIR", str(tmp_path / "var"))
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    Keyring.create(load_settings().effective_keyring_path)
+    return tmp_path / "var"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def test_demo_seed_then_slots_book_list_cancel(data_dir: Path) -> None:
+    code, out = run("demo", "seed")
+    assert code == 0 and "12 patients" in out
+    code, out = run("demo", "seed")
+    assert code == 0 and "0 patients and 0 appointments" in out
+
+    code, out = run("agenda", "slots", "--practice", "demo", "--visit", "consultation",
+                    "--doctor", "dr-moreau", "--part", "afternoon", "--limit", "2")
+    assert code == 0, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and all("Moreau" in line for line in lines)
+    start = re.search(r"--slot-start (\S+)\)", lines[0]).group(1)
+    day = start[:10]
+    assert int(start[11:13]) >= 12
+
+    code, out = run("agenda", "slots", "--practice", "demo", "--visit", "consultation",
+                    "--day", day, "--limit", "50")
+    assert code == 0 and all(line.startswith(day) for line in out.strip().splitlines())
+
+    code, out = run("agenda", "book", "--practice", "demo", "--slot-start", start,
+                    "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "100005")
+    assert code == 0, out
+    appointment_id = re.search(r"#(\d+)", out).group(1)
+    code, again = run("agenda", "book", "--practice", "demo", "--slot-start", start,
+                      "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "100005")
+    assert code == 0 and f"#{appointment_id}" in again  # same request, booked once
+    code, out = run("agenda", "book", "--practice", "demo", "--slot-start", start,
+                    "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "100006")
+    assert code == 1 and "slot_taken" in out
+
+    code, out = run("agenda", "list", "--practice", "demo", "--day", day)
+    assert code == 0 and f"#{appointment_id}" in out and "patient 100005" in out
+    assert "Marchand" not in out
+
+    code, out = run("agenda", "cancel", appointment_id)
+    assert code == 0 and "cancelled" in out
+    code, out = run("agenda", "cancel", appointment_id)
+    assert code == 1 and out.strip().count("\n") == 0 and "already_cancelled" in out
+
+
+def test_refusals_and_bad_input_are_one_line(data_dir: Path) -> None:
+    run("demo", "seed")
+    code, out = run("agenda", "book", "--practice", "demo", "--slot-start", "2020-01-06T09:00",
+                    "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "100001")
+    assert code == 1 and "in_the_past" in out
+    code, out = run("agenda", "book", "--practice", "demo", "--slot-start", "2099-01-05T13:00",
+                    "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "100001")
+    assert code == 1 and "outside_opening_hours" in out
+    with pytest.raises(TelesecError, match="no practice 'nowhere'"):
+        run("agenda", "slots", "--practice", "nowhere", "--visit", "consultation")
+    with pytest.raises(TelesecError, match="no visit type 'massage'"):
+        run("agenda", "slots", "--practice", "demo", "--visit", "massage")
+    with pytest.raises(TelesecError, match="YYYY-MM-DD"):
+        run("agenda", "list", "--practice", "demo", "--day", "tomorrow")
+    with pytest.raises(TelesecError, match="no patient with code"):
+        run("agenda", "book", "--practice", "demo", "--slot-start", "2099-01-05T09:00",
+            "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "999999")

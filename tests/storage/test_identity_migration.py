@@ -1,0 +1,134 @@
+"""Migration 0003 seals the identity of existing patients and drops the plaintext."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storage.db import Database, make_engine
+from storage.identity import IdentityKeysMissing
+from storage.keyring import Keyring
+from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.patients import PatientDirectory
+from tests.storage.identity_helpers import dump
+
+PATIENTS = [
+    (1, "Éloïse", "Dûpont-Laval", "1984-02-29", "+33612345678"),
+    (2, "Zébulon", "Ferrandière", "1951-11-30", None),
+    (3, "Anaïs", "Quintrec", "2003-07-14", "+33798765432"),
+]
+SECRETS = ["Éloïse", "Dûpont", "Zébulon", "Ferrandière", "Anaïs", "Quintrec",
+           "1984-02-29", "1951-11-30", "2003-07-14", "612345678", "798765432"]
+
+
+def _plain_database_at_0002(url: str) -> None:
+    upgrade(url, "0002")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO practices (id, slug, name, timezone, created_at) "
+            "VALUES (1, 'cab', 'Cabinet', 'Europe/Paris', '2026-01-01 00:00:00')"))
+        conn.execute(text(
+            "INSERT INTO practitioners (id, practice_id, slug, display_name, active) "
+            "VALUES (1, 1, 'dr', 'Dr House', true)"))
+        conn.execute(text(
+            "INSERT INTO visit_types (id, practice_id, code, label, duration_minutes, "
+            "phone_bookable, new_patients_allowed, min_book_notice_minutes, "
+            "min_cancel_notice_minutes) VALUES (1, 1, 'c', 'Consult', 15, true, true, 0, 0)"))
+        for pid, first, last, born, phone in PATIENTS:
+            conn.execute(text(
+                "INSERT INTO patients (id, practice_id, code, first_name, last_name, "
+                "birth_date, phone, created_at) VALUES (:id, 1, :code, :first, :last, "
+                ":born, :phone, '2026-01-01 00:00:00')"),
+                {"id": pid, "code": f"00000{pid}", "first": first, "last": last,
+                 "born": date.fromisoformat(born), "phone": phone})
+        conn.execute(text(
+            "INSERT INTO appointments (id, practice_id, practitioner_id, patient_id, "
+            "visit_type_id, starts_at, ends_at, status, booked_by, created_at) VALUES "
+            "(1, 1, 1, 1, 1, '2026-03-02 09:00:00', '2026-03-02 09:15:00', 'booked', "
+            "'phone', '2026-01-01 00:00:00')"))
+    engine.dispose()
+
+
+def test_existing_patients_are_sealed_and_found_again(
+    database_url: str, installed_keyring: Keyring
+) -> None:
+    _plain_database_at_0002(database_url)
+    upgrade(database_url, keyring=installed_keyring)
+    db = Database(database_url)
+    try:
+        assert current_revision(db.engine) == head_revision()
+        with db.session() as s:
+            d = PatientDirectory(s)
+            for pid, first, last, born, phone in PATIENTS:
+                got = d.get(pid)
+                assert (got.first_name, got.last_name, got.birth_date, got.phone) == (
+                    first, last, date.fromisoformat(born), phone)
+                assert got.code == f"00000{pid}"
+            assert [p.id for p in d.find_by_phone(1, "06 12 34 56 78")] == [1]
+            assert [p.id for p in d.find_by_name(1, "ferrandiere", "zebulon")] == [2]
+            assert [p.id for p in d.find_by_birth_date(1, date(2003, 7, 14))] == [3]
+            count = s.execute(text("SELECT count(*) FROM appointments")).scalar()
+            assert count == 1  # the table rewrite did not cascade
+        everything = dump(db.engine)
+        assert "Dr House" in everything
+        for secret in SECRETS:
+            assert secret not in everything, secret
+    finally:
+        db.dispose()
+
+
+def test_sqlite_file_keeps_no_plaintext_page(tmp_path: Path, installed_keyring: Keyring) -> None:
+    path = tmp_path / "telesec.db"
+    url = f"sqlite:///{path}"
+    _plain_database_at_0002(url)
+    assert b"Quintrec" in path.read_bytes() + _wal(path)  # the check can see plaintext
+    upgrade(url, keyring=installed_keyring)
+    raw = path.read_bytes() + _wal(path)
+    for secret in SECRETS:
+        assert secret.encode() not in raw, secret
+
+
+def _wal(path: Path) -> bytes:
+    wal = path.with_name(path.name + "-wal")
+    return wal.read_bytes() if wal.exists() else b""
+
+
+def test_upgrade_without_keyring_refuses_and_changes_nothing(database_url: str) -> None:
+    _plain_database_at_0002(database_url)
+    with pytest.raises(IdentityKeysMissing, match="no keyring was given"):
+        upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) == "0002"
+        with engine.connect() as conn:
+            names = conn.execute(text("SELECT last_name FROM patients ORDER BY id")).scalars()
+            assert list(names) == [p[2] for p in PATIENTS]
+    finally:
+        engine.dispose()
+
+
+def test_empty_database_upgrades_without_keyring(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+
+
+def test_downgrade_puts_the_plaintext_back(database_url: str, installed_keyring: Keyring) -> None:
+    _plain_database_at_0002(database_url)
+    upgrade(database_url, keyring=installed_keyring)
+    downgrade(database_url, "0002", keyring=installed_keyring)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT id, first_name, last_name, birth_date, phone FROM patients ORDER BY id"))
+            assert [(r[0], r[1], r[2], str(r[3]), r[4]) for r in rows] == PATIENTS
+    finally:
+        engine.dispose()

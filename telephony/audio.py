@@ -1,0 +1,78 @@
+"""Engine audio format and small PCM helpers (no pjsua2 here).
+
+The engine format is 16 kHz, mono, signed 16-bit little-endian PCM in 20 ms frames.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import wave
+from array import array
+from pathlib import Path
+
+SAMPLE_RATE = 16000
+FRAME_MS = 20
+SAMPLES_PER_FRAME = SAMPLE_RATE * FRAME_MS // 1000
+FRAME_BYTES = SAMPLES_PER_FRAME * 2
+SILENT_FRAME = bytes(FRAME_BYTES)
+
+_NATIVE_LITTLE = sys.byteorder == "little"
+
+
+def samples(pcm: bytes) -> array:
+    """The signed 16-bit samples of little-endian PCM bytes."""
+    values = array("h")
+    values.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    if not _NATIVE_LITTLE:
+        values.byteswap()
+    return values
+
+
+def rms_dbfs(pcm: bytes) -> float:
+    """Root-mean-square level of a PCM chunk in dB relative to full scale (-120 for silence)."""
+    values = samples(pcm)
+    if not values:
+        return -120.0
+    power = math.fsum(v * v for v in values) / len(values)
+    if power <= 0.0:
+        return -120.0
+    return max(-120.0, 10.0 * math.log10(power / (32768.0 * 32768.0)))
+
+
+def interleave(left: bytes, right: bytes) -> bytes:
+    """Two mono s16 chunks of equal length as one interleaved stereo chunk."""
+    left_samples, right_samples = samples(left), samples(right)
+    stereo = array("h", bytes(4 * len(left_samples)))
+    stereo[0::2] = left_samples
+    stereo[1::2] = right_samples
+    if not _NATIVE_LITTLE:
+        stereo.byteswap()
+    return stereo.tobytes()
+
+
+def load_prompt(audio: bytes | str | Path) -> bytes:
+    """Engine-format PCM for a prompt: PCM bytes pass through, a WAV path is read and converted."""
+    if isinstance(audio, bytes | bytearray | memoryview):
+        pcm = bytes(audio)
+        return pcm[: len(pcm) - len(pcm) % 2]
+    path = Path(audio)
+    with wave.open(str(path), "rb") as wav:
+        rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+        data = wav.readframes(wav.getnframes())
+    if (rate, channels, width) == (SAMPLE_RATE, 1, 2):
+        return data
+    from pydub import AudioSegment  # only for prompts not already in the engine format
+
+    segment = AudioSegment(data=data, sample_width=width, frame_rate=rate, channels=channels)
+    segment = segment.set_channels(1).set_frame_rate(SAMPLE_RATE).set_sample_width(2)
+    return segment.raw_data
+
+
+def write_wav(path: str | Path, pcm: bytes, *, channels: int = 1, rate: int = SAMPLE_RATE) -> None:
+    """Write s16 PCM as a WAV file (tests and tools only: never for call audio)."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)

@@ -1,0 +1,154 @@
+"""Small call handlers for tests and benchmarks (no speech recognition, no storage).
+
+Each writes one line per call to the file named by ``TELESEC_DEMO_REPORT`` (if set), a
+JSON object with what really happened, so tests can assert on it. Test numbers only:
+real deployments use ivr_flows, never these handlers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from array import array
+
+from telephony.audio import SAMPLE_RATE, rms_dbfs
+from telephony.recording import MemorySink
+from telephony.session import CallEnded, CallSession
+
+_report_lock = threading.Lock()
+
+
+def tone(hz: float, seconds: float, level: float = 0.3) -> bytes:
+    """A sine tone in the engine format (the demo's 'prompts')."""
+    count = int(SAMPLE_RATE * seconds)
+    amplitude = level * 32767
+    values = array("h", (int(amplitude * math.sin(2 * math.pi * hz * i / SAMPLE_RATE))
+                         for i in range(count)))
+    return values.tobytes()
+
+
+PROMPT_MENU = tone(440, 1.0)
+PROMPT_OK = tone(660, 0.4)
+
+
+def _report(record: dict) -> None:
+    path = os.environ.get("TELESEC_DEMO_REPORT")
+    if not path:
+        return
+    with _report_lock, open(path, "a", encoding="utf-8") as report:
+        report.write(json.dumps(record) + "\n")
+
+
+def _recording_facts(sink: MemorySink) -> dict:
+    data = sink.data
+    frames = len(data) // 4
+    left = bytearray()
+    for i in range(0, len(data) - 3, 4):
+        left += data[i : i + 2]
+    seconds = frames / SAMPLE_RATE
+    loud = 0
+    for start in range(0, len(left), 640 * 5):  # 100 ms windows
+        if rms_dbfs(bytes(left[start : start + 640 * 5])) > -40:
+            loud += 1
+    return {"rec_seconds": round(seconds, 2), "rec_loud_100ms": loud,
+            "rec_closed": sink.closed, "rec_aborted": sink.aborted}
+
+
+def menu(session: CallSession) -> None:
+    """Record the call; play a menu; collect keys until '#' (or 8 keys); confirm; hang up."""
+    record: dict = {"call_id": session.call_id, "dialled": session.dialled}
+    sink = MemorySink()
+    started = time.monotonic()
+    try:
+        session.start_recording(sink)
+        rounds = []
+        for _ in range(int(os.environ.get("TELESEC_DEMO_ROUNDS", "1"))):
+            played = session.play(PROMPT_MENU)
+            digits = session.collect_digits(max_digits=8, timeout=8.0, terminator="#",
+                                            inter_digit_timeout=3.0)
+            confirm = session.play(PROMPT_OK, barge_in=False)
+            delay = (confirm.started_at - session.last_key_at) * 1000
+            rounds.append({"digits": digits.digits, "played": played.reason.value,
+                           "confirm": confirm.reason.value,
+                           "key_to_prompt_ms": round(delay, 1)})
+        record["rounds"] = rounds
+        record["digits"] = "".join(r["digits"] for r in rounds)
+        session.stop_recording()
+        session.hangup()
+        record["ended_by"] = "engine"
+    except CallEnded as ended:
+        record["ended_by"] = ended.reason
+        session.stop_recording()
+    finally:
+        record["seconds"] = round(time.monotonic() - started, 2)
+        record["speech_starts"] = session.tap.counters.speech_starts
+        session_recorder_wait(sink)
+        record.update(_recording_facts(sink))
+        _report(record)
+
+
+def session_recorder_wait(sink: MemorySink, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not (sink.closed or sink.aborted) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def listen_once(session: CallSession) -> None:
+    """Record; wait for one utterance; report it; keep the line until the caller hangs up."""
+    record: dict = {"call_id": session.call_id}
+    sink = MemorySink()
+    try:
+        session.start_recording(sink)
+        utterance = session.listen(timeout=10.0, max_seconds=10.0)
+        record["utterance_ms"] = utterance.duration_ms if utterance else 0
+        session.play(PROMPT_OK, barge_in=False)
+        session.wait_ended(30.0)
+        record["ended_by"] = session.end_reason or "timeout"
+    except CallEnded as ended:
+        record["ended_by"] = ended.reason
+    finally:
+        session.stop_recording()
+        session_recorder_wait(sink)
+        record.update(_recording_facts(sink))
+        _report(record)
+
+
+def hold_line(session: CallSession) -> None:
+    """Play a long prompt and keep the line until the caller hangs up (or 60 s)."""
+    record: dict = {"call_id": session.call_id}
+    try:
+        result = session.play(tone(440, 20.0), barge_in=False)
+        record["played"] = result.reason.value
+        session.wait_ended(60.0)
+    except CallEnded as ended:
+        record["ended_by"] = ended.reason
+    record["end_reason"] = session.end_reason
+    _report(record)
+
+
+def transfer_to(session: CallSession) -> None:
+    """Blind-transfer every call to ``TELESEC_DEMO_TRANSFER_TARGET``."""
+    record: dict = {"call_id": session.call_id}
+    try:
+        session.play(PROMPT_OK, barge_in=False)
+        result = session.transfer(os.environ["TELESEC_DEMO_TRANSFER_TARGET"], timeout=20.0)
+        record.update(transfer_ok=result.ok, transfer_status=result.status_code)
+        session.wait_ended(10.0)
+    except CallEnded as ended:
+        record["ended_by"] = ended.reason
+    record["end_reason"] = session.end_reason
+    _report(record)
+
+
+def record_until_hangup(session: CallSession) -> None:
+    """Record in memory until the caller hangs up (leak tests: many short calls)."""
+    sink = MemorySink()
+    session.start_recording(sink)
+    session.wait_ended(60.0)
+    session.stop_recording()
+    session_recorder_wait(sink)
+    _report({"call_id": session.call_id, "end_reason": session.end_reason,
+             "rec_closed": sink.closed, "rec_bytes": len(sink.data)})

@@ -1,0 +1,131 @@
+"""The recording tap: caller (left) and engine (right) as interleaved stereo, fed to a sink.
+
+The media clock only enqueues frames; a writer thread pairs them and calls the sink, so a
+slow sink (the encrypted vault) never stalls the audio. Nothing is written in plaintext.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import deque
+from typing import Protocol, runtime_checkable
+
+from telephony.audio import SILENT_FRAME, interleave
+
+log = logging.getLogger(__name__)
+
+RECORDING_CHANNELS = 2
+#: frames one side may run ahead before the other side is padded with silence (200 ms)
+MAX_SKEW_FRAMES = 10
+
+
+@runtime_checkable
+class RecordingSink(Protocol):
+    """Where a recording goes: the vault's streaming writer has exactly this API."""
+
+    def append(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class MemorySink:
+    """A sink keeping the recording in memory (tests, and callers who encrypt it themselves)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.closed = False
+        self.aborted = False
+
+    def append(self, data: bytes) -> None:
+        if self.closed or self.aborted:
+            raise ValueError("sink already finished")
+        self.chunks.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    @property
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+_STOP = object()
+
+
+class StereoRecorder:
+    """Pairs caller and engine frames and writes them to a sink from its own thread."""
+
+    def __init__(self, sink: RecordingSink, *, name: str = "recorder") -> None:
+        self.sink = sink
+        self.frames_written = 0
+        self.error: BaseException | None = None
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._caller: deque[bytes] = deque()
+        self._engine: deque[bytes] = deque()
+        self._thread = threading.Thread(target=self._write_loop, name=name, daemon=True)
+        self._thread.start()
+
+    # called from the media clock: never blocks
+    def caller_frame(self, frame: bytes) -> None:
+        self._inbox.put((0, frame))
+
+    def engine_frame(self, frame: bytes) -> None:
+        self._inbox.put((1, frame))
+
+    def stop(self, *, abort: bool = False, timeout: float = 5.0) -> None:
+        """Finish the recording (close the sink), or abort it; waits for the writer."""
+        self._inbox.put((_STOP, abort))
+        if timeout > 0:
+            self._thread.join(timeout)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the sink is finished; True if it is."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _write_loop(self) -> None:
+        abort = False
+        try:
+            while True:
+                side, frame = self._inbox.get()
+                if side is _STOP:
+                    abort = bool(frame)
+                    break
+                (self._caller if side == 0 else self._engine).append(frame)
+                self._write_pairs(flush=False)
+            if not abort:
+                self._write_pairs(flush=True)
+        except BaseException as exc:  # a failing sink must not take the call down
+            self.error = exc
+            abort = True
+            log.error("recording sink failed: %s", type(exc).__name__)
+        try:
+            if abort:
+                self.sink.abort()
+            else:
+                self.sink.close()
+        except Exception as exc:
+            self.error = self.error or exc
+            log.error("recording sink could not finish: %s", type(exc).__name__)
+
+    def _write_pairs(self, *, flush: bool) -> None:
+        caller, engine = self._caller, self._engine
+        while caller or engine:
+            if not (caller and engine):
+                lagging = len(caller) + len(engine)
+                if not flush and lagging <= MAX_SKEW_FRAMES:
+                    return
+            left = caller.popleft() if caller else SILENT_FRAME
+            right = engine.popleft() if engine else SILENT_FRAME
+            if len(left) != len(right):
+                size = max(len(left), len(right))
+                left, right = left.ljust(size, b"\0"), right.ljust(size, b"\0")
+            self.sink.append(interleave(left, right))
+            self.frames_written += 1

@@ -1,0 +1,152 @@
+"""Start real peers on loopback for the telephony tests: a worker process and sipp runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SIPP_DIR = Path(__file__).resolve().parent / "sipp"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (the worker listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                    tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        if port < 60000:
+            return port
+    raise RuntimeError("no free port")
+
+
+def free_rtp_base() -> int:
+    """An even port with the 200 ports above it believed free (the worker's RTP range)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        return 30000 + (udp.getsockname()[1] % 15000) // 2 * 2
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    port: int
+    report: Path
+    stderr_path: Path
+    extra: dict = field(default_factory=dict)
+
+    def records(self) -> list[dict]:
+        if not self.report.exists():
+            return []
+        return [json.loads(line) for line in self.report.read_text().splitlines() if line]
+
+    def wait_records(self, count: int, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records = self.records()
+            if len(records) >= count:
+                return records
+            time.sleep(0.05)
+        return self.records()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+            raise
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return 0
+
+    def open_fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+
+def start_worker(tmp: Path, handler: str, *args: str, env: dict | None = None) -> Worker:
+    """Start ``python -m telephony.worker`` and wait for its READY line."""
+    port = free_port()
+    report = tmp / f"report-{port}.jsonl"
+    stderr_path = tmp / f"worker-{port}.err"
+    full_env = dict(os.environ, TELESEC_DEMO_REPORT=str(report), **(env or {}))
+    command = [
+        sys.executable, "-m", "telephony.worker", "--port", str(port),
+        "--rtp-port", str(free_rtp_base()), "--handler", handler, *args,
+    ]
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=full_env, text=True
+        )
+    line = process.stdout.readline().strip()
+    if line != f"READY port={port}":
+        process.kill()
+        process.wait(5)
+        raise AssertionError(f"worker did not start: {line!r}\n{stderr_path.read_text()}")
+    return Worker(process, port, report, stderr_path)
+
+
+def scenario(tmp: Path, name: str, **values: object) -> Path:
+    """Copy a scenario from tests/telephony/sipp/ with its @NAME@ placeholders filled."""
+    text = (SIPP_DIR / name).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    missing = re.findall(r"@[A-Z_]+@", text)
+    assert not missing, f"{name}: fill {missing}"
+    path = tmp / f"{name.removesuffix('.xml')}-{len(list(tmp.iterdir()))}.xml"
+    path.write_text(text)
+    return path
+
+
+def sipp(
+    worker_port: int,
+    scenario_file: Path,
+    *,
+    calls: int = 1,
+    concurrent: int = 1,
+    rate: float = 10.0,
+    timeout: float = 30.0,
+    service: str = "1000",
+    transport: str = "u1",
+    background: bool = False,
+) -> subprocess.Popen | subprocess.CompletedProcess:
+    """Run sipp against the worker; returns the finished run (or the process if background)."""
+    command = [
+        "sipp", f"127.0.0.1:{worker_port}", "-sf", str(scenario_file),
+        "-s", service, "-m", str(calls), "-l", str(concurrent), "-r", str(rate),
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_rtp_base()),
+        "-t", transport, "-timeout", f"{int(timeout)}s", "-timeout_error", "-nostdin",
+        "-trace_err", "-error_file", str(scenario_file.with_suffix(".errors.log")),
+        "-max_recv_loops", "1000",
+    ]
+    if background:
+        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, cwd=scenario_file.parent)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout + 15,
+                          cwd=scenario_file.parent)
+
+
+def sipp_errors(scenario_file: Path) -> str:
+    path = scenario_file.with_suffix(".errors.log")
+    return path.read_text(errors="replace")[-3000:] if path.exists() else ""

@@ -1,0 +1,91 @@
+"""The pure-Python parts of a call: keys, prompts, voice detection, the recorder (no SIP)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from telephony.audio import FRAME_BYTES, SILENT_FRAME, samples
+from telephony.demo_handler import tone
+from telephony.dtmf import DigitBuffer
+from telephony.media import CallerAudioTap, PromptPlayer, StopReason
+from telephony.recording import MemorySink, StereoRecorder
+from telephony.vad import VoiceActivityDetector, VoiceEvent
+
+
+def test_digits_are_collected_in_order_up_to_the_terminator():
+    keys = DigitBuffer()
+    for key in "12#9":
+        keys.push(key)
+    assert keys.collect(8, timeout=0.1) == ("12", True)
+    assert keys.collect(8, timeout=0.05) == ("9", False)
+    assert keys.push("x") is False
+
+
+def test_collect_wakes_when_the_call_ends():
+    keys = DigitBuffer()
+    threading.Timer(0.1, keys.close).start()
+    started = time.monotonic()
+    assert keys.collect(4, timeout=5.0) == ("", False)
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_key_or_speech_stops_a_barge_in_prompt_but_not_a_mandatory_one():
+    player = PromptPlayer()
+    prompt = player.start(tone(440, 1.0), barge_in=True)
+    assert player.next_frame() != SILENT_FRAME
+    assert player.interrupt(StopReason.KEY)
+    assert prompt.reason is StopReason.KEY and prompt.done.is_set()
+    assert player.next_frame() == SILENT_FRAME
+    mandatory = player.start(tone(440, 0.1), barge_in=False)
+    assert not player.interrupt(StopReason.SPEECH)
+    frames = [player.next_frame() for _ in range(5)]
+    assert mandatory.reason is StopReason.FINISHED
+    assert all(len(f) == FRAME_BYTES for f in frames)
+
+
+def test_voice_detector_starts_and_ends_speech():
+    vad = VoiceActivityDetector()
+    loud = tone(300, 0.02)
+    events = [vad.feed(loud) for _ in range(10)] + [vad.feed(SILENT_FRAME) for _ in range(40)]
+    assert events.count(VoiceEvent.SPEECH_STARTED) == 1
+    assert events.count(VoiceEvent.SPEECH_ENDED) == 1
+
+
+def test_caller_speech_interrupts_the_prompt_through_the_tap():
+    player = PromptPlayer()
+    tap = CallerAudioTap(player)
+    prompt = player.start(tone(440, 2.0), barge_in=True)
+    frames = tap.subscribe(max_frames=3)
+    for _ in range(5):
+        tap.caller_frame(tone(300, 0.02))
+    assert prompt.reason is StopReason.SPEECH
+    assert frames.dropped == 2 and len(frames) == 3  # bounded, oldest dropped
+
+
+def test_recorder_writes_caller_left_engine_right():
+    sink = MemorySink()
+    recorder = StereoRecorder(sink)
+    caller, engine = tone(300, 0.02), SILENT_FRAME
+    for _ in range(50):
+        recorder.caller_frame(caller)
+        recorder.engine_frame(engine)
+    recorder.stop()
+    assert sink.closed and not sink.aborted
+    stereo = samples(sink.data)
+    assert len(stereo) == 2 * 50 * (FRAME_BYTES // 2)
+    assert max(abs(v) for v in stereo[0::2]) > 5000
+    assert max(abs(v) for v in stereo[1::2]) == 0
+
+
+def test_a_failing_sink_is_aborted_not_fatal():
+    class BrokenSink(MemorySink):
+        def append(self, data: bytes) -> None:
+            raise OSError("disk full")
+
+    sink = BrokenSink()
+    recorder = StereoRecorder(sink)
+    recorder.caller_frame(SILENT_FRAME)
+    recorder.engine_frame(SILENT_FRAME)
+    recorder.stop()
+    assert sink.aborted and isinstance(recorder.error, OSError)

@@ -1,0 +1,203 @@
+"""The state of one call while a flow runs, and the helpers every step uses.
+
+Steps never talk to the channel directly for input: :meth:`Call.listen` is where every
+utterance and every key is watched for an emergency, whatever the step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ivr_flows import meaning
+from ivr_flows.channel import SILENCE, CallerChannel, MessageSink, Prompt, Utterance
+from ivr_flows.flow import Flow
+from ivr_flows.lockout import CallerLockout
+from ivr_flows.practice import PracticeInfo
+from scheduling.service import Agenda
+from storage.db import Database
+from storage.patients import PatientRecord
+
+log = logging.getLogger(__name__)
+
+
+class EmergencyHeard(Exception):
+    """The caller said an emergency word or pressed the emergency key."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoicemailMeta:
+    """What the vault needs to file a voicemail (no content, no identity)."""
+
+    call_id: str
+    practice_id: int
+    practitioner_id: int | None  # None: the practice's shared box
+    patient_id: int | None  # set only when the caller was verified
+    language: str
+
+
+SinkFactory = Callable[[VoicemailMeta], MessageSink]
+AuditRecorder = Callable[..., None]
+
+
+@dataclass
+class Services:
+    """Everything a call uses outside itself, injected so tests and the console share it."""
+
+    db: Database
+    agenda: Agenda
+    voicemail_sinks: SinkFactory
+    lockout: CallerLockout
+    audit: AuditRecorder
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+
+@dataclass
+class Call:
+    """One caller going through one flow."""
+
+    channel: CallerChannel
+    services: Services
+    practice: PracticeInfo
+    flow: Flow
+    language: str
+    patient: PatientRecord | None = None
+    recording: bool = False
+    context: dict[str, Any] = field(default_factory=dict)
+    pending: Utterance = SILENCE  # what the caller typed or said over the last prompt
+    turns: int = 0
+
+    # -- facts ---------------------------------------------------------------------------
+    @property
+    def call_id(self) -> str:
+        return self.channel.call_id
+
+    @property
+    def actor(self) -> str:
+        """Who acts, for the audit trail: this call (never the caller's number)."""
+        return f"ivr:{self.call_id}"
+
+    @property
+    def verified(self) -> bool:
+        return self.patient is not None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.practice.timezone)
+
+    def now(self) -> datetime:
+        return self.services.clock()
+
+    def setting(self, name: str, default: Any = None) -> Any:
+        """A per-practice value of the flow (``practice:`` section), else the practice's."""
+        if name in self.flow.practice:
+            return self.flow.practice[name]
+        return self.practice.settings.get(name, default)
+
+    @property
+    def emergency_key(self) -> str:
+        return str(self.setting("emergency_key", "*"))
+
+    # -- speaking ------------------------------------------------------------------------
+    def say(self, *parts: str | Prompt, barge_in: bool = True) -> None:
+        """Say prompts; what the caller does over them is kept for the next listen."""
+        common = {"practice": self.setting("name", self.practice.name)}
+        prompts = [
+            Prompt(p.id, {**common, **p.values}) if isinstance(p, Prompt) else Prompt(p, common)
+            for p in parts
+        ]
+        heard = self.channel.say(prompts, self.language, barge_in=barge_in)
+        if not heard.silent:
+            self._watch(heard)
+            self.pending = heard
+
+    def drop_pending(self) -> None:
+        self.pending = SILENCE
+
+    # -- listening -----------------------------------------------------------------------
+    def listen(
+        self, *, timeout: float = 6.0, max_keys: int = 1, terminator: str | None = None,
+        speech: bool = True,
+    ) -> Utterance:
+        """The caller's next input (keys and/or words), watched for an emergency."""
+        if not self.pending.silent:
+            heard, self.pending = self.pending, SILENCE
+        else:
+            heard = self.channel.listen(
+                timeout=timeout, max_keys=max_keys, terminator=terminator, speech=speech
+            )
+        self.turns += 1
+        self._watch(heard)
+        return heard
+
+    def _watch(self, heard: Utterance) -> None:
+        if self.emergency_key and self.emergency_key in heard.keys:
+            raise EmergencyHeard
+        if heard.text and meaning.is_emergency(heard.text, self.language):
+            raise EmergencyHeard
+
+    def ask(
+        self,
+        prompt: str | Prompt | Sequence[str | Prompt],
+        understand: Callable[[Utterance], Any],
+        *,
+        retries: int = 2,
+        timeout: float = 6.0,
+        max_keys: int = 1,
+        terminator: str | None = None,
+        reprompt: str | Prompt = "not_understood",
+        no_input: str | Prompt = "no_input",
+    ) -> tuple[str, Any]:
+        """Say ``prompt`` and listen until ``understand`` returns a value.
+
+        Returns ("ok", value), or ("no_input", None) / ("no_match", None) after
+        ``retries`` more tries. A key flood (more keys than asked for) is a no-match.
+        """
+        prompts = [prompt] if isinstance(prompt, str | Prompt) else list(prompt)
+        last = "no_input"
+        for attempt in range(retries + 1):
+            if attempt:
+                self.say(no_input if last == "no_input" else reprompt)
+            self.say(*prompts)
+            heard = self.listen(timeout=timeout, max_keys=max_keys, terminator=terminator)
+            if heard.silent:
+                last = "no_input"
+                continue
+            if len(heard.keys.rstrip("#")) > max_keys:
+                last = "no_match"  # a flood of keys: ignore it, ask again
+                continue
+            value = understand(heard)
+            if value is not None:
+                return "ok", value
+            last = "no_match"
+        return last, None
+
+    # -- records ---------------------------------------------------------------------------
+    def audit(self, action: str, *, patient_id: int | None = None, purpose: str) -> None:
+        """One audit event about this call (the call id is the object; never the number)."""
+        self.services.audit(
+            actor=self.actor,
+            action=action,
+            object_type="call",
+            object_id=self.call_id,
+            purpose=purpose,
+            patient_id=patient_id,
+            practice_id=self.practice.id,
+        )
+
+    def transfer_context(self, **extra: Any) -> Mapping[str, Any]:
+        """What a secretary sees when the call reaches her (no identity unless verified)."""
+        context = {
+            "call_id": self.call_id,
+            "practice": self.practice.slug,
+            "language": self.language,
+            "verified": self.verified,
+            "patient_id": self.patient.id if self.patient else None,
+            "intent": self.context.get("intent"),
+        }
+        context.update(extra)
+        return context

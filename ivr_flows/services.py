@@ -1,0 +1,59 @@
+"""Building the services a call uses from a database (and a vault when there is one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr_flows.call import Services, SinkFactory, VoicemailMeta
+from ivr_flows.channel import MessageSink
+from ivr_flows.lockout import CallerLockout, MemoryLockout
+from scheduling.service import Agenda
+from storage import audit
+from storage.db import Database
+
+VOICEMAIL_MEDIA_TYPE = "audio/L16;rate=16000;channels=1"
+
+
+def audit_to(db: Database) -> Callable[..., None]:
+    """An audit recorder writing each event in its own short transaction."""
+
+    def record(**event: Any) -> None:
+        with db.session() as session:
+            audit.record(session, **event)
+
+    return record
+
+
+def vault_voicemail_sinks(vault: Any) -> SinkFactory:
+    """Voicemail goes straight into the encrypted vault (``storage.vault.Vault``)."""
+    from storage.models import ObjectKind
+
+    def create(meta: VoicemailMeta) -> MessageSink:
+        return vault.create(
+            ObjectKind.VOICEMAIL, practice_id=meta.practice_id, patient_id=meta.patient_id,
+            practitioner_id=meta.practitioner_id, call_id=meta.call_id,
+            media_type=VOICEMAIL_MEDIA_TYPE,
+        )
+
+    return create
+
+
+def build_services(
+    db: Database,
+    *,
+    voicemail_sinks: SinkFactory,
+    lockout: CallerLockout | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Services:
+    """Services over ``db``: the real agenda, the audit chain, the given voicemail sinks."""
+    now = clock or (lambda: datetime.now(UTC))
+    return Services(
+        db=db,
+        agenda=Agenda(db),
+        voicemail_sinks=voicemail_sinks,
+        lockout=lockout or MemoryLockout(clock=now),
+        audit=audit_to(db),
+        clock=now,
+    )

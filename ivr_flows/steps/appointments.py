@@ -1,0 +1,150 @@
+"""``cancel_appointment`` and ``reschedule_appointment``, with refusals explained in words."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ivr_flows.call import Call
+from ivr_flows.channel import Prompt
+from ivr_flows.flow import Step
+from ivr_flows.steps import dialogs
+from ivr_flows.steps.base import Option, StepKind
+from scheduling.values import AppointmentView, Cancelled, Reason, Refused, Rescheduled
+
+
+def _upcoming(call: Call) -> list[AppointmentView]:
+    return call.services.agenda.upcoming(call.patient.id, now=call.now(),
+                                         practice=call.practice.id, actor=call.actor,
+                                         purpose="appointments read back to the verified caller")
+
+
+def run_cancel(call: Call, step: Step) -> str:
+    if not call.verified:
+        call.say("need_verification")
+        return "not_verified"
+    appointments = _upcoming(call)
+    if not appointments:
+        call.say("no_appointment")
+        return "none"
+    try:
+        chosen = dialogs.choose_appointment(call, appointments, "confirm_cancel")
+    except dialogs.GaveUp:
+        return "gave_up"
+    if chosen is None:
+        call.say("appointment_kept")
+        return "kept"
+    result = call.services.agenda.cancel(chosen.id, now=call.now(), patient_id=call.patient.id,
+                                         actor=call.actor,
+                                         purpose="appointment cancelled by phone")
+    if isinstance(result, Cancelled):
+        call.say(Prompt("cancel_done", {"appointment": result.appointment}))
+        return "cancelled"
+    call.say(dialogs.refusal_prompt(result))
+    return "refused"
+
+
+def run_reschedule(call: Call, step: Step) -> str:
+    opts = RESCHEDULE.with_defaults(step.options)
+    if not call.verified:
+        call.say("need_verification")
+        return "not_verified"
+    appointments = _upcoming(call)
+    if not appointments:
+        call.say("no_appointment")
+        return "none"
+    agenda = call.services.agenda
+    try:
+        chosen = dialogs.choose_appointment(call, appointments, "confirm_reschedule")
+        if chosen is None:
+            call.say("appointment_kept")
+            return "kept"
+        kind = call.practice.visit_kind(chosen.visit_type_code)
+        notice = timedelta(minutes=kind.min_cancel_notice_minutes if kind else 0)
+        if chosen.starts_at - call.now() < notice:  # say it now, not after choosing a slot
+            call.say(dialogs.refusal_prompt(Refused(Reason.TOO_LATE_TO_CANCEL)))
+            return "refused"
+        doctor = call.practice.doctor(chosen.practitioner_id)
+        if opts["same_doctor"] is False:
+            doctor = dialogs.choose_doctor(call, "ask")
+        held = dialogs.propose_and_hold(
+            call, chosen.visit_type_code, doctor, propose=opts["propose"],
+            hold_minutes=opts["hold_minutes"], readback="reschedule_readback",
+        )
+    except dialogs.GaveUp:
+        return "gave_up"
+    if held is None:
+        return "none_free"
+    if isinstance(held, Refused):
+        call.say(dialogs.refusal_prompt(held))
+        return "refused"
+    moved = False
+    try:
+        key = f"{call.call_id}:move:{held.id}"
+        result = agenda.reschedule(chosen.id, held.id, key, now=call.now(),
+                                   patient_id=call.patient.id, actor=call.actor,
+                                   purpose="appointment moved by phone")
+        moved = isinstance(result, Rescheduled)
+    finally:
+        if not moved:
+            dialogs.release(call, held.id)
+    if isinstance(result, Rescheduled):
+        call.say(Prompt("reschedule_done", {"appointment": result.new}))
+        return "rescheduled"
+    call.say(dialogs.refusal_prompt(result))
+    return "refused"
+
+
+def run_confirm(call: Call, step: Step) -> str:
+    if not call.verified:
+        call.say("need_verification")
+        return "not_verified"
+    appointments = _upcoming(call)
+    if not appointments:
+        call.say("no_appointment")
+        return "none"
+    try:
+        confirmed = dialogs.yes_or_no(call, Prompt("confirm_appointment",
+                                                   {"appointment": appointments[0]}))
+    except dialogs.GaveUp:
+        return "gave_up"
+    if confirmed:
+        call.say("appointment_confirmed")
+        return "confirmed"
+    return "not_confirmed"
+
+
+_COMMON_PROMPTS = ("need_verification", "no_appointment", "appointment_choices",
+                   "appointment_kept", *dialogs.REFUSAL_PROMPTS)
+
+CANCEL = StepKind(
+    name="cancel_appointment",
+    summary="Cancel one of the caller's upcoming appointments (the practice's notice rules).",
+    options={},
+    outcomes=("cancelled", "refused", "none", "kept", "gave_up", "not_verified"),
+    prompts=(*_COMMON_PROMPTS, "confirm_cancel", "cancel_done"),
+    run=run_cancel,
+)
+
+RESCHEDULE = StepKind(
+    name="reschedule_appointment",
+    summary="Move one of the caller's appointments; the old time is freed only once moved.",
+    options={
+        "propose": Option("int", default=3, min=1, max=3, example="3"),
+        "hold_minutes": Option("int", default=5, min=1, max=15, example="5"),
+        "same_doctor": Option("bool", default=True, example="true"),
+    },
+    outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up", "not_verified"),
+    prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_doctor", "no_slots",
+             "no_slot_that_day", "slot_choices", "reschedule_readback", "reschedule_done"),
+    run=run_reschedule,
+)
+
+CONFIRM = StepKind(
+    name="confirm_appointment",
+    summary="Read the caller's next appointment back and let them confirm it.",
+    options={},
+    outcomes=("confirmed", "not_confirmed", "none", "gave_up", "not_verified"),
+    prompts=("need_verification", "no_appointment", "confirm_appointment",
+             "appointment_confirmed"),
+    run=run_confirm,
+)

@@ -1,0 +1,67 @@
+"""``ask``: say a question, then understand keys and/or speech, with retries.
+
+Outcomes are the words in ``expect`` (intents such as ``book``, or ``yes`` / ``no``, or a
+language ``fr`` / ``en``), the outcomes that ``keys`` lead to, and ``no_input`` /
+``no_match`` once the retries are spent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ivr_flows import meaning
+from ivr_flows.call import Call
+from ivr_flows.channel import Utterance
+from ivr_flows.flow import Step
+from ivr_flows.steps.base import Option, StepKind
+
+
+def outcomes(options: dict[str, Any]) -> set[str]:
+    found = {"no_input", "no_match"}
+    expect = options.get("expect") or []
+    found.update([expect] if isinstance(expect, str) else expect)
+    keys = options.get("keys") or {}
+    if isinstance(keys, dict):
+        found.update(str(v) for v in keys.values())
+    return found
+
+
+def run(call: Call, step: Step) -> str:
+    opts = KIND.with_defaults(step.options)
+    expect = opts["expect"] or []
+    expect = tuple([expect] if isinstance(expect, str) else expect)
+    keys = {str(k): str(v) for k, v in (opts["keys"] or {}).items()}
+
+    def understand(heard: Utterance) -> str | None:
+        if heard.keys:
+            return keys.get(heard.keys[0])
+        return meaning.expected_word(heard.text, call.language, expect)
+
+    result, value = call.ask(
+        opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],
+        reprompt=opts["reprompt"], no_input=opts["no_input_prompt"],
+    )
+    outcome = value if result == "ok" else result
+    if outcome in meaning.INTENT_WORDS:
+        call.context["intent"] = outcome
+    return outcome
+
+
+KIND = StepKind(
+    name="ask",
+    summary="Ask a question; understand keys and/or speech; retry, then give up.",
+    shorthand="prompt",
+    options={
+        "prompt": Option("prompt", required=True, example="main_menu"),
+        "expect": Option("words", default=[], choices=meaning.EXPECTABLE,
+                         example="[book, cancel, secretary]"),
+        "keys": Option("keymap", default={}, example='{"1": book, "0": secretary}'),
+        "timeout": Option("number", default=6, min=1, max=30, example="6"),
+        "retries": Option("int", default=2, min=0, max=5, example="2"),
+        "reprompt": Option("prompt", default="not_understood", example="not_understood"),
+        "no_input_prompt": Option("prompt", default="no_input", example="no_input"),
+    },
+    outcomes=outcomes,
+    prompts=("not_understood", "no_input"),
+    run=run,
+)

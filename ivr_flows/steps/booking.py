@@ -1,0 +1,68 @@
+"""``book_appointment``: visit type, doctor (or any), when, up to three slots, read back.
+
+The chosen slot is held while the caller decides and released if they say no, hang up
+or an emergency interrupts: no half-made appointment is ever left behind.
+"""
+
+from __future__ import annotations
+
+from ivr_flows.call import Call
+from ivr_flows.channel import Prompt
+from ivr_flows.flow import Step
+from ivr_flows.steps import dialogs
+from ivr_flows.steps.base import Option, StepKind
+from scheduling.values import Booked, Reason, Refused
+
+
+def run(call: Call, step: Step) -> str:
+    opts = KIND.with_defaults(step.options)
+    if not call.verified:
+        call.say("need_verification")
+        return "not_verified"
+    try:
+        kind = dialogs.choose_visit_kind(call, opts["visit_type"])
+        doctor = dialogs.choose_doctor(call, opts["doctor"])
+        held = dialogs.propose_and_hold(
+            call, kind.code, doctor, propose=opts["propose"], hold_minutes=opts["hold_minutes"],
+            readback="booking_readback",
+        )
+    except dialogs.GaveUp:
+        return "gave_up"
+    if held is None:
+        return "none_free"
+    if isinstance(held, Refused):
+        call.say(dialogs.refusal_prompt(held))
+        return "refused"
+    agenda = call.services.agenda
+    confirmed = False
+    try:
+        key = f"{call.call_id}:book:{held.id}"
+        result = agenda.confirm(held.id, call.patient.id, key, now=call.now(), actor=call.actor,
+                                purpose="appointment booked by phone")
+        confirmed = isinstance(result, Booked)
+    finally:
+        if not confirmed:
+            dialogs.release(call, held.id)
+    if isinstance(result, Booked):
+        call.context["appointment_id"] = result.appointment.id
+        call.say(Prompt("booking_confirmed", {"appointment": result.appointment}))
+        return "booked"
+    call.say(dialogs.refusal_prompt(result))
+    return "none_free" if result.reason is Reason.SLOT_TAKEN else "refused"
+
+
+KIND = StepKind(
+    name="book_appointment",
+    summary="Book: visit type, doctor or any, preferred day and part of day, read back.",
+    options={
+        "propose": Option("int", default=3, min=1, max=3, example="3"),
+        "hold_minutes": Option("int", default=5, min=1, max=15, example="5"),
+        "doctor": Option("str", default="ask", example="ask (or any, or a doctor's slug)"),
+        "visit_type": Option("str", example="consultation"),
+    },
+    outcomes=("booked", "none_free", "refused", "gave_up", "not_verified"),
+    prompts=("need_verification", "ask_visit_type", "ask_doctor", "ask_when", "no_slot_that_day",
+             "no_slots", "slot_choices", "booking_readback", "booking_confirmed",
+             *dialogs.REFUSAL_PROMPTS),
+    run=run,
+)

@@ -1,0 +1,31 @@
+"""``opening_hours``: is the line open now? Outcomes ``open`` / ``closed``.
+
+When closed and ``announce`` is true, the hours are said (with the emergency numbers).
+"""
+
+from __future__ import annotations
+
+from ivr_flows.call import Call
+from ivr_flows.channel import Prompt
+from ivr_flows.flow import Step
+from ivr_flows.hours import is_open, line_hours
+from ivr_flows.steps.base import Option, StepKind
+
+
+def run(call: Call, step: Step) -> str:
+    if is_open(call):
+        return "open"
+    if step.options.get("announce", True):
+        call.say(Prompt("closed_now", {"hours": line_hours(call)}), "emergency_numbers")
+    return "closed"
+
+
+KIND = StepKind(
+    name="opening_hours",
+    summary="Check the opening hours; when closed, say them and the emergency numbers.",
+    shorthand="announce",
+    options={"announce": Option("bool", default=True, example="true")},
+    outcomes=("open", "closed"),
+    prompts=("closed_now", "emergency_numbers"),
+    run=run,
+)

@@ -1,0 +1,34 @@
+"""``transfer``: hand the call to the secretaries with its context; ``no_answer`` if unanswered."""
+
+from __future__ import annotations
+
+from ivr_flows.call import Call
+from ivr_flows.flow import Step
+from ivr_flows.steps.base import Option, StepKind
+
+
+def run(call: Call, step: Step) -> str:
+    opts = KIND.with_defaults(step.options)
+    target = str(call.setting(opts["to"], opts["to"]))
+    call.say("transfer_now", barge_in=False)
+    call.audit("call.transfer", purpose="caller handed to a secretary",
+               patient_id=call.patient.id if call.patient else None)
+    if call.channel.transfer(target, context=call.transfer_context(), priority=opts["priority"]):
+        return "answered"
+    call.say("transfer_no_answer")
+    return "no_answer"
+
+
+KIND = StepKind(
+    name="transfer",
+    summary="Transfer to the secretaries (a name from `practice:` or an address).",
+    shorthand="to",
+    options={
+        "to": Option("str", default="secretaries", example="secretaries"),
+        "priority": Option("bool", default=False, example="false"),
+    },
+    outcomes=("answered", "no_answer"),
+    ends_on=("answered",),
+    prompts=("transfer_now", "transfer_no_answer"),
+    run=run,
+)

@@ -1,0 +1,372 @@
+"""Per-utterance recognition: caller frames in, partial results out, one final result.
+
+Threading: the SIP thread only calls :meth:`UtteranceStream.feed` (never blocks: a full queue
+means this machine is too slow right now, and the utterance ends as ``OVERLOADED`` so the call
+falls back to keys). Decoding runs in a pool thread per active utterance; the Vosk C calls
+release the GIL, so streams decode in parallel. All streams of a language share one model.
+
+The number of utterances decoded at once is capped (``speech.max_concurrent_streams``): when
+the cap is reached :meth:`SpeechEngine.start_utterance` refuses at once with
+:class:`StreamRefused` rather than letting every call get slow.
+
+Audio is 16 kHz mono signed 16-bit little-endian PCM. Timeouts count audio time, which is wall
+time when frames arrive live from a call.
+"""
+
+from __future__ import annotations
+
+import array
+import json
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from speech.grammar import UNKNOWN_TOKEN, DecodingMode, GrammarPlan, plan_grammar
+from speech.models import LoadedModel, ModelRegistry
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+BYTES_PER_SECOND = SAMPLE_RATE * 2
+PARTIAL_EVERY_SECONDS = 0.1
+
+# Frames of exact digital silence (RTP silence suppression, a muted line) stop Vosk's
+# endpointing from ever firing (measured here); such frames are swapped for a faint hiss.
+_HISS = array.array("h", (random.Random(16_000).randint(-8, 8) for _ in range(SAMPLE_RATE)))
+_HISS_BYTES = _HISS.tobytes()
+
+
+QUIET_RMS = 300  # about -40 dBFS: line noise, not a voice
+
+
+def _quiet(frame: bytes) -> bool:
+    """True when ``frame`` is no louder than line noise."""
+    samples = array.array("h")
+    samples.frombytes(frame[: len(frame) // 2 * 2])
+    if not samples:
+        return True
+    return sum(s * s for s in samples) <= QUIET_RMS * QUIET_RMS * len(samples)
+
+
+def _audible(frame: bytes) -> bytes:
+    """``frame`` unchanged, or a faint hiss of the same length if it is all zero bytes."""
+    if frame.strip(b"\0") or len(frame) > len(_HISS_BYTES):
+        return frame
+    return _HISS_BYTES[: len(frame)]
+
+
+@dataclass(frozen=True)
+class UtteranceLimits:
+    """When an utterance ends besides Vosk's own endpointing."""
+
+    silence_timeout: float = 5.0  # no speech at all after this much audio: end, nothing heard
+    end_silence: float = 1.2  # quiet audio after speech that ends the utterance anyway
+    max_seconds: float = 15.0  # the longest answer we wait for
+    queue_seconds: float = 5.0  # audio that may wait for the decoder before we call it overload
+    stall_timeout: float = 10.0  # wall seconds without any frame: the media stopped
+
+
+class EndReason(StrEnum):
+    ENDPOINT = "endpoint"  # Vosk heard speech then enough trailing silence
+    QUIET_AFTER_SPEECH = "quiet_after_speech"  # our energy check, when Vosk's endpoint lags
+    SILENCE_TIMEOUT = "silence_timeout"
+    MAX_LENGTH = "max_length"
+    INPUT_ENDED = "input_ended"  # end_input() was called (key pressed, hang-up)
+    STALLED = "stalled"  # no frame for stall_timeout wall seconds
+    CANCELLED = "cancelled"
+    OVERLOADED = "overloaded"  # the decoder fell behind; fall back to keys
+    FAILED = "failed"
+
+
+class RefusalReason(StrEnum):
+    SATURATED = "saturated"  # max_concurrent_streams already decoding
+    NO_MODEL = "no_model"  # speech is off for this language
+    SHUT_DOWN = "shut_down"
+
+
+@dataclass(frozen=True)
+class StreamRefused:
+    """start_utterance said no, at once: the flow uses keys for this question."""
+
+    reason: RefusalReason
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    confidence: float
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class UtteranceResult:
+    """What was heard. ``text`` is empty when nothing usable was said."""
+
+    text: str
+    confidence: float
+    words: tuple[Word, ...]
+    end_reason: EndReason
+    audio_seconds: float
+    decoding: DecodingMode
+    finished_at: float = field(default_factory=time.monotonic, compare=False)
+
+    @property
+    def heard(self) -> bool:
+        return bool(self.text)
+
+
+PartialCallback = Callable[[str], None]
+
+_END = object()
+
+
+class UtteranceStream:
+    """One utterance being decoded. Feed it frames; read partials; wait for the result."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        plan: GrammarPlan,
+        limits: UtteranceLimits,
+        on_partial: PartialCallback | None,
+    ) -> None:
+        self.model = model
+        self.plan = plan
+        self.limits = limits
+        self._on_partial = on_partial
+        max_bytes = int(limits.queue_seconds * BYTES_PER_SECOND)
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._queued_bytes = 0
+        self._max_queued_bytes = max_bytes
+        self._count_lock = threading.Lock()
+        self._overloaded = threading.Event()
+        self._cancelled = threading.Event()
+        self._closed = False
+        self._partial = ""
+        self.future: Future[UtteranceResult] = Future()
+
+    # -- called by the call's thread -------------------------------------------------------
+
+    def feed(self, frame: bytes) -> bool:
+        """Queue caller audio without blocking. False if the stream is over or overloaded."""
+        if self._closed or self.future.done():
+            return False
+        with self._count_lock:
+            if self._queued_bytes + len(frame) > self._max_queued_bytes:
+                self._overloaded.set()
+                self._closed = True
+                self._queue.put(_END)
+                return False
+            self._queued_bytes += len(frame)
+        self._queue.put(frame)
+        return True
+
+    def end_input(self) -> None:
+        """No more audio will come: finish with what was heard so far."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_END)
+
+    def cancel(self) -> None:
+        """Drop the utterance (the caller pressed a key the flow acts on, or hung up)."""
+        self._cancelled.set()
+        self.end_input()
+
+    @property
+    def partial(self) -> str:
+        """The latest partial text (for barge-in); empty before any speech."""
+        return self._partial
+
+    @property
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self, timeout: float | None = None) -> UtteranceResult:
+        """Wait for the final result."""
+        return self.future.result(timeout)
+
+    # -- runs in a pool thread -------------------------------------------------------------
+
+    def _run(self) -> UtteranceResult:
+        try:
+            return self._decode()
+        except Exception as exc:  # broken infrastructure: report it, end the utterance
+            log.error("speech decoding failed (%s)", exc.__class__.__name__)
+            return self._result({}, EndReason.FAILED, 0.0)
+
+    def _decode(self) -> UtteranceResult:
+        import vosk
+
+        grammar = self.plan.grammar_json
+        if grammar is None:
+            recognizer = vosk.KaldiRecognizer(self.model.model, SAMPLE_RATE)
+        else:
+            recognizer = vosk.KaldiRecognizer(self.model.model, SAMPLE_RATE, grammar)
+        recognizer.SetWords(True)
+        limits = self.limits
+        audio = 0.0
+        since_partial = 0.0
+        heard_something = False
+        quiet_run = 0.0  # seconds of quiet audio since the last loud frame
+        while True:
+            try:
+                item = self._queue.get(timeout=limits.stall_timeout)
+            except queue.Empty:
+                return self._result(_parse(recognizer.FinalResult()), EndReason.STALLED, audio)
+            if self._cancelled.is_set():
+                return self._result({}, EndReason.CANCELLED, audio)
+            if self._overloaded.is_set():
+                return self._result({}, EndReason.OVERLOADED, audio)
+            if item is _END:
+                return self._result(_parse(recognizer.FinalResult()), EndReason.INPUT_ENDED, audio)
+            frame = item if isinstance(item, bytes) else bytes(item)  # type: ignore[arg-type]
+            with self._count_lock:
+                self._queued_bytes -= len(frame)
+            seconds = len(frame) / BYTES_PER_SECOND
+            audio += seconds
+            since_partial += seconds
+            quiet_run = quiet_run + seconds if _quiet(frame) else 0.0
+            if recognizer.AcceptWaveform(_audible(frame)):
+                parsed = _parse(recognizer.Result())
+                if parsed.get("text"):
+                    return self._result(parsed, EndReason.ENDPOINT, audio)
+            elif since_partial >= PARTIAL_EVERY_SECONDS:
+                since_partial = 0.0
+                raw = json.loads(recognizer.PartialResult()).get("partial", "")
+                if raw:
+                    heard_something = True
+                    self._publish_partial(_clean(raw))
+            if heard_something and quiet_run >= limits.end_silence:
+                parsed = _parse(recognizer.FinalResult())
+                return self._result(parsed, EndReason.QUIET_AFTER_SPEECH, audio)
+            if not heard_something and audio >= limits.silence_timeout:
+                return self._result({}, EndReason.SILENCE_TIMEOUT, audio)
+            if audio >= limits.max_seconds:
+                return self._result(_parse(recognizer.FinalResult()), EndReason.MAX_LENGTH, audio)
+
+    def _publish_partial(self, text: str) -> None:
+        if text == self._partial:
+            return
+        self._partial = text
+        if self._on_partial is not None:
+            try:
+                self._on_partial(text)
+            except Exception as exc:
+                log.error("partial-result callback failed (%s)", exc.__class__.__name__)
+
+    def _result(self, parsed: dict, reason: EndReason, audio: float) -> UtteranceResult:
+        self._closed = True
+        words = tuple(
+            Word(w["word"], float(w.get("conf", 0.0)), float(w["start"]), float(w["end"]))
+            for w in parsed.get("result", ())
+            if w.get("word") != UNKNOWN_TOKEN
+        )
+        text = _clean(parsed.get("text", ""))
+        confidence = sum(w.confidence for w in words) / len(words) if words and text else 0.0
+        return UtteranceResult(
+            text=text,
+            confidence=round(confidence, 3),
+            words=words if text else (),
+            end_reason=reason,
+            audio_seconds=round(audio, 3),
+            decoding=self.plan.mode,
+        )
+
+
+def _parse(raw: str) -> dict:
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _clean(text: str) -> str:
+    return " ".join(word for word in text.split() if word != UNKNOWN_TOKEN)
+
+
+class SpeechEngine:
+    """Starts utterances on shared models, at most ``max_concurrent_streams`` at a time."""
+
+    def __init__(
+        self,
+        models: ModelRegistry,
+        *,
+        max_concurrent_streams: int = 8,
+        limits: UtteranceLimits | None = None,
+    ) -> None:
+        self.models = models
+        self.max_concurrent_streams = max_concurrent_streams
+        self.limits = limits or UtteranceLimits()
+        self._slots = threading.BoundedSemaphore(max_concurrent_streams)
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_concurrent_streams, thread_name_prefix="speech"
+        )
+        self._active: set[UtteranceStream] = set()
+        self._lock = threading.Lock()
+        self._shut = False
+
+    @property
+    def active_streams(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def start_utterance(
+        self,
+        language: str,
+        *,
+        phrases: list[str] | tuple[str, ...] | None = None,
+        on_partial: PartialCallback | None = None,
+        limits: UtteranceLimits | None = None,
+    ) -> UtteranceStream | StreamRefused:
+        """Start decoding one utterance, or refuse at once (the flow then uses keys).
+
+        ``phrases``: the closed set of answers (e.g. ``["oui", "non"]``); decoding is held to
+        them where the model allows, else it is free (see ``stream.plan``).
+        ``on_partial`` runs in the decoding thread: it must only enqueue.
+        """
+        if self._shut:
+            return StreamRefused(RefusalReason.SHUT_DOWN)
+        if not self.models.has(language):
+            return StreamRefused(RefusalReason.NO_MODEL)
+        if not self._slots.acquire(blocking=False):
+            return StreamRefused(RefusalReason.SATURATED)
+        try:
+            model = self.models.get(language)
+            stream = UtteranceStream(
+                model, plan_grammar(model, phrases), limits or self.limits, on_partial
+            )
+            with self._lock:
+                self._active.add(stream)
+            inner = self._pool.submit(stream._run)
+        except BaseException:
+            self._slots.release()
+            raise
+        inner.add_done_callback(lambda done: self._finish(stream, done))
+        return stream
+
+    def _finish(self, stream: UtteranceStream, done: Future[UtteranceResult]) -> None:
+        with self._lock:
+            self._active.discard(stream)
+        self._slots.release()
+        exc = done.exception()
+        if exc is not None:
+            stream.future.set_exception(exc)
+        else:
+            stream.future.set_result(done.result())
+
+    def shutdown(self) -> None:
+        """Cancel every utterance in progress and stop the decoding threads."""
+        self._shut = True
+        with self._lock:
+            active = list(self._active)
+        for stream in active:
+            stream.cancel()
+        self._pool.shutdown(wait=True)

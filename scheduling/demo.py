@@ -3,6 +3,8 @@
 Seeding is idempotent: the practice is applied by slug, patients are found by code and
 appointments by idempotency key, so seeding twice adds nothing. All data is fictional;
 phone numbers are in the ranges ARCEP reserves for fiction (01 99 00…, 06 39 98…).
+Every change is audited under the actor ``system:demo-seed`` (a second seed writes
+nothing, since it changes nothing).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from storage.patients import PatientDirectory
 
 DEMO_FILE = Path(__file__).with_name("demo_practice.yaml")
 DEMO_SLUG = "demo"
+SEED_ACTOR = "system:demo-seed"
+SEED_PURPOSE = "demo data for trying Telesec"
 
 # (code, first name, last name, birth date); phone +33 6 39 98 00 NN
 DEMO_PATIENTS = [
@@ -53,12 +57,15 @@ class SeedReport:
     appointments_added: int
 
 
-def seed_demo(db: Database, now: datetime | None = None) -> SeedReport:
+def seed_demo(
+    db: Database, now: datetime | None = None, *, actor: str = SEED_ACTOR
+) -> SeedReport:
     """Create or refresh the demo practice and its fictional patients and appointments."""
     now = datetime.now(UTC) if now is None else now
     definition = load_practice_file(DEMO_FILE)
+    who = {"actor": actor, "purpose": SEED_PURPOSE}
     with db.session() as session:
-        place = apply_practice(session, definition)
+        place = apply_practice(session, definition, **who)
         practice_id, zone = place.id, ZoneInfo(place.timezone)
         directory = PatientDirectory(session)
         patient_ids, added = [], 0
@@ -72,12 +79,13 @@ def seed_demo(db: Database, now: datetime | None = None) -> SeedReport:
                     birth_date=born,
                     phone=f"+336399800{number:02d}",
                     code=code,
+                    **who,
                 )
                 added += 1
             patient_ids.append(record.id)
         history = _past_visits(session, practice_id, zone, patient_ids[:KNOWN_PATIENTS], now)
-        record_appointments(session, history)
-    booked = _upcoming_visits(Agenda(db), practice_id, patient_ids[:UPCOMING], now)
+        record_appointments(session, history, **who)
+    booked = _upcoming_visits(Agenda(db), practice_id, patient_ids[:UPCOMING], now, actor)
     return SeedReport(practice_id, added, len(history) + booked)
 
 
@@ -118,7 +126,7 @@ def _past_visits(
 
 
 def _upcoming_visits(
-    agenda: Agenda, practice_id: int, patient_ids: list[int], now: datetime
+    agenda: Agenda, practice_id: int, patient_ids: list[int], now: datetime, actor: str
 ) -> int:
     booked = 0
     for index, patient_id in enumerate(patient_ids):
@@ -135,6 +143,9 @@ def _upcoming_visits(
             by=Channel.STAFF,
         )
         if isinstance(slots, list) and slots:
-            result = agenda.book(slots[0], patient_id, key, now=now, by=Channel.STAFF)
+            result = agenda.book(
+                slots[0], patient_id, key, actor=actor, purpose=SEED_PURPOSE, now=now,
+                by=Channel.STAFF,
+            )
             booked += isinstance(result, Booked)
     return booked

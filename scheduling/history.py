@@ -2,6 +2,8 @@
 
 The cells are still written, so recorded appointments cannot overlap each other or
 anything booked; an overlap raises ``IntegrityError`` and the caller's transaction fails.
+Each patient whose appointments are recorded gets one ``appointment.import`` audit event
+in the caller's transaction (the new appointment ids in its detail).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from scheduling import audit_events
 from scheduling.clock import cells, on_cell_grid, require_aware
 from scheduling.errors import InvalidSlot
 from storage.models import Appointment, AppointmentStatus, SlotCell
@@ -30,8 +33,18 @@ class PastOrImportedVisit:
     booked_by: str = "import"
 
 
-def record_appointments(session: Session, visits: Sequence[PastOrImportedVisit]) -> list[int]:
-    """Insert booked appointments and their cells; returns the new ids in order."""
+def record_appointments(
+    session: Session,
+    visits: Sequence[PastOrImportedVisit],
+    *,
+    actor: str,
+    purpose: str | None = None,
+) -> list[int]:
+    """Insert booked appointments and their cells; returns the new ids in order.
+
+    Audited as one ``appointment.import`` event per patient and practice.
+    """
+    audit_events.require_actor(actor)
     if not visits:
         return []
     created = datetime.now(UTC)
@@ -73,4 +86,20 @@ def record_appointments(session: Session, visits: Sequence[PastOrImportedVisit])
             for cell in cells(visit.starts_at, visit.ends_at)
         ],
     )
+    by_patient: dict[tuple[int, int], list[int]] = {}
+    for visit, appointment_id in zip(visits, ids, strict=True):
+        by_patient.setdefault((visit.patient_id, visit.practice_id), []).append(appointment_id)
+    for (patient_id, practice_id), appointment_ids in sorted(by_patient.items()):
+        audit_events.record(
+            session,
+            actor=actor,
+            action="appointment.import",
+            object_type="appointment",
+            object_id=None,
+            purpose=purpose,
+            default_purpose="record past or imported appointments",
+            patient_id=patient_id,
+            practice_id=practice_id,
+            detail={"appointment_ids": appointment_ids},
+        )
     return ids

@@ -4,6 +4,13 @@ Every function works inside the caller's transaction and checks its input before
 writing; a :class:`SchedulingError` raised inside ``db.session()`` rolls everything back.
 A whole practice can be described in a YAML file (see ``demo_practice.yaml``) and applied
 with :func:`apply_practice`, which creates or updates it, so applying twice changes nothing.
+
+Every function takes the ``actor`` making the change (``staff:<login>``, ``cli:<user>``,
+``system:<job>``) and an optional ``purpose``, and writes one audit event per change in
+the caller's transaction (``practice.create``, ``practice.update``,
+``practitioner.create``, ``practitioner.update``, ``visit_type.create``,
+``visit_type.update``, ``opening_hours.update``, ``closure.create``); what does not
+change writes nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from scheduling import lookup
+from scheduling import audit_events, lookup
 from scheduling.clock import CELL, require_aware
 from scheduling.errors import (
     OverlappingException,
@@ -152,12 +159,22 @@ def load_practice_file(path: Path) -> PracticeDefinition:
     return parse_practice(data, str(path))
 
 
-def apply_practice(session: Session, definition: PracticeDefinition) -> Practice:
+def apply_practice(
+    session: Session,
+    definition: PracticeDefinition,
+    *,
+    actor: str,
+    purpose: str | None = None,
+) -> Practice:
     """Create the practice, or bring an existing one (same slug) in line with ``definition``.
 
     Practitioners and visit types missing from the definition are left alone (they may
     have appointments); the weekly opening of each listed practitioner is replaced.
+    Each row created or changed is audited; applying the same definition again writes
+    nothing.
     """
+    audit_events.require_actor(actor)
+    who = {"actor": actor, "purpose": purpose}
     place = session.scalar(select(Practice).where(Practice.slug == definition.slug))
     if place is None:
         place = create_practice(
@@ -166,21 +183,28 @@ def apply_practice(session: Session, definition: PracticeDefinition) -> Practice
             name=definition.name,
             timezone=definition.timezone,
             phone_number=definition.phone_number,
+            **who,
         )
     else:
-        place.name, place.timezone = definition.name, definition.timezone
-        place.phone_number = definition.phone_number
+        changed = _assign(
+            place,
+            name=definition.name,
+            timezone=definition.timezone,
+            phone_number=definition.phone_number,
+        )
+        _audit_update(session, "practice", place.id, place.id, changed, **who)
     for kind in definition.visit_types:
         fields = kind.model_dump(exclude={"code", "minutes"})
         existing = session.scalar(
             select(VisitType).where(VisitType.practice_id == place.id, VisitType.code == kind.code)
         )
         if existing is None:
-            add_visit_type(session, place.id, kind.code, duration_minutes=kind.minutes, **fields)
+            add_visit_type(
+                session, place.id, kind.code, duration_minutes=kind.minutes, **fields, **who
+            )
         else:
-            existing.duration_minutes = kind.minutes
-            for name, value in fields.items():
-                setattr(existing, name, value)
+            changed = _assign(existing, duration_minutes=kind.minutes, **fields)
+            _audit_update(session, "visit_type", existing.id, place.id, changed, **who)
     for person in definition.practitioners:
         row = session.scalar(
             select(Practitioner).where(
@@ -188,12 +212,74 @@ def apply_practice(session: Session, definition: PracticeDefinition) -> Practice
             )
         )
         if row is None:
-            row = add_practitioner(session, place.id, person.slug, person.name, person.specialty)
+            row = add_practitioner(
+                session, place.id, person.slug, person.name, person.specialty, **who
+            )
         else:
-            row.display_name, row.specialty, row.active = person.name, person.specialty, True
-        set_weekly_opening(session, row.id, person.weekly_opening())
+            changed = _assign(
+                row, display_name=person.name, specialty=person.specialty, active=True
+            )
+            _audit_update(session, "practitioner", row.id, place.id, changed, **who)
+        set_weekly_opening(session, row.id, person.weekly_opening(), **who)
     session.flush()
     return place
+
+
+def _assign(row: object, **values: Any) -> list[str]:
+    """Set the attributes of ``row`` that differ from ``values``; returns their names."""
+    changed = [name for name, value in values.items() if getattr(row, name) != value]
+    for name in changed:
+        setattr(row, name, values[name])
+    return changed
+
+
+def _audit_update(
+    session: Session,
+    object_type: str,
+    object_id: int,
+    practice_id: int,
+    changed: list[str],
+    *,
+    actor: str,
+    purpose: str | None,
+) -> None:
+    if not changed:
+        return
+    session.flush()
+    audit_events.record(
+        session,
+        actor=actor,
+        action=f"{object_type}.update",
+        object_type=object_type,
+        object_id=object_id,
+        purpose=purpose,
+        default_purpose="practice set-up",
+        practice_id=practice_id,
+        detail={"fields": sorted(changed)},
+    )
+
+
+def _audit_create(
+    session: Session,
+    object_type: str,
+    object_id: object,
+    practice_id: int,
+    *,
+    actor: str,
+    purpose: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    audit_events.record(
+        session,
+        actor=actor,
+        action=f"{object_type}.create",
+        object_type=object_type,
+        object_id=object_id,
+        purpose=purpose,
+        default_purpose="practice set-up",
+        practice_id=practice_id,
+        detail=detail,
+    )
 
 
 # ----- one thing at a time -------------------------------------------------------------
@@ -206,7 +292,11 @@ def create_practice(
     name: str,
     timezone: str = "Europe/Paris",
     phone_number: str | None = None,
+    actor: str,
+    purpose: str | None = None,
 ) -> Practice:
+    """A new practice; audited as ``practice.create``."""
+    audit_events.require_actor(actor)
     if not _SLUG.match(slug):
         raise PracticeConfigError(f"practice slug {slug!r}: use lowercase letters, digits, -")
     check_timezone(timezone)
@@ -219,6 +309,7 @@ def create_practice(
     row = Practice(slug=slug, name=name, timezone=timezone, phone_number=phone_number)
     session.add(row)
     session.flush()
+    _audit_create(session, "practice", row.id, row.id, actor=actor, purpose=purpose)
     return row
 
 
@@ -228,7 +319,12 @@ def add_practitioner(
     slug: str,
     display_name: str,
     specialty: str | None = None,
+    *,
+    actor: str,
+    purpose: str | None = None,
 ) -> Practitioner:
+    """A new practitioner of ``practice``; audited as ``practitioner.create``."""
+    audit_events.require_actor(actor)
     place = lookup.practice(session, practice)
     if not _SLUG.match(slug):
         raise PracticeConfigError(f"practitioner slug {slug!r}: use lowercase letters, digits, -")
@@ -244,6 +340,7 @@ def add_practitioner(
     )
     session.add(row)
     session.flush()
+    _audit_create(session, "practitioner", row.id, place.id, actor=actor, purpose=purpose)
     return row
 
 
@@ -258,7 +355,11 @@ def add_visit_type(
     new_patients_allowed: bool = True,
     min_book_notice_minutes: int = 60,
     min_cancel_notice_minutes: int = 24 * 60,
+    actor: str,
+    purpose: str | None = None,
 ) -> VisitType:
+    """A new visit type of ``practice``; audited as ``visit_type.create``."""
+    audit_events.require_actor(actor)
     place = lookup.practice(session, practice)
     if duration_minutes <= 0 or duration_minutes % _CELL_MINUTES:
         raise PracticeConfigError(
@@ -283,13 +384,23 @@ def add_visit_type(
     )
     session.add(row)
     session.flush()
+    _audit_create(session, "visit_type", row.id, place.id, actor=actor, purpose=purpose)
     return row
 
 
 def set_weekly_opening(
-    session: Session, practitioner_id: int, openings: Sequence[tuple[int, time, time]]
+    session: Session,
+    practitioner_id: int,
+    openings: Sequence[tuple[int, time, time]],
+    *,
+    actor: str,
+    purpose: str | None = None,
 ) -> None:
-    """Replace a practitioner's weekly opening by ``openings`` (weekday, start, end)."""
+    """Replace a practitioner's weekly opening by ``openings`` (weekday, start, end).
+
+    Audited as ``opening_hours.update`` when the opening hours actually change.
+    """
+    audit_events.require_actor(actor)
     by_day: dict[int, list[tuple[time, time]]] = {}
     for weekday, start, end in openings:
         if not 0 <= weekday <= 6:
@@ -304,9 +415,17 @@ def set_weekly_opening(
         for (_, end), (next_start, _) in itertools.pairwise(spans):
             if next_start < end:
                 raise PracticeConfigError(f"{WEEKDAYS[weekday]}: opening hours overlap")
-    for row in session.scalars(
-        select(OpeningTemplate).where(OpeningTemplate.practitioner_id == practitioner_id)
-    ):
+    person = session.get(Practitioner, practitioner_id)
+    if person is None:
+        raise PracticeConfigError(f"no practitioner {practitioner_id}")
+    current = list(
+        session.scalars(
+            select(OpeningTemplate).where(OpeningTemplate.practitioner_id == practitioner_id)
+        )
+    )
+    if sorted((r.weekday, r.start_time, r.end_time) for r in current) == sorted(openings):
+        return
+    for row in current:
         session.delete(row)
     session.flush()
     session.add_all(
@@ -314,6 +433,17 @@ def set_weekly_opening(
         for w, s, e in openings
     )
     session.flush()
+    audit_events.record(
+        session,
+        actor=actor,
+        action="opening_hours.update",
+        object_type="practitioner",
+        object_id=practitioner_id,
+        purpose=purpose,
+        default_purpose="practice set-up",
+        practice_id=person.practice_id,
+        detail={"spans": len(openings)},
+    )
 
 
 def add_closure(
@@ -326,13 +456,17 @@ def add_closure(
     practitioner: PractitionerRef | None = None,
     label: str | None = None,
     now: datetime | None = None,
+    actor: str,
+    purpose: str | None = None,
 ) -> ScheduleException:
     """Close the practice (no practitioner) or one practitioner for a period.
 
     Refused: a period that ends before it starts or in the past, one overlapping a
     closure of the same scope. Existing appointments in the period are kept (staff
-    move them); the period offers no new slot.
+    move them); the period offers no new slot. Audited as ``closure.create`` (the label,
+    which may say why someone is absent, is not in the event).
     """
+    audit_events.require_actor(actor)
     place = lookup.practice(session, practice)
     starts_at, ends_at = require_aware(starts_at, "start"), require_aware(ends_at, "end")
     now = datetime.now(UTC) if now is None else require_aware(now, "now")
@@ -376,4 +510,13 @@ def add_closure(
     )
     session.add(row)
     session.flush()
+    _audit_create(
+        session,
+        "closure",
+        row.id,
+        place.id,
+        actor=actor,
+        purpose=purpose,
+        detail={"kind": str(row.kind), "practitioner_id": person_id},
+    )
     return row

@@ -3,6 +3,14 @@
 Each call is one database transaction. Refusals are returned as :class:`Refused` values;
 no double booking is left to Python: two overlapping bookings collide on the primary key
 of ``slot_cells`` and the loser's ``IntegrityError`` becomes ``Refused(SLOT_TAKEN)``.
+
+Audit: every change takes an ``actor`` (``staff:<login>``, ``ivr:<call id>``,
+``system:<job>``, ``cli:<user>``) and an optional ``purpose``, and writes exactly one
+audit event in its own transaction (:mod:`scheduling.audit_events`). Refusals and
+idempotent replays change nothing and write nothing. Reads of a patient's appointments
+(:meth:`Agenda.upcoming`, :meth:`Agenda.appointment`) take an actor and a purpose and are
+audited too. Practice-wide reads (:meth:`Agenda.day_list`,
+:meth:`Agenda.appointments_between`) are audited by their caller.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduling import lookup, occupancy, rules
+from scheduling import audit_events, lookup, occupancy, rules
 from scheduling.clock import cells, local_day_bounds, on_cell_grid, require_aware
 from scheduling.errors import InvalidSlot, SchedulingError, UnknownPatient
 from scheduling.lookup import PracticeRef, PractitionerRef
@@ -142,10 +150,16 @@ class Agenda:
         slot: Slot,
         ttl: timedelta,
         *,
+        actor: str,
+        purpose: str | None = None,
         now: datetime | None = None,
         by: Channel = Channel.PHONE,
     ) -> Held | Refused:
-        """Keep ``slot`` for ``ttl`` while the caller confirms; nobody else can take it."""
+        """Keep ``slot`` for ``ttl`` while the caller confirms; nobody else can take it.
+
+        Audited as ``hold.create`` (no patient yet).
+        """
+        audit_events.require_actor(actor)
         now = _now(now)
         try:
             with self.db.session() as session:
@@ -155,7 +169,7 @@ class Agenda:
                 )
                 if refusal is not None:
                     return refusal
-                occupancy.drop_expired_holds(
+                dropped = occupancy.drop_expired_holds(
                     session,
                     now,
                     practitioner_id=person.id,
@@ -174,6 +188,24 @@ class Agenda:
                 session.add(row)
                 session.flush()
                 occupancy.occupy(session, person.id, slot.starts_at, slot.ends_at, hold_id=row.id)
+                detail: dict[str, object] = {
+                    "practitioner_id": person.id,
+                    "ttl_seconds": int(ttl.total_seconds()),
+                    "by": str(by),
+                }
+                if dropped:
+                    detail["expired_holds_dropped"] = dropped
+                audit_events.record(
+                    session,
+                    actor=actor,
+                    action="hold.create",
+                    object_type="hold",
+                    object_id=row.id,
+                    purpose=purpose,
+                    default_purpose="keep a slot while the booking is confirmed",
+                    practice_id=place.id,
+                    detail=detail,
+                )
                 return Held(hold_view(session, row))
         except IntegrityError:
             return Refused(Reason.SLOT_TAKEN, "someone else has just taken that time")
@@ -184,13 +216,18 @@ class Agenda:
         patient_id: int,
         idempotency_key: str,
         *,
+        actor: str,
+        purpose: str | None = None,
         now: datetime | None = None,
         by: Channel = Channel.PHONE,
     ) -> Booked | Refused:
         """Turn a hold into an appointment for ``patient_id``.
 
         The same ``idempotency_key`` twice books once and returns the same appointment.
+        Audited as ``appointment.book`` (once: a replay writes nothing). An expired hold
+        is refused and left to :meth:`expire_holds`.
         """
+        audit_events.require_actor(actor)
         now = _now(now)
         try:
             with self.db.session() as session:
@@ -203,8 +240,6 @@ class Agenda:
                     done = _booked_with_key(session, idempotency_key, patient_id)
                     if done is not None:
                         return done
-                    if held is not None:
-                        occupancy.drop_holds(session, [held.id])
                     return Refused(Reason.HOLD_EXPIRED, "that time was not kept any longer")
                 kind = session.get_one(VisitType, held.visit_type_id)
                 _patient(session, patient_id, held.practice_id)
@@ -233,6 +268,19 @@ class Agenda:
                 if occupancy.hand_hold_to_appointment(session, held.id, row.id) != expected:
                     raise _HoldLost
                 occupancy.drop_holds(session, [held.id])
+                audit_events.record(
+                    session,
+                    actor=actor,
+                    action="appointment.book",
+                    object_type="appointment",
+                    object_id=row.id,
+                    purpose=purpose,
+                    default_purpose="book an appointment",
+                    patient_id=patient_id,
+                    practice_id=row.practice_id,
+                    detail={"hold_id": held.id, "practitioner_id": row.practitioner_id,
+                            "by": str(by)},
+                )
                 return Booked(appointment_view(session, row))
         except _HoldLost:
             return Refused(Reason.HOLD_EXPIRED, "that time was not kept any longer")
@@ -247,41 +295,69 @@ class Agenda:
         patient_id: int,
         idempotency_key: str,
         *,
+        actor: str,
+        purpose: str | None = None,
         now: datetime | None = None,
         by: Channel = Channel.STAFF,
     ) -> Booked | Refused:
-        """Hold and confirm in one go (for staff and imports); a refused hold is released."""
+        """Hold and confirm in one go (for staff and imports); a refused hold is released.
+
+        Audited as its steps: ``hold.create`` then ``appointment.book`` (or
+        ``hold.release`` when the confirmation is refused); a refused hold writes nothing.
+        """
+        audit_events.require_actor(actor)
         now = _now(now)
-        with self.db.session() as session:
+        with self.db.read_session() as session:
             done = _booked_with_key(session, idempotency_key, patient_id)
         if done is not None:
             return done
-        held = self.hold(slot, timedelta(minutes=1), now=now, by=by)
+        held = self.hold(slot, timedelta(minutes=1), actor=actor, purpose=purpose, now=now, by=by)
         if isinstance(held, Refused):
             return held
-        result = self.confirm(held.hold.id, patient_id, idempotency_key, now=now, by=by)
+        result = self.confirm(
+            held.hold.id, patient_id, idempotency_key, actor=actor, purpose=purpose, now=now, by=by
+        )
         if isinstance(result, Refused):
-            self.release(held.hold.id)
+            self.release(held.hold.id, actor=actor, purpose=purpose)
         return result
 
-    def release(self, hold_id: str) -> Released:
-        """Give a held slot back (a caller hung up or said no). Releasing twice is harmless."""
+    def release(self, hold_id: str, *, actor: str, purpose: str | None = None) -> Released:
+        """Give a held slot back (a caller hung up or said no). Releasing twice is harmless.
+
+        Audited as ``hold.release`` when a hold was there to release.
+        """
+        audit_events.require_actor(actor)
         with self.db.session() as session:
-            occupancy.drop_holds(session, [hold_id])
+            held = session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
+            if held is not None:
+                occupancy.drop_holds(session, [hold_id])
+                audit_events.record(
+                    session,
+                    actor=actor,
+                    action="hold.release",
+                    object_type="hold",
+                    object_id=hold_id,
+                    purpose=purpose,
+                    default_purpose="give back a slot that was not booked",
+                    practice_id=held.practice_id,
+                )
         return Released(hold_id)
 
     def cancel(
         self,
         appointment_id: int,
         *,
+        actor: str,
+        purpose: str | None = None,
         now: datetime | None = None,
         by: Channel = Channel.PHONE,
         patient_id: int | None = None,
     ) -> Cancelled | Refused:
-        """Cancel an appointment and free its time.
+        """Cancel an appointment and free its time; audited as ``appointment.cancel``.
 
         With ``patient_id`` (a phone caller), an appointment of someone else is unknown.
         """
+        audit_events.require_actor(actor)
         now = _now(now)
         with self.db.session() as session:
             row = _appointment_for_update(session, appointment_id, patient_id)
@@ -296,6 +372,18 @@ class Agenda:
             row.cancelled_at = now
             row.cancelled_by = str(by)
             session.flush()
+            audit_events.record(
+                session,
+                actor=actor,
+                action="appointment.cancel",
+                object_type="appointment",
+                object_id=row.id,
+                purpose=purpose,
+                default_purpose="cancel an appointment",
+                patient_id=row.patient_id,
+                practice_id=row.practice_id,
+                detail={"by": str(by)},
+            )
             return Cancelled(appointment_view(session, row))
 
     def reschedule(
@@ -304,6 +392,8 @@ class Agenda:
         new: Slot | str,
         idempotency_key: str,
         *,
+        actor: str,
+        purpose: str | None = None,
         now: datetime | None = None,
         by: Channel = Channel.PHONE,
         patient_id: int | None = None,
@@ -311,7 +401,9 @@ class Agenda:
         """Move an appointment to ``new`` (a slot, or the id of a hold on one), atomically.
 
         The old time is freed only if the new one is taken; the same key twice moves once.
+        Audited as ``appointment.move`` on the old appointment (the new one in detail).
         """
+        audit_events.require_actor(actor)
         now = _now(now)
         try:
             with self.db.session() as session:
@@ -355,13 +447,19 @@ class Agenda:
                 )
                 session.add(row)
                 session.flush()
+                detail: dict[str, object] = {
+                    "to_appointment_id": row.id,
+                    "practitioner_id": person_id,
+                    "by": str(by),
+                }
                 if held_id is not None:
                     expected = len(list(cells(starts_at, ends_at)))
                     if occupancy.hand_hold_to_appointment(session, held_id, row.id) != expected:
                         raise _HoldLost
                     occupancy.drop_holds(session, [held_id])
+                    detail["hold_id"] = held_id
                 else:
-                    occupancy.drop_expired_holds(
+                    dropped = occupancy.drop_expired_holds(
                         session,
                         now,
                         practitioner_id=person_id,
@@ -369,7 +467,21 @@ class Agenda:
                         ends_at=ends_at,
                     )
                     occupancy.occupy(session, person_id, starts_at, ends_at, appointment_id=row.id)
+                    if dropped:
+                        detail["expired_holds_dropped"] = dropped
                 session.flush()
+                audit_events.record(
+                    session,
+                    actor=actor,
+                    action="appointment.move",
+                    object_type="appointment",
+                    object_id=old.id,
+                    purpose=purpose,
+                    default_purpose="move an appointment",
+                    patient_id=old.patient_id,
+                    practice_id=old.practice_id,
+                    detail=detail,
+                )
                 return Rescheduled(appointment_view(session, old), appointment_view(session, row))
         except _HoldLost:
             return Refused(Reason.HOLD_EXPIRED, "that time was not kept any longer")
@@ -381,22 +493,46 @@ class Agenda:
     # ----- reading and housekeeping ---------------------------------------------------
 
     def upcoming(
-        self, patient_id: int, *, now: datetime | None = None, practice: PracticeRef | None = None
+        self,
+        patient_id: int,
+        *,
+        actor: str,
+        purpose: str,
+        now: datetime | None = None,
+        practice: PracticeRef | None = None,
     ) -> list[AppointmentView]:
-        """The patient's booked appointments that have not started yet, earliest first."""
+        """The patient's booked appointments that have not started yet, earliest first.
+
+        A read of health data: audited as ``patient.appointments.read`` by ``actor``,
+        for ``purpose``, in the same transaction.
+        """
+        audit_events.require_actor(actor)
         now = _now(now)
-        with self.db.read_session() as session:
+        with self.db.session() as session:
             query = select(Appointment).where(
                 Appointment.patient_id == patient_id,
                 Appointment.status == AppointmentStatus.BOOKED,
                 Appointment.starts_at > now,
             )
+            practice_id = None
             if practice is not None:
-                query = query.where(
-                    Appointment.practice_id == lookup.practice(session, practice).id
-                )
+                practice_id = lookup.practice(session, practice).id
+                query = query.where(Appointment.practice_id == practice_id)
             rows = session.scalars(query.order_by(Appointment.starts_at))
-            return appointment_views(session, rows)
+            views = appointment_views(session, rows)
+            audit_events.record(
+                session,
+                actor=actor,
+                action="patient.appointments.read",
+                object_type="patient",
+                object_id=None,
+                purpose=purpose,
+                default_purpose="",
+                patient_id=patient_id,
+                practice_id=practice_id,
+                detail={"appointments": len(views)},
+            )
+            return views
 
     def day_list(
         self,
@@ -406,7 +542,10 @@ class Agenda:
         practitioner: PractitionerRef | None = None,
         include_cancelled: bool = False,
     ) -> list[AppointmentView]:
-        """The appointments of a local day of the practice, by start then practitioner."""
+        """The appointments of a local day of the practice, by start then practitioner.
+
+        Not audited here: the caller records who reads the day and why.
+        """
         with self.db.read_session() as session:
             zone = ZoneInfo(lookup.practice(session, practice).timezone)
         start, end = local_day_bounds(day, zone)
@@ -423,7 +562,10 @@ class Agenda:
         practitioner: PractitionerRef | None = None,
         include_cancelled: bool = False,
     ) -> list[AppointmentView]:
-        """Appointments starting in [start, end), by start then practitioner."""
+        """Appointments starting in [start, end), by start then practitioner.
+
+        Not audited here: the caller records who reads them and why.
+        """
         start, end = require_aware(start, "start"), require_aware(end, "end")
         with self.db.read_session() as session:
             place = lookup.practice(session, practice)
@@ -472,10 +614,27 @@ class Agenda:
                 ),
             )
 
-    def appointment(self, appointment_id: int) -> AppointmentView | None:
-        with self.db.read_session() as session:
+    def appointment(
+        self, appointment_id: int, *, actor: str, purpose: str
+    ) -> AppointmentView | None:
+        """One appointment, or None; a found one is audited as ``appointment.read``."""
+        audit_events.require_actor(actor)
+        with self.db.session() as session:
             row = session.get(Appointment, appointment_id)
-            return appointment_view(session, row) if row is not None else None
+            if row is None:
+                return None
+            audit_events.record(
+                session,
+                actor=actor,
+                action="appointment.read",
+                object_type="appointment",
+                object_id=row.id,
+                purpose=purpose,
+                default_purpose="",
+                patient_id=row.patient_id,
+                practice_id=row.practice_id,
+            )
+            return appointment_view(session, row)
 
     def key_used(self, idempotency_key: str) -> bool:
         """True when an appointment was already made with ``idempotency_key``."""
@@ -485,10 +644,41 @@ class Agenda:
             )
             return found is not None
 
-    def expire_holds(self, now: datetime | None = None) -> int:
-        """Delete every expired hold and free its cells; returns how many went."""
+    def expire_holds(
+        self,
+        now: datetime | None = None,
+        *,
+        actor: str = "system:hold-expiry",
+        purpose: str | None = None,
+    ) -> int:
+        """Delete every expired hold and free its cells; returns how many went.
+
+        Audited as one ``hold.expire`` event per practice that had expired holds.
+        """
+        audit_events.require_actor(actor)
         with self.db.session() as session:
-            return occupancy.drop_expired_holds(session, _now(now))
+            expired = list(
+                session.execute(
+                    select(Hold.id, Hold.practice_id).where(Hold.expires_at <= _now(now))
+                )
+            )
+            occupancy.drop_holds(session, [hold_id for hold_id, _ in expired])
+            by_practice: dict[int, list[str]] = {}
+            for hold_id, practice_id in expired:
+                by_practice.setdefault(practice_id, []).append(hold_id)
+            for practice_id, hold_ids in sorted(by_practice.items()):
+                audit_events.record(
+                    session,
+                    actor=actor,
+                    action="hold.expire",
+                    object_type="hold",
+                    object_id=None,
+                    purpose=purpose,
+                    default_purpose="free slots of holds nobody confirmed",
+                    practice_id=practice_id,
+                    detail={"holds": len(hold_ids), "hold_ids": sorted(hold_ids)},
+                )
+            return len(expired)
 
 
 class _HoldLost(Exception):

@@ -5,8 +5,11 @@ Names, birth dates and phone numbers are sealed columns (:mod:`storage.identity`
 lookups go through blind indexes of the normalised values, then the rows found are
 opened and compared with the query again (a truncated index can, in theory, collide).
 
-Reads through this directory are not audited here: the caller knows who reads and why,
-and records it with :func:`storage.audit.record`.
+Changes are audited here, in the caller's transaction: :meth:`PatientDirectory.add`
+(``patient.create``), :meth:`PatientDirectory.update` (``patient.update``, the names of
+the fields changed as detail) and :meth:`PatientDirectory.erase` (``patient.erase``) take
+the ``actor``. Reads through this directory are not audited here: the caller knows who
+reads and why, and records it with :func:`storage.audit.record`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import LargeBinary, Select, select, type_coerce
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from storage import audit
 from storage.identity import IdentityTampered, RowBound, cipher, sealed_kek_id
 from storage.models import Patient, utcnow
 
@@ -146,7 +150,10 @@ class PatientDirectory:
         birth_date: date,
         phone: str | None = None,
         code: str | None = None,
+        actor: str,
+        purpose: str | None = None,
     ) -> PatientRecord:
+        """A new patient of ``practice_id``; audited as ``patient.create`` by ``actor``."""
         values = {
             "first_name": _clean("first_name", first_name),
             "last_name": _clean("last_name", last_name),
@@ -160,6 +167,7 @@ class PatientDirectory:
         for field, text in values.items():
             _set_identity(row, field, text)
         self.session.flush()
+        self._audit(actor, "patient.create", purpose or "register a patient", row, None)
         return _record(row)
 
     def get(self, patient_id: int, practice_id: int | None = None) -> PatientRecord:
@@ -195,7 +203,10 @@ class PatientDirectory:
             wanted["first_name"] = first_name
         return self._find(practice_id, wanted)
 
-    def update(self, patient_id: int, **fields: object) -> PatientRecord:
+    def update(
+        self, patient_id: int, *, actor: str, purpose: str | None = None, **fields: object
+    ) -> PatientRecord:
+        """Change identity fields; audited as ``patient.update`` (field names, no values)."""
         row = self.session.get(Patient, patient_id)
         if row is None or row.erased_at is not None:
             raise UnknownPatient(f"no patient {patient_id}")
@@ -204,6 +215,11 @@ class PatientDirectory:
                 raise ValueError(f"cannot update {name!r} of a patient")
             _set_identity(row, name, _clean(name, value))
         self.session.flush()
+        if fields:
+            self._audit(
+                actor, "patient.update", purpose or "correct a patient's identity", row,
+                {"fields": sorted(fields)},
+            )
         return _record(row)
 
     def erase(
@@ -249,6 +265,21 @@ class PatientDirectory:
         return len(stale)
 
     # ---- internals ------------------------------------------------------------------
+    def _audit(
+        self, actor: str, action: str, purpose: str, row: Patient, detail: dict[str, Any] | None
+    ) -> None:
+        audit.record(
+            self.session,
+            actor=actor,
+            action=action,
+            object_type="patient",
+            object_id=None,
+            purpose=purpose,
+            patient_id=row.id,
+            practice_id=row.practice_id,
+            detail=detail,
+        )
+
     def _live(self, practice_id: int) -> Select[tuple[Patient]]:
         return select(Patient).where(
             Patient.practice_id == practice_id, Patient.erased_at.is_(None)

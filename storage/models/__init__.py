@@ -14,7 +14,15 @@ from storage.models.agenda import (
 )
 from storage.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from storage.models.base import Base, UTCDateTime, utcnow
+from storage.models.calls import CallRecord, Escalation, EscalationStatus
 from storage.models.patients import Patient
+from storage.models.staff import (
+    StaffPractice,
+    StaffRecoveryCode,
+    StaffRole,
+    StaffSession,
+    StaffUser,
+)
 from storage.models.vault import ObjectKind, ObjectStatus, VaultObject
 
 __all__ = [
@@ -24,6 +32,9 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "CallRecord",
+    "Escalation",
+    "EscalationStatus",
     "ExceptionKind",
     "Hold",
     "ObjectKind",
@@ -34,6 +45,11 @@ __all__ = [
     "Practitioner",
     "ScheduleException",
     "SlotCell",
+    "StaffPractice",
+    "StaffRecoveryCode",
+    "StaffRole",
+    "StaffSession",
+    "StaffUser",
     "UTCDateTime",
     "VaultObject",
     "VisitType",

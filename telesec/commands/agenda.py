@@ -2,10 +2,13 @@
 
 Operators act as staff: notice periods and the phone-only rules do not apply, the
 other rules do. A refusal is printed as one line and the command exits with status 1.
+Every change and every read of a patient's data is audited as ``cli:<unix user>``.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -16,6 +19,7 @@ import typer
 from scheduling.errors import SchedulingError
 from scheduling.service import Agenda
 from scheduling.values import AppointmentView, Channel, PartOfDay, Refused, Slot
+from storage import audit
 from storage.db import Database
 from storage.patients import PatientDirectory
 from telesec.errors import TelesecError
@@ -23,6 +27,17 @@ from telesec.settings import load_settings
 from telesec.wiring import open_database, open_keyring
 
 app = typer.Typer(help="Slots and appointments of a practice.", no_args_is_help=True)
+
+PURPOSE = "operator work on the agenda from the command line"
+
+
+def cli_actor() -> str:
+    """``cli:<unix user>``: who the audit trail names for this command."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):
+        user = f"uid-{os.getuid()}"
+    return f"cli:{user or f'uid-{os.getuid()}'}"
 
 
 @contextmanager
@@ -123,6 +138,10 @@ def book(
             raise TelesecError(f"no practitioner {doctor!r} in {practice}")
         with db.session() as session:
             record = PatientDirectory(session).by_code(info.id, patient)
+            if record is not None:
+                audit.record(session, actor=cli_actor(), action="patient.lookup",
+                             object_type="patient", object_id=None, purpose=PURPOSE,
+                             patient_id=record.id, practice_id=info.id, detail={"by": "code"})
         if record is None:
             raise TelesecError(f"no patient with code {patient!r} in {practice}")
         slot = Slot(
@@ -135,7 +154,9 @@ def book(
             timezone=info.timezone,
         )
         idempotency_key = key or f"cli-{info.id}-{person.id}-{record.id}-{starts_at:%Y%m%d%H%M}"
-        result = agenda.book(slot, record.id, idempotency_key, by=Channel.STAFF)
+        result = agenda.book(
+            slot, record.id, idempotency_key, actor=cli_actor(), purpose=PURPOSE, by=Channel.STAFF
+        )
     if isinstance(result, Refused):
         refuse(result)
         return
@@ -145,8 +166,10 @@ def book(
 @app.command("cancel")
 def cancel(appointment_id: int = typer.Argument(..., help="Appointment number.")) -> None:
     """Cancel an appointment and free its time."""
-    with open_agenda() as (agenda, _db):
-        result = agenda.cancel(appointment_id, by=Channel.STAFF)
+    with open_agenda(identity=True) as (agenda, _db):
+        result = agenda.cancel(
+            appointment_id, actor=cli_actor(), purpose=PURPOSE, by=Channel.STAFF
+        )
     if isinstance(result, Refused):
         refuse(result)
         return
@@ -160,7 +183,7 @@ def list_appointments(
     day: str | None = typer.Option(None, help="Local date, YYYY-MM-DD (default: today)."),
     doctor: str | None = typer.Option(None, help="Practitioner slug."),
 ) -> None:
-    """The booked appointments of a day."""
+    """The booked appointments of a day (each patient listed is an audited read)."""
     with open_agenda(identity=True) as (agenda, db):
         zone = ZoneInfo(agenda.practice_info(practice).timezone)
         wanted = _parse_day(day) or datetime.now(UTC).astimezone(zone).date()
@@ -168,6 +191,14 @@ def list_appointments(
         with db.session() as session:
             directory = PatientDirectory(session)
             codes = {v.patient_id: directory.get(v.patient_id).code for v in views}
+            for patient_id in codes:
+                audit.record(
+                    session, actor=cli_actor(), action="appointment.list", object_type="patient",
+                    object_id=None, purpose=PURPOSE, patient_id=patient_id,
+                    practice_id=views[0].practice_id,
+                    detail={"day": wanted.isoformat(),
+                            "appointments": sum(v.patient_id == patient_id for v in views)},
+                )
     if not views:
         typer.echo(f"no appointment on {wanted}")
         return

@@ -34,15 +34,23 @@ def _upgrade(settings: Settings) -> str:
     return revision or "none"
 
 
+def prepare_data_dir(settings: Settings) -> tuple[bool, str]:
+    """Data directory (mode 0700), keyring on first run, latest schema; idempotent.
+
+    Returns whether the keyring was created now, and the schema revision.
+    """
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    settings.data_path.chmod(0o700)
+    created = not settings.effective_keyring_path.exists()
+    open_keyring(settings, create_if_missing=True)
+    return created, _upgrade(settings)
+
+
 def init() -> None:
     """Create the data directory and the keyring (first run), and migrate the database."""
     settings = load_settings()
-    settings.data_path.mkdir(parents=True, exist_ok=True)
-    settings.data_path.chmod(0o700)
-    had_keyring = settings.effective_keyring_path.exists()
-    open_keyring(settings, create_if_missing=True)
-    revision = _upgrade(settings)
-    keys = "found" if had_keyring else "created (back it up apart from the data)"
+    created, revision = prepare_data_dir(settings)
+    keys = "created (back it up apart from the data)" if created else "found"
     typer.echo(
         f"data directory {settings.data_path} ready; keyring {keys} at "
         f"{settings.effective_keyring_path}; database at schema {revision}"

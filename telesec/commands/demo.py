@@ -15,7 +15,10 @@ app = typer.Typer(help="The demo practice.", no_args_is_help=True)
 
 @app.command("seed")
 def seed() -> None:
-    """Create (or refresh) the demo practice, its patients and a few appointments."""
+    """Create (or refresh) the demo practice, its patients and a few appointments.
+
+    Audited as ``system:demo-seed``.
+    """
     settings = load_settings()
     db = open_database(settings)
     try:

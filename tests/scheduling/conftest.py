@@ -33,6 +33,11 @@ from storage.patients import PatientDirectory
 # Monday 7 January 2030, 07:00 in Paris.
 NOW = datetime(2030, 1, 7, 6, 0, tzinfo=UTC)
 
+# Who acts in the tests (every change and patient read is audited).
+IVR = "ivr:test-call"
+STAFF = "staff:test-admin"
+READ = {"actor": "staff:test-reader", "purpose": "check the test's result"}
+
 PRACTICE = {
     "slug": "tilleuls",
     "name": "Cabinet de test",
@@ -76,14 +81,14 @@ def identity_keys(tmp_path: Path) -> Iterator[None]:
 
 def build_practice(db: Database, definition: dict | None = None) -> Practice:
     with db.session() as session:
-        place = apply_practice(session, parse_practice(definition or PRACTICE))
+        place = apply_practice(session, parse_practice(definition or PRACTICE), actor=STAFF)
         directory = PatientDirectory(session)
         known = directory.add(place.id, first_name="Alice", last_name="Connue",
-                              birth_date=date(1980, 1, 1), phone="0639980001")
+                              birth_date=date(1980, 1, 1), phone="0639980001", actor=STAFF)
         new = directory.add(place.id, first_name="Bruno", last_name="Nouveau",
-                            birth_date=date(1990, 2, 2), phone="0639980002")
+                            birth_date=date(1990, 2, 2), phone="0639980002", actor=STAFF)
         other = directory.add(place.id, first_name="Chloé", last_name="Autre",
-                              birth_date=date(2000, 3, 3), phone="0639980003")
+                              birth_date=date(2000, 3, 3), phone="0639980003", actor=STAFF)
         dr_a = lookup.practitioner(session, place.id, "dr-a").id
         dr_b = lookup.practitioner(session, place.id, "dr-b").id
         consultation = lookup.visit_type(session, place.id, "consultation")
@@ -93,7 +98,7 @@ def build_practice(db: Database, definition: dict | None = None) -> Practice:
                                 seen + timedelta(minutes=20)),
             PastOrImportedVisit(place.id, dr_a, other.id, consultation.id,
                                 seen + timedelta(minutes=20), seen + timedelta(minutes=40)),
-        ])
+        ], actor=STAFF)
         practice_id = place.id
     return Practice(db, Agenda(db), practice_id, dr_a, dr_b, known.id, new.id, other.id)
 

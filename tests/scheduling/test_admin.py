@@ -29,7 +29,7 @@ from scheduling.practices import (
 )
 from storage.db import Database
 from storage.models import ExceptionKind
-from tests.scheduling.conftest import NOW, PRACTICE, Practice, table_counts
+from tests.scheduling.conftest import NOW, PRACTICE, STAFF, Practice, table_counts
 
 PARIS = ZoneInfo("Europe/Paris")
 TUESDAY = datetime(2030, 1, 8, tzinfo=PARIS)
@@ -53,51 +53,53 @@ def test_overlapping_and_past_closures_are_refused(practice: Practice) -> None:
     db = practice.db
     with db.session() as session:
         add_closure(session, practice.id, ExceptionKind.ABSENCE, TUESDAY,
-                    TUESDAY + timedelta(days=2), practitioner="dr-a", now=NOW)
+                    TUESDAY + timedelta(days=2), practitioner="dr-a", now=NOW, actor=STAFF)
     refused_unchanged(db, OverlappingException, lambda s: add_closure(
         s, practice.id, ExceptionKind.BLOCKED, TUESDAY + timedelta(hours=10),
-        TUESDAY + timedelta(hours=11), practitioner="dr-a", now=NOW), "overlaps")
+        TUESDAY + timedelta(hours=11), practitioner="dr-a", now=NOW, actor=STAFF), "overlaps")
 
     def valid_then_overlapping(session: Session) -> None:
         # a practice holiday may cover a practitioner's absence; then one more absence
         # overlaps both: the whole transaction, valid part included, is rolled back
         add_closure(session, practice.id, ExceptionKind.HOLIDAY, TUESDAY - timedelta(hours=1),
-                    TUESDAY + timedelta(hours=1), now=NOW)
+                    TUESDAY + timedelta(hours=1), now=NOW, actor=STAFF)
         add_closure(session, practice.id, ExceptionKind.BLOCKED, TUESDAY,
-                    TUESDAY + timedelta(hours=1), practitioner="dr-a", now=NOW)
+                    TUESDAY + timedelta(hours=1), practitioner="dr-a", now=NOW, actor=STAFF)
 
     refused_unchanged(db, OverlappingException, valid_then_overlapping)
     refused_unchanged(db, SchedulingError, lambda s: add_closure(
         s, practice.id, ExceptionKind.HOLIDAY, NOW - timedelta(days=2), NOW - timedelta(days=1),
-        now=NOW), "past")
+        now=NOW, actor=STAFF), "past")
     refused_unchanged(db, SchedulingError, lambda s: add_closure(
         s, practice.id, ExceptionKind.HOLIDAY, TUESDAY + timedelta(days=9),
-        TUESDAY + timedelta(days=8), now=NOW))
+        TUESDAY + timedelta(days=8), now=NOW, actor=STAFF))
     refused_unchanged(db, UnknownPractice, lambda s: add_closure(
-        s, "nowhere", ExceptionKind.HOLIDAY, TUESDAY, TUESDAY + timedelta(days=1), now=NOW))
+        s, "nowhere", ExceptionKind.HOLIDAY, TUESDAY, TUESDAY + timedelta(days=1), now=NOW,
+        actor=STAFF))
     refused_unchanged(db, UnknownPractitioner, lambda s: add_closure(
         s, practice.id, ExceptionKind.ABSENCE, TUESDAY + timedelta(days=20),
-        TUESDAY + timedelta(days=21), practitioner="dr-nobody", now=NOW))
+        TUESDAY + timedelta(days=21), practitioner="dr-nobody", now=NOW, actor=STAFF))
     # a different practitioner may be away at the same time
     with db.session() as session:
         add_closure(session, practice.id, ExceptionKind.ABSENCE, TUESDAY,
-                    TUESDAY + timedelta(days=1), practitioner="dr-b", now=NOW)
+                    TUESDAY + timedelta(days=1), practitioner="dr-b", now=NOW, actor=STAFF)
 
 
 def test_bad_practice_set_up_is_refused(practice: Practice) -> None:
     db = practice.db
     refused_unchanged(db, PracticeConfigError, lambda s: add_visit_type(
-        s, practice.id, "odd", label="Odd", duration_minutes=7))
+        s, practice.id, "odd", label="Odd", duration_minutes=7, actor=STAFF))
     refused_unchanged(db, PracticeConfigError, lambda s: add_visit_type(
-        s, practice.id, "consultation", label="Again", duration_minutes=20))
+        s, practice.id, "consultation", label="Again", duration_minutes=20, actor=STAFF))
     refused_unchanged(db, PracticeConfigError, lambda s: add_practitioner(
-        s, practice.id, "dr-a", "Twin"))
+        s, practice.id, "dr-a", "Twin", actor=STAFF))
     refused_unchanged(db, PracticeConfigError, lambda s: set_weekly_opening(
-        s, practice.dr_a, [(0, time(9), time(12)), (0, time(11), time(13))]), "overlap")
+        s, practice.dr_a, [(0, time(9), time(12)), (0, time(11), time(13))], actor=STAFF),
+        "overlap")
     refused_unchanged(db, PracticeConfigError, lambda s: set_weekly_opening(
-        s, practice.dr_a, [(0, time(9, 7), time(12))]))
+        s, practice.dr_a, [(0, time(9, 7), time(12))], actor=STAFF))
     refused_unchanged(db, PracticeConfigError, lambda s: apply_practice(
-        s, parse_practice({**PRACTICE, "timezone": "Mars/Olympus"})))
+        s, parse_practice({**PRACTICE, "timezone": "Mars/Olympus"}), actor=STAFF))
 
 
 def test_broken_practice_files_are_one_line_errors(tmp_path: Path) -> None:
@@ -131,7 +133,7 @@ def test_broken_practice_files_are_one_line_errors(tmp_path: Path) -> None:
 def test_applying_a_practice_twice_changes_nothing(practice: Practice) -> None:
     before = table_counts(practice.db)
     with practice.db.session() as session:
-        apply_practice(session, parse_practice(PRACTICE))
+        apply_practice(session, parse_practice(PRACTICE), actor=STAFF)
     assert table_counts(practice.db) == before
 
 

@@ -6,9 +6,12 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from storage.db import Database
 from storage.keyring import Keyring
+from storage.models import AuditEvent
 from telesec.cli import app
 from telesec.errors import TelesecError
 from telesec.settings import load_settings
@@ -24,7 +27,9 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TELESEC_DATA_DIR", str(tmp_path / "var"))
     assert runner.invoke(app, ["init"]).exit_code == 0
-    Keyring.create(load_settings().effective_keyring_path)
+    keyring_path = load_settings().effective_keyring_path
+    if not keyring_path.exists():  # `telesec init` creates it in recent versions
+        Keyring.create(keyring_path)
     return tmp_path / "var"
 
 
@@ -73,6 +78,29 @@ def test_demo_seed_then_slots_book_list_cancel(data_dir: Path) -> None:
     assert code == 0 and "cancelled" in out
     code, out = run("agenda", "cancel", appointment_id)
     assert code == 1 and out.strip().count("\n") == 0 and "already_cancelled" in out
+
+    code, out = run("audit", "verify")
+    assert code == 0 and "intact" in out, out
+    by_actor = audit_actions()
+    assert by_actor["system:demo-seed"] >= {"practice.create", "patient.create",
+                                            "appointment.import", "appointment.book"}
+    cli = next(actor for actor in by_actor if actor.startswith("cli:"))
+    assert by_actor[cli] == {"patient.lookup", "hold.create", "appointment.book",
+                             "appointment.list", "appointment.cancel"}
+
+
+def audit_actions() -> dict[str, set[str]]:
+    """The actions in the audit trail of the configured database, per actor."""
+    db = Database(load_settings().effective_database_url)
+    try:
+        with db.session() as session:
+            rows = session.execute(select(AuditEvent.actor, AuditEvent.action))
+            found: dict[str, set[str]] = {}
+            for actor, action in rows:
+                found.setdefault(actor, set()).add(action)
+            return found
+    finally:
+        db.dispose()
 
 
 def test_refusals_and_bad_input_are_one_line(data_dir: Path) -> None:

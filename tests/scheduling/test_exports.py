@@ -12,7 +12,7 @@ from icalendar import Calendar
 
 from scheduling import exports
 from scheduling.values import Booked, Channel, Held
-from tests.scheduling.conftest import NOW, Practice
+from tests.scheduling.conftest import IVR, NOW, READ, Practice
 
 
 def _book_two(practice: Practice) -> tuple[int, int]:
@@ -20,9 +20,10 @@ def _book_two(practice: Practice) -> tuple[int, int]:
     for key, days in (("one", 2), ("two", 3)):
         slot = practice.agenda.find_slots(practice.id, "consultation", practitioner="dr-a",
                                           after=NOW + timedelta(days=days), now=NOW)[0]
-        held = practice.agenda.hold(slot, timedelta(minutes=3), now=NOW)
+        held = practice.agenda.hold(slot, timedelta(minutes=3), now=NOW, actor=IVR)
         assert isinstance(held, Held)
-        booked = practice.agenda.confirm(held.hold.id, practice.known_patient, key, now=NOW)
+        booked = practice.agenda.confirm(held.hold.id, practice.known_patient, key, now=NOW,
+                                         actor=IVR)
         assert isinstance(booked, Booked)
         ids.append(booked.appointment.id)
     return ids[0], ids[1]
@@ -30,7 +31,7 @@ def _book_two(practice: Practice) -> tuple[int, int]:
 
 def test_ical_feed_of_a_practitioner(practice: Practice) -> None:
     kept, cancelled = _book_two(practice)
-    practice.agenda.cancel(cancelled, now=NOW, by=Channel.STAFF)
+    practice.agenda.cancel(cancelled, now=NOW, by=Channel.STAFF, actor="staff:test-secretary")
     feed = exports.practitioner_ical(practice.agenda, practice.id, "dr-a", NOW,
                                      NOW + timedelta(days=30), now=NOW)
     for identity in (b"Alice", b"Connue", b"1980", b"0639980001", b"+33639980001"):
@@ -42,7 +43,7 @@ def test_ical_feed_of_a_practitioner(practice: Practice) -> None:
     event = events[f"appointment-{kept}@telesec.invalid"]
     assert str(event["SUMMARY"]) == f"Consultation (RDV {kept})"
     assert str(event["STATUS"]) == "CONFIRMED"
-    view = practice.agenda.appointment(kept)
+    view = practice.agenda.appointment(kept, **READ)
     assert event.decoded("DTSTART") == view.starts_at
     assert event.decoded("DTEND") == view.ends_at
     assert str(events[f"appointment-{cancelled}@telesec.invalid"]["STATUS"]) == "CANCELLED"
@@ -65,7 +66,7 @@ def test_fhir_resources_validate(practice: Practice) -> None:
     assert slot.schedule.reference == f"Schedule/{schedule.id}"
     assert slot.start == free[0].starts_at and slot.end == free[0].ends_at
 
-    view = practice.agenda.appointment(kept)
+    view = practice.agenda.appointment(kept, **READ)
     data = exports.fhir_appointment(view)
     assert "Alice" not in json.dumps(data)
     appointment = FhirAppointment.model_validate_json(json.dumps(data))

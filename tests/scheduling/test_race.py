@@ -16,10 +16,12 @@ from sqlalchemy import func, select
 
 from scheduling.service import Agenda
 from scheduling.values import Booked, Held, Reason, Refused, Slot
+from storage import audit
 from storage.db import Database
-from storage.models import Appointment, AppointmentStatus
+from storage.identity import cipher
+from storage.models import Appointment, AppointmentStatus, AuditEvent
 from storage.patients import PatientDirectory
-from tests.scheduling.conftest import NOW, Practice
+from tests.scheduling.conftest import IVR, NOW, STAFF, Practice
 
 WORKERS = 16
 TTL = timedelta(minutes=3)
@@ -43,11 +45,11 @@ def race(database_url: str, jobs: list[Callable[[Agenda], object]]) -> list[obje
 
 def hold_and_confirm(slot: Slot, patient_id: int, key: str) -> Callable[[Agenda], object]:
     def job(agenda: Agenda) -> object:
-        held = agenda.hold(slot, TTL, now=NOW)
+        held = agenda.hold(slot, TTL, now=NOW, actor=IVR)
         if isinstance(held, Refused):
             return held
         assert isinstance(held, Held)
-        return agenda.confirm(held.hold.id, patient_id, key, now=NOW)
+        return agenda.confirm(held.hold.id, patient_id, key, now=NOW, actor=IVR)
 
     return job
 
@@ -68,7 +70,7 @@ def patients(practice: Practice, count: int) -> list[int]:
         directory = PatientDirectory(session)
         return [
             directory.add(practice.id, first_name=f"P{i}", last_name="Course",
-                          birth_date=date(1970, 1, 1 + i)).id
+                          birth_date=date(1970, 1, 1 + i), actor=STAFF).id
             for i in range(count)
         ]
 
@@ -95,16 +97,22 @@ def test_same_idempotency_key_from_sixteen_workers_books_once(
     practice: Practice, database_url: str
 ) -> None:
     slot = practice.agenda.find_slots(practice.id, "consultation", now=NOW)[0]
-    held = practice.agenda.hold(slot, TTL, now=NOW)
+    held = practice.agenda.hold(slot, TTL, now=NOW, actor=IVR)
     assert isinstance(held, Held)
 
     def confirm(agenda: Agenda) -> object:
-        return agenda.confirm(held.hold.id, practice.known_patient, "same-call", now=NOW)
+        return agenda.confirm(held.hold.id, practice.known_patient, "same-call", now=NOW,
+                              actor=IVR)
 
     results = race(database_url, [confirm] * WORKERS)
     assert all(isinstance(r, Booked) for r in results), results
     assert len({r.appointment.id for r in results}) == 1
     assert booked_count(practice.db) == 1
+    with practice.db.session() as session:  # one booking, one audit event, chain intact
+        booked_events = session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "appointment.book"))
+        assert booked_events == 1
+        assert audit.verify(session, cipher().keyring).intact
 
 
 def test_overlapping_visits_of_different_lengths_cannot_both_be_booked(

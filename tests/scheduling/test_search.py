@@ -11,7 +11,7 @@ from scheduling.errors import UnknownPractice, UnknownPractitioner, UnknownVisit
 from scheduling.practices import add_closure
 from scheduling.values import Channel, Reason, Refused, Slot
 from storage.models import ExceptionKind
-from tests.scheduling.conftest import NOW, Practice
+from tests.scheduling.conftest import NOW, STAFF, Practice
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -70,13 +70,14 @@ def test_holidays_and_absences_offer_no_slot(practice: Practice) -> None:
     monday = datetime(2030, 1, 7, tzinfo=PARIS)
     with practice.db.session() as session:
         add_closure(session, practice.id, ExceptionKind.HOLIDAY, monday,
-                    monday + timedelta(days=1), now=NOW)
+                    monday + timedelta(days=1), now=NOW, actor=STAFF)
         add_closure(session, practice.id, ExceptionKind.ABSENCE,
                     monday + timedelta(days=1), monday + timedelta(days=2),
-                    practitioner="dr-b", now=NOW)
+                    practitioner="dr-b", now=NOW, actor=STAFF)
         add_closure(session, practice.id, ExceptionKind.BLOCKED,
                     datetime(2030, 1, 8, 9, 0, tzinfo=PARIS),
-                    datetime(2030, 1, 8, 9, 30, tzinfo=PARIS), practitioner="dr-a", now=NOW)
+                    datetime(2030, 1, 8, 9, 30, tzinfo=PARIS), practitioner="dr-a", now=NOW,
+                    actor=STAFF)
     found = slots(practice, limit=3)
     assert [(local(s), s.practitioner_name) for s in found] == [
         ("Tue 08 09:30", "Docteure A"),

@@ -25,6 +25,7 @@ def _fill(vault: Vault) -> tuple[dict[str, bytes], int]:
         patient = PatientDirectory(session).add(
             practice, first_name="Élise", last_name="Bernard", birth_date=date(1990, 3, 4),
             phone="06 12 34 56 78",
+            actor="staff:test",
         )
     objects = {}
     for n, size in enumerate([0, 900, 5000, 70_000]):

@@ -37,9 +37,9 @@ def _setup(db: Database) -> tuple[int, int, int]:
         s.add_all([doctor, visit])
         d = PatientDirectory(s)
         erased = d.add(practice, first_name="Jeanne", last_name="Erasmé",
-                       birth_date=date(1990, 5, 6), phone="0611111111")
+                       birth_date=date(1990, 5, 6), phone="0611111111", actor="staff:test")
         kept = d.add(practice, first_name="Paul", last_name="Gardé",
-                     birth_date=date(1980, 1, 2), phone="0622222222")
+                     birth_date=date(1980, 1, 2), phone="0622222222", actor="staff:test")
         s.flush()
         for n, patient in enumerate((erased, kept, erased)):
             starts = START + timedelta(hours=n)
@@ -92,11 +92,13 @@ def test_erasure_removes_everything_but_a_pseudonymous_trail(
         trail = list(s.scalars(select(AuditEvent).where(AuditEvent.patient_ref == pseudonym)
                                .order_by(AuditEvent.seq)))
         assert [e.action for e in trail] == [
-            "patient.read", "voicemail.shred", "voicemail.shred", "patient.erase"]
+            "patient.create", "patient.read", "voicemail.shred", "voicemail.shred",
+            "patient.erase"]
         assert trail[-1].actor == "staff:dpo" and trail[-1].purpose == "GDPR request 2030-17"
-        assert s.scalar(select(func.count()).where(AuditEvent.patient_id == kept)) == 1
+        assert s.scalar(select(func.count()).where(AuditEvent.patient_id == kept)) == 2
         assert audit.verify(s, keyring).intact
-        newcomer = d.add(practice, first_name="N", last_name="New", birth_date=date(2001, 1, 1))
+        newcomer = d.add(practice, first_name="N", last_name="New", birth_date=date(2001, 1, 1),
+                         actor="staff:test")
         assert newcomer.id != erased  # the tombstone keeps the id from being reused
         assert s.get(Patient, erased) is not None
 

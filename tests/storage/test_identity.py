@@ -21,9 +21,9 @@ def _add_two(db: Database, practice_id: int) -> tuple[int, int]:
     with db.session() as s:
         d = PatientDirectory(s)
         a = d.add(practice_id, first_name="Éloïse", last_name="Dûpont-Laval",
-                  birth_date=date(1984, 2, 29), phone="06 12 34 56 78")
+                  birth_date=date(1984, 2, 29), phone="06 12 34 56 78", actor="staff:test")
         b = d.add(practice_id, first_name="Marc", last_name="Martin",
-                  birth_date=date(1970, 1, 1), phone=None)
+                  birth_date=date(1970, 1, 1), phone=None, actor="staff:test")
         return a.id, b.id
 
 
@@ -48,14 +48,14 @@ def test_directory_round_trip_and_lookups(db: Database) -> None:
         assert "Éloïse" not in repr(a) and "+336" not in repr(a)  # safe in a log line
         with pytest.raises(UnknownPatient):
             d.get(a_id, practice_id=other)
-        d.update(b_id, phone="07 00 00 00 01", last_name="Martín")
+        d.update(b_id, phone="07 00 00 00 01", last_name="Martín", actor="staff:test")
     with db.session() as s:
         d = PatientDirectory(s)
         assert [p.id for p in d.find_by_phone(practice, "0700000001")] == [b_id]
         assert [p.id for p in d.find_by_name(practice, "martin")] == [b_id]
         assert d.get(b_id).last_name == "Martín"
         with pytest.raises(ValueError, match="cannot update"):
-            d.update(b_id, code="x")
+            d.update(b_id, code="x", actor="staff:test")
 
 
 def test_no_identity_in_clear_in_a_dump(db: Database) -> None:
@@ -108,7 +108,7 @@ def test_clear_error_without_a_keyring(db: Database) -> None:
     identity.uninstall()
     with db.session() as s, pytest.raises(IdentityKeysMissing, match="no keyring is loaded"):
         PatientDirectory(s).add(practice, first_name="A", last_name="B",
-                                birth_date=date(2000, 1, 1))
+                                birth_date=date(2000, 1, 1), actor="staff:test")
 
 
 def test_rotation_reseals_under_the_new_key(db: Database, installed_keyring: Keyring) -> None:

@@ -91,7 +91,8 @@ def test_shred_one_object_and_a_patient(vault: Vault, keyring: Keyring) -> None:
     practice = make_practice(vault.db)
     with vault.db.session() as session:
         patient = PatientDirectory(session).add(
-            practice, first_name="Jeanne", last_name="Martin", birth_date=date(1970, 1, 2)
+            practice, first_name="Jeanne", last_name="Martin", birth_date=date(1970, 1, 2),
+            actor="staff:test",
         )
     mine = [_put(vault, ObjectKind.VOICEMAIL, 1, patient_id=patient.id) for _ in range(2)]
     other = _put(vault, ObjectKind.RECORDING, 1)
@@ -110,7 +111,8 @@ def test_patient_erasure_shreds_through_the_vault(vault: Vault, keyring: Keyring
     practice = make_practice(vault.db)
     with vault.db.session() as session:
         patient = PatientDirectory(session).add(
-            practice, first_name="Paul", last_name="Durand", birth_date=date(1980, 5, 6)
+            practice, first_name="Paul", last_name="Durand", birth_date=date(1980, 5, 6),
+            actor="staff:test",
         )
     object_id = _put(vault, ObjectKind.RECORDING, 1, patient_id=patient.id)
     with vault.db.session() as session:

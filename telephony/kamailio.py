@@ -1,0 +1,269 @@
+"""Kamailio as the SIP front of the worker pool: locate it, check and run its config.
+
+Kamailio runs in the foreground (``-DD -E``) as a child of the supervisor, with its own
+run directory (config, dispatcher list, pid file, ctl socket), so several fronts can run
+side by side. Its stderr is forwarded to Python logging with SIP user parts and message
+dumps removed; when it fails to start, :func:`summarise_errors` turns its output into
+one line a person can act on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+
+from telephony.kamailio_config import FrontLayout, write_front_files
+from telesec.errors import TelesecError
+
+log = logging.getLogger("telesec.telephony.kamailio")
+
+_SYSTEM_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
+_LEVEL = re.compile(r"\b(ALERT|BUG|CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG):")
+_PREFIX = re.compile(
+    r"^.*?\b(?:ALERT|BUG|CRITICAL|ERROR|WARNING):\s*(?:<[^>]*>\s*)?(?:\[[^\]]*\]:\s*)?"
+)
+_TELLING = re.compile(r"bind|parse error|syntax error|yyerror")
+_FUNCTION = re.compile(r"^[a-z_][a-z0-9_]*\(\):\s*")
+_SIP_USER = re.compile(r"\b(sips?|tel):[^@\s>;]+@", re.IGNORECASE)
+_MESSAGE_DUMP = re.compile(r"(message|buf|msg)\s*=?\s*<.*", re.IGNORECASE | re.DOTALL)
+_LOG_LEVELS = {
+    "ALERT": logging.ERROR,
+    "BUG": logging.ERROR,
+    "CRITICAL": logging.ERROR,
+    "ERROR": logging.ERROR,
+    "WARNING": logging.WARNING,
+    "NOTICE": logging.INFO,
+    "INFO": logging.DEBUG,
+    "DEBUG": logging.DEBUG,
+}
+
+
+def find_kamailio(binary: str = "kamailio") -> str | None:
+    """Path of the Kamailio executable, or None when it is not installed."""
+    if os.sep in binary:
+        return binary if os.access(binary, os.X_OK) else None
+    found = shutil.which(binary)
+    if found:
+        return found
+    for directory in _SYSTEM_DIRS:
+        candidate = Path(directory) / binary
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def redact(line: str) -> str:
+    """Drop SIP user parts and dumped messages from a Kamailio log line."""
+    line = _MESSAGE_DUMP.sub(r"\1=<redacted>", line)
+    return _SIP_USER.sub(lambda m: f"{m.group(1)}:***@", line)
+
+
+def summarise_errors(output: str) -> str:
+    """The most telling error of Kamailio's output, as one line with a hint."""
+    errors = [line for line in output.splitlines() if _PREFIX.match(line)]
+    if not errors:
+        tail = [line.strip() for line in output.splitlines() if line.strip()]
+        return redact(tail[-1]) if tail else "no output"
+    preferred = [line for line in errors if _TELLING.search(line)]
+    line = (preferred or errors)[0]
+    message = _FUNCTION.sub("", _PREFIX.sub("", line)).strip()
+    return redact(message) + _hint(message)
+
+
+def _hint(message: str) -> str:
+    if "Address already in use" in message:
+        return "; another program uses this address: stop it or change sip.listen_port"
+    if "Cannot assign requested address" in message:
+        return "; this machine has no such address: fix sip.listen_host"
+    if "Permission denied" in message:
+        return "; ports below 1024 need root or CAP_NET_BIND_SERVICE: use a higher sip.listen_port"
+    if "parse error" in message or "syntax error" in message:
+        return "; the generated kamailio.cfg is invalid: report this as a Telesec bug"
+    if "could not find module" in message or "load_module" in message:
+        return "; a Kamailio module is missing: install the kamailio package's modules"
+    return ""
+
+
+def check_config(binary: str, config_path: Path, timeout: float = 20.0) -> None:
+    """Run ``kamailio -c`` on the config; raise TelesecError with one line if rejected."""
+    result = subprocess.run(
+        [binary, "-c", "-f", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise TelesecError(
+            f"Kamailio rejected {config_path}: {summarise_errors(result.stderr + result.stdout)}"
+        )
+
+
+def sip_ping(host: str, port: int, timeout: float = 1.0) -> int | None:
+    """Send one SIP OPTIONS over UDP; return the reply's status code, or None on silence."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
+        local_host, local_port = sock.getsockname()[:2]
+        uri_host = f"[{host}]" if family == socket.AF_INET6 else host
+        via_host = f"[{local_host}]" if family == socket.AF_INET6 else local_host
+        branch = "z9hG4bK" + uuid.uuid4().hex
+        request = (
+            f"OPTIONS sip:{uri_host}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {via_host}:{local_port};branch={branch};rport\r\n"
+            f"Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{via_host}>;tag={uuid.uuid4().hex[:10]}\r\n"
+            f"To: <sip:{uri_host}:{port}>\r\n"
+            f"Call-ID: {uuid.uuid4().hex}@telesec-probe\r\n"
+            f"CSeq: 1 OPTIONS\r\n"
+            f"Content-Length: 0\r\n\r\n"
+        )
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request.encode(), (host, port))
+            while True:
+                data = sock.recv(65535)
+                if branch.encode() in data and data.startswith(b"SIP/2.0 "):
+                    return int(data[8:11])
+        except (TimeoutError, OSError, ValueError):
+            return None
+
+
+class KamailioFront:
+    """One Kamailio process in the foreground, fronting the workers of ``layout``."""
+
+    def __init__(self, binary: str, layout: FrontLayout) -> None:
+        self.binary = binary
+        self.layout = layout
+        self._process: subprocess.Popen[str] | None = None
+        self._recent: deque[str] = deque(maxlen=200)
+        self._reader: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def exit_code(self) -> int | None:
+        return self._process.poll() if self._process else None
+
+    def start(self) -> None:
+        """Write the config, check it, start Kamailio and wait until it answers OPTIONS."""
+        config = write_front_files(self.layout)
+        check_config(self.binary, config)
+        tuning = self.layout.tuning
+        self._recent.clear()
+        self._stopping = False
+        self._process = subprocess.Popen(
+            [
+                self.binary, "-DD", "-E",
+                "-f", str(config),
+                "-P", str(self.layout.pid_path),
+                "-Y", str(self.layout.run_dir),
+                "-m", str(tuning.kamailio_shm_mb),
+                "-M", str(tuning.kamailio_pkg_mb),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(
+            target=self._forward_logs, args=(self._process,), name="kamailio-log", daemon=True
+        )
+        self._reader.start()
+        self._wait_ready(tuning.ready_timeout_s)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        host, port = self.layout.listen_host, self.layout.listen_port
+        while time.monotonic() < deadline:
+            if not self.is_alive():
+                if self._reader:
+                    self._reader.join(timeout=2)
+                raise TelesecError(
+                    f"Kamailio did not start on {host}:{port}: "
+                    f"{summarise_errors(chr(10).join(self._recent))}"
+                )
+            if sip_ping(host, port, timeout=0.3) == 200:
+                log.info("Kamailio front listening on %s:%s (pid %s)", host, port, self.pid)
+                return
+        self.stop()
+        raise TelesecError(
+            f"Kamailio did not answer on {host}:{port} within {timeout:.0f} s; "
+            "see its log lines above"
+        )
+
+    def _forward_logs(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            line = redact(raw.rstrip())
+            if not line:
+                continue
+            self._recent.append(line)
+            level = _LEVEL.search(line)
+            severity = _LOG_LEVELS[level.group(1)] if level else logging.DEBUG
+            if self._stopping:  # children reporting their exit: expected, not alarming
+                severity = min(severity, logging.DEBUG)
+            log.log(severity, "kamailio: %s", line)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM Kamailio and its children; SIGKILL the group after ``timeout``."""
+        process = self._process
+        if process is None:
+            return
+        self._stopping = True
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("Kamailio did not stop within %.0f s; killing it", timeout)
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        # Children outlive a main process that was killed outright; they still hold the
+        # ports. They keep its process group, which therefore still exists: sweep it.
+        for pid in _group_members(process.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if self._reader:
+            self._reader.join(timeout=2)
+        if process.stderr:
+            process.stderr.close()
+        self.layout.pid_path.unlink(missing_ok=True)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live processes whose process group is ``pgid`` (from /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

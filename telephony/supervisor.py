@@ -1,0 +1,515 @@
+"""The worker pool: Kamailio in front, N pjsua2 worker processes behind, kept alive.
+
+``Supervisor(settings, handler="module:factory")`` starts the workers on consecutive
+loopback ports (``sip.worker_base_port`` .. + ``sip.workers`` - 1), then Kamailio on the
+practice address (``sip.listen_host``:``sip.listen_port``) with a generated config. A
+worker that dies is restarted with an exponential backoff (no restart storm); one that
+stays up ``stable_after_s`` has its backoff reset. ``stop()`` drains: SIGTERM to every
+worker, wait up to the deadline, SIGKILL what is left, then stop Kamailio last.
+Without Kamailio installed, one worker listens directly on the practice address.
+
+Heavy read-only state (Vosk models) is prepared once by the ``preload`` hook, run before
+any worker starts; see docs/telephony-pool.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from telephony.kamailio import KamailioFront, find_kamailio
+from telephony.kamailio_config import Backend, FrontLayout
+from telephony.pool_settings import PoolTuning
+from telesec.errors import TelesecError
+from telesec.settings import Settings
+
+log = logging.getLogger("telesec.telephony.supervisor")
+worker_log = logging.getLogger("telesec.telephony.worker")
+
+WORKER_HOST = "127.0.0.1"
+READY_PREFIX = "READY"
+_POLL_S = 0.1
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one worker process is told: where to listen and which call handler to run."""
+
+    index: int
+    host: str
+    port: int
+    handler: str
+    max_calls: int = 4
+    allowed_networks: tuple[str, ...] = ("127.0.0.0/8",)
+    drain_seconds: float = 30.0
+
+
+WorkerArgv = Callable[[WorkerSpec], list[str]]
+Preload = Callable[[], Mapping[str, str] | None]
+
+
+def default_worker_argv(spec: WorkerSpec) -> list[str]:
+    """Command line of a real pjsua2 worker (telephony/worker.py)."""
+    argv = [
+        sys.executable, "-m", "telephony.worker",
+        "--host", spec.host,
+        "--port", str(spec.port),
+        "--handler", spec.handler,
+        "--max-calls", str(spec.max_calls),
+        "--drain-seconds", f"{spec.drain_seconds:g}",
+    ]
+    for network in spec.allowed_networks:
+        argv += ["--allow-net", network]
+    return argv
+
+
+def _front_sources(listen_host: str) -> tuple[str, ...]:
+    """Networks a worker behind Kamailio accepts calls from: Kamailio's own addresses."""
+    address = ipaddress.ip_address(listen_host)
+    own = str(ipaddress.ip_network(f"{address}/{address.max_prefixlen}"))
+    return tuple(dict.fromkeys(["127.0.0.0/8", own]))
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    index: int
+    host: str
+    port: int
+    pid: int | None
+    alive: bool
+    ready: bool
+    restarts: int
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """A snapshot of the pool, for ``telesec serve``, health checks and tests."""
+
+    front: Literal["kamailio", "direct", "stopped"]
+    listen_host: str
+    listen_port: int
+    front_pid: int | None
+    front_alive: bool
+    workers: tuple[WorkerStatus, ...]
+
+    @property
+    def workers_alive(self) -> int:
+        return sum(1 for worker in self.workers if worker.alive)
+
+    @property
+    def restarts(self) -> int:
+        return sum(worker.restarts for worker in self.workers)
+
+
+@dataclass
+class _WorkerSlot:
+    spec: WorkerSpec
+    process: subprocess.Popen[str] | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    quick_failures: int = 0
+    restart_at: float | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
+    readers: list[threading.Thread] = field(default_factory=list)
+
+
+class Supervisor:
+    """Runs the pool; thread-safe ``status()``; ``run_forever()`` for ``telesec serve``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handler: str,
+        *,
+        tuning: PoolTuning | None = None,
+        preload: Preload | None = None,
+        worker_argv: WorkerArgv = default_worker_argv,
+        run_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.handler = handler
+        self.tuning = tuning or PoolTuning()
+        self.preload = preload
+        self.worker_argv = worker_argv
+        sip = settings.sip
+        self.run_dir = run_dir or settings.data_path / "run" / f"front-{sip.listen_port}"
+        self._lock = threading.RLock()
+        self._slots: list[_WorkerSlot] = []
+        self._front: KamailioFront | None = None
+        self._front_restart_at: float | None = None
+        self._front_failures = 0
+        self._mode: Literal["kamailio", "direct", "stopped"] = "stopped"
+        self._worker_env: dict[str, str] = {}
+        self._stopping = threading.Event()
+        self._shutdown_requested = threading.Event()
+        self._abort_drain = threading.Event()
+        self._monitor: threading.Thread | None = None
+
+    # ----------------------------------------------------------------- start
+
+    def start(self) -> None:
+        """Preload, start the workers and wait until they are ready, then the front."""
+        if self._mode != "stopped":
+            raise RuntimeError("the pool is already running")
+        sip = self.settings.sip
+        self._stopping.clear()
+        self._abort_drain.clear()
+        self._worker_env = self._preload_env()
+        binary = find_kamailio(sip.kamailio_binary)
+        if binary is None:
+            log.warning(
+                "Kamailio not found (%r): one worker listens directly on %s:%s, "
+                "so at most %d calls at a time; install kamailio for a pool",
+                sip.kamailio_binary, sip.listen_host, sip.listen_port, sip.calls_per_worker,
+            )
+            specs = [
+                WorkerSpec(0, sip.listen_host, sip.listen_port, self.handler, sip.calls_per_worker,
+                           tuple(sip.allowed_networks), self.tuning.drain_deadline_s)
+            ]
+        else:
+            specs = [
+                WorkerSpec(i, WORKER_HOST, sip.worker_base_port + i, self.handler,
+                           sip.calls_per_worker, _front_sources(sip.listen_host),
+                           self.tuning.drain_deadline_s)
+                for i in range(sip.workers)
+            ]
+        with self._lock:
+            self._slots = [_WorkerSlot(spec) for spec in specs]
+            self._mode = "direct" if binary is None else "kamailio"
+        try:
+            for slot in self._slots:
+                self._spawn(slot)
+            self._wait_workers_ready()
+            if binary is not None:
+                layout = FrontLayout(
+                    listen_host=sip.listen_host,
+                    listen_port=sip.listen_port,
+                    backends=[Backend(s.spec.host, s.spec.port) for s in self._slots],
+                    run_dir=self.run_dir,
+                    allowed_networks=list(sip.allowed_networks),
+                    tuning=self.tuning,
+                )
+                self._front = KamailioFront(binary, layout)
+                self._front.start()
+        except BaseException:
+            self._shutdown(deadline=2.0)
+            raise
+        self._monitor = threading.Thread(target=self._watch, name="pool-monitor", daemon=True)
+        self._monitor.start()
+        log.info(
+            "pool up: %d worker(s) on ports %s behind %s on %s:%s",
+            len(self._slots),
+            ",".join(str(s.spec.port) for s in self._slots),
+            "Kamailio" if self._front else "no front",
+            sip.listen_host, sip.listen_port,
+        )
+
+    def _preload_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        if self.preload is not None:
+            started = time.monotonic()
+            extra = self.preload() or {}
+            env.update(extra)
+            log.info("preload done in %.1f s", time.monotonic() - started)
+        return env
+
+    def _spawn(self, slot: _WorkerSlot) -> None:
+        argv = self.worker_argv(slot.spec)
+        slot.ready.clear()
+        slot.stderr_tail.clear()
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+            env=self._worker_env,
+            start_new_session=True,
+        )
+        slot.process = process
+        slot.started_at = time.monotonic()
+        slot.restart_at = None
+        slot.readers = [
+            threading.Thread(
+                target=self._read_stdout, args=(slot, process), daemon=True,
+                name=f"worker{slot.spec.index}-out",
+            ),
+            threading.Thread(
+                target=self._read_stderr, args=(slot, process), daemon=True,
+                name=f"worker{slot.spec.index}-err",
+            ),
+        ]
+        for reader in slot.readers:
+            reader.start()
+        log.info("worker %d starting on %s:%s (pid %d)",
+                 slot.spec.index, slot.spec.host, slot.spec.port, process.pid)
+
+    @staticmethod
+    def _read_stdout(slot: _WorkerSlot, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            line = line.rstrip()
+            if line.startswith(READY_PREFIX) and process is slot.process:
+                slot.ready.set()
+            elif line:
+                worker_log.debug("worker %d: %s", slot.spec.index, line)
+
+    @staticmethod
+    def _read_stderr(slot: _WorkerSlot, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            line = line.rstrip()
+            if line:
+                slot.stderr_tail.append(line)
+                worker_log.info("worker %d: %s", slot.spec.index, line)
+
+    def _wait_workers_ready(self) -> None:
+        deadline = time.monotonic() + self.tuning.ready_timeout_s
+        for slot in self._slots:
+            while not slot.ready.wait(_POLL_S):
+                process = slot.process
+                assert process is not None
+                if process.poll() is not None:
+                    for reader in slot.readers:
+                        reader.join(timeout=1)
+                    raise TelesecError(
+                        f"worker {slot.spec.index} on port {slot.spec.port} exited at start "
+                        f"(code {process.returncode}): {_last_line(slot)}"
+                    )
+                if time.monotonic() > deadline:
+                    raise TelesecError(
+                        f"worker {slot.spec.index} on port {slot.spec.port} was not ready "
+                        f"within {self.tuning.ready_timeout_s:.0f} s: {_last_line(slot)}"
+                    )
+
+    # --------------------------------------------------------------- monitor
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(_POLL_S):
+            now = time.monotonic()
+            with self._lock:
+                for slot in self._slots:
+                    self._check_worker(slot, now)
+            self._check_front(now)  # may take seconds: outside the lock status() needs
+
+    def _check_worker(self, slot: _WorkerSlot, now: float) -> None:
+        if slot.restart_at is not None:
+            if now >= slot.restart_at and not self._stopping.is_set():
+                slot.restarts += 1
+                try:
+                    self._spawn(slot)
+                except OSError as exc:
+                    slot.quick_failures += 1
+                    slot.restart_at = now + self._backoff(slot.quick_failures)
+                    log.error("worker %d could not be started: %s", slot.spec.index, exc)
+            return
+        process = slot.process
+        if process is None or process.poll() is None:
+            return
+        slot.ready.clear()
+        uptime = now - slot.started_at
+        slot.quick_failures = 0 if uptime >= self.tuning.stable_after_s else slot.quick_failures + 1
+        delay = self._backoff(slot.quick_failures)
+        slot.restart_at = now + delay
+        log.warning(
+            "worker %d (port %s, pid %d) exited with code %s after %.1f s; restarting in %.1f s",
+            slot.spec.index, slot.spec.port, process.pid, process.returncode, uptime, delay,
+        )
+
+    def _check_front(self, now: float) -> None:
+        front = self._front
+        if front is None or self._stopping.is_set():
+            return
+        if self._front_restart_at is not None:
+            if now >= self._front_restart_at:
+                self._front_restart_at = None
+                try:
+                    front.start()
+                    self._front_failures = 0
+                except TelesecError as exc:
+                    log.error("Kamailio restart failed: %s", exc)
+                    self._schedule_front_restart(now)
+            return
+        if not front.is_alive():
+            log.error("Kamailio (pid %s) exited with code %s", front.pid, front.exit_code())
+            front.stop(timeout=1)
+            self._schedule_front_restart(now)
+
+    def _schedule_front_restart(self, now: float) -> None:
+        self._front_failures += 1
+        delay = self._backoff(self._front_failures)
+        self._front_restart_at = now + delay
+        log.warning("restarting Kamailio in %.1f s", delay)
+
+    def _backoff(self, failures: int) -> float:
+        tuning = self.tuning
+        delay = tuning.restart_backoff_min_s * 2 ** max(0, failures - 1)
+        return min(tuning.restart_backoff_max_s, delay)
+
+    # ---------------------------------------------------------------- status
+
+    def status(self) -> PoolStatus:
+        """Workers (alive, pids, ports, restarts) and the front, at this instant."""
+        sip = self.settings.sip
+        with self._lock:
+            workers = tuple(
+                WorkerStatus(
+                    index=slot.spec.index,
+                    host=slot.spec.host,
+                    port=slot.spec.port,
+                    pid=slot.process.pid if slot.process else None,
+                    alive=(alive := slot.process is not None and slot.process.poll() is None),
+                    ready=alive and slot.ready.is_set(),
+                    restarts=slot.restarts,
+                )
+                for slot in self._slots
+            )
+            front = self._front
+            return PoolStatus(
+                front=self._mode,
+                listen_host=sip.listen_host,
+                listen_port=sip.listen_port,
+                front_pid=front.pid if front else None,
+                front_alive=front.is_alive() if front else False,
+                workers=workers,
+            )
+
+    def memory_pss_kb(self) -> dict[int, int]:
+        """Proportional set size (kB) of every pool process: workers, Kamailio and its children.
+
+        PSS splits shared pages (copy-on-write models, libraries) among the processes that
+        share them, so the sum is the pool's real memory; for the benchmark.
+        """
+        with self._lock:
+            roots = [s.process.pid for s in self._slots if s.process and s.process.poll() is None]
+            if self._front is not None and self._front.is_alive() and self._front.pid:
+                roots.append(self._front.pid)
+        pids = roots + [child for root in roots for child in _descendants(root)]
+        sizes = {pid: _pss_kb(pid) for pid in pids}
+        return {pid: size for pid, size in sizes.items() if size is not None}
+
+    # ------------------------------------------------------------------ stop
+
+    def stop(self, deadline: float | None = None) -> None:
+        """Drain: SIGTERM the workers, wait up to ``deadline`` s, SIGKILL, stop Kamailio."""
+        if self._mode == "stopped":
+            return
+        self._shutdown(self.tuning.drain_deadline_s if deadline is None else deadline)
+
+    def _shutdown(self, deadline: float) -> None:
+        self._stopping.set()
+        if self._monitor is not None and self._monitor is not threading.current_thread():
+            self._monitor.join()
+        self._monitor = None
+        with self._lock:
+            slots = list(self._slots)
+        running = [s.process for s in slots if s.process is not None and s.process.poll() is None]
+        for process in running:
+            _signal_group(process.pid, signal.SIGTERM)
+        end = time.monotonic() + deadline
+        while any(p.poll() is None for p in running) and time.monotonic() < end:
+            if self._abort_drain.wait(_POLL_S):
+                break
+        left = [p for p in running if p.poll() is None]
+        if left:
+            log.warning("%d worker(s) still busy after %.0f s; killing them", len(left), deadline)
+        for slot in slots:
+            if slot.process is not None:
+                if slot.process.poll() is None:
+                    _signal_group(slot.process.pid, signal.SIGKILL)
+                slot.process.wait()
+                for reader in slot.readers:
+                    reader.join(timeout=2)
+                _close_pipes(slot.process)
+        if self._front is not None:
+            self._front.stop()
+        with self._lock:
+            self._front = None
+            self._front_restart_at = None
+            self._mode = "stopped"
+        log.info("pool stopped")
+
+    # ------------------------------------------------------------ run_forever
+
+    def request_shutdown(self) -> None:
+        """Ask ``run_forever`` to drain and return; a second call cuts the drain short."""
+        if self._shutdown_requested.is_set():
+            self._abort_drain.set()
+        self._shutdown_requested.set()
+
+    def run_forever(self, deadline: float | None = None) -> None:
+        """Start, serve until SIGTERM/SIGINT, then drain. A second signal kills at once."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: self.request_shutdown())
+        try:
+            self._shutdown_requested.clear()
+            self.start()
+            while not self._shutdown_requested.wait(0.5):
+                pass
+            log.info("shutdown requested: draining calls")
+        finally:
+            self.stop(deadline)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _descendants(pid: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+                )
+            except (OSError, IndexError, ValueError):
+                continue
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [child for child, parent in parents.items() if parent == current]
+        found += kids
+        frontier += kids
+    return found
+
+
+def _pss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _last_line(slot: _WorkerSlot) -> str:
+    return slot.stderr_tail[-1] if slot.stderr_tail else "no output"
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _close_pipes(process: subprocess.Popen[str]) -> None:
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()

@@ -1,0 +1,87 @@
+"""``telesec serve``: the whole engine in one process tree.
+
+On the embedded default it prepares the data directory on first run (keyring, schema),
+then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints),
+the staff API with its console, and the SIP pool (Kamailio front + pjsua2 workers running
+the IVR flows), until SIGTERM or Ctrl-C, when it drains live calls and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import typer
+import uvicorn
+
+from scheduling.service import Agenda
+from speech.status import announce
+from telephony.supervisor import Supervisor
+from telesec.commands.db import prepare_data_dir
+from telesec.jobs import JobRunner, engine_jobs
+from telesec.settings import Settings, load_settings
+from telesec.wiring import open_database, open_vault
+
+log = logging.getLogger("telesec.serve")
+
+CALL_HANDLER = "telesec.call_handler:answer"
+
+
+def serve(
+    sip: bool = typer.Option(True, help="Answer calls (Kamailio front and SIP workers)."),
+    api: bool = typer.Option(True, help="Serve the staff API and web console."),
+    jobs: bool = typer.Option(True, help="Run retention, hold expiry and audit checkpoints."),
+) -> None:
+    """Run Telesec: SIP engine, IVR, staff API and periodic jobs."""
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    prepare_data_dir(settings)
+    db = open_database(settings)
+    vault = open_vault(settings, db)
+    log.info("vault recovery: %s", vault.recover().summary())
+
+    runner = JobRunner(engine_jobs(Agenda(db), vault)) if jobs else None
+    if runner:
+        runner.start()
+    api_server = _start_api(settings) if api else None
+    try:
+        if sip:
+            announce(settings, log)
+            Supervisor(settings, handler=CALL_HANDLER).run_forever()
+        else:
+            _wait_for_signal()
+    finally:
+        if api_server is not None:
+            api_server.should_exit = True
+        if runner:
+            runner.stop()
+        db.dispose()
+    log.info("stopped")
+
+
+def _start_api(settings: Settings) -> uvicorn.Server:
+    from api.app import create_app  # imported here: the API is optional in `serve`
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # URLs may name patients' objects; the API audits reads itself
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    log.info("staff API and console on http://%s:%s/", settings.api.host, settings.api.port)
+    return server
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()

@@ -1,0 +1,81 @@
+"""Periodic jobs of a running engine: hold expiry, retention, audit checkpoints.
+
+Each job runs on its own period in one background thread; a failing job is logged (no
+health data: the exception type only) and retried at its next period, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scheduling.service import Agenda
+from storage import audit
+from storage.retention import Retention
+from storage.vault import Vault
+
+log = logging.getLogger("telesec.jobs")
+
+
+@dataclass
+class Job:
+    name: str
+    period_s: float
+    run: Callable[[], object]
+    next_at: float = 0.0
+    runs: int = 0
+    failures: int = 0
+
+
+def engine_jobs(agenda: Agenda, vault: Vault) -> list[Job]:
+    """The jobs every engine node runs."""
+
+    def checkpoint() -> None:
+        with vault.db.session() as session:
+            audit.checkpoint(session, vault.keyring)
+
+    return [
+        Job("hold-expiry", 30.0, agenda.expire_holds),
+        Job("vault-recovery", 300.0, vault.recover),
+        Job("retention", 3600.0, lambda: Retention(vault).run()),
+        Job("audit-checkpoint", 600.0, checkpoint),
+    ]
+
+
+class JobRunner:
+    """Runs jobs on their periods in a daemon thread until :meth:`stop`."""
+
+    def __init__(self, jobs: list[Job]) -> None:
+        self.jobs = jobs
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def run_due(self, now: float | None = None) -> None:
+        """Run every job whose time has come (also used by tests)."""
+        now = time.monotonic() if now is None else now
+        for job in self.jobs:
+            if now < job.next_at:
+                continue
+            job.next_at = now + job.period_s
+            try:
+                job.run()
+                job.runs += 1
+            except Exception as exc:
+                job.failures += 1
+                log.error("job %s failed (%s); retrying in %.0f s",
+                          job.name, type(exc).__name__, job.period_s)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_due()
+            self._stop.wait(1.0)

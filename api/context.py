@@ -1,0 +1,58 @@
+"""What the routers work with: the database, keys, vault, services and settings of one app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry
+
+from api.metrics import registry_for
+from api.ratelimit import AuthLimits, TokenBuckets
+from api.services.accounts import Accounts
+from api.services.escalation_feed import EscalationFeed
+from api.services.sessions import Sessions
+from scheduling.service import Agenda
+from storage.db import Database
+from storage.keyring import Keyring
+from storage.models import utcnow
+from storage.retention import RetentionPolicy
+from storage.vault import Vault
+from telesec.settings import Settings
+
+SESSION_COOKIE = "telesec_session"
+CSRF_COOKIE = "telesec_csrf"
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    db: Database
+    keyring: Keyring
+    vault: Vault
+    limits: AuthLimits
+    clock: Callable[[], datetime] = utcnow
+    accounts: Accounts = field(init=False)
+    sessions: Sessions = field(init=False)
+    agenda: Agenda = field(init=False)
+    feed: EscalationFeed = field(init=False)
+    ip_buckets: TokenBuckets = field(init=False)
+    login_buckets: TokenBuckets = field(init=False)
+    metrics: CollectorRegistry = field(init=False)
+
+    def __post_init__(self) -> None:
+        api = self.settings.api
+        self.accounts = Accounts(self.db, self.keyring)
+        self.sessions = Sessions(self.db, timedelta(minutes=api.session_idle_minutes),
+                                 timedelta(hours=api.session_max_hours))
+        self.agenda = Agenda(self.db)
+        self.feed = EscalationFeed(self.db)
+        self.ip_buckets = TokenBuckets(self.limits.per_ip)
+        self.login_buckets = TokenBuckets(self.limits.per_login)
+        self.metrics = registry_for(self.db, lambda: self.feed.listeners)
+
+    @property
+    def policy(self) -> RetentionPolicy:
+        return self.vault.policy

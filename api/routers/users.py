@@ -1,0 +1,97 @@
+"""Staff users (admin): create with enrolment, change access, disable, reset MFA."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
+
+from api.deps import Admin, Context
+from api.errors import COMMON_RESPONSES, ApiError, responses
+from api.schemas.common import Done
+from api.schemas.staff import EnrolmentOut, UserIn, UserOut, UserPatch
+from api.services.accounts import AccountError, Enrolment, StaffView, UnknownAccount
+
+router = APIRouter(prefix="/users", tags=["users"], responses=COMMON_RESPONSES)
+
+Login = Annotated[str, Path(pattern=r"^[a-z][a-z0-9._-]{1,63}$")]
+
+
+def _out(view: StaffView) -> UserOut:
+    return UserOut.model_validate(view, from_attributes=True)
+
+
+def _enrolment(found: Enrolment) -> EnrolmentOut:
+    return EnrolmentOut(login=found.login, one_time_password=found.password,
+                        otpauth_uri=found.otpauth_uri, recovery_codes=found.recovery_codes)
+
+
+def _refuse(exc: AccountError) -> ApiError:
+    if isinstance(exc, UnknownAccount):
+        return ApiError(404, "not_found", "no such user")
+    return ApiError(409, "conflict", str(exc))
+
+
+@router.get("", response_model=list[UserOut])
+def list_users(admin: Admin, ctx: Context) -> list[UserOut]:
+    return [_out(v) for v in ctx.accounts.list()]
+
+
+@router.post("", response_model=EnrolmentOut, status_code=status.HTTP_201_CREATED,
+             responses=responses(409))
+def create_user(body: UserIn, admin: Admin, ctx: Context) -> EnrolmentOut:
+    """Create a user; the answer (shown once) holds the one-time password, the otpauth
+    URI for the authenticator app and the recovery codes."""
+    try:
+        return _enrolment(ctx.accounts.add(
+            body.login, body.role, actor=admin.actor, practices=list(body.practices),
+            practitioner=body.practitioner, shared_box=body.shared_box,
+        ))
+    except AccountError as exc:
+        raise _refuse(exc) from None
+
+
+@router.get("/{login}", response_model=UserOut)
+def get_user(login: Login, admin: Admin, ctx: Context) -> UserOut:
+    try:
+        return _out(ctx.accounts.get(login))
+    except AccountError as exc:
+        raise _refuse(exc) from None
+
+
+@router.patch("/{login}", response_model=UserOut, responses=responses(409))
+def update_user(login: Login, body: UserPatch, admin: Admin, ctx: Context) -> UserOut:
+    """Change the practices a user is assigned to, or a doctor's shared-box grant."""
+    try:
+        return _out(ctx.accounts.update(login, actor=admin.actor, practices=body.practice_ids,
+                                        shared_box=body.shared_box))
+    except AccountError as exc:
+        raise _refuse(exc) from None
+
+
+@router.post("/{login}/disable", response_model=Done)
+def disable_user(login: Login, admin: Admin, ctx: Context) -> Done:
+    """Disable the account; its sessions end at once."""
+    try:
+        ctx.accounts.disable(login, actor=admin.actor)
+    except AccountError as exc:
+        raise _refuse(exc) from None
+    return Done()
+
+
+@router.post("/{login}/enable", response_model=Done)
+def enable_user(login: Login, admin: Admin, ctx: Context) -> Done:
+    try:
+        ctx.accounts.enable(login, actor=admin.actor)
+    except AccountError as exc:
+        raise _refuse(exc) from None
+    return Done()
+
+
+@router.post("/{login}/reset-mfa", response_model=EnrolmentOut)
+def reset_mfa(login: Login, admin: Admin, ctx: Context) -> EnrolmentOut:
+    """New TOTP secret and recovery codes (shown once); the user's sessions end."""
+    try:
+        return _enrolment(ctx.accounts.reset_mfa(login, actor=admin.actor))
+    except AccountError as exc:
+        raise _refuse(exc) from None

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field, field_validator
+
+from api.schemas.common import Strict, Text
+
+PHONE = r"^[+0-9 ().-]{4,32}$"
+
+
+def _plausible_birth(value: date | None) -> date | None:
+    if value is not None and not date(1880, 1, 1) <= value <= date(2200, 1, 1):
+        raise ValueError("a birth date between 1880 and today")
+    return value
+
+
+class PatientIn(Strict):
+    first_name: Text(200)  # type: ignore[valid-type]
+    last_name: Text(200)  # type: ignore[valid-type]
+    birth_date: date
+    phone: str | None = Field(None, pattern=PHONE)
+
+    _birth = field_validator("birth_date")(_plausible_birth)
+
+
+class PatientPatch(Strict):
+    first_name: Text(200) | None = None  # type: ignore[valid-type]
+    last_name: Text(200) | None = None  # type: ignore[valid-type]
+    birth_date: date | None = None
+    phone: str | None = Field(None, pattern=PHONE)
+
+    _birth = field_validator("birth_date")(_plausible_birth)
+
+
+class PatientOut(BaseModel):
+    id: int
+    practice_id: int
+    code: str
+    first_name: str
+    last_name: str
+    birth_date: date
+    phone: str | None

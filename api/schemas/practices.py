@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import Slug, Strict, Text
+
+
+class PracticeIn(Strict):
+    slug: Slug
+    name: Text(200)  # type: ignore[valid-type]
+    timezone: str = Field("Europe/Paris", min_length=1, max_length=64,
+                          pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$")
+    phone_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
+
+
+class PracticeOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    timezone: str
+    phone_number: str | None
+
+
+class PractitionerIn(Strict):
+    slug: Slug
+    name: Text(200)  # type: ignore[valid-type]
+    specialty: Text(100) | None = None  # type: ignore[valid-type]
+
+
+class PractitionerOut(BaseModel):
+    id: int
+    slug: str
+    name: str
+    specialty: str | None
+    active: bool
+
+
+class VisitTypeIn(Strict):
+    code: Slug
+    label: Text(200)  # type: ignore[valid-type]
+    duration_minutes: int = Field(ge=5, le=480, multiple_of=5)
+    phone_bookable: bool = True
+    new_patients_allowed: bool = True
+    min_book_notice_minutes: int = Field(60, ge=0, le=525_600)
+    min_cancel_notice_minutes: int = Field(1440, ge=0, le=525_600)
+
+
+class VisitTypeOut(BaseModel):
+    code: str
+    label: str
+    duration_minutes: int
+    phone_bookable: bool
+    new_patients_allowed: bool
+    min_book_notice_minutes: int
+    min_cancel_notice_minutes: int
+
+
+class OpeningIn(Strict):
+    """Weekly opening: day (mon..sun) → spans like ``08:30-12:00``."""
+
+    opening: dict[str, list[str]] = Field(max_length=7)
+
+
+class OpeningOut(BaseModel):
+    practitioner_id: int
+    opening: dict[str, list[str]]
+
+
+class PracticeDetailOut(PracticeOut):
+    practitioners: list[PractitionerOut]
+    visit_types: list[VisitTypeOut]

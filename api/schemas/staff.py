@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import Id, Slug, Strict
+from storage.models import StaffRole
+
+
+class UserIn(Strict):
+    login: str = Field(pattern=r"^[a-z][a-z0-9._-]{1,63}$")
+    role: StaffRole
+    practices: list[Slug] = Field(default_factory=list, max_length=100)
+    practitioner: Slug | None = None
+    shared_box: bool = False
+
+
+class UserPatch(Strict):
+    practice_ids: list[Id] | None = Field(None, max_length=100)
+    shared_box: bool | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    login: str
+    role: str
+    practice_ids: list[int]
+    practitioner_id: int | None
+    shared_box: bool
+    disabled: bool
+    locked_until: datetime | None
+    mfa_enrolled: bool
+    must_change_password: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class EnrolmentOut(BaseModel):
+    """Shown once: the one-time password (new users), the otpauth URI to enrol the
+    authenticator app, and the recovery codes."""
+
+    login: str
+    one_time_password: str | None
+    otpauth_uri: str
+    recovery_codes: list[str]

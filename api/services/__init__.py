@@ -1,0 +1,1 @@
+"""Services below the routers: plain Python over the database, no web framework."""

@@ -1,0 +1,111 @@
+"""``telesec users add | list | disable | enable | reset-mfa``: staff accounts for admins."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from api.services.accounts import AccountError, Accounts, Enrolment
+from scheduling.errors import SchedulingError
+from storage.models import StaffRole
+from telesec.errors import TelesecError
+from telesec.settings import load_settings
+from telesec.wiring import open_database, open_keyring
+
+app = typer.Typer(help="Staff accounts: add, list, disable, reset MFA.", no_args_is_help=True)
+
+
+def _accounts() -> Accounts:
+    settings = load_settings()
+    keyring = open_keyring(settings)
+    return Accounts(open_database(settings), keyring)
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _show(enrolment: Enrolment) -> None:
+    if enrolment.password:
+        typer.echo(f"one-time password: {enrolment.password}  (to change at first login)")
+    typer.echo(f"authenticator (otpauth URI): {enrolment.otpauth_uri}")
+    typer.echo("recovery codes (each works once; keep them offline):")
+    for code in enrolment.recovery_codes:
+        typer.echo(f"  {code}")
+
+
+@app.command("add")
+def add(
+    login: str,
+    role: Annotated[StaffRole, typer.Option(help="admin, secretary or doctor")],
+    practice: Annotated[list[str] | None, typer.Option(help="practice slug (repeatable)")] = None,
+    practitioner: Annotated[str | None, typer.Option(help="a doctor's practitioner slug")] = None,
+    shared_box: Annotated[bool, typer.Option(help="a doctor also hears the practice box")] = False,
+) -> None:
+    """Create a staff account; prints its one-time password and MFA enrolment once."""
+    accounts = _accounts()
+    try:
+        enrolment = accounts.add(login, role, actor=_actor(), practices=list(practice or []),
+                                 practitioner=practitioner, shared_box=shared_box)
+    except (AccountError, SchedulingError) as exc:
+        raise TelesecError(str(exc).split(";")[0]) from None
+    finally:
+        accounts.db.dispose()
+    typer.echo(f"user {login} ({role.value}) created")
+    _show(enrolment)
+
+
+@app.command("list")
+def list_users() -> None:
+    """Every account with its role, practices and state."""
+    accounts = _accounts()
+    try:
+        users = accounts.list()
+    finally:
+        accounts.db.dispose()
+    for user in users:
+        state = "disabled" if user.disabled else ("locked" if user.locked_until else "active")
+        practices = ",".join(str(p) for p in user.practice_ids) or "-"
+        typer.echo(f"{user.login}\t{user.role}\tpractices={practices}\t{state}"
+                   f"\tmfa={'yes' if user.mfa_enrolled else 'no'}")
+
+
+def _change(action: str, login: str) -> Enrolment | None:
+    accounts = _accounts()
+    try:
+        if action == "disable":
+            accounts.disable(login, actor=_actor())
+        elif action == "enable":
+            accounts.enable(login, actor=_actor())
+        else:
+            return accounts.reset_mfa(login, actor=_actor())
+    except AccountError as exc:
+        raise TelesecError(str(exc)) from None
+    finally:
+        accounts.db.dispose()
+    return None
+
+
+@app.command("disable")
+def disable(login: str) -> None:
+    """Disable an account; its sessions end at once."""
+    _change("disable", login)
+    typer.echo(f"user {login} disabled")
+
+
+@app.command("enable")
+def enable(login: str) -> None:
+    """Enable an account again (also lifts a lockout)."""
+    _change("enable", login)
+    typer.echo(f"user {login} enabled")
+
+
+@app.command("reset-mfa")
+def reset_mfa(login: str) -> None:
+    """New TOTP secret and recovery codes (printed once); the user's sessions end."""
+    enrolment = _change("reset-mfa", login)
+    assert enrolment is not None
+    typer.echo(f"MFA of {login} reset")
+    _show(enrolment)

@@ -19,20 +19,34 @@ from typing import TYPE_CHECKING
 import pjsua2 as pj
 
 from telephony.media import CallAudioPort, engine_audio_format
-from telephony.session import CallEvent, CallInfo, CallSession, TransferResult
+from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession, TransferResult
 
 if TYPE_CHECKING:
     from telephony.endpoint import SipEndpoint
+    from telephony.transfer import BridgedTransfer
 
 log = logging.getLogger(__name__)
 
 _USER_IN_URI = re.compile(r"(?:sips?|tel):([^@;>\s]+)", re.IGNORECASE)
+_VIA_TRANSPORT = re.compile(r"^(?:Via|v)\s*:\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)",
+                            re.IGNORECASE | re.MULTILINE)
+#: media transports that mean SRTP (keys by SDES or DTLS)
+_SECURE_PROTOS = frozenset(
+    (pj.PJMEDIA_TP_PROTO_RTP_SAVP, pj.PJMEDIA_TP_PROTO_RTP_SAVPF,
+     pj.PJMEDIA_TP_PROTO_DTLS_SRTP, pj.PJMEDIA_TP_PROTO_DTLS_SRTPF)
+)
 
 
 def uri_user(uri: str) -> str:
     """The user part of a SIP URI or name-addr ('' if none)."""
     match = _USER_IN_URI.search(uri)
     return match.group(1) if match else ""
+
+
+def via_transport(message: str) -> str:
+    """The transport of the top Via of a raw SIP message: 'UDP', 'TCP', 'TLS' ('' if none)."""
+    match = _VIA_TRANSPORT.search(message)
+    return match.group(1).upper() if match else ""
 
 
 def request_uri_user(message: str) -> str:
@@ -124,6 +138,7 @@ class CallLeg:
         self.rx_packets = -1
         self.rx_changed_at = time.monotonic()
         self.transfer_future: Future[TransferResult] | None = None
+        self.bridge: BridgedTransfer | None = None
         call.leg = self
 
     @property
@@ -140,11 +155,9 @@ class CallLeg:
         self.endpoint.post(self.start_transfer, target_uri, future)
         return future
 
-    def request_bridge(
-        self, targets: list[str], ring_seconds: float, hold_audio: bytes | None
-    ) -> Future[TransferResult]:
-        future: Future[TransferResult] = Future()
-        future.set_result(TransferResult(False, 0, "bridged transfer is not available"))
+    def request_bridge(self, targets: list[str], ring_seconds: float) -> Future[BridgeResult]:
+        future: Future[BridgeResult] = Future()
+        self.endpoint.post(self.endpoint.start_bridge, self, targets, ring_seconds, future)
         return future
 
     # -- SIP thread ----------------------------------------------------------------------
@@ -176,32 +189,47 @@ class CallLeg:
             call.hangup(call_param())
 
     def on_media(self) -> None:
-        """Connect our audio port to the call's audio (again after a re-INVITE)."""
+        """Connect our audio port to the call's audio (again after a re-INVITE).
+
+        Also notes what the negotiation says: SRTP or not, caller holding us or not.
+        """
         call = self.call
         if self.disconnected or self.session is None or call is None:
             return
         info = call.getInfo()
-        index = next(
-            (
-                i
-                for i, media in enumerate(info.media)
-                if media.type == pj.PJMEDIA_TYPE_AUDIO
-                and media.status
-                in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
-            ),
-            -1,
-        )
-        if index < 0:
+        audio = [(i, m) for i, m in enumerate(info.media) if m.type == pj.PJMEDIA_TYPE_AUDIO]
+        if not audio:
             return
-        audio = call.getAudioMedia(index)
-        slot = audio.getPortId()
+        index, media = audio[0]
+        self._note_hold(
+            media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+            or media.dir in (pj.PJMEDIA_DIR_NONE, pj.PJMEDIA_DIR_DECODING)
+        )
+        if media.status not in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+            self.audio_slot = -1  # no stream now (inactive): reconnect when it comes back
+            return
+        with contextlib.suppress(pj.Error):
+            self.session.media_encrypted = call.getStreamInfo(index).proto in _SECURE_PROTOS
+        audio_media = call.getAudioMedia(index)
+        slot = audio_media.getPortId()
         if self.port is None:
             self.port = CallAudioPort(self.session.tap)
             self.port.createPort(f"call-{id(self):x}", engine_audio_format())
         if slot != self.audio_slot:
-            audio.startTransmit(self.port)
-            self.port.startTransmit(audio)
+            audio_media.startTransmit(self.port)
+            self.port.startTransmit(audio_media)
             self.audio_slot, self.audio_index = slot, index
+        if self.bridge is not None:
+            self.bridge.on_patient_media()
+
+    def _note_hold(self, held: bool) -> None:
+        session = self.session
+        if session is None or session.on_hold == held:
+            return
+        session.on_hold = held
+        self.rx_changed_at = time.monotonic()  # the no-RTP clock restarts either way
+        session.post_event(CallEvent("hold" if held else "resume"))
+        log.info("call %s: %s", self.info.call_id, "held by the caller" if held else "resumed")
 
     def on_state(self, state: int, status_code: int, reason: str) -> None:
         if state == pj.PJSIP_INV_STATE_CONFIRMED and not self.confirmed:
@@ -215,6 +243,8 @@ class CallLeg:
             self.end_reason = why
             if self.transfer_future is not None and not self.transfer_future.done():
                 self.transfer_future.set_result(TransferResult(False, status_code, why))
+            if self.bridge is not None:
+                self.bridge.on_patient_ended()
             if self.session is not None:
                 self.session.mark_ended(why)
 
@@ -233,6 +263,9 @@ class CallLeg:
         if not self.confirmed or self.disconnected or self.audio_index < 0 or call is None:
             return
         if self.end_reason:  # already hanging up
+            return
+        if self.session is not None and self.session.on_hold:
+            self.rx_changed_at = now  # on hold the caller may send nothing: not a dead call
             return
         try:
             packets = call.getStreamStat(self.audio_index).rtcp.rxStat.pkt

@@ -85,9 +85,20 @@ def menu(session: CallSession) -> None:
     finally:
         record["seconds"] = round(time.monotonic() - started, 2)
         record["speech_starts"] = session.tap.counters.speech_starts
+        record.update(_call_facts(session))
         session_recorder_wait(sink)
         record.update(_recording_facts(sink))
         _report(record)
+
+
+def _call_facts(session: CallSession) -> dict:
+    """Transport, SRTP and the events seen (hold, resume, bridge...), without waiting."""
+    events = []
+    while (event := session.next_event(0)) is not None:
+        events.append(f"{event.kind}:{event.detail}" if event.detail else event.kind)
+    return {"dialled": session.dialled, "transport": session.info.transport,
+            "srtp": session.media_encrypted,
+            "events": events}
 
 
 def session_recorder_wait(sink: MemorySink, timeout: float = 5.0) -> None:
@@ -126,6 +137,7 @@ def hold_line(session: CallSession) -> None:
     except CallEnded as ended:
         record["ended_by"] = ended.reason
     record["end_reason"] = session.end_reason
+    record.update(_call_facts(session))
     _report(record)
 
 
@@ -152,3 +164,70 @@ def record_until_hangup(session: CallSession) -> None:
     session_recorder_wait(sink)
     _report({"call_id": session.call_id, "end_reason": session.end_reason,
              "rec_closed": sink.closed, "rec_bytes": len(sink.data)})
+
+
+def bridge_to(session: CallSession) -> None:
+    """Bridge to ``TELESEC_DEMO_BRIDGE_TARGETS`` (comma-separated) with hold music; when
+    nobody answers within ``TELESEC_DEMO_RING_SECONDS``, take a 1 s 'message' instead."""
+    record: dict = {"call_id": session.call_id}
+    targets = os.environ["TELESEC_DEMO_BRIDGE_TARGETS"].split(",")
+    ring = float(os.environ.get("TELESEC_DEMO_RING_SECONDS", "5"))
+    started = time.monotonic()
+    try:
+        result = session.bridge(targets, ring_seconds=ring, hold_audio=tone(523, 0.5))
+        record.update(bridge_ok=result.ok, answered_by=result.answered_by,
+                      bridge_status=result.status_code, bridge_detail=result.detail,
+                      bridge_seconds=round(time.monotonic() - started, 2))
+        if result.ok:
+            session.wait_ended(60.0)
+        else:  # the IVR takes a message
+            sink = MemorySink()
+            session.start_recording(sink)
+            session.play(PROMPT_OK, barge_in=False)
+            session.listen(timeout=1.0, max_seconds=1.0)
+            session.stop_recording()
+            record["message_bytes"] = len(sink.data)
+            session.hangup()
+            session.wait_ended(5.0)
+    except CallEnded as ended:
+        record["ended_by"] = ended.reason
+    record["end_reason"] = session.end_reason
+    record.update(_call_facts(session))
+    _report(record)
+
+
+_vault_lock = threading.Lock()
+_vault = None
+
+
+def _shared_vault():
+    """The vault of the configured data directory, opened once per worker process."""
+    global _vault
+    with _vault_lock:
+        if _vault is None:
+            from telesec.settings import load_settings
+            from telesec.wiring import open_vault
+
+            _vault = open_vault(load_settings())
+        return _vault
+
+
+def record_to_vault(session: CallSession) -> None:
+    """Record the call into the encrypted vault (settings from TELESEC_*) until hang-up;
+    play a short prompt first so the engine channel is not empty."""
+    from telephony.recording import open_vault_sink
+
+    sink = open_vault_sink(_shared_vault(), call_id=session.call_id)
+    record: dict = {"call_id": session.call_id, "object_id": sink.object_id}
+    started = time.monotonic()
+    try:
+        session.start_recording(sink)
+        session.play(PROMPT_OK, barge_in=False)
+        session.wait_ended(60.0)
+    except CallEnded:
+        pass
+    finally:
+        session.stop_recording()
+        record["seconds"] = round(time.monotonic() - started, 2)
+        record["end_reason"] = session.end_reason
+        _report(record)

@@ -18,13 +18,24 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 import pjsua2 as pj
 
-from telephony.call import CallLeg, SipCall, request_uri_user, uri_user
-from telephony.session import CallInfo, CallSession
+from telephony.call import CallLeg, SipCall, call_param, request_uri_user, uri_user, via_transport
+from telephony.session import BridgeResult, CallInfo, CallSession
+from telephony.transfer import BridgedTransfer, OutboundLeg
+from telephony.worker_config import (
+    PJSUA_MAX_CALLS,
+    SRTP_MODES,
+    Registration,
+    RegistrationStatus,
+    TlsSettings,
+    WorkerConfig,
+)
+
+__all__ = ["SRTP_MODES", "HandlerFactory", "Registration", "SipEndpoint", "TlsSettings",
+           "WorkerConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -33,47 +44,50 @@ HandlerFactory = Callable[[CallSession], None]
 CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")
 #: how long a call's audio port stays referenced after the call ended
 PORT_RETIRE_SECONDS = 2.0
-
-
-@dataclass
-class WorkerConfig:
-    """Settings of one worker (see ``python -m telephony.worker --help``)."""
-
-    port: int
-    host: str = "127.0.0.1"
-    tcp: bool = True
-    accept_users: frozenset[str] = frozenset()  # empty: any user
-    allowed_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
-        default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8")]
-    )
-    max_calls: int = 4
-    rtp_port: int = 0  # 0: derived from the SIP port
-    rtp_timeout: float = 30.0
-    retry_after: int = 5
-    ring_seconds: float = 0.0  # ring (180) this long before answering
-    pjsip_log_level: int = 1
-
-    @property
-    def effective_rtp_port(self) -> int:
-        return self.rtp_port or 20000 + (self.port % 2000) * 10
-
-
 class AnsweringAccount(pj.Account):
-    """Direct-mode account: every INVITE becomes a ``SipCall`` and an 'incoming' event."""
+    """An account whose INVITEs each become a ``SipCall`` and an 'incoming' event."""
 
-    def __init__(self, post: Callable[..., None], registry: dict[int, SipCall]) -> None:
+    def __init__(
+        self,
+        post: Callable[..., None],
+        registry: dict[int, SipCall],
+        registration: RegistrationStatus | None = None,
+    ) -> None:
         super().__init__()
         self._post = post
         self._registry = registry
+        self.registration = registration
 
     def onIncomingCall(self, prm) -> None:
         try:
             call = SipCall(self, prm.callId, self._post, self._registry)
+            message = prm.rdata.wholeMsg
             self._post(
-                "incoming", call.key, request_uri_user(prm.rdata.wholeMsg), prm.rdata.srcAddress
+                "incoming", call.key, request_uri_user(message), prm.rdata.srcAddress,
+                via_transport(message) or "UDP",
             )
         except Exception:
             log.error("incoming call could not be taken: %s", traceback.format_exc(limit=2))
+
+    def onRegState(self, prm) -> None:
+        if self.registration is not None:
+            self._post("reg", 0, prm.code, prm.expiration)
+
+
+class TelesecEndpoint(pj.Endpoint):
+    """The pjsua2 endpoint; it only reports TLS connections (no message content)."""
+
+    def __init__(self, post: Callable[..., None]) -> None:
+        super().__init__()
+        self._post = post
+
+    def onTransportState(self, prm) -> None:
+        try:
+            info = prm.tlsInfo
+            if prm.type.upper().startswith("TLS") and info.established:
+                self._post("tls", 0, info.cipherName, info.remoteAddr)
+        except Exception:
+            pass
 
 
 class SipEndpoint:
@@ -91,6 +105,10 @@ class SipEndpoint:
         )
         self._calls: dict[int, SipCall] = {}  # the only lasting references to pjsua2 calls
         self._legs: dict[int, CallLeg] = {}  # by SipCall.key
+        self._outbound: dict[int, OutboundLeg] = {}  # bridge targets dialled, by key
+        self._bridges: list[BridgedTransfer] = []
+        self.registration = RegistrationStatus() if config.registration else None
+        self.tls_connections = 0
         self._retired_ports: list[tuple[float, Any]] = []  # (delete after, port)
         self._to_answer: list[tuple[float, CallLeg]] = []  # (answer at, leg), while ringing
         self._handlers: set[threading.Thread] = set()
@@ -100,6 +118,7 @@ class SipEndpoint:
         self._thread = threading.Thread(target=self._run, name="sip", daemon=True)
         self._ep: pj.Endpoint | None = None
         self._account: AnsweringAccount | None = None
+        self._registered_account: AnsweringAccount | None = None
 
     # -- any thread ------------------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
@@ -121,11 +140,20 @@ class SipEndpoint:
         return self.post(fn, *args).result(timeout)
 
     def live_calls(self) -> int:
-        return len(self._legs)
+        """Calls in progress, in and out."""
+        return len(self._legs) + len(self._outbound)
 
     def drain(self) -> None:
-        """Refuse new calls (503 + Retry-After) and let live ones go on."""
+        """Refuse new calls (503 + Retry-After), unregister, and let live ones go on."""
         self.draining = True
+        if self.config.registration is not None:
+            self.post(self._unregister)
+
+    def _unregister(self) -> None:
+        account = self._registered_account
+        if account is not None:
+            with contextlib.suppress(pj.Error):
+                account.setRegistration(False)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Hang up every call, wait for them to end, and destroy the endpoint."""
@@ -179,6 +207,8 @@ class SipEndpoint:
                 now = time.monotonic()
                 if self._to_answer:
                     self._answer_due(now)
+                if self._bridges:
+                    self._tick_bridges(now)
                 if now >= next_check:
                     next_check = now + 1.0
                     for leg in list(self._legs.values()):
@@ -189,7 +219,7 @@ class SipEndpoint:
 
     def _create(self) -> None:
         cfg = self.config
-        ep = pj.Endpoint()
+        ep = TelesecEndpoint(self._enqueue)
         self._ep = ep
         ep.libCreate()
         ep_cfg = pj.EpConfig()
@@ -220,14 +250,57 @@ class SipEndpoint:
             tcp.boundAddress = cfg.host
             tcp.port = cfg.port
             ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
+        if cfg.tls is not None:
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, self._tls_transport_config())
         ep.libStart()
+        self._account = AnsweringAccount(self._enqueue, self._calls)
+        self._account.create(self._account_config(f"sip:telesec@{cfg.host}:{cfg.port}"), True)
+        if cfg.registration is not None:
+            self._registered_account = AnsweringAccount(
+                self._enqueue, self._calls, self.registration
+            )
+            self._registered_account.create(self._registered_config(cfg.registration))
+
+    def _tls_transport_config(self) -> pj.TransportConfig:
+        cfg = self.config
+        assert cfg.tls is not None
+        tls = pj.TransportConfig()
+        tls.boundAddress = cfg.host
+        tls.port = cfg.tls.port
+        tls.tlsConfig.certFile = cfg.tls.cert_file
+        tls.tlsConfig.privKeyFile = cfg.tls.key_file
+        tls.tlsConfig.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
+        if cfg.tls.ca_file:
+            tls.tlsConfig.CaListFile = cfg.tls.ca_file
+            tls.tlsConfig.verifyServer = True
+        tls.tlsConfig.verifyClient = cfg.tls.verify_client
+        tls.tlsConfig.requireClientCert = cfg.tls.verify_client
+        return tls
+
+    def _account_config(self, id_uri: str) -> pj.AccountConfig:
+        cfg = self.config
         acc_cfg = pj.AccountConfig()
-        acc_cfg.idUri = f"sip:telesec@{cfg.host}:{cfg.port}"
+        acc_cfg.idUri = id_uri
         acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
         acc_cfg.mediaConfig.transportConfig.port = cfg.effective_rtp_port
         acc_cfg.mediaConfig.transportConfig.portRange = 200
-        self._account = AnsweringAccount(self._enqueue, self._calls)
-        self._account.create(acc_cfg, True)
+        acc_cfg.mediaConfig.srtpUse = SRTP_MODES[cfg.srtp]
+        acc_cfg.mediaConfig.srtpSecureSignaling = cfg.srtp_secure_signaling
+        return acc_cfg
+
+    def _registered_config(self, reg: Registration) -> pj.AccountConfig:
+        acc_cfg = self._account_config(reg.aor)
+        acc_cfg.regConfig.registrarUri = reg.registrar
+        acc_cfg.regConfig.timeoutSec = reg.expiry
+        acc_cfg.regConfig.retryIntervalSec = reg.retry_seconds
+        acc_cfg.regConfig.firstRetryIntervalSec = min(reg.retry_seconds, 5)
+        # refresh well before expiry; pjsua's 5 s default is too tight for short expiries
+        acc_cfg.regConfig.delayBeforeRefreshSec = max(2, min(60, reg.expiry // 3))
+        acc_cfg.regConfig.dropCallsOnFail = False
+        acc_cfg.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", reg.realm, reg.auth_user, 0, reg.password)
+        )
+        return acc_cfg
 
     @staticmethod
     def _set_codecs(ep: pj.Endpoint) -> None:
@@ -258,7 +331,7 @@ class SipEndpoint:
     def sip_call(self, key: int) -> SipCall | None:
         return self._calls.get(key)
 
-    def _on_incoming(self, key: int, dialled: str, source: str) -> None:
+    def _on_incoming(self, key: int, dialled: str, source: str, transport: str) -> None:
         call = self._calls.get(key)
         if call is None:  # already gone (cancelled within the same poll)
             return
@@ -274,6 +347,7 @@ class SipEndpoint:
                 caller=uri_user(info.remoteUri),
                 dialled=dialled,
                 source=source,
+                transport=transport,
             ),
         )
         self._legs[key] = leg
@@ -310,11 +384,17 @@ class SipEndpoint:
         if cfg.accept_users and dialled not in cfg.accept_users:
             return 404, "Not Found", 0
         accepted = sum(1 for leg in self._legs.values() if not leg.end_reason) - 1
-        if accepted >= cfg.max_calls:
+        if accepted >= cfg.max_calls or self.live_calls() > PJSUA_MAX_CALLS:
             return 486, "Busy Here", cfg.retry_after
         return None
 
     def _on_state(self, key: int, state: int, status_code: int, reason: str) -> None:
+        outbound = self._outbound.get(key)
+        if outbound is not None:
+            outbound.bridge.on_leg_state(outbound, state, status_code)
+            if state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                del self._outbound[key]
+            return
         leg = self._legs.get(key)
         if leg is None:
             return
@@ -333,9 +413,68 @@ class SipEndpoint:
             del port  # the C++ destructor removes it from the bridge, on this thread
 
     def _on_media(self, key: int) -> None:
+        outbound = self._outbound.get(key)
+        if outbound is not None:
+            outbound.bridge.on_leg_media(outbound)
+            return
         leg = self._legs.get(key)
         if leg is not None:
             leg.on_media()
+
+    def _on_reg(self, _key: int, code: int, expires: int) -> None:
+        status = self.registration
+        if status is None:
+            return
+        status.last_code = code
+        if 200 <= code < 300 and expires > 0:
+            status.registered, status.expires = True, expires
+            status.successes += 1
+            log.info("registered (expires in %d s; %d registration(s) so far)",
+                     expires, status.successes)
+        elif 200 <= code < 300:
+            status.registered = False
+            log.info("unregistered")
+        else:
+            status.registered = False
+            status.failures += 1
+            log.warning("registration refused or failed: %d", code)
+
+    def _on_tls(self, _key: int, cipher: str, _remote: str) -> None:
+        self.tls_connections += 1
+        log.info("TLS connection established (cipher %s)", cipher)
+
+    # -- bridged transfer (SIP thread) -----------------------------------------------------
+    def free_lines(self) -> int:
+        """Calls this process may still place or take (pjsua2's compiled limit is 4)."""
+        return PJSUA_MAX_CALLS - self.live_calls()
+
+    def start_bridge(
+        self, patient: CallLeg, targets: list[str], ring_seconds: float,
+        future: Future[BridgeResult],
+    ) -> None:
+        BridgedTransfer(self, patient, targets, ring_seconds, future).start()
+
+    def add_bridge(self, bridge: BridgedTransfer) -> None:
+        self._bridges.append(bridge)
+
+    def dial(self, target: str, bridge: BridgedTransfer) -> OutboundLeg:
+        """Place a call to ``target`` for ``bridge``; raises pj.Error if it cannot start."""
+        account = self._account
+        assert account is not None
+        call = SipCall(account, pj.PJSUA_INVALID_ID, self._enqueue, self._calls)
+        try:
+            call.makeCall(target, call_param())
+        except pj.Error:
+            self._calls.pop(call.key, None)
+            raise
+        leg = OutboundLeg(self, call.key, target, bridge)
+        self._outbound[call.key] = leg
+        return leg
+
+    def _tick_bridges(self, now: float) -> None:
+        for bridge in self._bridges:
+            bridge.tick(now)
+        self._bridges = [b for b in self._bridges if b.active]
 
     def _on_xfer(self, key: int, status_code: int, final: bool) -> None:
         leg = self._legs.get(key)
@@ -347,14 +486,14 @@ class SipEndpoint:
         ep = self._ep
         if ep is None:
             return
-        if self._legs:
-            log.info("hanging up %d live call(s)", len(self._legs))
+        if self._legs or self._outbound:
+            log.info("hanging up %d live call(s)", self.live_calls())
             for leg in list(self._legs.values()):
                 leg.end_reason = leg.end_reason or "engine shutdown"
             with contextlib.suppress(pj.Error):
                 ep.hangupAllCalls()
             deadline = time.monotonic() + 5.0
-            while self._legs and time.monotonic() < deadline:
+            while (self._legs or self._outbound) and time.monotonic() < deadline:
                 ep.libHandleEvents(20)
                 self._process()
         for leg in list(self._legs.values()):
@@ -362,6 +501,8 @@ class SipEndpoint:
                 leg.session.mark_ended("engine shutdown")
             self._retire(leg.release())
         self._legs.clear()
+        self._outbound.clear()
+        self._bridges.clear()
         self._to_answer.clear()
         self._calls.clear()  # pjsua2 Call objects must be gone before libDestroy
         if self._retired_ports:
@@ -382,11 +523,13 @@ class SipEndpoint:
         ep = self._ep
         if ep is None:
             return
-        account, self._account = self._account, None
-        if account is not None:
-            with contextlib.suppress(pj.Error):
-                account.shutdown()
-            del account
+        accounts = [self._registered_account, self._account]
+        self._registered_account = self._account = None
+        for account in accounts:
+            if account is not None:
+                with contextlib.suppress(pj.Error):
+                    account.shutdown()  # a registered account unregisters first
+        del accounts
         with contextlib.suppress(pj.Error):
             ep.libDestroy()
         self._ep = None

@@ -51,9 +51,10 @@ class StopReason(Enum):
 class Prompt:
     """One prompt being played; ``done`` is set when it finished or was interrupted."""
 
-    def __init__(self, pcm: bytes, barge_in: bool) -> None:
+    def __init__(self, pcm: bytes, barge_in: bool, loop: bool = False) -> None:
         self.pcm = pcm
         self.barge_in = barge_in
+        self.loop = loop and bool(pcm)  # start again at the end (hold audio) until stopped
         self.position = 0
         self.reason: StopReason | None = None
         self.done = threading.Event()
@@ -76,19 +77,26 @@ class PromptPlayer:
         self._lock = threading.Lock()
         self._current: Prompt | None = None
 
-    def start(self, pcm: bytes, *, barge_in: bool) -> Prompt:
-        prompt = Prompt(pcm, barge_in)
+    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False) -> Prompt:
+        prompt = Prompt(pcm, barge_in, loop)
         with self._lock:
             previous, self._current = self._current, prompt
         if previous is not None:
             previous.finish(StopReason.STOPPED)
         return prompt
 
-    def interrupt(self, reason: StopReason, *, only_barge_in: bool = True) -> bool:
-        """Stop the current prompt (if barge-in allows it); True if one was stopped."""
+    def interrupt(
+        self, reason: StopReason, *, only_barge_in: bool = True, only: Prompt | None = None
+    ) -> bool:
+        """Stop the current prompt (if barge-in allows it); True if one was stopped.
+
+        With ``only``, stop it only if it is that prompt.
+        """
         with self._lock:
             prompt = self._current
             if prompt is None or (only_barge_in and not prompt.barge_in):
+                return False
+            if only is not None and prompt is not only:
                 return False
             self._current = None
         prompt.finish(reason)
@@ -106,7 +114,9 @@ class PromptPlayer:
             chunk = prompt.pcm[start : start + FRAME_BYTES]
             prompt.position = start + len(chunk)
             finished = prompt.position >= len(prompt.pcm)
-            if finished:
+            if finished and prompt.loop:
+                prompt.position, finished = 0, False
+            elif finished:
                 self._current = None
         if finished:
             prompt.finish(StopReason.FINISHED)

@@ -10,13 +10,18 @@ import logging
 import queue
 import threading
 from collections import deque
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from telephony.audio import SILENT_FRAME, interleave
+
+if TYPE_CHECKING:
+    from storage.vault import Vault, VaultWriter
 
 log = logging.getLogger(__name__)
 
 RECORDING_CHANNELS = 2
+#: media type of a call recording in the vault: caller left, engine right
+RECORDING_MEDIA_TYPE = "audio/L16;rate=16000;channels=2"
 #: frames one side may run ahead before the other side is padded with silence (200 ms)
 MAX_SKEW_FRAMES = 10
 
@@ -54,6 +59,31 @@ class MemorySink:
     @property
     def data(self) -> bytes:
         return b"".join(self.chunks)
+
+
+def open_vault_sink(
+    vault: Vault,
+    *,
+    call_id: str,
+    practice_id: int | None = None,
+    patient_id: int | None = None,
+    retention_class: str | None = None,
+) -> VaultWriter:
+    """A new encrypted recording in ``vault``, ready for :meth:`CallSession.start_recording`.
+
+    The vault writer encrypts each chunk as it fills (only ciphertext reaches the disk);
+    ``close`` makes the object complete, ``abort`` removes it. The retention class
+    defaults to the vault's 'recording' class. Opens a database transaction: call it from
+    the handler thread, never from the SIP thread or the media clock.
+    """
+    return vault.create(
+        "recording",
+        practice_id=practice_id,
+        patient_id=patient_id,
+        call_id=call_id,
+        media_type=RECORDING_MEDIA_TYPE,
+        retention_class=retention_class,
+    )
 
 
 _STOP = object()

@@ -38,6 +38,7 @@ class CallInfo:
     caller: str  # user part of From (a phone number: never log it)
     dialled: str  # user part of the request URI (the number the caller dialled)
     source: str  # ip:port the INVITE came from
+    transport: str = "UDP"  # SIP transport the INVITE came over: UDP, TCP or TLS
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,15 @@ class TransferResult:
 
 
 @dataclass(frozen=True)
+class BridgeResult(TransferResult):
+    """Outcome of :meth:`CallSession.bridge`: who answered, or why nobody did."""
+
+    answered_by: str = ""  # the target URI that answered ('' when not ok)
+
+
+@dataclass(frozen=True)
 class CallEvent:
-    kind: str  # "ended" | "error" | "transfer"
+    kind: str  # "ended" | "error" | "transfer" | "hold" | "resume" | "bridge"
     detail: str = ""
 
 
@@ -84,9 +92,7 @@ class CallControl(Protocol):
 
     def request_transfer(self, target_uri: str) -> Future[TransferResult]: ...
 
-    def request_bridge(
-        self, targets: list[str], ring_seconds: float, hold_audio: bytes | None
-    ) -> Future[TransferResult]: ...
+    def request_bridge(self, targets: list[str], ring_seconds: float) -> Future[BridgeResult]: ...
 
 
 @dataclass
@@ -108,6 +114,10 @@ class CallSession:
         self._state = _State()
         self._ended = threading.Event()
         self._lock = threading.Lock()
+        # set by the SIP side when media is (re)negotiated
+        self.media_encrypted = False  # SRTP in use on the call's audio
+        self.on_hold = False  # the caller put us on hold (sendonly/inactive)
+        self.bridged_to = ""  # target URI while a bridged transfer is connected
 
     # -- call facts --------------------------------------------------------------------
     @property
@@ -277,16 +287,28 @@ class CallSession:
         *,
         ring_seconds: float = 20.0,
         hold_audio: bytes | str | Path | None = None,
-    ) -> TransferResult:
-        """Dial ``targets`` (first to answer wins), hold audio meanwhile, then bridge.
+    ) -> BridgeResult:
+        """Dial ``targets`` (first to answer wins), play hold audio meanwhile, then bridge.
 
-        Returns once bridged (ok) or when nobody answered within ``ring_seconds`` (not ok:
-        the call is still yours, e.g. to take a message).
+        Returns once bridged (``ok``, ``answered_by``) or when nobody answered within
+        ``ring_seconds`` (not ok: the call is still yours, e.g. to take a message). Each
+        target dialled takes one of the worker's 4 lines; when no line is free the result
+        is not ok at once (``detail`` says so). Once bridged, the caller talks to the
+        target; a 'bridge' event with detail 'ended' says the target hung up (the call is
+        then yours again), and hanging up or the caller leaving ends the target's call too.
         """
         self._check()
         hold = load_prompt(hold_audio) if hold_audio is not None else None
-        future = self._control.request_bridge(list(targets), ring_seconds, hold)
-        return self._wait(future, ring_seconds + 10.0)
+        prompt = self.player.start(hold, barge_in=False, loop=True) if hold else None
+        try:
+            future = self._control.request_bridge(list(targets), ring_seconds)
+            result = self._wait(future, ring_seconds + 10.0)
+        finally:
+            if prompt is not None:
+                self.player.interrupt(StopReason.STOPPED, only_barge_in=False, only=prompt)
+        if not isinstance(result, BridgeResult):
+            result = BridgeResult(result.ok, result.status_code, result.detail)
+        return result
 
     def _wait(self, future: Future[TransferResult], timeout: float) -> TransferResult:
         deadline = time.monotonic() + timeout

@@ -19,7 +19,14 @@ import sys
 import threading
 import time
 
-from telephony.endpoint import HandlerFactory, SipEndpoint, WorkerConfig
+from telephony.endpoint import (
+    SRTP_MODES,
+    HandlerFactory,
+    Registration,
+    SipEndpoint,
+    TlsSettings,
+    WorkerConfig,
+)
 
 log = logging.getLogger("telephony.worker")
 
@@ -54,26 +61,108 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ring-seconds", type=float, default=0.0,
                         help="send 180 Ringing and answer after this many seconds")
     parser.add_argument("--no-tcp", action="store_true", help="UDP only")
+    tls = parser.add_argument_group("SIP over TLS and SRTP")
+    tls.add_argument("--tls-port", type=int, default=0, help="also listen for SIP over TLS")
+    tls.add_argument("--tls-cert", default="", help="PEM certificate (chain) for TLS")
+    tls.add_argument("--tls-key", default="", help="PEM private key for TLS")
+    tls.add_argument("--tls-ca", default="", help="PEM CA list: verify peers' certificates")
+    tls.add_argument("--tls-verify-client", action="store_true",
+                     help="require a client certificate signed by --tls-ca")
+    tls.add_argument("--srtp", choices=sorted(SRTP_MODES), default="off",
+                     help="SRTP (SDES): off, optional, or mandatory (plain RTP refused, 488)")
+    tls.add_argument("--srtp-secure-signaling", type=int, choices=(0, 1, 2), default=None,
+                     help="SRTP keys only over: 0 any transport, 1 TLS, 2 sips end to end "
+                          "(default: 1 with --srtp mandatory, 0 with optional)")
+    reg = parser.add_argument_group("registered mode")
+    reg.add_argument("--register", default="", metavar="AOR",
+                     help="register this address of record, e.g. sip:1000@trunk.example")
+    reg.add_argument("--registrar", default="",
+                     help="registrar URI (default: sip:<host of the AOR>)")
+    reg.add_argument("--auth-user", default="", help="digest user (default: the AOR's user)")
+    reg.add_argument("--auth-realm", default="*", help="digest realm (default: any)")
+    reg.add_argument("--auth-password-env", default="", metavar="VAR",
+                     help="environment variable holding the digest password")
+    reg.add_argument("--register-expiry", type=int, default=300,
+                     help="registration lifetime asked for, seconds (refreshed before it ends)")
     parser.add_argument("--pjsip-log-level", type=int, default=1)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
+
+
+def build_tls(args: argparse.Namespace) -> TlsSettings | None:
+    if not args.tls_port:
+        return None
+    for flag, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if not path:
+            raise ValueError(f"--tls-port needs {flag}")
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"{flag} {path}: file not readable")
+    if args.tls_ca and not os.access(args.tls_ca, os.R_OK):
+        raise ValueError(f"--tls-ca {args.tls_ca}: file not readable")
+    if args.tls_verify_client and not args.tls_ca:
+        raise ValueError("--tls-verify-client needs --tls-ca")
+    return TlsSettings(args.tls_port, os.path.abspath(args.tls_cert),
+                       os.path.abspath(args.tls_key),
+                       os.path.abspath(args.tls_ca) if args.tls_ca else "",
+                       args.tls_verify_client)
+
+
+def build_registration(args: argparse.Namespace) -> Registration | None:
+    """The registered-mode settings; the password comes from the environment only."""
+    if not args.register:
+        if args.auth_password_env or args.auth_user:
+            raise ValueError("--auth-user/--auth-password-env need --register AOR")
+        return None
+    aor = args.register
+    if not aor.lower().startswith(("sip:", "sips:")) or "@" not in aor:
+        raise ValueError(f"--register {aor!r}: write it as sip:user@host")
+    scheme, _, rest = aor.partition(":")
+    user, _, host = rest.partition("@")
+    if not args.auth_password_env:
+        raise ValueError("--register needs --auth-password-env VAR (the password is never "
+                         "given on the command line)")
+    password = os.environ.get(args.auth_password_env)
+    if not password:
+        raise ValueError(f"--auth-password-env {args.auth_password_env}: that environment "
+                         "variable is not set")
+    if args.register_expiry < 10:
+        raise ValueError("--register-expiry must be at least 10 seconds")
+    return Registration(
+        aor=aor,
+        registrar=args.registrar or f"{scheme}:{host}",
+        auth_user=args.auth_user or user,
+        password=password,
+        realm=args.auth_realm,
+        expiry=args.register_expiry,
+    )
 
 
 def build_config(args: argparse.Namespace) -> WorkerConfig:
     networks = [ipaddress.ip_network(n, strict=False) for n in args.allow_net] or [
         ipaddress.ip_network("127.0.0.0/8")
     ]
+    registration = build_registration(args)
+    accept = set(args.accept)
+    if accept and registration is not None:  # calls to the AOR come with its user part
+        accept.add(registration.aor.split(":", 1)[1].split("@", 1)[0])
     return WorkerConfig(
         port=args.port,
         host=args.host,
         tcp=not args.no_tcp,
-        accept_users=frozenset(args.accept),
+        accept_users=frozenset(accept),
         allowed_networks=networks,
         max_calls=args.max_calls,
         rtp_port=args.rtp_port,
         rtp_timeout=args.rtp_timeout,
         pjsip_log_level=args.pjsip_log_level,
         ring_seconds=args.ring_seconds,
+        tls=build_tls(args),
+        srtp=args.srtp,
+        srtp_secure_signaling=(
+            args.srtp_secure_signaling if args.srtp_secure_signaling is not None
+            else int(args.srtp == "mandatory")
+        ),
+        registration=registration,
     )
 
 
@@ -110,8 +199,9 @@ def run(argv: list[str] | None = None) -> int:
     try:
         endpoint.start()
     except Exception as exc:
-        print(f"telephony.worker: cannot listen on {config.host}:{config.port} ({exc}); "
-              "choose a free port", file=sys.stderr)
+        ports = f"{config.port}" + (f" and TLS port {config.tls.port}" if config.tls else "")
+        print(f"telephony.worker: cannot start on {config.host} port {ports} ({exc}); "
+              "choose free ports and check the TLS certificate and key", file=sys.stderr)
         endpoint.stop()
         return 2
     os.write(ready_fd, f"READY port={config.port}\n".encode())

@@ -150,3 +150,117 @@ def sipp(
 def sipp_errors(scenario_file: Path) -> str:
     path = scenario_file.with_suffix(".errors.log")
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def self_signed_cert(tmp: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A fresh self-signed certificate and key (PEM) for ``host``, valid for one day."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+                       critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+BARESIP_CONFIG = """poll_method epoll
+sip_listen 127.0.0.1:{port}
+sip_trans_def udp
+audio_player aubridge,nil
+audio_source ausine,440
+audio_alert aubridge,nil
+ausrc_srate 48000
+auplay_srate 48000
+ausrc_channels 2
+auplay_channels 1
+rtp_ports {rtp}-{rtp_end}
+module_path /usr/lib/baresip/modules
+module g711.so
+module ausine.so
+module aubridge.so
+module srtp.so
+module account.so
+module menu.so
+"""
+
+
+def _port_with_next_free() -> int:
+    """A port p with p and p+1 free on UDP and TCP (baresip also listens for TLS on p+1)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                with socket.socket(socket.AF_INET, kind) as probe:
+                    probe.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+def baresip_call(
+    tmp: Path, dial_uri: str, *, seconds: int = 6, account_params: str = ""
+) -> subprocess.CompletedProcess:
+    """baresip (a second, independent softphone) dials ``dial_uri`` and quits after ``seconds``.
+
+    ``account_params`` go on its account line, e.g. ``;mediaenc=srtp-mand``.
+    """
+    confdir = tmp / f"baresip-{len(list(tmp.iterdir()))}"
+    confdir.mkdir()
+    port, rtp = _port_with_next_free(), free_rtp_base()
+    (confdir / "config").write_text(BARESIP_CONFIG.format(port=port, rtp=rtp, rtp_end=rtp + 40))
+    (confdir / "accounts").write_text(
+        f"<sip:patient@127.0.0.1:{port}>;regint=0{account_params}\n"
+    )
+    (confdir / "contacts").write_text("")
+    return subprocess.run(
+        ["baresip", "-f", str(confdir), "-e", f"/dial {dial_uri}", "-t", str(seconds)],
+        capture_output=True, text=True, timeout=seconds + 20,
+    )
+
+
+def sipp_uas(tmp: Path, scenario_file: Path, port: int, *, timeout: float = 30.0
+             ) -> subprocess.Popen:
+    """sipp answering one call on ``port`` with ``scenario_file`` (a UAS), in the background."""
+    return subprocess.Popen(
+        ["sipp", "-sf", str(scenario_file), "-p", str(port), "-i", "127.0.0.1",
+         "-mp", str(free_rtp_base()), "-m", "1", "-timeout", f"{int(timeout)}s",
+         "-timeout_error", "-nostdin", "-trace_err",
+         "-error_file", str(scenario_file.with_suffix(".errors.log"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp,
+    )
+
+
+def wait_exit(process: subprocess.Popen, timeout: float) -> int:
+    """The exit code of ``process``, killing it if it is still running after ``timeout``."""
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+        return -9

@@ -59,6 +59,14 @@ def alaw_rms_dbfs(alaw: bytes) -> float:
     return 10 * math.log10(power / 32768**2) if power > 0 else -120.0
 
 
+def tone_alaw(hz: float, seconds: float, level: float = 0.3) -> bytes:
+    """A sine tone as 8 kHz A-law bytes."""
+    count = int(8000 * seconds)
+    pcm = array("h", (int(level * 32767 * math.sin(2 * math.pi * hz * i / 8000))
+                      for i in range(count)))
+    return alaw_encode(pcm.tobytes())
+
+
 def speech_alaw(text: str, workdir: Path, voice: str = "fr") -> bytes:
     """``text`` spoken by espeak-ng, as 8 kHz A-law bytes (via sox)."""
     wav = workdir / "speech.wav"

@@ -89,3 +89,73 @@ def test_a_failing_sink_is_aborted_not_fatal():
     recorder.engine_frame(SILENT_FRAME)
     recorder.stop()
     assert sink.aborted and isinstance(recorder.error, OSError)
+
+
+def test_hold_audio_loops_until_stopped():
+    player = PromptPlayer()
+    hold = player.start(tone(440, 0.05), barge_in=False, loop=True)
+    frames = [player.next_frame() for _ in range(20)]  # 0.4 s from a 0.05 s loop
+    assert all(f != SILENT_FRAME for f in frames[:2]) and not hold.done.is_set()
+    other = PromptPlayer().start(b"", barge_in=False)
+    assert not player.interrupt(StopReason.STOPPED, only_barge_in=False, only=other)
+    assert player.interrupt(StopReason.STOPPED, only_barge_in=False, only=hold)
+    assert hold.reason is StopReason.STOPPED
+
+
+class _FakeLeg:
+    def __init__(self) -> None:
+        self.disconnected = False
+        self.end_reason = ""
+        self.bridge = None
+        self.call = object()
+        self.info = type("Info", (), {"call_id": "test"})()
+
+
+class _FakeEndpoint:
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.dialled: list[str] = []
+        self.bridges: list = []
+
+    def free_lines(self) -> int:
+        return self.free
+
+    def dial(self, target: str, bridge):
+        from telephony.transfer import OutboundLeg
+
+        self.dialled.append(target)
+        return OutboundLeg(self, len(self.dialled), target, bridge)
+
+    def add_bridge(self, bridge) -> None:
+        self.bridges.append(bridge)
+
+    def sip_call(self, key: int):
+        return None
+
+
+def test_a_bridge_with_no_free_line_is_refused_cleanly():
+    from concurrent.futures import Future
+
+    from telephony.transfer import BridgedTransfer
+
+    endpoint, future = _FakeEndpoint(free=0), Future()
+    BridgedTransfer(endpoint, _FakeLeg(), ["sip:a@x", "sip:b@x"], 5.0, future).start()
+    result = future.result(0)
+    assert not result.ok and result.detail == "no free line for the outbound call"
+    assert endpoint.dialled == []
+
+
+def test_a_bridge_dials_only_as_many_targets_as_free_lines_and_gives_up_at_the_deadline():
+    from concurrent.futures import Future
+
+    from telephony.transfer import BridgedTransfer
+
+    endpoint, future = _FakeEndpoint(free=1), Future()
+    bridge = BridgedTransfer(endpoint, _FakeLeg(), ["sip:a@x", "sip:b@x"], 5.0, future)
+    bridge.start()
+    assert endpoint.dialled == ["sip:a@x"] and not future.done()
+    bridge.tick(time.monotonic() + 1.0)
+    assert not future.done()
+    bridge.tick(time.monotonic() + 6.0)
+    result = future.result(0)
+    assert not result.ok and result.status_code == 408 and result.detail == "no answer"

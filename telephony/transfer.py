@@ -1,0 +1,214 @@
+"""Bridged transfer, on the SIP thread: dial secretaries, first to answer is bridged to the caller.
+
+The engine calls one or several targets at once (each takes one of the worker's 4 lines);
+the first to answer wins, the others are cancelled; the winner's audio and the caller's are
+connected in the conference bridge (each hears the other). Nobody answering within the
+ring time leaves the caller with the IVR. Everything here runs on the SIP thread; the
+handler waits on the future given to :meth:`BridgedTransfer.start`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from concurrent.futures import Future
+from typing import TYPE_CHECKING
+
+import pjsua2 as pj
+
+from telephony.call import call_param
+from telephony.media import StopReason
+from telephony.session import BridgeResult, CallEvent
+
+if TYPE_CHECKING:
+    from telephony.call import CallLeg
+    from telephony.endpoint import SipEndpoint
+
+log = logging.getLogger(__name__)
+
+
+class OutboundLeg:
+    """One call the engine placed to a bridge target (SIP-thread state)."""
+
+    def __init__(self, endpoint: SipEndpoint, key: int, target: str, bridge: BridgedTransfer):
+        self.endpoint = endpoint
+        self.key = key
+        self.target = target
+        self.bridge = bridge
+        self.confirmed = False
+        self.disconnected = False
+        self.audio_index = -1
+
+    @property
+    def call(self):
+        return self.endpoint.sip_call(self.key)
+
+    def hangup(self) -> None:
+        """CANCEL while it rings, BYE once answered (no-op once it ended)."""
+        call = self.call
+        if call is not None and not self.disconnected:
+            with contextlib.suppress(pj.Error):
+                call.hangup(call_param())
+
+    def on_media(self) -> None:
+        call = self.call
+        if call is None or self.disconnected:
+            return
+        with contextlib.suppress(pj.Error):
+            self.audio_index = _active_audio_index(call.getInfo())
+
+
+def _active_audio_index(info) -> int:
+    for index, media in enumerate(info.media):
+        if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
+            pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD
+        ):
+            return index
+    return -1
+
+
+class BridgedTransfer:
+    """The bridged transfer of one caller (SIP thread only)."""
+
+    def __init__(
+        self,
+        endpoint: SipEndpoint,
+        patient: CallLeg,
+        targets: list[str],
+        ring_seconds: float,
+        future: Future[BridgeResult],
+    ) -> None:
+        self.endpoint = endpoint
+        self.patient = patient
+        self.targets = targets
+        self.ring_seconds = ring_seconds
+        self.future = future
+        self.ringing: list[OutboundLeg] = []
+        self.winner: OutboundLeg | None = None
+        self.deadline = 0.0
+        self.last_status = 0
+        self._connected: tuple[int, int] | None = None  # (caller slot, target slot)
+
+    @property
+    def active(self) -> bool:
+        """Still ringing someone or bridged to someone."""
+        return bool(self.ringing) or self.winner is not None
+
+    # -- start ------------------------------------------------------------------------
+    def start(self) -> None:
+        patient = self.patient
+        if patient.disconnected or patient.call is None or patient.end_reason:
+            self._finish(False, 0, "call ended")
+            return
+        if patient.bridge is not None and patient.bridge.active:
+            self._finish(False, 0, "a bridged transfer is already running")
+            return
+        if not self.targets:
+            self._finish(False, 0, "no target to dial")
+            return
+        lines = self.endpoint.free_lines()
+        if lines <= 0:
+            self._finish(False, 503, "no free line for the outbound call")
+            return
+        for target in self.targets[:lines]:
+            try:
+                self.ringing.append(self.endpoint.dial(target, self))
+            except pj.Error as exc:
+                log.warning("call %s: bridge target could not be dialled (%s)",
+                            patient.info.call_id, exc.status)
+        if not self.ringing:
+            self._finish(False, self.last_status, "no target could be dialled")
+            return
+        patient.bridge = self
+        self.deadline = time.monotonic() + self.ring_seconds
+        self.endpoint.add_bridge(self)
+
+    # -- events from the endpoint ------------------------------------------------------
+    def on_leg_state(self, leg: OutboundLeg, state: int, status_code: int) -> None:
+        if state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.confirmed:
+            leg.confirmed = True
+            self._answered(leg)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED and not leg.disconnected:
+            leg.disconnected = True
+            if leg in self.ringing:
+                self.ringing.remove(leg)
+            self.last_status = status_code or self.last_status
+            if leg is self.winner:
+                self._target_left()
+            elif self.winner is None and not self.ringing:
+                self._finish(False, self.last_status, "no answer")
+
+    def on_leg_media(self, leg: OutboundLeg) -> None:
+        leg.on_media()
+        if leg is self.winner:
+            self.connect()
+
+    def on_patient_media(self) -> None:
+        if self.winner is not None:
+            self.connect()
+
+    def on_patient_ended(self) -> None:
+        self._finish(False, 0, "call ended")
+        for leg in [*self.ringing, *([self.winner] if self.winner else [])]:
+            leg.hangup()
+
+    def tick(self, now: float) -> None:
+        """Give up ringing at the deadline (called from the SIP loop)."""
+        if self.winner is None and self.ringing and now >= self.deadline:
+            for leg in self.ringing:
+                leg.hangup()
+            self._finish(False, 408, "no answer")
+
+    # -- internals ---------------------------------------------------------------------
+    def _answered(self, leg: OutboundLeg) -> None:
+        if self.winner is not None or self.future.done() or self.patient.disconnected:
+            leg.hangup()  # answered too late: someone else won, or the caller is gone
+            return
+        self.winner = leg
+        if leg in self.ringing:
+            self.ringing.remove(leg)
+        for other in self.ringing:
+            other.hangup()  # CANCEL the others
+        leg.on_media()
+        self.connect()
+        session = self.patient.session
+        if session is not None:
+            session.bridged_to = leg.target
+            session.player.interrupt(StopReason.STOPPED, only_barge_in=False)  # hold audio
+            session.post_event(CallEvent("bridge", "answered"))
+        log.info("call %s: bridged", self.patient.info.call_id)
+        self._finish(True, 200, "bridged", answered_by=leg.target)
+
+    def connect(self) -> None:
+        """Connect caller and target audio both ways (again after a re-INVITE)."""
+        leg, patient = self.winner, self.patient
+        if leg is None or leg.audio_index < 0 or patient.audio_index < 0:
+            return
+        target_call, patient_call = leg.call, patient.call
+        if target_call is None or patient_call is None:
+            return
+        try:
+            target_audio = target_call.getAudioMedia(leg.audio_index)
+            patient_audio = patient_call.getAudioMedia(patient.audio_index)
+            slots = (patient_audio.getPortId(), target_audio.getPortId())
+            if slots == self._connected:
+                return
+            patient_audio.startTransmit(target_audio)
+            target_audio.startTransmit(patient_audio)
+            self._connected = slots
+        except pj.Error as exc:
+            log.warning("call %s: bridge audio not connected (%s)",
+                        patient.info.call_id, exc.status)
+
+    def _target_left(self) -> None:
+        self.winner = None
+        self._connected = None
+        session = self.patient.session
+        if session is not None and not session.ended:
+            session.bridged_to = ""
+            session.post_event(CallEvent("bridge", "ended"))
+
+    def _finish(self, ok: bool, status_code: int, detail: str, answered_by: str = "") -> None:
+        if not self.future.done():
+            self.future.set_result(BridgeResult(ok, status_code, detail, answered_by))

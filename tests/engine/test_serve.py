@@ -1,0 +1,92 @@
+"""`telesec serve` on a fresh data dir: API, Kamailio front and a worker up, then a clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.sip
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sip_options(port: int, timeout: float = 2.0) -> str | None:
+    """Send one SIP OPTIONS over UDP and return the status line of the answer."""
+    call_id = uuid.uuid4().hex
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        local = sock.getsockname()[1]
+        request = (
+            f"OPTIONS sip:ping@127.0.0.1:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{local};branch=z9hG4bK{call_id[:10]};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@127.0.0.1>;tag={call_id[:8]}\r\n"
+            f"To: <sip:ping@127.0.0.1:{port}>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        sock.settimeout(timeout)
+        sock.sendto(request.encode(), ("127.0.0.1", port))
+        try:
+            data, _ = sock.recvfrom(65535)
+        except TimeoutError:
+            return None
+    return data.decode(errors="replace").split("\r\n", 1)[0]
+
+
+def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
+    api_port, sip_port = free_port(), free_port(socket.SOCK_DGRAM)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
+    env.update(
+        TELESEC_DATA_DIR=str(tmp_path / "var"),
+        TELESEC_API__PORT=str(api_port),
+        TELESEC_SIP__LISTEN_PORT=str(sip_port),
+        TELESEC_SIP__WORKER_BASE_PORT=str(16000 + os.getpid() % 900),
+        TELESEC_SIP__WORKERS="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "telesec.cli", "serve"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        health = status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{api_port}/health", timeout=1).status_code
+            except httpx.HTTPError:
+                health = None
+            status = sip_options(sip_port, timeout=0.5)
+            if health == 200 and status and " 200 " in status:
+                break
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert health == 200
+        assert status is not None and " 200 " in status
+        assert (tmp_path / "var" / "keyring.json").stat().st_mode & 0o777 == 0o600
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, output
+        assert "Traceback" not in output
+        assert "speech is" in output  # the one-line speech status
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
+    ).stdout.split()
+    assert leftovers == []

@@ -1,0 +1,87 @@
+"""Bridged transfer: the engine dials sipp 'secretaries', the first to answer is bridged."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.telephony.peers import (
+    free_port,
+    scenario,
+    sipp,
+    sipp_errors,
+    sipp_uas,
+    start_worker,
+    wait_exit,
+)
+from tests.telephony.rtp import RtpSink, RtpTrack, tone_alaw
+
+pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
+
+
+def test_first_secretary_to_answer_is_bridged_and_hears_the_caller(tmp_path):
+    never_port, answers_port = free_port(), free_port()
+    secretary_sink, patient_sink = RtpSink(), RtpSink()
+    never_xml = scenario(tmp_path, "secretary_never_answers.xml")
+    answers_xml = scenario(tmp_path, "secretary_answers.xml", RING_MS=1000,
+                           RTP_SINK_PORT=secretary_sink.port)
+    never = sipp_uas(tmp_path, never_xml, never_port)
+    answers = sipp_uas(tmp_path, answers_xml, answers_port)
+    targets = [f"sip:sec1@127.0.0.1:{never_port}", f"sip:sec2@127.0.0.1:{answers_port}"]
+    worker = start_worker(tmp_path, "telephony.demo_handler:bridge_to", env={
+        "TELESEC_DEMO_BRIDGE_TARGETS": ",".join(targets), "TELESEC_DEMO_RING_SECONDS": "5",
+    })
+    try:
+        # the patient speaks (a 330 Hz tone) for 4 s from the answer, then hangs up at 5 s
+        patient_sink.play(RtpTrack().audio(tone_alaw(330, 4.0)))
+        patient = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=patient_sink.port,
+                           PAUSE_MS=5000)
+        run = sipp(worker.port, patient, timeout=30)
+        assert run.returncode == 0, sipp_errors(patient)
+        (record,) = worker.wait_records(1)
+        # the one that never answered got a CANCEL; the other one a BYE after the bridge
+        assert wait_exit(never, 10) == 0, sipp_errors(never_xml)
+        assert wait_exit(answers, 10) == 0, sipp_errors(answers_xml)
+    finally:
+        secretary_sink.close()
+        patient_sink.close()
+        for peer in (never, answers):
+            wait_exit(peer, 0.1)
+        assert worker.terminate() == 0
+    assert record["bridge_ok"] is True
+    assert record["answered_by"] == targets[1]
+    assert 0.9 <= record["bridge_seconds"] <= 3.0  # answered after its 1 s of ringing
+    assert "bridge:answered" in record["events"]
+    assert record["end_reason"] == "caller hung up"
+    # the patient's audio reached the secretary (bridged ~1.2 s in, tone until 4 s)
+    assert secretary_sink.payload_types == {8}
+    assert secretary_sink.loud_seconds() >= 2.0
+    # the patient heard the hold music while the secretaries' phones rang
+    assert patient_sink.loud_seconds() >= 0.7
+
+
+def test_nobody_answers_the_caller_stays_with_the_ivr(tmp_path):
+    never_port = free_port()
+    never_xml = scenario(tmp_path, "secretary_never_answers.xml")
+    never = sipp_uas(tmp_path, never_xml, never_port)
+    patient_sink = RtpSink()
+    worker = start_worker(tmp_path, "telephony.demo_handler:bridge_to", env={
+        "TELESEC_DEMO_BRIDGE_TARGETS": f"sip:sec1@127.0.0.1:{never_port}",
+        "TELESEC_DEMO_RING_SECONDS": "2",
+    })
+    try:
+        patient = scenario(tmp_path, "caller_waits_bye.xml", RTP_SINK_PORT=patient_sink.port,
+                           BYE_TIMEOUT_MS=15000)
+        run = sipp(worker.port, patient, timeout=30)
+        assert run.returncode == 0, sipp_errors(patient)
+        (record,) = worker.wait_records(1)
+        assert wait_exit(never, 10) == 0, sipp_errors(never_xml)  # cancelled at the timeout
+    finally:
+        patient_sink.close()
+        wait_exit(never, 0.1)
+        assert worker.terminate() == 0
+    assert record["bridge_ok"] is False
+    assert record["bridge_detail"] == "no answer"
+    assert 1.9 <= record["bridge_seconds"] <= 3.5
+    assert record["message_bytes"] > 0  # the IVR went on and recorded a message
+    assert record["end_reason"] == "engine hung up"
+    assert 1.5 <= patient_sink.loud_seconds() <= 3.5  # hold music, then the prompt

@@ -9,6 +9,7 @@ endpoint is shut down; exit code 0. Exit code 2: bad arguments or the port is ta
 from __future__ import annotations
 
 import argparse
+import ctypes
 import faulthandler
 import importlib
 import ipaddress
@@ -174,6 +175,20 @@ def _stdout_for_ready_line_only() -> int:
     return ready_fd
 
 
+def _drain_when_parent_dies() -> None:
+    """Ask Linux to send us SIGTERM if the supervisor dies, even by SIGKILL, so that a
+    killed supervisor leaves no orphan worker holding its port (we drain, then exit).
+    Linux ties this to the *thread* that started us: the supervisor starts workers from
+    its long-lived threads only (``start()`` and the pool monitor)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(
@@ -195,6 +210,7 @@ def run(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    _drain_when_parent_dies()
     endpoint = SipEndpoint(config, handler)
     try:
         endpoint.start()

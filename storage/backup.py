@@ -26,10 +26,12 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select, text, update
 
+from storage import identity
 from storage.db import Database, make_engine
+from storage.erasure import erase_patient
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, upgrade
-from storage.models import Base, ObjectStatus, VaultObject, utcnow
+from storage.models import Base, ObjectStatus, Patient, VaultObject, utcnow
 from storage.vault.format import DEFAULT_CHUNK_SIZE, StreamEncryptor, VaultIntegrityError, new_dek
 from storage.vault.reader import VaultReader
 from storage.vault.writer import fsync_dir, write_all
@@ -268,6 +270,7 @@ def restore_backup(
     if url is None:
         raise VaultIntegrityError("the archive holds no database")
     kept = _apply_shred_register(url, shredded)
+    _replay_erasures(url, keyring)
     return RestoreSummary(url, objects, kept)
 
 
@@ -336,6 +339,23 @@ def _raw_values(table: Any, row: dict[str, Any]) -> dict[str, Any]:
         else:
             values[name] = value
     return values
+
+
+def _replay_erasures(url: str, keyring: Keyring) -> None:
+    """Patients erased since the archive was made are erased again in the restored data."""
+    if not keyring.erased:
+        return
+    identity.install(keyring)
+    db = Database(url)
+    try:
+        with db.session() as session:
+            for patient_id in sorted(int(p) for p in keyring.erased):
+                row = session.get(Patient, patient_id)
+                if row is not None and row.erased_at is None:
+                    erase_patient(session, patient_id, actor="system:restore",
+                                  reason="erasure replayed after a restore")
+    finally:
+        db.dispose()
 
 
 def _apply_shred_register(url: str, shredded: set[str]) -> int:

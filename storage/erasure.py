@@ -67,6 +67,7 @@ def erase_patient(
             f"patient {patient_id} has {len(object_ids)} vault objects and no vault was "
             "given to shred them; nothing was erased"
         )
+    cipher().keyring.record_erased(patient_id)
     for object_id in object_ids:
         assert vault is not None
         vault.shred(session, object_id, actor=actor, reason=f"erasure: {reason}")

@@ -71,6 +71,7 @@ class Keyring:
     audit_seed: bytes
     passphrase: str | None = field(default=None, repr=False)
     shredded: dict[str, str] = field(default_factory=dict, repr=False)
+    erased: dict[str, str] = field(default_factory=dict, repr=False)
 
     # ---- life cycle -------------------------------------------------------------------
     @classmethod
@@ -130,6 +131,7 @@ class Keyring:
                 audit_seed=_unb64(inner["audit_seed"]),
                 passphrase=passphrase,
                 shredded=dict(inner.get("shredded", {})),
+                erased=dict(inner.get("erased", {})),
             )
         except (KeyError, ValueError) as exc:
             raise KeyringError(f"keyring {path} is damaged (missing {exc}); restore it") from None
@@ -145,6 +147,7 @@ class Keyring:
             "blind_index_key": _b64(self.blind_index_key),
             "audit_seed": _b64(self.audit_seed),
             "shredded": self.shredded,
+            "erased": self.erased,
         }
         outer: dict[str, Any] = {"version": FORMAT_VERSION}
         if self.passphrase:
@@ -191,6 +194,7 @@ class Keyring:
             del self.keks[kek_id]
             oldest = min(entry.created for entry in self.keks.values())
             self.shredded = {oid: at for oid, at in self.shredded.items() if at >= oldest}
+            self.erased = {pid: at for pid, at in self.erased.items() if at >= oldest}
             self.save()
 
     def record_shredded(self, object_ids: Iterable[str]) -> None:
@@ -202,6 +206,13 @@ class Keyring:
             now = _now()
             for object_id in ids:
                 self.shredded.setdefault(object_id, now)
+            self.save()
+
+    def record_erased(self, patient_id: int) -> None:
+        """Put a patient on the erasure register, so a restore of an older backup erases
+        them again (before their identity is destroyed, like the shred register)."""
+        with self._locked():
+            self.erased.setdefault(str(patient_id), _now())
             self.save()
 
     def kek_created(self, kek_id: str) -> str:
@@ -222,6 +233,7 @@ class Keyring:
                 self.current_kek_id = fresh.current_kek_id
                 self.keks = fresh.keks
                 self.shredded = fresh.shredded
+                self.erased = fresh.erased
             yield
         finally:
             os.close(fd)

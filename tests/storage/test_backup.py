@@ -111,3 +111,30 @@ def test_retired_key_makes_old_archives_noise(
     keyring.retire(old)
     with pytest.raises(BackupError, match="cannot be opened"):
         restore_backup(archive, keyring, tmp_path / "r")
+
+
+def test_a_patient_erased_after_the_backup_stays_erased_after_a_restore(
+    vault: Vault, keyring: Keyring, tmp_path: Path
+) -> None:
+    objects, patient_id = _fill(vault)
+    archive = tmp_path / "backup.tsb"
+    create_backup(vault.db, vault.root, keyring, archive)
+    with vault.db.session() as session:
+        PatientDirectory(session).erase(
+            patient_id, actor="staff:dpo", reason="GDPR request 42", vault=vault
+        )
+
+    into = tmp_path / "restored"
+    result = restore_backup(archive, Keyring.load(keyring.path), into)
+    assert result.objects == 0  # every object of the patient was shredded by the erasure
+    restored = Database(result.database_url)
+    try:
+        with restored.session() as session:
+            with pytest.raises(LookupError):
+                PatientDirectory(session).get(patient_id)
+            assert audit.verify(session, keyring).intact
+        again = Vault(restored, keyring, into / "vault")
+        for object_id in objects:
+            assert again.get(object_id).status is ObjectStatus.SHREDDED
+    finally:
+        restored.dispose()

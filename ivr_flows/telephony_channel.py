@@ -166,6 +166,8 @@ class TelephonyChannel(CallerChannel):
                 return self._keys(timeout, max_keys, terminator)
             worker.join(0.05)
             self._alive()
+        if self.session.digits.pending():  # the listener stopped because a key came
+            return self._keys(timeout, max_keys, terminator)
         return Utterance(text=heard[0] if heard else "")
 
     def _alive(self) -> None:

@@ -1,0 +1,243 @@
+"""The call handler the telephony workers run: ``--handler telesec.call_handler:answer``.
+
+Each worker process builds, once and on its first call, everything a call needs from
+``telesec.settings.load_settings()`` (the worker inherits the ``TELESEC_*`` environment of
+its supervisor): database, keyring, vault, agenda services, prompt audio and, when models
+are installed, speech recognition. Then, for every answered call:
+
+- the dialled number picks the practice (``Practice.phone_number``); an unknown number
+  hears one sentence saying so and is hung up on;
+- the practice's flow runs: ``<data_dir>/flows/<practice slug>.yaml`` if the practice has
+  its own, else the default French flow (the caller may switch to English in it);
+- the call is recorded into the vault (stereo, caller left) from the recording notice on,
+  unless the caller refused; the recording is linked to the patient once verified;
+- the calls log gets one row per call; a transfer puts the call on the escalation queue.
+
+Logs carry the call id only: never the caller's number, name or anything they said.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+
+import ivr_flows
+from ivr_flows.checker import load_flow
+from ivr_flows.flow import Flow
+from ivr_flows.interpreter import CallReport, Interpreter
+from ivr_flows.practice import PracticeInfo, load_practice
+from ivr_flows.prompts import composer_for
+from ivr_flows.prompts.compose import PromptComposer
+from ivr_flows.services import build_services, vault_voicemail_sinks
+from ivr_flows.telephony_channel import SpeechListener, StreamingSpeech, TelephonyChannel
+from storage import calls, escalations
+from storage.models import Practice, VaultObject
+from storage.patients import normalise_phone
+from storage.vault import Vault
+from telephony.recording import RecordingSink, open_vault_sink
+from telephony.session import CallEnded, CallSession
+from telesec.settings import Settings, load_settings
+from telesec.wiring import open_database, open_vault
+
+log = logging.getLogger("telesec.calls")
+
+DEFAULT_FLOWS = Path(ivr_flows.__file__).resolve().parent / "flows"
+DEFAULT_LANGUAGE = "fr"
+LINE_CACHE_SECONDS = 60.0  # a practice's doctors, hours and flow are re-read this often
+ENDINGS = {  # CallReport.ended_by -> calls log outcome code
+    "flow": "completed",
+    "caller": "caller_hung_up",
+    "emergency": "emergency",
+    "transfer": "transferred",
+    "loop guard": "loop_guard",
+}
+
+
+@dataclass(frozen=True)
+class PracticeLine:
+    """What a practice's number answers with: the practice and its flow, ready to run."""
+
+    practice: PracticeInfo
+    interpreter: Interpreter
+    loaded_at: float
+
+
+class CallRecording:
+    """Opens the call's recording in the vault when the flow turns recording on."""
+
+    def __init__(self, vault: Vault, practice_id: int, call_id: str) -> None:
+        self.vault = vault
+        self.practice_id = practice_id
+        self.call_id = call_id
+        self.object_id: str | None = None
+
+    def open(self) -> RecordingSink:
+        writer = open_vault_sink(self.vault, call_id=self.call_id, practice_id=self.practice_id)
+        self.object_id = writer.object_id
+        return writer
+
+
+class CallEngine:
+    """Everything one worker process needs to answer calls; built once, shared by calls."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = open_database(settings)
+        self.vault = open_vault(settings, self.db)  # also installs the keyring for identity
+        self.services = build_services(self.db,
+                                       voicemail_sinks=vault_voicemail_sinks(self.vault))
+        self.prompts: PromptComposer = composer_for(settings.data_path)
+        self.speech = speech_listener(settings)
+        self._lines: dict[str, PracticeLine] = {}
+        self._lines_lock = threading.Lock()
+
+    # -- practices and flows ---------------------------------------------------------------
+    def line(self, dialled: str) -> PracticeLine | None:
+        """The practice answering ``dialled`` (cached a minute), or None for an unknown number."""
+        number = normalise_phone(dialled) if dialled else ""
+        if not number:
+            return None
+        with self._lines_lock:
+            cached = self._lines.get(number)
+        if cached is not None and time.monotonic() - cached.loaded_at < LINE_CACHE_SECONDS:
+            return cached
+        with self.db.session() as session:
+            practice_id = session.scalar(
+                select(Practice.id).where(Practice.phone_number.in_({number, dialled}))
+            )
+        if practice_id is None:
+            return None
+        practice = load_practice(self.db, practice_id)
+        line = PracticeLine(practice, Interpreter(self.flow_for(practice), self.services,
+                                                  practice), time.monotonic())
+        with self._lines_lock:
+            self._lines[number] = line
+        return line
+
+    def flow_for(self, practice: PracticeInfo) -> Flow:
+        """The practice's own flow file if there is one, else the default flow."""
+        own = self.settings.data_path / "flows" / f"{practice.slug}.yaml"
+        if own.is_file():
+            return load_flow(own)
+        return load_flow(DEFAULT_FLOWS / f"default_{DEFAULT_LANGUAGE}.yaml")
+
+    # -- one call --------------------------------------------------------------------------
+    def answer(self, session: CallSession) -> None:
+        """Run one answered call to its end (the worker hangs up when this returns)."""
+        line = self.line(session.dialled)
+        if line is None:
+            log.info("call %s: the dialled number is no practice's line; refused",
+                     session.call_id)
+            self.refuse(session)
+            return
+        practice = line.practice
+        calls.call_started(self.db, session.call_id, practice.id)
+        recording = CallRecording(self.vault, practice.id, session.call_id)
+        channel = TelephonyChannel(
+            session, self.prompts, practice_slug=practice.slug, speech=self.speech,
+            recording_sinks=recording.open,
+            publish_context=lambda context: self.escalate(practice, context),
+        )
+        report: CallReport | None = None
+        try:
+            report = line.interpreter.run(channel)
+        finally:
+            session.stop_recording()
+            self.log_call(session.call_id, practice, report, recording.object_id)
+
+    def refuse(self, session: CallSession) -> None:
+        """Tell the caller this number is not a practice's, then hang up."""
+        try:
+            session.play(self.prompts.prompt("number_not_in_service", DEFAULT_LANGUAGE),
+                         barge_in=False)
+        except CallEnded:
+            return
+        session.hangup()
+
+    def escalate(self, practice: PracticeInfo, context: Mapping[str, Any]) -> None:
+        """Put the call on the secretaries' queue with its context (codes and ids only)."""
+        verified = bool(context.get("verified"))
+        try:
+            escalations.publish(
+                self.db,
+                call_id=str(context.get("call_id")),
+                practice_id=practice.id,
+                intent=_code(context.get("intent")),
+                reason="emergency" if context.get("emergency") else "caller_transfer",
+                patient_id=context.get("patient_id") if verified else None,
+                priority=bool(context.get("priority")),
+                language=_code(context.get("language")),
+            )
+        except Exception as exc:  # the queue is down: the caller is still rung through
+            log.error("call %s: could not put the call on the secretaries' queue (%s)",
+                      context.get("call_id"), exc.__class__.__name__)
+
+    def log_call(self, call_id: str, practice: PracticeInfo, report: CallReport | None,
+                 recording_id: str | None) -> None:
+        """One row in the calls log; the recording is linked to the verified patient."""
+        patient_id = report.patient_id if report is not None and report.verified else None
+        if recording_id is not None and patient_id is not None:
+            with self.db.session() as session:
+                session.execute(update(VaultObject).where(VaultObject.id == recording_id)
+                                .values(patient_id=patient_id))
+        outcome = ENDINGS.get(report.ended_by, "ended") if report is not None else "failed"
+        calls.call_ended(
+            self.db, call_id, outcome=outcome, verified=patient_id is not None,
+            intent=_code(report.intent) if report is not None else None,
+            patient_id=patient_id, recording_object_id=recording_id,
+            practice_id=practice.id,
+        )
+
+
+def _code(value: Any) -> str | None:
+    text = str(value) if value is not None else ""
+    return text if text and len(text) <= 32 and text.replace("_", "").isalnum() else None
+
+
+def speech_listener(settings: Settings) -> SpeechListener | None:
+    """Speech recognition when a Vosk model is installed, else None (keys only)."""
+    from speech.status import announce
+
+    status = announce(settings, log)
+    if not status.enabled:
+        return None
+    from speech.models import ModelRegistry
+    from speech.recognizer import SpeechEngine
+
+    engine = SpeechEngine(ModelRegistry.from_settings(settings),
+                          max_concurrent_streams=settings.speech.max_concurrent_streams)
+    return StreamingSpeech(engine)
+
+
+_engine: CallEngine | None = None
+_engine_lock = threading.Lock()
+
+
+def engine() -> CallEngine:
+    """This process's call engine, built on first use from the settings."""
+    global _engine
+    with _engine_lock:
+        if _engine is None:
+            started = time.monotonic()
+            _engine = CallEngine(load_settings())
+            log.info("call engine ready in %.1f s", time.monotonic() - started)
+        return _engine
+
+
+def answer(session: CallSession) -> None:
+    """The workers' handler (``--handler telesec.call_handler:answer``): one call, to its end."""
+    try:
+        current = engine()
+    except Exception as exc:  # settings, database or keyring unusable: say why, drop the call
+        log.error("call %s: the engine cannot start (%s: %s)", session.call_id,
+                  exc.__class__.__name__, exc)
+        session.hangup()
+        return
+    current.answer(session)

@@ -1,8 +1,8 @@
 """The application factory of the staff API.
 
-``create_app(settings)`` opens the database, keyring and vault from the settings;
-tests and embedders pass them instead (``create_app(settings, db=..., keyring=...,
-vault=...)``). Run it with ``uvicorn --factory api.app:create_app``.
+``create_app(settings, db=..., keyring=..., vault=...)`` builds the API over parts the
+caller opened; ``telesec.wiring.api_app(settings)`` opens them from the settings (that is
+what ``telesec serve`` runs).
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.context import ApiContext
 from api.errors import install_error_handlers
@@ -36,9 +39,8 @@ from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import utcnow
-from storage.retention import RetentionPolicy
 from storage.vault import Vault
-from telesec.settings import Settings, load_settings
+from telesec.settings import Settings
 
 DESCRIPTION = """\
 The staff side of Telesec: secretaries pick up escalated calls and manage agendas,
@@ -53,29 +55,23 @@ requests that change something must send the `X-CSRF-Token` header. Sessions end
 Every read of health data is written to the audit trail.
 """
 
+CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
+
 ROUTERS = (health, auth, users, practices, agenda, patients, calls, escalations, voicemail,
            recordings, audit, retention, gdpr)
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: Settings,
     *,
-    db: Database | None = None,
-    keyring: Keyring | None = None,
-    vault: Vault | None = None,
+    db: Database,
+    keyring: Keyring,
+    vault: Vault,
     limits: AuthLimits | None = None,
     clock: Callable[[], datetime] = utcnow,
     feed_interval: float = 1.0,
 ) -> FastAPI:
-    """Build the API. Anything not given is opened from ``settings`` (or the defaults)."""
-    settings = settings or load_settings()
-    if db is None or keyring is None or vault is None:
-        from telesec import wiring
-
-        keyring = keyring or wiring.open_keyring(settings)
-        db = db or wiring.open_database(settings)
-        vault = vault or Vault(db, keyring, settings.vault_path,
-                               policy=RetentionPolicy.from_settings(settings.retention))
+    """Build the API over an open database, keyring and vault (see ``telesec.wiring``)."""
     identity.install(keyring)
     context = ApiContext(settings=settings, db=db, keyring=keyring, vault=vault,
                          limits=limits or AuthLimits(), clock=clock)
@@ -92,5 +88,8 @@ def create_app(
     install_error_handlers(app)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.router.add_route("/", lambda _request: RedirectResponse("/console/"),
+                         include_in_schema=False)
+    app.mount("/console", StaticFiles(directory=CONSOLE_FILES, html=True), name="console")
     app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc"))
     return app

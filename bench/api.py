@@ -48,10 +48,10 @@ def _serve(data_dir: str, port: int, interval: float) -> None:
     """Child process: the API under uvicorn."""
     import uvicorn
 
-    from api.app import create_app
     from telesec.settings import load_settings
+    from telesec.wiring import api_app
 
-    app = create_app(load_settings(data_dir=Path(data_dir)), feed_interval=interval)
+    app = api_app(load_settings(data_dir=Path(data_dir)), feed_interval=interval)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

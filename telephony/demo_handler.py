@@ -205,10 +205,17 @@ def _shared_vault():
     global _vault
     with _vault_lock:
         if _vault is None:
+            from storage import identity
+            from storage.db import Database
+            from storage.keyring import Keyring
+            from storage.vault import Vault
             from telesec.settings import load_settings
-            from telesec.wiring import open_vault
 
-            _vault = open_vault(load_settings())
+            settings = load_settings()
+            keyring = Keyring.load(settings.effective_keyring_path, settings.keyring_passphrase)
+            identity.install(keyring)
+            _vault = Vault(Database(settings.effective_database_url), keyring,
+                           settings.vault_path)
         return _vault
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sqlalchemy.exc import OperationalError
 
 from storage import identity
@@ -12,6 +14,9 @@ from storage.retention import RetentionPolicy
 from storage.vault import Vault
 from telesec.errors import TelesecError
 from telesec.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def open_keyring(settings: Settings, *, create_if_missing: bool = False) -> Keyring:
@@ -62,3 +67,11 @@ def open_vault(settings: Settings, db: Database | None = None) -> Vault:
         settings.vault_path,
         policy=RetentionPolicy.from_settings(settings.retention),
     )
+
+
+def api_app(settings: Settings, **options: Any) -> FastAPI:
+    """The staff API over the configured database, keyring and vault."""
+    from api.app import create_app  # FastAPI is only loaded by the processes that serve it
+
+    vault = open_vault(settings)
+    return create_app(settings, db=vault.db, keyring=vault.keyring, vault=vault, **options)

@@ -21,7 +21,7 @@ from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, engine_jobs
 from telesec.settings import Settings, load_settings
-from telesec.wiring import open_database, open_vault
+from telesec.wiring import api_app, open_database, open_vault
 
 log = logging.getLogger("telesec.serve")
 
@@ -32,9 +32,16 @@ def serve(
     sip: bool = typer.Option(True, help="Answer calls (Kamailio front and SIP workers)."),
     api: bool = typer.Option(True, help="Serve the staff API and web console."),
     jobs: bool = typer.Option(True, help="Run retention, hold expiry and audit checkpoints."),
+    front: bool = typer.Option(
+        True, help="Run this node's own Kamailio front; --no-front: the workers listen on "
+        "sip.node_host behind a shared `telesec front` (docs/deploy.md)."),
+    handler: str = typer.Option(CALL_HANDLER, hidden=True,
+                                help="Call handler module:factory (tests and benchmarks)."),
 ) -> None:
     """Run Telesec: SIP engine, IVR, staff API and periodic jobs."""
     settings = load_settings()
+    if not front:
+        settings.sip = settings.sip.model_copy(update={"front": "external"})
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -50,7 +57,7 @@ def serve(
     try:
         if sip:
             announce(settings, log)
-            Supervisor(settings, handler=CALL_HANDLER).run_forever()
+            Supervisor(settings, handler=handler).run_forever()
         else:
             _wait_for_signal()
     finally:
@@ -63,10 +70,8 @@ def serve(
 
 
 def _start_api(settings: Settings) -> uvicorn.Server:
-    from api.app import create_app  # imported here: the API is optional in `serve`
-
     config = uvicorn.Config(
-        create_app(settings),
+        api_app(settings),
         host=settings.api.host,
         port=settings.api.port,
         log_level=settings.log_level.lower(),

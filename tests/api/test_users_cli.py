@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.app import create_app
 from storage.keyring import Keyring
 from telesec.cli import app
 from telesec.errors import TelesecError
 from telesec.settings import load_settings
+from telesec.wiring import api_app
 
 runner = CliRunner()
 
@@ -48,7 +48,7 @@ def test_an_admin_adds_a_secretary_who_logs_in_with_totp(data_dir: Path) -> None
     uri = re.search(r"(otpauth://\S+)", out).group(1)  # type: ignore[union-attr]
     assert len(re.findall(r"^  [a-z0-9]{4}-", out, re.MULTILINE)) == 10
     totp = pyotp.parse_uri(uri)
-    client = TestClient(create_app(load_settings()))
+    client = TestClient(api_app(load_settings()))
     answer = client.post("/auth/login", json={"login": "sam", "password": password,
                                               "totp_code": totp.now()})
     assert answer.status_code == 200 and answer.json()["must_change_password"]

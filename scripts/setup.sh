@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(sip-tester baresip kamailio espeak-ng sox)
+SYSTEM_PACKAGES=(sip-tester baresip kamailio espeak-ng sox chromium)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

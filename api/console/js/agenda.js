@@ -1,0 +1,135 @@
+// The day's agenda: a secretary's practices, or a doctor's own appointments.
+// The list holds patient ids only; a name is shown on demand (an audited read).
+
+import {api} from "./api.js";
+import {h, fill, field, busy, toast, showError} from "./dom.js";
+import * as fmt from "./format.js";
+
+export function practicePicker(session, onChange, selectedId) {
+  if (session.practices.length < 2) return null;
+  const select = h("select", {},
+    session.practices.map(p => h("option", {value: p.id, selected: p.id === selectedId}, p.name)));
+  select.addEventListener("change", () => onChange(Number(select.value)));
+  return field("Cabinet", select);
+}
+
+/** The patient cell: a button that reveals the patient (audited). */
+export function patientReveal(patientId, cache) {
+  const cell = h("span", {class: "patient-cell"});
+  const show = record => fill(cell,
+    h("strong", {}, `${record.last_name.toUpperCase()} ${record.first_name}`),
+    h("span", {class: "muted small"}, ` · ${fmt.birthDate(record.birth_date)}`));
+  if (cache.has(patientId)) {
+    show(cache.get(patientId));
+    return cell;
+  }
+  const button = h("button", {type: "button", class: "link",
+                              title: "Afficher l'identité (lecture tracée dans l'audit)"},
+    "Afficher le patient");
+  button.addEventListener("click", () => busy(button, async () => {
+    try {
+      const record = await api(`/patients/${patientId}`);
+      cache.set(patientId, record);
+      show(record);
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  }));
+  fill(cell, button);
+  return cell;
+}
+
+export function agendaView(place, session) {
+  const isSecretary = session.me.role === "secretary";
+  let practice = session.practices[0];
+  if (!practice) {
+    fill(place, h("h1", {}, "Agenda"), h("p", {class: "muted"}, "Aucun cabinet ne vous est attribué."));
+    return;
+  }
+  let day = fmt.todayIso(practice.timezone);
+  let practitionerId = "";
+  const patients = new Map();
+  const dayInput = h("input", {type: "date", value: day, "aria-label": "Jour"});
+  const who = h("select", {"aria-label": "Praticien"}, h("option", {value: ""}, "Tous les praticiens"));
+  const title = h("h2", {class: "day-title"});
+  const table = h("div", {class: "table-wrap"});
+  const errors = h("div");
+
+  async function loadPractitioners() {
+    if (!isSecretary) return;
+    const detail = await session.practiceDetail(practice.slug);
+    fill(who, h("option", {value: ""}, "Tous les praticiens"),
+      detail.practitioners.filter(p => p.active).map(p => h("option", {value: p.id}, p.name)));
+  }
+
+  async function load() {
+    showError(errors, null);
+    dayInput.value = day;
+    title.textContent = fmt.longDate(day);
+    fill(table, h("p", {class: "muted"}, "Chargement…"));
+    let rows;
+    try {
+      rows = await api(`/practices/${practice.slug}/agenda`,
+                       {query: {day, practitioner_id: practitionerId}});
+    } catch (error) {
+      fill(table);
+      showError(errors, error);
+      return;
+    }
+    if (!rows.length) {
+      fill(table, h("div", {class: "empty"}, h("p", {}, "Aucun rendez-vous ce jour-là.")));
+      return;
+    }
+    fill(table, h("table", {class: "grid"},
+      h("thead", {}, h("tr", {},
+        h("th", {scope: "col"}, "Heure"), h("th", {scope: "col"}, "Praticien"),
+        h("th", {scope: "col"}, "Motif"), h("th", {scope: "col"}, "Patient"),
+        h("th", {scope: "col"}, "État"), isSecretary ? h("th", {scope: "col"}, h("span", {class: "visually-hidden"}, "Actions")) : null)),
+      h("tbody", {}, rows.map(row => h("tr", {class: row.status === "cancelled" ? "cancelled" : ""},
+        h("td", {class: "time"}, `${fmt.time(row.starts_at, row.timezone)} – ${fmt.time(row.ends_at, row.timezone)}`),
+        h("td", {}, row.practitioner_name),
+        h("td", {}, row.visit_type_label),
+        h("td", {}, patientReveal(row.patient_id, patients)),
+        h("td", {}, h("span", {class: `badge status-${row.status}`}, fmt.statusLabel(row.status))),
+        isSecretary ? h("td", {}, h("div", {class: "row-actions"}, cancelButton(row))) : null)))));
+  }
+
+  function cancelButton(row) {
+    if (row.status !== "booked") return null;
+    const button = h("button", {type: "button", class: "ghost danger"}, "Annuler");
+    button.addEventListener("click", () => {
+      if (!window.confirm(`Annuler le rendez-vous de ${fmt.time(row.starts_at, row.timezone)} (${row.practitioner_name}) ?`)) return;
+      busy(button, async () => {
+        try {
+          await api(`/appointments/${row.id}/cancel`, {method: "POST"});
+          toast("Rendez-vous annulé.", "ok");
+          load();
+        } catch (error) {
+          toast(error.message, "error");
+        }
+      });
+    });
+    return button;
+  }
+
+  const step = days => { day = fmt.shiftDay(day, days); load(); };
+  dayInput.addEventListener("change", () => { if (dayInput.value) { day = dayInput.value; load(); } });
+  who.addEventListener("change", () => { practitionerId = who.value; load(); });
+  const picker = practicePicker(session, id => {
+    practice = session.practiceById.get(id);
+    practitionerId = "";
+    loadPractitioners().then(load);
+  }, practice.id);
+  fill(place,
+    h("div", {class: "view-head"}, h("h1", {}, isSecretary ? "Agenda du jour" : "Mon agenda")),
+    h("div", {class: "toolbar"},
+      picker,
+      h("div", {class: "button-group", role: "group", "aria-label": "Changer de jour"},
+        h("button", {type: "button", class: "secondary", onclick: () => step(-1)}, "◀ Veille"),
+        h("button", {type: "button", class: "secondary",
+                     onclick: () => { day = fmt.todayIso(practice.timezone); load(); }}, "Aujourd'hui"),
+        h("button", {type: "button", class: "secondary", onclick: () => step(1)}, "Lendemain ▶")),
+      dayInput, isSecretary ? who : null),
+    title, errors, table);
+  loadPractitioners().then(load, error => showError(errors, error));
+}

@@ -88,6 +88,7 @@ class RefusalReason(StrEnum):
     SATURATED = "saturated"  # max_concurrent_streams already decoding
     NO_MODEL = "no_model"  # speech is off for this language
     SHUT_DOWN = "shut_down"
+    UNAVAILABLE = "unavailable"  # the speech server (speech.client) cannot be reached
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,194 @@
+"""The call handler of bench/sip_load.py: a recorded one-key DTMF menu, then a held line.
+
+``menu_recorded(session)``: starts recording (into the encrypted vault, or an in-memory
+sink that only counts bytes: ``SIP_LOAD_SINK=vault|memory``), plays the menu prompt
+(440 Hz, quiet, barge-in), collects one key, plays the next prompt (660 Hz, loud: the
+caller detects its first packet), then keeps the line up until ``hold`` seconds after
+the answer and hangs up. The hold time comes from the dialled number
+(``lvl<level>-hold<seconds>``), so one worker pool serves every level of the benchmark.
+
+One JSON line per call is appended to ``$SIP_LOAD_REPORT`` (engine-side figures only:
+call-id, key-to-prompt delay, media clock and jitter-buffer counters; no caller number,
+no audio).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import threading
+import time
+from typing import Any
+
+from telephony.audio import FRAME_MS
+from telephony.demo_handler import tone
+from telephony.session import CallEnded, CallSession
+
+PROMPT_MENU = tone(440, 4.0, level=0.1)  # A-law peak class < 100 at the caller
+PROMPT_NEXT = tone(660, 1.0, level=0.6)  # A-law peak class >= 100: "the next prompt"
+RECORDING_FRAME_BYTES = 1280  # 20 ms of 16 kHz s16 stereo
+_HOLD = re.compile(r"hold(\d+)")
+
+_lock = threading.Lock()
+_vault: Any = None
+
+
+class CountingSink:
+    """A recording sink that discards the audio and counts the bytes."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.closed = False
+        self.aborted = False
+
+    def append(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def sink_kind() -> str:
+    return os.environ.get("SIP_LOAD_SINK", "vault")
+
+
+def shared_vault() -> Any:
+    """The vault of the configured data directory (TELESEC_*), opened once per process."""
+    global _vault
+    with _lock:
+        if _vault is None:
+            from telesec.settings import load_settings
+            from telesec.wiring import open_vault
+
+            _vault = open_vault(load_settings())
+        return _vault
+
+
+def _open_sink(session: CallSession) -> Any:
+    if sink_kind() != "vault":
+        return CountingSink()
+    from telephony.recording import open_vault_sink
+
+    return open_vault_sink(shared_vault(), call_id=session.call_id)
+
+
+def _stream_counters(session: CallSession) -> dict[str, int] | None:
+    """Jitter-buffer counters of the call's stream, read on the SIP thread (or None).
+
+    Reaches into the call leg (``session._control``): a benchmark-only peek that
+    degrades to None if the worker's internals change.
+    """
+    leg = getattr(session, "_control", None)
+    endpoint = getattr(leg, "endpoint", None)
+    if leg is None or endpoint is None:
+        return None
+
+    def read() -> dict[str, int] | None:
+        call = leg.call
+        if call is None or leg.audio_index < 0:
+            return None
+        stat = call.getStreamStat(leg.audio_index)
+        return {"jb_empty": stat.jbuf.empty, "jb_lost": stat.jbuf.lost,
+                "jb_discard": stat.jbuf.discard, "rx_loss": stat.rtcp.rxStat.loss,
+                "rx_pkt": stat.rtcp.rxStat.pkt}
+
+    try:
+        return endpoint.post(read).result(timeout=2.0)
+    except Exception:
+        return None
+
+
+def _snapshot(session: CallSession) -> dict[str, Any]:
+    counters = session.tap.counters
+    return {"t": time.monotonic(), "engine_frames": counters.engine_frames,
+            "caller_frames": counters.caller_frames, "stream": _stream_counters(session)}
+
+
+def _window(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """Engine-side media figures between two snapshots."""
+    expected = (last["t"] - first["t"]) * 1000 / FRAME_MS
+    out: dict[str, Any] = {
+        "window_s": round(last["t"] - first["t"], 2),
+        "clock_deficit": round(expected - (last["engine_frames"] - first["engine_frames"]), 1),
+        "caller_deficit": round(expected - (last["caller_frames"] - first["caller_frames"]), 1),
+    }
+    if first["stream"] and last["stream"]:
+        for key in ("jb_empty", "jb_lost", "jb_discard", "rx_loss"):
+            out[key] = last["stream"][key] - first["stream"][key]
+    return out
+
+
+def _report(record: dict[str, Any]) -> None:
+    path = os.environ.get("SIP_LOAD_REPORT")
+    if not path:
+        return
+    line = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)  # one write on O_APPEND: lines from many workers never mix
+    finally:
+        os.close(fd)
+
+
+def menu_recorded(session: CallSession) -> None:
+    """Recorded menu: prompt, one key, next prompt, hold until the set time, hang up."""
+    answered = time.monotonic()
+    match = _HOLD.search(session.dialled)
+    hold_until = answered + (float(match.group(1)) if match else 10.0)
+    record: dict[str, Any] = {"call_id": session.call_id, "dialled": session.dialled,
+                              "sink": sink_kind(), "ok": False}
+    sink: Any = None
+    try:
+        sink = _open_sink(session)
+        record["sink_open_ms"] = round((time.monotonic() - answered) * 1000, 1)
+        session.start_recording(sink)
+        recording_from = time.monotonic()
+        session.play(PROMPT_MENU)
+        digits = session.collect_digits(max_digits=1, timeout=10.0, terminator=None)
+        nxt = session.play(PROMPT_NEXT, barge_in=False)
+        # media counters over the held part (the key itself leaves a hole in the
+        # caller's audio stream that the jitter buffer would count)
+        first = _snapshot(session)
+        if digits.digits and nxt.started_at:
+            record["key_to_prompt_ms"] = round((nxt.started_at - session.last_key_at) * 1000, 1)
+        record["digits"] = len(digits.digits)
+        remaining = hold_until - time.monotonic()
+        if remaining > 0 and session.wait_ended(remaining):
+            raise CallEnded(session.end_reason or "call ended")
+        last = _snapshot(session)
+        record.update(_window(first, last))
+        session.stop_recording()
+        recorded_s = time.monotonic() - recording_from
+        record["rec_expected"] = round(recorded_s * 1000 / FRAME_MS)
+        record["rec_frames"] = getattr(sink, "size", 0) // RECORDING_FRAME_BYTES
+        record["ok"] = bool(digits.digits) and not sink_failed(sink)
+        if not digits.digits:
+            record["ended"] = "no key received"
+        elif sink_failed(sink):
+            record["ended"] = "recording sink failed"
+        session.hangup()
+    except CallEnded as ended:
+        record["ended"] = ended.reason
+    except Exception as exc:  # type only: a message might carry data
+        record["error"] = type(exc).__name__
+    finally:
+        with contextlib.suppress(Exception):
+            session.stop_recording()
+        record["seconds"] = round(time.monotonic() - answered, 2)
+        _report(record)
+
+
+def sink_failed(sink: Any) -> bool:
+    return bool(getattr(sink, "aborted", False))
+
+
+if sink_kind() == "vault" and os.environ.get("SIP_LOAD_REPORT"):
+    # Open the vault when the worker imports this module (at its start), as a production
+    # worker should: opening it on the first call costs ~1.5 s of CPU (imports, database,
+    # keyring) in the handler thread, which holds the GIL and makes that worker's media late.
+    shared_vault()

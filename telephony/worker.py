@@ -37,10 +37,19 @@ def load_handler(spec: str) -> HandlerFactory:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"--handler {spec!r}: write it as module:factory")
-    factory = getattr(importlib.import_module(module_name), attribute)
+    module = importlib.import_module(module_name)
+    factory = getattr(module, attribute)
     if not callable(factory):
         raise ValueError(f"--handler {spec!r} is not callable")
     return factory
+
+
+def prepare_handler(spec: str) -> None:
+    """Run the handler module's optional ``prepare()`` before the worker says READY, so
+    that heavy set-up (database, vault, prompts) never stalls the audio of live calls."""
+    prepare = getattr(importlib.import_module(spec.partition(":")[0]), "prepare", None)
+    if callable(prepare):
+        prepare()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -202,6 +211,7 @@ def run(argv: list[str] | None = None) -> int:
         print(f"telephony.worker: {exc}", file=sys.stderr)
         return 2
     faulthandler.enable()  # a crash in C prints every thread's Python stack to stderr
+    prepare_handler(args.handler)
     ready_fd = _stdout_for_ready_line_only()
     stop = threading.Event()
 

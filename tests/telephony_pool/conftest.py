@@ -9,6 +9,7 @@ front B, workers B+1.., a second front B+10, callers B+20..B+32; sipp's media po
 from __future__ import annotations
 
 import csv
+import os
 import random
 import socket
 import subprocess
@@ -169,8 +170,24 @@ def fake_workers(tmp_path: Path) -> Iterator[FakeWorkers]:
     workers.stop_all()
 
 
+_BEFORE_THE_TEST: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before_the_test() -> Iterator[None]:
+    """Processes other test folders left running on purpose (a session-wide browser, a
+    module's speech server) are not this test's: note them so children_of skips them."""
+    _BEFORE_THE_TEST.clear()
+    _BEFORE_THE_TEST.update(_descendants(os.getpid()))
+    yield
+
+
 def children_of(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (from /proc), zombies excluded."""
+    """Every live descendant of ``pid`` started during this test, zombies excluded."""
+    return [child for child in _descendants(pid) if child not in _BEFORE_THE_TEST]
+
+
+def _descendants(pid: int) -> list[int]:
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

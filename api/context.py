@@ -51,7 +51,8 @@ class ApiContext:
         self.feed = EscalationFeed(self.db)
         self.ip_buckets = TokenBuckets(self.limits.per_ip)
         self.login_buckets = TokenBuckets(self.limits.per_login)
-        self.metrics = registry_for(self.db, lambda: self.feed.listeners)
+        self.metrics = registry_for(self.db, lambda: self.feed.listeners,
+                                    vault_dir=self.vault.root)
 
     @property
     def policy(self) -> RetentionPolicy:

@@ -1,27 +1,33 @@
 """Prometheus metrics, computed from the database at each scrape (so every API process
-reports the same figures): active calls, escalations waiting, recognition delay."""
+reports the same figures): active calls, escalations waiting, recognition delay, lost
+recordings; plus the free space of the vault's disk."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 
 from storage.db import Database
-from storage.models import CallRecord, Escalation, EscalationStatus, utcnow
+from storage.models import CallRecord, Escalation, EscalationStatus, VaultObject, utcnow
 
 ACTIVE_WINDOW = timedelta(hours=4)  # a call with no end after this is a lost record
 DELAY_WINDOW = timedelta(minutes=15)
+LOST_WINDOW = timedelta(hours=1)
 
 
 class TelesecCollector(Collector):
-    def __init__(self, db: Database, listeners: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, db: Database, listeners: Callable[[], int] = lambda: 0,
+                 vault_dir: Path | None = None) -> None:
         self.db = db
         self.listeners = listeners
+        self.vault_dir = vault_dir
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = utcnow()
@@ -35,6 +41,13 @@ class TelesecCollector(Collector):
             delay = session.scalar(select(func.avg(CallRecord.recognition_delay_ms)).where(
                 CallRecord.ended_at > now - DELAY_WINDOW,
                 CallRecord.recognition_delay_ms.is_not(None)))
+            # a call's recording whose vault object is gone: the writer failed (disk full)
+            lost = session.scalar(
+                select(func.count()).select_from(CallRecord)
+                .outerjoin(VaultObject, VaultObject.id == CallRecord.recording_object_id)
+                .where(and_(CallRecord.ended_at > now - LOST_WINDOW,
+                            CallRecord.recording_object_id.is_not(None),
+                            VaultObject.id.is_(None))))
         yield GaugeMetricFamily("telesec_active_calls", "Calls in progress", value=active or 0)
         family = GaugeMetricFamily("telesec_escalations_waiting",
                                    "Escalated calls waiting for a human",
@@ -49,12 +62,28 @@ class TelesecCollector(Collector):
             "telesec_recognition_delay_seconds",
             "Mean speech recognition delay of the calls ended in the last 15 minutes",
             value=float(delay or 0) / 1000.0)
+        yield GaugeMetricFamily(
+            "telesec_recordings_lost",
+            "Calls ended in the last hour whose recording stopped on a vault write failure",
+            value=lost or 0)
+        if self.vault_dir is not None:
+            yield GaugeMetricFamily("telesec_vault_free_bytes",
+                                    "Free space on the disk holding the vault",
+                                    value=_free_bytes(self.vault_dir))
         yield GaugeMetricFamily("telesec_api_stream_listeners",
                                 "Consoles listening to the escalation stream (this process)",
                                 value=self.listeners())
 
 
-def registry_for(db: Database, listeners: Callable[[], int]) -> CollectorRegistry:
+def _free_bytes(path: Path) -> int:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return shutil.disk_usage(candidate).free
+    return 0
+
+
+def registry_for(db: Database, listeners: Callable[[], int],
+                 vault_dir: Path | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TelesecCollector(db, listeners))
+    registry.register(TelesecCollector(db, listeners, vault_dir))
     return registry

@@ -16,8 +16,10 @@ from ivr_flows import meaning
 from ivr_flows.call import Call, EmergencyHeard, Services
 from ivr_flows.channel import CallerChannel, CallerHungUp, Prompt, Utterance
 from ivr_flows.flow import Flow
+from ivr_flows.outage import carry_on_without_database
 from ivr_flows.practice import PracticeInfo
 from ivr_flows.steps import STEP_KINDS
+from storage.outage import DATABASE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ class CallReport:
 
     call_id: str
     trail: list[tuple[str, str]] = field(default_factory=list)  # (step, outcome)
-    ended_by: str = ""  # "flow", "caller", "emergency", "transfer", "loop guard"
+    ended_by: str = ""  # "flow", "caller", "emergency", "transfer", "loop guard", "outage"
     emergency: bool = False
     verified: bool = False
     patient_id: int | None = None  # set only once the caller was verified
@@ -95,6 +97,11 @@ class Interpreter:
             kind = STEP_KINDS[step.kind]
             try:
                 outcome = kind.run(call, step)
+            except DATABASE_DOWN:
+                report.trail.append((name, "database_down"))
+                report.ended_by = "outage"
+                report.transferred = carry_on_without_database(call)
+                return
             except EmergencyHeard:
                 report.trail.append((name, "emergency"))
                 report.emergency = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,8 @@ from storage import audit
 from storage.db import Database
 
 VOICEMAIL_MEDIA_TYPE = "audio/L16;rate=16000;channels=1"
+
+log = logging.getLogger(__name__)
 
 
 def audit_to(db: Database) -> Callable[..., None]:
@@ -29,13 +32,19 @@ def audit_to(db: Database) -> Callable[..., None]:
 def vault_voicemail_sinks(vault: Any) -> SinkFactory:
     """Voicemail goes straight into the encrypted vault (``storage.vault.Vault``)."""
     from storage.models import ObjectKind
+    from storage.outage import DATABASE_DOWN
+    from storage.vault.spool import VaultSpool
 
     def create(meta: VoicemailMeta) -> MessageSink:
-        return vault.create(
-            ObjectKind.VOICEMAIL, practice_id=meta.practice_id, patient_id=meta.patient_id,
-            practitioner_id=meta.practitioner_id, call_id=meta.call_id,
-            media_type=VOICEMAIL_MEDIA_TYPE,
-        )
+        fields = dict(practice_id=meta.practice_id, patient_id=meta.patient_id,
+                      practitioner_id=meta.practitioner_id, call_id=meta.call_id,
+                      media_type=VOICEMAIL_MEDIA_TYPE)
+        try:
+            return vault.create(ObjectKind.VOICEMAIL, **fields)
+        except DATABASE_DOWN:  # the message is kept (encrypted) and lands later
+            log.warning("call %s: database unreachable; the voicemail is spooled, encrypted, "
+                        "until it is back", meta.call_id)
+            return VaultSpool(vault).create(ObjectKind.VOICEMAIL, **fields)
 
     return create
 

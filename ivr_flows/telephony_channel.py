@@ -108,7 +108,7 @@ class TelephonyChannel(CallerChannel):
         *,
         practice_slug: str | None = None,
         speech: SpeechListener | None = None,
-        recording_sinks: Callable[[], RecordingSink] | None = None,
+        recording_sinks: Callable[[], RecordingSink | None] | None = None,
         transfer_targets: Mapping[str, str] | None = None,
         publish_context: Callable[[Mapping[str, Any]], None] | None = None,
         ring_seconds: float = 20.0,
@@ -228,6 +228,10 @@ class TelephonyChannel(CallerChannel):
             return False
         with _call_alive():
             result = self.session.bridge([address], ring_seconds=self.ring_seconds)
+            # Once bridged, the call belongs to the secretary: the flow (and so the
+            # handler, whose return hangs up) waits until either side hangs up.
+            while result.ok and self.session.bridged_to and not self.session.ended:
+                self.session.wait_ended(0.5)
         return result.ok
 
     def set_recording(self, on: bool) -> None:
@@ -239,6 +243,8 @@ class TelephonyChannel(CallerChannel):
         with _call_alive():
             self._alive()
             sink = self.recording_sinks()
+            if sink is None:  # no recording possible now (database down): the call goes on
+                return
             try:
                 self.session.start_recording(sink)
             except BaseException:

@@ -93,6 +93,7 @@ def render_config(layout: FrontLayout) -> str:
         ping_interval=tuning.probe_interval_s,
         fr_timer=tuning.worker_answer_timeout_ms,
         fr_inv_timer=tuning.ring_timeout_ms,
+        in_dialog_timer=tuning.in_dialog_timeout_ms,
         flood_window=tuning.flood_window_s,
         flood_requests=tuning.flood_requests,
         networks=networks,
@@ -231,6 +232,7 @@ route[TO_WORKER] {{
 
 route[IN_DIALOG] {{
     if (loose_route()) {{
+        t_set_fr(0, {in_dialog_timer});
         if (!t_relay()) {{
             sl_reply_error();
         }}

@@ -18,6 +18,9 @@ class PoolTuning:
     worker_answer_timeout_ms: int = 2000
     """No reply at all from a worker within this delay: Kamailio moves on to the next."""
     ring_timeout_ms: int = 40000
+    in_dialog_timeout_ms: int = 8000
+    """BYE, re-INVITE, INFO to a worker: no other worker can take them, so wait longer
+    than ``worker_answer_timeout_ms`` before answering 408 (a busy worker is not a dead one)."""
     """A worker that replied (100 Trying) but did not answer within this delay: next."""
     retry_after_s: int = 30
     """Value of the Retry-After header sent with 486/503 when the whole pool is busy."""

@@ -6,6 +6,7 @@ slow sink (the encrypted vault) never stalls the audio. Nothing is written in pl
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import threading
@@ -135,7 +136,12 @@ class StereoRecorder:
         except BaseException as exc:  # a failing sink must not take the call down
             self.error = exc
             abort = True
-            log.error("recording sink failed: %s", type(exc).__name__)
+            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                log.error("ALARM recording stopped (%s): the vault's disk is full; the call "
+                          "goes on unrecorded; free space where the vault is stored",
+                          self._thread.name)
+            else:
+                log.error("recording sink failed: %s", type(exc).__name__)
         try:
             if abort:
                 self.sink.abort()

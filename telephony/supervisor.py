@@ -97,7 +97,7 @@ class WorkerStatus:
 class PoolStatus:
     """A snapshot of the pool, for ``telesec serve``, health checks and tests."""
 
-    front: Literal["kamailio", "direct", "stopped"]
+    front: Literal["kamailio", "direct", "external", "stopped"]
     listen_host: str
     listen_port: int
     front_pid: int | None
@@ -151,7 +151,7 @@ class Supervisor:
         self._front: KamailioFront | None = None
         self._front_restart_at: float | None = None
         self._front_failures = 0
-        self._mode: Literal["kamailio", "direct", "stopped"] = "stopped"
+        self._mode: Literal["kamailio", "direct", "external", "stopped"] = "stopped"
         self._worker_env: dict[str, str] = {}
         self._stopping = threading.Event()
         self._shutdown_requested = threading.Event()
@@ -168,8 +168,16 @@ class Supervisor:
         self._stopping.clear()
         self._abort_drain.clear()
         self._worker_env = self._preload_env()
-        binary = find_kamailio(sip.kamailio_binary)
-        if binary is None:
+        external = sip.front == "external"
+        binary = None if external else find_kamailio(sip.kamailio_binary)
+        if external:  # a shared front (telephony/front.py) dispatches to these workers
+            specs = [
+                WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
+                           sip.calls_per_worker, tuple(sip.front_networks),
+                           self.tuning.drain_deadline_s)
+                for i in range(sip.workers)
+            ]
+        elif binary is None:
             log.warning(
                 "Kamailio not found (%r): one worker listens directly on %s:%s, "
                 "so at most %d calls at a time; install kamailio for a pool",
@@ -188,7 +196,7 @@ class Supervisor:
             ]
         with self._lock:
             self._slots = [_WorkerSlot(spec) for spec in specs]
-            self._mode = "direct" if binary is None else "kamailio"
+            self._mode = "external" if external else "direct" if binary is None else "kamailio"
         try:
             for slot in self._slots:
                 self._spawn(slot)
@@ -209,11 +217,14 @@ class Supervisor:
             raise
         self._monitor = threading.Thread(target=self._watch, name="pool-monitor", daemon=True)
         self._monitor.start()
+        ports = ",".join(str(s.spec.port) for s in self._slots)
+        if external:
+            log.info("pool up: %d worker(s) on %s ports %s, taking SIP only from the front "
+                     "(%s)", len(self._slots), sip.node_host, ports, ",".join(sip.front_networks))
+            return
         log.info(
             "pool up: %d worker(s) on ports %s behind %s on %s:%s",
-            len(self._slots),
-            ",".join(str(s.spec.port) for s in self._slots),
-            "Kamailio" if self._front else "no front",
+            len(self._slots), ports, "Kamailio" if self._front else "no front",
             sip.listen_host, sip.listen_port,
         )
 

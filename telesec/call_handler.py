@@ -39,6 +39,7 @@ from ivr_flows.services import build_services, vault_voicemail_sinks
 from ivr_flows.telephony_channel import SpeechListener, StreamingSpeech, TelephonyChannel
 from storage import calls, escalations
 from storage.models import Practice, VaultObject
+from storage.outage import DATABASE_DOWN
 from storage.patients import normalise_phone
 from storage.vault import Vault
 from telephony.recording import RecordingSink, open_vault_sink
@@ -57,6 +58,7 @@ ENDINGS = {  # CallReport.ended_by -> calls log outcome code
     "emergency": "emergency",
     "transfer": "transferred",
     "loop guard": "loop_guard",
+    "outage": "database_down",
 }
 
 
@@ -78,8 +80,15 @@ class CallRecording:
         self.call_id = call_id
         self.object_id: str | None = None
 
-    def open(self) -> RecordingSink:
-        writer = open_vault_sink(self.vault, call_id=self.call_id, practice_id=self.practice_id)
+    def open(self) -> RecordingSink | None:
+        """The recording's vault writer; None (the call goes on unrecorded) with no database."""
+        try:
+            writer = open_vault_sink(self.vault, call_id=self.call_id,
+                                     practice_id=self.practice_id)
+        except DATABASE_DOWN:
+            log.warning("call %s: database unreachable; this call is not recorded",
+                        self.call_id)
+            return None
         self.object_id = writer.object_id
         return writer
 
@@ -97,10 +106,28 @@ class CallEngine:
         self.speech = speech_listener(settings)
         self._lines: dict[str, PracticeLine] = {}
         self._lines_lock = threading.Lock()
+        self.warm_lines()
 
     # -- practices and flows ---------------------------------------------------------------
+    def warm_lines(self) -> None:
+        """Load every practice's line now, so calls are answered even if the database
+        goes down later (a line is then served from this copy)."""
+        try:
+            with self.db.session() as session:
+                numbers = session.scalars(select(Practice.phone_number).where(
+                    Practice.phone_number.is_not(None))).all()
+            for number in numbers:
+                self.line(number)
+        except DATABASE_DOWN:
+            log.warning("database unreachable at start; practices are loaded at their "
+                        "first call")
+        except Exception as exc:  # e.g. one practice's broken flow: its calls will say so
+            log.warning("practices not preloaded (%s); loaded at their first call",
+                        type(exc).__name__)
+
     def line(self, dialled: str) -> PracticeLine | None:
-        """The practice answering ``dialled`` (cached a minute), or None for an unknown number."""
+        """The practice answering ``dialled`` (cached a minute; the last copy while the
+        database is down), or None for an unknown number."""
         number = normalise_phone(dialled) if dialled else ""
         if not number:
             return None
@@ -108,6 +135,14 @@ class CallEngine:
             cached = self._lines.get(number)
         if cached is not None and time.monotonic() - cached.loaded_at < LINE_CACHE_SECONDS:
             return cached
+        try:
+            return self._load_line(number, dialled)
+        except DATABASE_DOWN:
+            if cached is None:
+                raise
+            return cached
+
+    def _load_line(self, number: str, dialled: str) -> PracticeLine | None:
         with self.db.session() as session:
             practice_id = session.scalar(
                 select(Practice.id).where(Practice.phone_number.in_({number, dialled}))
@@ -131,14 +166,24 @@ class CallEngine:
     # -- one call --------------------------------------------------------------------------
     def answer(self, session: CallSession) -> None:
         """Run one answered call to its end (the worker hangs up when this returns)."""
-        line = self.line(session.dialled)
+        try:
+            line = self.line(session.dialled)
+        except DATABASE_DOWN:
+            log.error("call %s: database unreachable and this practice's line not loaded; "
+                      "the caller is asked to call back", session.call_id)
+            self.refuse(session, "all_lines_busy")
+            return
         if line is None:
             log.info("call %s: the dialled number is no practice's line; refused",
                      session.call_id)
             self.refuse(session)
             return
         practice = line.practice
-        calls.call_started(self.db, session.call_id, practice.id)
+        try:
+            calls.call_started(self.db, session.call_id, practice.id)
+        except DATABASE_DOWN:
+            log.warning("call %s: database unreachable; the call is not in the calls log",
+                        session.call_id)
         recording = CallRecording(self.vault, practice.id, session.call_id)
         channel = TelephonyChannel(
             session, self.prompts, practice_slug=practice.slug, speech=self.speech,
@@ -150,13 +195,16 @@ class CallEngine:
             report = line.interpreter.run(channel)
         finally:
             session.stop_recording()
-            self.log_call(session.call_id, practice, report, recording.object_id)
+            try:
+                self.log_call(session.call_id, practice, report, recording.object_id)
+            except DATABASE_DOWN:
+                log.warning("call %s: database unreachable; the end of the call is not in "
+                            "the calls log", session.call_id)
 
-    def refuse(self, session: CallSession) -> None:
-        """Tell the caller this number is not a practice's, then hang up."""
+    def refuse(self, session: CallSession, prompt: str = "number_not_in_service") -> None:
+        """Tell the caller why the call cannot go on (``prompt``), then hang up."""
         try:
-            session.play(self.prompts.prompt("number_not_in_service", DEFAULT_LANGUAGE),
-                         barge_in=False)
+            session.play(self.prompts.prompt(prompt, DEFAULT_LANGUAGE), barge_in=False)
         except CallEnded:
             return
         session.hangup()
@@ -202,7 +250,16 @@ def _code(value: Any) -> str | None:
 
 
 def speech_listener(settings: Settings) -> SpeechListener | None:
-    """Speech recognition when a Vosk model is installed, else None (keys only)."""
+    """Speech recognition, else None (keys only).
+
+    In the pool, the supervisor's speech server holds the models once for every worker
+    (``TELESEC_RECOGNIZER_SOCKET``); a worker started on its own loads them itself.
+    """
+    from speech.client import RemoteSpeechEngine
+
+    remote = RemoteSpeechEngine.from_environment()
+    if remote is not None:
+        return StreamingSpeech(remote)
     from speech.status import announce
 
     status = announce(settings, log)
@@ -229,6 +286,15 @@ def engine() -> CallEngine:
             _engine = CallEngine(load_settings())
             log.info("call engine ready in %.1f s", time.monotonic() - started)
         return _engine
+
+
+def prepare() -> None:
+    """Build the engine when the worker starts (the worker calls this before READY);
+    a failure is logged and retried on the first call."""
+    try:
+        engine()
+    except Exception as exc:
+        log.error("the call engine cannot start yet (%s: %s)", exc.__class__.__name__, exc)
 
 
 def answer(session: CallSession) -> None:

@@ -13,6 +13,7 @@ from telesec.commands import (
     db,
     demo,
     flows,
+    front,
     keys,
     models,
     prompts,
@@ -37,6 +38,7 @@ app.add_typer(agenda.app, name="agenda")
 app.add_typer(models.app, name="models")
 app.add_typer(prompts.app, name="prompts")
 app.command("serve")(serve.serve)
+app.command("front")(front.front)
 app.add_typer(flows.app, name="flows")
 app.command("simulate")(simulate.simulate)
 app.add_typer(audit.app, name="audit")

@@ -16,6 +16,7 @@ from scheduling.service import Agenda
 from storage import audit
 from storage.retention import Retention
 from storage.vault import Vault
+from storage.vault.spool import VaultSpool
 
 log = logging.getLogger("telesec.jobs")
 
@@ -39,6 +40,7 @@ def engine_jobs(agenda: Agenda, vault: Vault) -> list[Job]:
 
     return [
         Job("hold-expiry", 30.0, agenda.expire_holds),
+        Job("vault-spool", 30.0, VaultSpool(vault).land),  # before recovery: see spool.py
         Job("vault-recovery", 300.0, vault.recover),
         Job("retention", 3600.0, lambda: Retention(vault).run()),
         Job("audit-checkpoint", 600.0, checkpoint),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -43,6 +43,12 @@ class SipSettings(BaseModel):
     calls_per_worker: int = Field(4, ge=1, le=4)
     allowed_networks: list[str] = ["127.0.0.0/8", "::1/128"]
     kamailio_binary: str = "kamailio"
+    front: Literal["own", "external"] = "own"
+    """own: this node runs its Kamailio front; external: a shared `telesec front` elsewhere."""
+    node_host: str = "127.0.0.1"
+    """With an external front: the address this node's workers listen on."""
+    front_networks: list[str] = ["127.0.0.1/32"]
+    """With an external front: the only sources the workers take SIP from (the front)."""
 
 
 class SpeechSettings(BaseModel):
@@ -70,6 +76,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     database_url: str | None = None
+    vault_dir: Path | None = None
     keyring_path: Path | None = None
     keyring_passphrase: str | None = Field(default=None, repr=False)
     timezone: str = "Europe/Paris"
@@ -140,6 +147,8 @@ class Settings(BaseSettings):
 
     @property
     def vault_path(self) -> Path:
+        if self.vault_dir is not None:  # shared storage of several engine nodes
+            return self.vault_dir.expanduser().resolve()
         return self.data_path / "vault"
 
     @property

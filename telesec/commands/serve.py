@@ -16,7 +16,10 @@ import typer
 import uvicorn
 
 from scheduling.service import Agenda
+from speech.models import configured_model_paths
+from speech.server import start_server_process
 from speech.status import announce
+from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, engine_jobs
@@ -48,19 +51,31 @@ def serve(
     prepare_data_dir(settings)
     db = open_database(settings)
     vault = open_vault(settings, db)
+    log.info("vault spool: %s", VaultSpool(vault).land().summary())  # lands before recovery
     log.info("vault recovery: %s", vault.recover().summary())
 
     runner = JobRunner(engine_jobs(Agenda(db), vault)) if jobs else None
     if runner:
         runner.start()
     api_server = _start_api(settings) if api else None
+    speech_server = None
     try:
         if sip:
-            announce(settings, log)
-            Supervisor(settings, handler=handler).run_forever()
+            preload = None
+            if announce(settings, log).enabled:
+                # One process holds the models for every worker (DESIGN.md, process model).
+                speech_server, speech_env = start_server_process(
+                    configured_model_paths(settings),
+                    settings.data_path / "run" / "speech" / "asr.sock",
+                    settings.speech.max_concurrent_streams,
+                )
+                preload = lambda: speech_env  # noqa: E731
+            Supervisor(settings, handler=handler, preload=preload).run_forever()
         else:
             _wait_for_signal()
     finally:
+        if speech_server is not None:
+            speech_server.stop()
         if api_server is not None:
             api_server.should_exit = True
         if runner:

@@ -17,6 +17,8 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.telephony.peers import free_port, free_rtp_base
@@ -247,3 +249,35 @@ def start_sipp(tmp: Path, worker_port: int, *, caller: str, dialled: str, rtp_po
 def sipp_errors(tmp: Path, tag: str) -> str:
     path = tmp / f"patient_call-{tag}.errors.log"
     return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def step(peer: PhonePeer, keys: str) -> None:
+    """Answer Telesec's next question with ``keys`` as soon as it has begun to ask it."""
+    assert peer.wait_speech(), f"Telesec went quiet: {peer.timeline()}"
+    peer.press(keys)
+
+
+def start_to_menu(peer: PhonePeer, birth_keys: str) -> None:
+    """Greeting → French → recording notice (let it pass) → birth date → main menu."""
+    step(peer, "1")  # language: français (over the greeting)
+    # the recording notice and its pause for a refusal: no key, so the call is recorded
+    assert peer.wait_turn(), peer.timeline()
+    step(peer, birth_keys)  # "tapez votre date de naissance": caller ID + birth date
+
+
+@contextmanager
+def phone_call(tmp: Path, port: int, *, caller: str, dialled: str, tag: str,
+               timeout: float = 90.0) -> Iterator[PhonePeer]:
+    """A call from ``caller`` to ``dialled`` at ``127.0.0.1:port``; yields the peer, then
+    waits (up to ``timeout`` s) for Telesec's BYE and checks sipp saw a clean call."""
+    peer = PhonePeer()
+    sipp = start_sipp(tmp, port, caller=caller, dialled=dialled, rtp_port=peer.port, tag=tag)
+    try:
+        yield peer
+        code = sipp.wait(timeout=timeout)
+        assert code == 0, f"{sipp_errors(tmp, tag)}\n{peer.timeline()}"
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+            sipp.wait(5)
+        peer.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import array
 import math
 import time
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +22,7 @@ from storage.keyring import Keyring
 from storage.models import AuditEvent, CallRecord, Escalation, Hold, ObjectStatus, Practice
 from storage.patients import PatientDirectory
 from storage.vault import Vault
-from tests.e2e.caller import PACKET_S, PhonePeer, sipp_errors, spoken_alaw, start_sipp
+from tests.e2e.caller import PACKET_S, phone_call, spoken_alaw, start_to_menu, step
 from tests.e2e.conftest import DEMO_NUMBER, Engine
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(150)]
@@ -35,35 +34,9 @@ EMERGENCY_CALLER = ("100006", "+33639980006", "17091965",
                     ("Perrin", "Nathan", "1965-09-17", "17/09/1965", "639980006"))
 
 
-@contextmanager
 def patient_call(engine: Engine, tmp_path, *, caller: str, dialled: str, tag: str):
     """A call from ``caller`` to ``dialled``; yields the peer, then waits for the BYE."""
-    peer = PhonePeer()
-    sipp = start_sipp(tmp_path, engine.worker.port, caller=caller, dialled=dialled,
-                      rtp_port=peer.port, tag=tag)
-    try:
-        yield peer
-        code = sipp.wait(timeout=90)
-        assert code == 0, f"{sipp_errors(tmp_path, tag)}\n{peer.timeline()}"
-    finally:
-        if sipp.poll() is None:
-            sipp.kill()
-            sipp.wait(5)
-        peer.close()
-
-
-def step(peer: PhonePeer, keys: str) -> None:
-    """Answer Telesec's next question with ``keys`` as soon as it has begun to ask it."""
-    assert peer.wait_speech(), f"Telesec went quiet: {peer.timeline()}"
-    peer.press(keys)
-
-
-def start_to_menu(peer: PhonePeer, birth_keys: str) -> None:
-    """Greeting → French → recording notice (let it pass) → birth date → main menu."""
-    step(peer, "1")  # language: français (over the greeting)
-    # the recording notice and its pause for a refusal: no key, so the call is recorded
-    assert peer.wait_turn(), peer.timeline()
-    step(peer, birth_keys)  # "tapez votre date de naissance": caller ID + birth date
+    return phone_call(tmp_path, engine.worker.port, caller=caller, dialled=dialled, tag=tag)
 
 
 def call_row(engine: Engine, tag: str, timeout: float = 10.0) -> CallRecord:

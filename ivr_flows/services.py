@@ -9,7 +9,7 @@ from typing import Any
 
 from ivr_flows.call import Services, SinkFactory, VoicemailMeta
 from ivr_flows.channel import MessageSink
-from ivr_flows.lockout import CallerLockout, MemoryLockout
+from ivr_flows.lockout import CallerLockout, DatabaseLockout
 from scheduling.service import Agenda
 from storage import audit
 from storage.db import Database
@@ -29,8 +29,12 @@ def audit_to(db: Database) -> Callable[..., None]:
     return record
 
 
-def vault_voicemail_sinks(vault: Any) -> SinkFactory:
-    """Voicemail goes straight into the encrypted vault (``storage.vault.Vault``)."""
+def vault_voicemail_sinks(vault: Any, transcriber: Any = None) -> SinkFactory:
+    """Voicemail goes straight into the encrypted vault (``storage.vault.Vault``).
+
+    With a ``transcriber`` (``ivr_flows.transcription.VoicemailTranscriber``) each message
+    is transcribed in the background once closed.
+    """
     from storage.models import ObjectKind
     from storage.outage import DATABASE_DOWN
     from storage.vault.spool import VaultSpool
@@ -46,6 +50,10 @@ def vault_voicemail_sinks(vault: Any) -> SinkFactory:
                         "until it is back", meta.call_id)
             return VaultSpool(vault).create(ObjectKind.VOICEMAIL, **fields)
 
+    if transcriber is not None:
+        from ivr_flows.transcription import transcribed_sinks
+
+        return transcribed_sinks(create, transcriber)
     return create
 
 
@@ -56,13 +64,14 @@ def build_services(
     lockout: CallerLockout | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Services:
-    """Services over ``db``: the real agenda, the audit chain, the given voicemail sinks."""
+    """Services over ``db``: the real agenda, the audit chain, the given voicemail sinks
+    and the lockout shared through the database (unless ``lockout`` is given)."""
     now = clock or (lambda: datetime.now(UTC))
     return Services(
         db=db,
         agenda=Agenda(db),
         voicemail_sinks=voicemail_sinks,
-        lockout=lockout or MemoryLockout(clock=now),
+        lockout=lockout or DatabaseLockout(db, clock=now),
         audit=audit_to(db),
         clock=now,
     )

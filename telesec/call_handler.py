@@ -11,7 +11,9 @@ are installed, speech recognition. Then, for every answered call:
   its own, else the default French flow (the caller may switch to English in it);
 - the call is recorded into the vault (stereo, caller left) from the recording notice on,
   unless the caller refused; the recording is linked to the patient once verified;
-- the calls log gets one row per call; a transfer puts the call on the escalation queue.
+- the calls log gets one row per call; a transfer puts the call on the escalation queue;
+- with speech on, a voicemail is transcribed in the background once closed (a
+  ``transcript`` vault object beside it).
 
 Logs carry the call id only: never the caller's number, name or anything they said.
 """
@@ -35,8 +37,9 @@ from ivr_flows.interpreter import CallReport, Interpreter
 from ivr_flows.practice import PracticeInfo, load_practice
 from ivr_flows.prompts import composer_for
 from ivr_flows.prompts.compose import PromptComposer
-from ivr_flows.services import build_services, vault_voicemail_sinks
+from ivr_flows.services import audit_to, build_services, vault_voicemail_sinks
 from ivr_flows.telephony_channel import SpeechListener, StreamingSpeech, TelephonyChannel
+from ivr_flows.transcription import VoicemailTranscriber
 from storage import calls, escalations
 from storage.models import Practice, VaultObject
 from storage.outage import DATABASE_DOWN
@@ -100,10 +103,14 @@ class CallEngine:
         self.settings = settings
         self.db = open_database(settings)
         self.vault = open_vault(settings, self.db)  # also installs the keyring for identity
-        self.services = build_services(self.db,
-                                       voicemail_sinks=vault_voicemail_sinks(self.vault))
-        self.prompts: PromptComposer = composer_for(settings.data_path)
         self.speech = speech_listener(settings)
+        # Voicemail is transcribed in the background with the calls' own speech engine.
+        engine = getattr(self.speech, "engine", None)
+        self.transcriber = VoicemailTranscriber(self.vault, engine, audit_to(self.db)) \
+            if engine is not None else None
+        self.services = build_services(
+            self.db, voicemail_sinks=vault_voicemail_sinks(self.vault, self.transcriber))
+        self.prompts: PromptComposer = composer_for(settings.data_path)
         self._lines: dict[str, PracticeLine] = {}
         self._lines_lock = threading.Lock()
         self.warm_lines()

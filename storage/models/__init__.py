@@ -15,6 +15,7 @@ from storage.models.agenda import (
 from storage.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.calls import CallRecord, Escalation, EscalationStatus
+from storage.models.lockouts import IdentityLockout
 from storage.models.patients import Patient
 from storage.models.staff import (
     StaffPractice,
@@ -37,6 +38,7 @@ __all__ = [
     "EscalationStatus",
     "ExceptionKind",
     "Hold",
+    "IdentityLockout",
     "ObjectKind",
     "ObjectStatus",
     "OpeningTemplate",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import pjsua2 as pj
 
-from telephony.media import CallAudioPort, engine_audio_format
+from telephony.media import CallAudioPort
 from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession, TransferResult
 
 if TYPE_CHECKING:
@@ -213,8 +213,7 @@ class CallLeg:
         audio_media = call.getAudioMedia(index)
         slot = audio_media.getPortId()
         if self.port is None:
-            self.port = CallAudioPort(self.session.tap)
-            self.port.createPort(f"call-{id(self):x}", engine_audio_format())
+            self.port = self.endpoint.audio_port(self.session.tap)
         if slot != self.audio_slot:
             audio_media.startTransmit(self.port)
             self.port.startTransmit(audio_media)
@@ -249,11 +248,8 @@ class CallLeg:
                 self.session.mark_ended(why)
 
     def release(self) -> CallAudioPort | None:
-        """Drop the call (SIP thread, after DISCONNECTED); returns the audio port to retire.
-
-        The bridge removes ports asynchronously, so the caller keeps the port referenced
-        for a moment before deleting it (on the SIP thread).
-        """
+        """Drop the call (SIP thread, after DISCONNECTED); returns its audio port, which
+        goes back to the endpoint's pool (ports are never deleted while media flows)."""
         port, self.port = self.port, None
         return port
 

@@ -23,6 +23,8 @@ from typing import Any
 import pjsua2 as pj
 
 from telephony.call import CallLeg, SipCall, call_param, request_uri_user, uri_user, via_transport
+from telephony.media import CallAudioPort, CallerAudioTap
+from telephony.port_pool import AudioPortPool
 from telephony.session import BridgeResult, CallInfo, CallSession
 from telephony.transfer import BridgedTransfer, OutboundLeg
 from telephony.worker_config import (
@@ -42,8 +44,8 @@ log = logging.getLogger(__name__)
 HandlerFactory = Callable[[CallSession], None]
 #: codecs offered and accepted, best first; every other codec is disabled
 CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")
-#: how long a call's audio port stays referenced after the call ended
-PORT_RETIRE_SECONDS = 2.0
+
+
 class AnsweringAccount(pj.Account):
     """An account whose INVITEs each become a ``SipCall`` and an 'incoming' event."""
 
@@ -109,7 +111,7 @@ class SipEndpoint:
         self._bridges: list[BridgedTransfer] = []
         self.registration = RegistrationStatus() if config.registration else None
         self.tls_connections = 0
-        self._retired_ports: list[tuple[float, Any]] = []  # (delete after, port)
+        self._ports = AudioPortPool()  # owns the calls' audio ports (SIP thread only)
         self._to_answer: list[tuple[float, CallLeg]] = []  # (answer at, leg), while ringing
         self._handlers: set[threading.Thread] = set()
         self._ready = threading.Event()
@@ -213,7 +215,6 @@ class SipEndpoint:
                     next_check = now + 1.0
                     for leg in list(self._legs.values()):
                         leg.check_rtp(now, self.config.rtp_timeout)
-                    self._delete_retired_ports(now)
         finally:
             self._shutdown()
 
@@ -326,6 +327,10 @@ class SipEndpoint:
             try:
                 future.set_result(fn(*args))
             except BaseException as exc:
+                # The waiter gets the exception on its own thread: clear the finished
+                # frames' locals here, so that no pjsua2 object (a Call in a local) lives
+                # on in the traceback and is deleted later on another thread.
+                traceback.clear_frames(exc.__traceback__)
                 future.set_exception(exc)
 
     def sip_call(self, key: int) -> SipCall | None:
@@ -403,14 +408,13 @@ class SipEndpoint:
             del self._legs[key]
             self._retire(leg.release())
 
-    def _retire(self, port: Any) -> None:
-        if port is not None:
-            self._retired_ports.append((time.monotonic() + PORT_RETIRE_SECONDS, port))
+    def audio_port(self, tap: CallerAudioTap) -> CallAudioPort:
+        """A bridge port for a call's audio, from the pool (SIP thread)."""
+        return self._ports.acquire(tap, time.monotonic())
 
-    def _delete_retired_ports(self, now: float) -> None:
-        while self._retired_ports and self._retired_ports[0][0] <= now:
-            _when, port = self._retired_ports.pop(0)
-            del port  # the C++ destructor removes it from the bridge, on this thread
+    def _retire(self, port: CallAudioPort | None) -> None:
+        if port is not None:
+            self._ports.release(port, time.monotonic())
 
     def _on_media(self, key: int) -> None:
         outbound = self._outbound.get(key)
@@ -505,10 +509,11 @@ class SipEndpoint:
         self._bridges.clear()
         self._to_answer.clear()
         self._calls.clear()  # pjsua2 Call objects must be gone before libDestroy
-        if self._retired_ports:
-            self._retired_ports.clear()
-            for _ in range(10):  # let the bridge clock process the port removals
-                ep.libHandleEvents(20)
+        self._ports.detach_all()
+        with contextlib.suppress(pj.Error):
+            # stop the media clock (joins its thread): from here no port callback runs,
+            # and libDestroy removes the pool's ports from the bridge while they exist
+            ep.audDevManager().setNoDev()
         self._events.clear()
         # fail whatever was posted after the loop ended
         while True:
@@ -532,4 +537,5 @@ class SipEndpoint:
         del accounts
         with contextlib.suppress(pj.Error):
             ep.libDestroy()
+        self._ports.abandon()
         self._ep = None

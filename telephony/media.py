@@ -235,17 +235,31 @@ def engine_audio_format() -> pj.MediaFormatAudio:
 
 
 class CallAudioPort(pj.AudioMediaPort):
-    """The bridge port of one call. Create, connect and delete it on the SIP thread only."""
+    """A bridge port carrying one call's audio at a time.
 
-    def __init__(self, tap: CallerAudioTap) -> None:
+    Owned by :class:`telephony.port_pool.AudioPortPool` for the life of the process and
+    reused from call to call: a port is never deleted while the media clock runs (see
+    port_pool.py for why). Create, connect, attach and detach it on the SIP thread only;
+    its callbacks run on the media clock thread and read ``tap`` once per frame.
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self.tap = tap
+        self.tap: CallerAudioTap | None = None  # the call it carries now (None: silence)
         self.errors = 0
+
+    def attach(self, tap: CallerAudioTap) -> None:
+        self.tap = tap
+
+    def detach(self) -> None:
+        """Stop feeding the call: caller frames are dropped, the engine sends silence."""
+        self.tap = None
 
     # An exception must never leave a director callback: it would end the process in C++.
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
-            data = self.tap.engine_frame()
+            tap = self.tap
+            data = tap.engine_frame() if tap is not None else SILENT_FRAME
             frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
             frame.buf = pj.ByteVector(data)
             frame.size = len(data)
@@ -254,12 +268,15 @@ class CallAudioPort(pj.AudioMediaPort):
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
+            tap = self.tap
+            if tap is None:
+                return
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
-                data = vector_bytes(frame.buf)
+                data = vector_bytes(frame.buf)  # copied now: the frame lives for this call only
                 if len(data) != FRAME_BYTES:
                     data = data[:FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
             else:
                 data = SILENT_FRAME
-            self.tap.caller_frame(data)
+            tap.caller_frame(data)
         except Exception:
             self.errors += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import faulthandler
+import gc
 import importlib
 import ipaddress
 import logging
@@ -211,6 +212,8 @@ def run(argv: list[str] | None = None) -> int:
         print(f"telephony.worker: {exc}", file=sys.stderr)
         return 2
     faulthandler.enable()  # a crash in C prints every thread's Python stack to stderr
+    if os.environ.get("TELESEC_GC_STRESS") == "1":  # tests only: collect at every chance
+        gc.set_threshold(1, 1, 1)
     prepare_handler(args.handler)
     ready_fd = _stdout_for_ready_line_only()
     stop = threading.Event()

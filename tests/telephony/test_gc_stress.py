@@ -1,0 +1,42 @@
+"""Many short calls in one worker with the garbage collector running at every chance.
+
+Regression test for the segfault under load: ports deleted while pjmedia's clock thread
+still called them left a dying Python object behind (``'CallAudioPort' object has no
+attribute 'tap'``), which a later collection tripped over. ``TELESEC_GC_STRESS=1`` makes
+the worker collect at nearly every allocation, on every thread; before the fix the
+worker died (exit -11) within about 30 to 50 calls like these (1 s each, 4 at once).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.telephony.peers import scenario, sipp, sipp_errors, start_worker
+
+pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
+
+CALLS = 150
+
+
+def test_many_short_calls_under_gc_stress_exit_cleanly(tmp_path):
+    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line",
+                          env={"TELESEC_GC_STRESS": "1"})
+    try:
+        short = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=9, PAUSE_MS=1000)
+        run = sipp(worker.port, short, calls=CALLS, concurrent=4, rate=8, timeout=75)
+        crashed = worker.process.poll()
+        assert crashed is None, f"worker died with {crashed}\n{worker.stderr()[-3000:]}"
+        assert run.returncode == 0, sipp_errors(short)
+        failed = re.search(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", run.stdout)
+        assert failed is not None and failed.group(1) == "0", run.stdout[-2000:]
+        records = worker.wait_records(CALLS)
+        assert len(records) == CALLS
+        assert {r["end_reason"] for r in records} == {"caller hung up"}
+    finally:
+        code = worker.terminate()
+    stderr = worker.stderr()
+    assert code == 0, stderr[-3000:]
+    for symptom in ("Segmentation", "Fatal Python error", "Traceback", "Assertion"):
+        assert symptom not in stderr, stderr[-3000:]

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 HandlerFactory = Callable[[CallSession], None]
 #: codecs offered and accepted, best first; every other codec is disabled
 CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")
+BUSY_POLL_MS = 10  # SIP thread poll while any call is up
+IDLE_POLL_MS = 100  # with none: the INVITE wakes the poll anyway
 
 
 class AnsweringAccount(pj.Account):
@@ -204,7 +206,7 @@ class SipEndpoint:
         next_check = time.monotonic() + 1.0
         try:
             while not self._stop.is_set():
-                self._ep.libHandleEvents(10)
+                self._ep.libHandleEvents(self._poll_ms())
                 self._process()
                 now = time.monotonic()
                 if self._to_answer:
@@ -217,6 +219,17 @@ class SipEndpoint:
                         leg.check_rtp(now, self.config.rtp_timeout)
         finally:
             self._shutdown()
+
+    def _poll_ms(self) -> int:
+        """How long one poll may block: short while calls are up, long when idle.
+
+        With calls, pjsua2 callbacks posted from its media thread (a key pressed) wait for
+        the poll to return, so it stays at 10 ms. An idle worker is woken by the INVITE's
+        own packet; polling every 10 ms would cost ~1 % of a core per idle worker.
+        """
+        if self._calls or self._to_answer or self._bridges or not self._commands.empty():
+            return BUSY_POLL_MS
+        return IDLE_POLL_MS
 
     def _create(self) -> None:
         cfg = self.config

@@ -1,0 +1,55 @@
+"""Smoke runs of the benchmarks that have no test of their own: each still runs end to end
+in its short mode and prints its figures as numbers. The figures themselves are read by
+people (bench/README.md), never asserted here: timings on a shared CI machine move."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
+
+pytestmark = pytest.mark.slow
+
+SMOKES = {
+    "agenda": (["bench/agenda.py", "--appointments", "300", "--seconds", "1"],
+               [rf"\| sqlite\s+\| slot search \(limit 3\)\s+\|\s+{NUMBER} \|\s+{NUMBER} \|",
+                rf"\| postgres\s+\| search\+hold\+confirm\s+\|\s+{NUMBER} \|"]),
+    "vault": (["bench/vault.py", "--quick"],
+              [rf"raw AES-256-GCM\s+write\s+{NUMBER} MB/s",
+               rf"vault on disk\s+write\s+{NUMBER} MB/s",
+               rf"recording one call .*: {NUMBER}"]),
+    "asr": (["bench/asr.py", "--quick"],
+            [rf"single stream real-time factor: mean {NUMBER}",
+             rf"CPU cost per stream \(single stream\): {NUMBER}"]),
+    "asr_pool": (["bench/asr_pool.py", "--quick"],
+                 [rf"^\s+1\s+in-process\s+\d+\s+{NUMBER}s",
+                  rf"^\s+1\s+server\s+\d+\s+{NUMBER}s",
+                  rf"server \+ \d+ clients:\s+{NUMBER} MB"]),
+    "flows": (["bench/flows.py", "--calls", "2"],
+              [rf"^all turns\s+turns=\s*\d+\s+p50=\s*{NUMBER} ms"]),
+    "api": (["bench/api.py", "--quick"],
+            [rf"escalation fan-out, 50 SSE listeners\s+\d+\s+{NUMBER}"]),
+    "understanding": (["-m", "ivr_flows.understanding.report", "--timing"],
+                      [rf"^all\s+TOTAL\s+\d+\s+\d+\s+{NUMBER}%",
+                       rf"^understand\(\): \d+ calls, p50 {NUMBER} ms"]),
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(SMOKES))
+def test_benchmark_runs_and_prints_figures(name: str):
+    args, patterns = SMOKES[name]
+    run = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                         timeout=280)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for pattern in patterns:
+        found = re.search(pattern, run.stdout, re.M)
+        assert found, f"{name}: no match for {pattern!r} in:\n{run.stdout[-3000:]}"
+        assert all(math.isfinite(float(v)) for v in found.groups()), found.group(0)

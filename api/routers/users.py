@@ -10,6 +10,7 @@ from api.deps import Admin, Context
 from api.errors import COMMON_RESPONSES, ApiError, responses
 from api.schemas.common import Done
 from api.schemas.staff import EnrolmentOut, UserIn, UserOut, UserPatch
+from api.security import enrolment_qr_data_uri
 from api.services.accounts import AccountError, Enrolment, StaffView, UnknownAccount
 
 router = APIRouter(prefix="/users", tags=["users"], responses=COMMON_RESPONSES)
@@ -23,7 +24,9 @@ def _out(view: StaffView) -> UserOut:
 
 def _enrolment(found: Enrolment) -> EnrolmentOut:
     return EnrolmentOut(login=found.login, one_time_password=found.password,
-                        otpauth_uri=found.otpauth_uri, recovery_codes=found.recovery_codes)
+                        otpauth_uri=found.otpauth_uri,
+                        otpauth_qr=enrolment_qr_data_uri(found.otpauth_uri),
+                        recovery_codes=found.recovery_codes)
 
 
 def _refuse(exc: AccountError) -> ApiError:

@@ -43,4 +43,6 @@ class EnrolmentOut(BaseModel):
     login: str
     one_time_password: str | None
     otpauth_uri: str
+    otpauth_qr: str = Field(description="the otpauth URI as a QR code to scan: an SVG "
+                                        "image as a data: URI")
     recovery_codes: list[str]

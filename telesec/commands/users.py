@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from api.security import enrolment_qr_text
 from api.services.accounts import AccountError, Accounts, Enrolment
 from scheduling.errors import SchedulingError
 from storage.models import StaffRole
@@ -30,7 +31,9 @@ def _actor() -> str:
 def _show(enrolment: Enrolment) -> None:
     if enrolment.password:
         typer.echo(f"one-time password: {enrolment.password}  (to change at first login)")
-    typer.echo(f"authenticator (otpauth URI): {enrolment.otpauth_uri}")
+    typer.echo("authenticator: scan this QR code, or import the otpauth URI below it")
+    typer.echo(enrolment_qr_text(enrolment.otpauth_uri), nl=False)
+    typer.echo(f"otpauth URI: {enrolment.otpauth_uri}")
     typer.echo("recovery codes (each works once; keep them offline):")
     for code in enrolment.recovery_codes:
         typer.echo(f"  {code}")

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from api.ratelimit import AuthLimits, BucketRule
 from storage.models import AuditEvent, StaffSession
 from tests.api.conftest import ApiWorld, build_world
+from tests.qr_codes import decode_svg_data_uri
 
 
 def test_first_login_needs_totp_then_a_password_change(world: ApiWorld) -> None:
@@ -166,6 +167,8 @@ def test_disabling_and_resetting_mfa_end_sessions(world: ApiWorld) -> None:
     sam = world.headers("sam")
     reset = world.client.post("/users/sam/reset-mfa", headers=admin)
     assert reset.status_code == 200 and reset.json()["otpauth_uri"].startswith("otpauth://")
+    # the QR code a phone scans holds that same URI
+    assert decode_svg_data_uri(reset.json()["otpauth_qr"]) == reset.json()["otpauth_uri"]
     assert world.client.get("/auth/me", headers=sam).status_code == 401
     sam = world.headers("sam")
     assert world.client.post("/users/sam/disable", headers=admin).status_code == 200

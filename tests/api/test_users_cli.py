@@ -15,6 +15,7 @@ from telesec.cli import app
 from telesec.errors import TelesecError
 from telesec.settings import load_settings
 from telesec.wiring import api_app
+from tests.qr_codes import decode_terminal
 
 runner = CliRunner()
 
@@ -46,6 +47,7 @@ def test_an_admin_adds_a_secretary_who_logs_in_with_totp(data_dir: Path) -> None
     assert code == 0, out
     password = re.search(r"one-time password: (\S+)", out).group(1)  # type: ignore[union-attr]
     uri = re.search(r"(otpauth://\S+)", out).group(1)  # type: ignore[union-attr]
+    assert decode_terminal(out) == uri  # the QR code drawn in the terminal
     assert len(re.findall(r"^  [a-z0-9]{4}-", out, re.MULTILINE)) == 10
     totp = pyotp.parse_uri(uri)
     client = TestClient(api_app(load_settings()))

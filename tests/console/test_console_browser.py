@@ -22,6 +22,7 @@ from storage.models import Appointment, Practitioner, VaultObject
 from storage.patients import PatientDirectory
 from tests.api import helpers
 from tests.console.conftest import ConsoleSite, log_in
+from tests.qr_codes import decode_svg_data_uri
 
 NEW_PASSWORD = "une phrase de passe assez longue"
 SAID = "Bonjour, je voudrais un rendez-vous cette semaine, j'ai mal au dos."
@@ -195,6 +196,11 @@ def test_doctor_plays_a_voicemail_and_the_audit_shows_it(site: ConsoleSite, page
     dialog = page.locator("dialog.modal")
     expect(dialog).to_contain_text("otpauth://totp/")
     expect(dialog.locator(".codes li")).to_have_count(10)
+    qr = dialog.locator("img.qr")
+    expect(qr).to_be_visible()
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # loaded under the CSP
+    shown_uri = dialog.locator(".secret.uri").inner_text().split()[0]
+    assert decode_svg_data_uri(qr.get_attribute("src") or "") == shown_uri
     site.shot(page, "admin-enrolment")
     dialog.get_by_role("button", name="Fermer").click()
     expect(page.locator('tr[data-login="n.martin"]')).to_contain_text("Mot de passe provisoire")

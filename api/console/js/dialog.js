@@ -37,7 +37,10 @@ export function showEnrolment(enrolment) {
       h("p", {class: "muted small"}, "À changer à la première connexion."),
     ] : null,
     h("h3", {}, "Application d'authentification (TOTP)"),
-    h("p", {class: "muted small"}, "Lien otpauth à importer dans l'application (FreeOTP, Aegis…) :"),
+    h("p", {class: "muted small"}, "À scanner avec l'application (FreeOTP, Aegis…) :"),
+    h("img", {class: "qr", src: enrolment.otpauth_qr, width: "200", height: "200",
+              alt: "QR code d'enrôlement TOTP"}),
+    h("p", {class: "muted small"}, "ou lien otpauth à importer :"),
     h("p", {class: "secret uri"}, enrolment.otpauth_uri, " ", copy),
     h("h3", {}, "Codes de secours"),
     h("ol", {class: "codes"}, enrolment.recovery_codes.map(c => h("li", {}, c)))));

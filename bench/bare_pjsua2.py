@@ -103,6 +103,7 @@ class BareAnswerer:
         cfg.logConfig.msgLogging = 0
         med = cfg.medConfig
         med.clockRate = 16000
+        med.quality = 4  # as telephony.endpoint (RESAMPLE_QUALITY)
         med.sndClockRate = 16000
         med.channelCount = 1
         med.audioFramePtime = 20

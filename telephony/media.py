@@ -40,6 +40,23 @@ def vector_bytes(vector: pj.ByteVector) -> bytes:
     return data
 
 
+def fill_vector(vector: pj.ByteVector, data: bytes) -> None:
+    """Make ``vector`` (a frame's own buffer, modified in place) hold ``data``.
+
+    ``pj.ByteVector(data)`` converts byte by byte (~15 us per 20 ms frame); resizing the
+    frame's vector and copying into it costs ~2 us.
+    """
+    if vector.size() != len(data):
+        vector.resize(len(data))
+    if not data:
+        return
+    begin, end = (ctypes.c_void_p * 2).from_address(int(vector.this))
+    if begin and end and end - begin == len(data):
+        ctypes.memmove(begin, data, len(data))
+    else:  # not the expected layout: the slow, safe path
+        vector.swap(pj.ByteVector(data))
+
+
 class StopReason(Enum):
     FINISHED = "finished"
     KEY = "key"
@@ -261,7 +278,7 @@ class CallAudioPort(pj.AudioMediaPort):
             tap = self.tap
             data = tap.engine_frame() if tap is not None else SILENT_FRAME
             frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
-            frame.buf = pj.ByteVector(data)
+            fill_vector(frame.buf, data)
             frame.size = len(data)
         except Exception:
             self.errors += 1

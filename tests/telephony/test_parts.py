@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pjsua2 as pj
+
 from telephony.audio import FRAME_BYTES, SILENT_FRAME, samples
 from telephony.demo_handler import tone
 from telephony.dtmf import DigitBuffer
-from telephony.media import CallerAudioTap, PromptPlayer, StopReason
+from telephony.media import CallerAudioTap, PromptPlayer, StopReason, fill_vector, vector_bytes
 from telephony.recording import MemorySink, StereoRecorder
 from telephony.vad import VoiceActivityDetector, VoiceEvent
 
@@ -76,6 +78,13 @@ def test_recorder_writes_caller_left_engine_right():
     assert len(stereo) == 2 * 50 * (FRAME_BYTES // 2)
     assert max(abs(v) for v in stereo[0::2]) > 5000
     assert max(abs(v) for v in stereo[1::2]) == 0
+
+
+def test_an_engine_frame_is_copied_into_the_frame_buffer_pjsua2_reads():
+    frame = pj.MediaFrame()
+    for data in (bytes(range(256)) * 2 + bytes(128), b"", b"\x01\x02\x03", SILENT_FRAME):
+        fill_vector(frame.buf, data)
+        assert vector_bytes(frame.buf) == data
 
 
 def test_a_failing_sink_is_aborted_not_fatal():

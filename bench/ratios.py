@@ -59,6 +59,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from asr import SENTENCES, korean_model  # noqa: E402
+from interruptible import main_of  # noqa: E402
 
 from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech  # noqa: E402
 
@@ -740,25 +741,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args()
-
-    def on_term(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started ignoring it
-    try:
-        code = run(args)
-    except KeyboardInterrupt:
-        print("ratios: interrupted; everything stopped", file=sys.stderr)
-        code = 130
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        print(f"ratios: {exc}", file=sys.stderr)
-        code = 2
-    sys.exit(code)
+    main_of("ratios", parse_args, run, errors=(RuntimeError, subprocess.CalledProcessError))
 
 
 if __name__ == "__main__":

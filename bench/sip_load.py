@@ -47,6 +47,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from interruptible import main_of  # noqa: E402
+
 from telephony.pool_settings import PoolTuning  # noqa: E402
 from telephony.supervisor import Supervisor  # noqa: E402
 from telesec.errors import TelesecError  # noqa: E402
@@ -929,24 +931,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
-    import logging
-
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args()
-
-    def on_term(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
-    try:
-        code = run(args)
-    except TelesecError as exc:
-        print(f"sip_load: {exc}", file=sys.stderr)
-        code = 2
-    except KeyboardInterrupt:
-        print("sip_load: interrupted; everything stopped", file=sys.stderr)
-        code = 130
-    sys.exit(code)
+    main_of("sip_load", parse_args, run, errors=(TelesecError,))
 
 
 if __name__ == "__main__":

@@ -5,17 +5,14 @@ and leave no process behind, also when interrupted."""
 from __future__ import annotations
 
 import math
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.processes import REPO, interrupt_run, live_processes
+
 SCRIPT = REPO / "bench" / "ratios.py"
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -24,24 +21,10 @@ NUMBER = r"([0-9]+(?:\.[0-9]+)?|nan|inf)"
 
 
 def _leftovers() -> list[str]:
-    """Command lines of live processes this benchmark starts."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            continue
-        # answerers, sipp and the speech server name the work directory; workers get it
-        # as their TELESEC_DATA_DIR
-        if "bare_pjsua2.py" in cmdline or "/ratios-" in cmdline or b"/ratios-" in environ:
-            found.append(cmdline)
-    return found
+    """Command lines of live processes this benchmark starts: answerers, sipp and the speech
+    server name the work directory; workers get it as their TELESEC_DATA_DIR."""
+    return live_processes(lambda cmdline, environ: "bare_pjsua2.py" in cmdline
+                          or "/ratios-" in cmdline or b"/ratios-" in environ)
 
 
 @pytest.mark.timeout(150)
@@ -65,22 +48,8 @@ def test_quick_run_prints_both_ratios():
 
 @pytest.mark.timeout(120)
 def test_interrupted_run_leaves_nothing_behind():
-    process = subprocess.Popen([sys.executable, str(SCRIPT), "--quick"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 90
-        line = ""
-        while time.monotonic() < deadline and not line.startswith("1. SIP:"):
-            line = process.stdout.readline()
-            assert line, process.stderr.read() if process.stderr else ""
-        time.sleep(3)  # the bare answering process and its sipp are up
-        assert _leftovers(), "the bare side should be running"
-        os.kill(process.pid, signal.SIGINT)
-        assert process.wait(60) == 130
-        assert "interrupted" in (process.stderr.read() if process.stderr else "")
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # 3 s after part 1 starts, the bare answering process and its sipp are up
+    stderr = interrupt_run(SCRIPT, once_printed="1. SIP:", settle=3, start_within=90,
+                           leftovers=_leftovers, exit_within=60)
+    assert "interrupted" in stderr
     assert _leftovers() == []

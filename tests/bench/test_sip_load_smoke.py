@@ -6,17 +6,14 @@ menu, and that it leaves no process behind, also when interrupted.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.bench.processes import REPO, interrupt_run, live_processes
+
 SCRIPT = REPO / "bench" / "sip_load.py"
 
 pytestmark = [pytest.mark.sip, pytest.mark.slow]
@@ -24,18 +21,8 @@ pytestmark = [pytest.mark.sip, pytest.mark.slow]
 
 def _leftovers() -> list[str]:
     """Command lines of live processes started for the benchmark's pool or callers."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and ("sip_load_handler" in cmdline or "sip_load-" in cmdline):
-            found.append(cmdline)
-    return found
+    return live_processes(lambda cmdline, _env: "sip_load_handler" in cmdline
+                          or "sip_load-" in cmdline)
 
 
 @pytest.mark.timeout(150)
@@ -68,22 +55,8 @@ def test_quick_run_prints_its_figures_and_exits_cleanly():
 
 @pytest.mark.timeout(90)
 def test_interrupted_run_leaves_nothing_behind():
-    process = subprocess.Popen([sys.executable, str(SCRIPT), "--quick"], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < deadline and not line.startswith("calls "):
-            line = process.stdout.readline()
-            assert line, process.stderr.read() if process.stderr else ""
-        time.sleep(2)  # calls of the first level are up
-        assert _leftovers(), "the pool should be running"
-        os.kill(process.pid, signal.SIGINT)
-        assert process.wait(30) == 130
-        assert "interrupted" in (process.stderr.read() if process.stderr else "")
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    # once its table header is out, the calls of the first level are up
+    stderr = interrupt_run(SCRIPT, once_printed="calls ", settle=2, start_within=60,
+                           leftovers=_leftovers, exit_within=30)
+    assert "interrupted" in stderr
     assert _leftovers() == []

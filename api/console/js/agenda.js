@@ -13,29 +13,39 @@ export function practicePicker(session, onChange, selectedId) {
   return field("Cabinet", select);
 }
 
-/** The patient cell: a button that reveals the patient (audited). */
+/** The patient cell: a button that reveals the patient (audited). The cache holds a
+ *  record, or the request still on its way, so a list drawn again meanwhile shows it too. */
 export function patientReveal(patientId, cache) {
   const cell = h("span", {class: "patient-cell"});
   const show = record => fill(cell,
     h("strong", {}, `${record.last_name.toUpperCase()} ${record.first_name}`),
     h("span", {class: "muted small"}, ` · ${fmt.birthDate(record.birth_date)}`));
-  if (cache.has(patientId)) {
-    show(cache.get(patientId));
-    return cell;
-  }
   const button = h("button", {type: "button", class: "link",
                               title: "Afficher l'identité (lecture tracée dans l'audit)"},
     "Afficher le patient");
-  button.addEventListener("click", () => busy(button, async () => {
+  const reveal = async pending => {
     try {
-      const record = await api(`/patients/${patientId}`);
-      cache.set(patientId, record);
-      show(record);
+      show(await pending);
     } catch (error) {
+      fill(cell, button);
       toast(error.message, "error");
     }
+  };
+  button.addEventListener("click", () => busy(button, async () => {
+    const pending = api(`/patients/${patientId}`);
+    cache.set(patientId, pending);
+    pending.then(record => cache.set(patientId, record), () => cache.delete(patientId));
+    await reveal(pending);
   }));
-  fill(cell, button);
+  const known = cache.get(patientId);
+  if (known instanceof Promise) {
+    fill(cell, h("span", {class: "muted small"}, "…"));
+    reveal(known);
+  } else if (known) {
+    show(known);
+  } else {
+    fill(cell, button);
+  }
   return cell;
 }
 
@@ -62,7 +72,9 @@ export function agendaView(place, session) {
       detail.practitioners.filter(p => p.active).map(p => h("option", {value: p.id}, p.name)));
   }
 
+  let latest = 0;  // only the last load draws: an earlier answer arriving late is dropped
   async function load() {
+    const mine = ++latest;
     showError(errors, null);
     dayInput.value = day;
     title.textContent = fmt.longDate(day);
@@ -72,10 +84,12 @@ export function agendaView(place, session) {
       rows = await api(`/practices/${practice.slug}/agenda`,
                        {query: {day, practitioner_id: practitionerId}});
     } catch (error) {
+      if (mine !== latest) return;
       fill(table);
       showError(errors, error);
       return;
     }
+    if (mine !== latest) return;
     if (!rows.length) {
       fill(table, h("div", {class: "empty"}, h("p", {}, "Aucun rendez-vous ce jour-là.")));
       return;

@@ -60,10 +60,10 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from asr import SENTENCES, korean_model  # noqa: E402
 from interruptible import main_of  # noqa: E402
+from sip_load import cpu_seconds  # noqa: E402
 
 from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SIPP_SAMPLE = Path("/usr/share/sip-tester/g711a.pcap")
 DEMO_NUMBER = "+33199000000"  # scheduling/demo_practice.yaml
 CALLS_PER_PROCESS = 4  # PJSUA_MAX_CALLS of the pjsua2 wheel
@@ -72,16 +72,6 @@ HISS = line_hiss(10.0, seed=9)
 
 
 # ---------------------------------------------------------------------------- common
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` in seconds (a process gone counts as 0)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -7,8 +7,8 @@ answered with 200 and its audio is connected to nothing; a BYE ends the call (pj
 it). Nothing else: no handler thread, no audio port, no recording, no database.
 
 The endpoint is set up like a Telesec worker's (``telephony.endpoint``: media clock 16 kHz,
-20 ms frames, no VAD, no echo canceller, one media thread, PCMA/PCMU/G722 only, the SIP thread
-polling ``libHandleEvents(10)`` from Python), so that the difference with a worker is the
+40 ms bridge frames, no VAD, no echo canceller, one media thread, PCMA/PCMU/G722 only, the
+SIP thread polling ``libHandleEvents(10)`` from Python), so that the difference with a worker is the
 engine's own work, not a configuration choice. DESIGN.md's threading rules hold: the
 endpoint is created, polled and destroyed on one SIP thread; callbacks only enqueue.
 
@@ -106,7 +106,7 @@ class BareAnswerer:
         med.quality = 4  # as telephony.endpoint (RESAMPLE_QUALITY)
         med.sndClockRate = 16000
         med.channelCount = 1
-        med.audioFramePtime = 20
+        med.audioFramePtime = 40  # as telephony.audio.FRAME_MS
         med.ecTailLen = 0
         med.noVad = True
         med.threadCnt = 1

@@ -49,6 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from interruptible import main_of  # noqa: E402
 
+from telephony.audio import FRAME_MS  # noqa: E402
 from telephony.pool_settings import PoolTuning  # noqa: E402
 from telephony.supervisor import Supervisor  # noqa: E402
 from telesec.errors import TelesecError  # noqa: E402
@@ -66,6 +67,10 @@ PT_DTMF = 101
 FRAME_S = 0.02
 SAMPLES = 160  # 20 ms at 8 kHz
 ALAW_SILENCE = 0xD5
+# A call's media clock may lag by up to two of its frames and a recording miss 100 ms
+# (counting is at frame granularity) before the level counts as audio lost
+CLOCK_SLACK_MS = 2 * FRAME_MS
+RECORDING_SLACK_MS = max(100, 2 * FRAME_MS)
 #: A-law byte -> magnitude class 0..127 (monotonic in |sample|)
 MAGNITUDE = bytes(((b ^ 0x55) & 0x7F) for b in range(256))
 PROMPT_CLASS = 40  # the menu prompt (440 Hz at 0.1 full scale) peaks at ~73
@@ -443,8 +448,8 @@ class LevelResult:
     lost: int = 0
     late: int = 0
     late_max_ms: float = 0.0
-    clock_deficit_max: float = 0.0
-    rec_deficit_max: int = 0
+    clock_deficit_ms: float = 0.0
+    rec_deficit_ms: int = 0
     jb_empty: int = 0
     jb_lost: int = 0
     cpu_pool_pct: float = 0.0
@@ -465,7 +470,8 @@ class LevelResult:
     @property
     def audio_lost(self) -> bool:
         """Audio that never existed: engine RTP never sent, media clock or recording holes."""
-        return self.lost > 0 or self.clock_deficit_max > 2 or self.rec_deficit_max > 5
+        return (self.lost > 0 or self.clock_deficit_ms > CLOCK_SLACK_MS
+                or self.rec_deficit_ms > RECORDING_SLACK_MS)
 
     @property
     def clean(self) -> bool:
@@ -617,11 +623,11 @@ class Bench:
             if call.key_to_prompt_ms is not None:
                 result.k2p_caller.append(call.key_to_prompt_ms)
         for record in records:
-            result.clock_deficit_max = max(result.clock_deficit_max,
-                                           record.get("clock_deficit", 0.0))
-            if "rec_expected" in record:
-                result.rec_deficit_max = max(result.rec_deficit_max,
-                                             record["rec_expected"] - record["rec_frames"])
+            result.clock_deficit_ms = max(result.clock_deficit_ms,
+                                          record.get("clock_deficit_ms", 0.0))
+            if "rec_expected_ms" in record:
+                result.rec_deficit_ms = max(result.rec_deficit_ms,
+                                            record["rec_expected_ms"] - record["rec_ms"])
             result.jb_empty += record.get("jb_empty", 0)
             result.jb_lost += record.get("jb_lost", 0)
             result.sink_open_ms_max = max(result.sink_open_ms_max,
@@ -734,7 +740,7 @@ def print_header() -> None:
 
 def print_row(r: LevelResult) -> None:
     print(f"{r.level:>5} {r.succeeded:>4} {r.failed:>4} {r.lost:>4} {r.late:>4} "
-          f"{r.late_max_ms:>7.0f} {r.clock_deficit_max:>6.1f} {r.rec_deficit_max:>6} "
+          f"{r.late_max_ms:>7.0f} {r.clock_deficit_ms:>6.0f} {r.rec_deficit_ms:>6} "
           f"{r.jb_empty:>7} {r.cpu_pool_pct:>6.1f} {r.cpu_per_call:>6.2f} "
           f"{r.cpu_kamailio_pct:>5.1f} {r.cpu_generator_pct:>5.1f} {r.mem_total_mb:>6.0f} "
           f"{r.mem_per_call_mb:>7.2f} {r.mem_added_mb:>6.2f} "
@@ -753,10 +759,10 @@ LEGEND = """\
 columns: ok/fail = calls through the whole menu (prompt heard, key, next prompt heard,
 recorded) or not; lost = engine RTP packets never received by the callers; late = times
 an engine packet came later than the {jitter:g} ms jitter allowance (kernel arrival
-time; a phone would play a gap); lateMax = worst lateness ms; clkDef = most 20 ms frames
-the engine's media clock fell behind in one call; recDef = most frames missing from one
-recording; jbEmpty = engine jitter-buffer underruns, all calls (caller audio arriving
-late: partly the load generator, see gen%); CPU% = all pool processes (workers +
+time; a phone would play a gap); lateMax = worst lateness ms; clkDef = most ms the engine's
+media clock fell behind in one call (counted in its {frame_ms} ms frames); recDef = most ms
+missing from one recording; jbEmpty = engine jitter-buffer underruns, all calls (caller
+audio arriving late: partly the load generator, see gen%); CPU% = all pool processes (workers +
 Kamailio) in % of one core over the plateau with every call up, %/call = CPU% / calls;
 kam% = Kamailio's share; gen% = the load generator (sipp + this script's RTP threads);
 MB = pool PSS, MB/call = MB / calls, +MB/c = (MB - idle pool MB) / calls; k2p50/95 =
@@ -916,7 +922,7 @@ def run(args: argparse.Namespace) -> int:
                 why = "failed calls" if result.failed else "lost audio at two levels in a row"
                 print(f"      (stopped rising: {why})", flush=True)
                 break
-        print(LEGEND.format(jitter=args.jitter_ms))
+        print(LEGEND.format(jitter=args.jitter_ms, frame_ms=FRAME_MS))
         for level, text in bench.profiles.items():
             print(f"profile of one worker at {level} calls:\n{text}")
         print(summary(results, args, load_start, idle_cpu), flush=True)

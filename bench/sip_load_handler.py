@@ -28,7 +28,7 @@ from telephony.session import CallEnded, CallSession
 
 PROMPT_MENU = tone(440, 4.0, level=0.1)  # A-law peak class < 100 at the caller
 PROMPT_NEXT = tone(660, 1.0, level=0.6)  # A-law peak class >= 100: "the next prompt"
-RECORDING_FRAME_BYTES = 1280  # 20 ms of 16 kHz s16 stereo
+RECORDING_BYTES_PER_MS = 64  # 16 kHz s16 stereo
 _HOLD = re.compile(r"hold(\d+)")
 
 _lock = threading.Lock()
@@ -114,8 +114,10 @@ def _window(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
     expected = (last["t"] - first["t"]) * 1000 / FRAME_MS
     out: dict[str, Any] = {
         "window_s": round(last["t"] - first["t"], 2),
-        "clock_deficit": round(expected - (last["engine_frames"] - first["engine_frames"]), 1),
-        "caller_deficit": round(expected - (last["caller_frames"] - first["caller_frames"]), 1),
+        "clock_deficit_ms": round(
+            (expected - (last["engine_frames"] - first["engine_frames"])) * FRAME_MS),
+        "caller_deficit_ms": round(
+            (expected - (last["caller_frames"] - first["caller_frames"])) * FRAME_MS),
     }
     if first["stream"] and last["stream"]:
         for key in ("jb_empty", "jb_lost", "jb_discard", "rx_loss"):
@@ -164,8 +166,8 @@ def menu_recorded(session: CallSession) -> None:
         record.update(_window(first, last))
         session.stop_recording()
         recorded_s = time.monotonic() - recording_from
-        record["rec_expected"] = round(recorded_s * 1000 / FRAME_MS)
-        record["rec_frames"] = getattr(sink, "size", 0) // RECORDING_FRAME_BYTES
+        record["rec_expected_ms"] = round(recorded_s * 1000)
+        record["rec_ms"] = getattr(sink, "size", 0) // RECORDING_BYTES_PER_MS
         record["ok"] = bool(digits.digits) and not sink_failed(sink)
         if not digits.digits:
             record["ended"] = "no key received"

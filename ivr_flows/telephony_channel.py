@@ -31,7 +31,7 @@ from telephony.session import CallEnded, CallSession
 log = logging.getLogger(__name__)
 
 DIALLABLE = ("sip:", "sips:", "tel:")  # what a transfer target must look like to be rung
-FRAME_SECONDS = 0.02
+BYTES_PER_SECOND = 32000  # the caller's frames: 16 kHz s16 mono
 END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
 NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 
@@ -190,13 +190,14 @@ class TelephonyChannel(CallerChannel):
                     if item is None:
                         continue
                     frame, speaking = item
+                    frame_seconds = len(frame) / BYTES_PER_SECOND
                     sink.append(frame)
                     kept.extend(frame)
                     if speaking:
-                        spoken += FRAME_SECONDS
+                        spoken += frame_seconds
                         silent_after = 0.0
                     else:
-                        silent_after += FRAME_SECONDS
+                        silent_after += frame_seconds
                     if spoken and silent_after >= END_OF_MESSAGE_SILENCE:
                         break
                     if not spoken and silent_after >= NOTHING_SAID_TIMEOUT:
@@ -204,7 +205,7 @@ class TelephonyChannel(CallerChannel):
             self.session.flush_digits()
         except CallEnded:
             hung_up = True
-        seconds = len(kept) / 32000 if spoken else 0.0
+        seconds = len(kept) / BYTES_PER_SECOND if spoken else 0.0
         return RecordedMessage(seconds, bytes(kept), caller_hung_up=hung_up)
 
     def play_message(self, message: RecordedMessage) -> None:

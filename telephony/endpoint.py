@@ -22,6 +22,7 @@ from typing import Any
 
 import pjsua2 as pj
 
+from telephony.audio import FRAME_MS
 from telephony.call import CallLeg, SipCall, call_param, request_uri_user, uri_user, via_transport
 from telephony.media import CallAudioPort, CallerAudioTap
 from telephony.port_pool import AudioPortPool
@@ -253,7 +254,7 @@ class SipEndpoint:
         med.quality = RESAMPLE_QUALITY
         med.sndClockRate = 16000
         med.channelCount = 1
-        med.audioFramePtime = 20
+        med.audioFramePtime = FRAME_MS
         med.ecTailLen = 0
         med.noVad = True
         med.threadCnt = 1

@@ -1,7 +1,8 @@
 """Call audio between the conference bridge and Python.
 
 ``CallAudioPort`` is the pjsua2 ``AudioMediaPort`` of one call, in the engine format
-(16 kHz mono s16, 20 ms; the bridge resamples from the call's codec). Its two callbacks
+(16 kHz mono s16, ``telephony.audio.FRAME_MS`` frames; the bridge resamples from the
+call's codec). Its two callbacks
 run on the media clock thread and only hand frames over:
 
 * caller frames go to :class:`CallerAudioTap`, which fans out without blocking to the
@@ -28,7 +29,7 @@ from telephony.vad import VadSettings, VoiceActivityDetector, VoiceEvent
 def vector_bytes(vector: pj.ByteVector) -> bytes:
     """Copy a pjsua2 ``ByteVector`` to ``bytes`` in one memcpy.
 
-    Iterating the SWIG vector costs ~0.4 ms per 20 ms frame; reading the std::vector's
+    Iterating the SWIG vector costs ~0.4 ms per 20 ms of audio; reading the std::vector's
     begin/end pointers costs ~2 us. The length is checked against ``size()``.
     """
     begin, end = (ctypes.c_void_p * 2).from_address(int(vector.this))
@@ -43,7 +44,7 @@ def vector_bytes(vector: pj.ByteVector) -> bytes:
 def fill_vector(vector: pj.ByteVector, data: bytes) -> None:
     """Make ``vector`` (a frame's own buffer, modified in place) hold ``data``.
 
-    ``pj.ByteVector(data)`` converts byte by byte (~15 us per 20 ms frame); resizing the
+    ``pj.ByteVector(data)`` converts byte by byte (~15 us per 20 ms of audio); resizing the
     frame's vector and copying into it costs ~2 us.
     """
     if vector.size() != len(data):
@@ -120,7 +121,7 @@ class PromptPlayer:
         return True
 
     def next_frame(self) -> bytes:
-        """The next 20 ms of engine audio (silence when nothing plays). Media clock only."""
+        """The next frame of engine audio (silence when nothing plays). Media clock only."""
         with self._lock:
             prompt = self._current
             if prompt is None:

@@ -207,7 +207,7 @@ class CallSession:
     # -- caller audio ------------------------------------------------------------------
     @contextlib.contextmanager
     def audio_frames(self, max_frames: int = 250) -> Iterator[FrameQueue]:
-        """Subscribe to the caller's 20 ms frames (bounded, drop-oldest) for a recognizer."""
+        """Subscribe to the caller's frames (bounded, drop-oldest) for a recognizer."""
         self._check()
         frames = self.tap.subscribe(max_frames)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from telephony.audio import rms_dbfs
+from telephony.audio import SAMPLE_RATE, rms_dbfs
 
 
 class VoiceEvent(Enum):
@@ -15,34 +15,37 @@ class VoiceEvent(Enum):
 
 @dataclass(frozen=True)
 class VadSettings:
-    """Thresholds of :class:`VoiceActivityDetector` (frames are 20 ms)."""
+    """Thresholds of :class:`VoiceActivityDetector`, in milliseconds of audio."""
 
     threshold_dbfs: float = -38.0
-    start_frames: int = 3  # 60 ms above the threshold starts speech
-    end_frames: int = 35  # 700 ms below it ends speech
+    start_ms: int = 60  # this long above the threshold starts speech
+    end_ms: int = 700  # this long below it ends speech
 
 
 class VoiceActivityDetector:
-    """Says, frame by frame, when the caller starts and stops speaking."""
+    """Says, frame by frame, when the caller starts and stops speaking.
+
+    Frames may be of any length (16 kHz s16): runs are counted in audio time.
+    """
 
     def __init__(self, settings: VadSettings | None = None) -> None:
         self.settings = settings or VadSettings()
         self.speaking = False
         self.level_dbfs = -120.0
-        self._run = 0
+        self._run_ms = 0.0
 
     def feed(self, frame: bytes) -> VoiceEvent | None:
         """Take one frame; return the event it causes, if any."""
         self.level_dbfs = rms_dbfs(frame)
         loud = self.level_dbfs >= self.settings.threshold_dbfs
         if loud != self.speaking:
-            self._run += 1
+            self._run_ms += len(frame) * 500 / SAMPLE_RATE  # bytes -> ms (2 bytes a sample)
         else:
-            self._run = 0
-        if not self.speaking and self._run >= self.settings.start_frames:
-            self.speaking, self._run = True, 0
+            self._run_ms = 0.0
+        if not self.speaking and self._run_ms >= self.settings.start_ms:
+            self.speaking, self._run_ms = True, 0.0
             return VoiceEvent.SPEECH_STARTED
-        if self.speaking and self._run >= self.settings.end_frames:
-            self.speaking, self._run = False, 0
+        if self.speaking and self._run_ms >= self.settings.end_ms:
+            self.speaking, self._run_ms = False, 0.0
             return VoiceEvent.SPEECH_ENDED
         return None

@@ -54,6 +54,25 @@ def test_voice_detector_starts_and_ends_speech():
     assert events.count(VoiceEvent.SPEECH_ENDED) == 1
 
 
+def test_voice_detector_times_speech_in_milliseconds_whatever_the_frame_length():
+    for frame_s in (0.02, 0.04, 0.06):
+        vad = VoiceActivityDetector()
+        loud, quiet = tone(300, frame_s), bytes(int(16000 * frame_s) * 2)
+        started = ended = None
+        loud_frames = round(1.2 / frame_s)  # 1.2 s: a whole number of frames of each length
+        feed = [loud] * loud_frames + [quiet] * round(1.5 / frame_s)
+        for index, frame in enumerate(feed):
+            event = vad.feed(frame)
+            at_ms = round((index + 1) * frame_s * 1000)
+            if event is VoiceEvent.SPEECH_STARTED:
+                started = at_ms
+            elif event is VoiceEvent.SPEECH_ENDED:
+                ended = at_ms
+        frame_ms = frame_s * 1000
+        assert started is not None and 60 <= started < 60 + frame_ms, (frame_s, started)
+        assert ended is not None and 1900 <= ended < 1900 + frame_ms, (frame_s, ended)
+
+
 def test_caller_speech_interrupts_the_prompt_through_the_tap():
     player = PromptPlayer()
     tap = CallerAudioTap(player)

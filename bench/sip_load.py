@@ -859,6 +859,7 @@ def summary(results: list[LevelResult], args: argparse.Namespace, load_start: fl
     return (
         f"RESULT max_clean_concurrent_calls={clean.level if clean else 0} "
         f"max_calls_without_lost_audio={no_loss.level if no_loss else 0} "
+        f"clean_levels={','.join(str(r.level) for r in results if r.clean) or '-'} "
         f"workers={args.workers} sink={args.sink} "
         f"cpu_per_call={_fmt(ref.cpu_per_call if ref else None, 2)}%core "
         f"(+{_fmt(added, 2)} over the idle pool) "

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,11 +35,43 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def free_rtp_base() -> int:
-    """An even port with the 200 ports above it believed free (the worker's RTP range)."""
+RTP_SPAN = 200  # ports a worker or a sipp run may use above its RTP base
+_rtp_ranges: deque[int] = deque(maxlen=30)  # bases lately handed out by this process
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _udp_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        udp.bind(("127.0.0.1", 0))
-        return 30000 + (udp.getsockname()[1] % 15000) // 2 * 2
+        try:
+            udp.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_rtp_base() -> int:
+    """An even port with the ``RTP_SPAN`` ports above it free (a worker's or sipp's RTP).
+
+    Taken below the kernel's ephemeral range, so that no socket bound to port 0 (ours or
+    another program's) lands in it later; never overlapping a range lately handed out by
+    this process (its peers may still be up); checked free now. sipp fails outright when
+    its audio or video port is taken.
+    """
+    high = min(_ephemeral_low(), 32768) - RTP_SPAN
+    for _ in range(200):
+        base = random.randrange(10000, high, 2)
+        if any(abs(base - other) < RTP_SPAN for other in _rtp_ranges):
+            continue
+        if all(_udp_free(port) for port in range(base, base + RTP_SPAN)):
+            _rtp_ranges.append(base)
+            return base
+    raise RuntimeError("no free RTP port range below the ephemeral ports")
 
 
 @dataclass

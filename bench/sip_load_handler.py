@@ -22,13 +22,13 @@ import threading
 import time
 from typing import Any
 
-from telephony.audio import FRAME_MS
+from telephony.audio import BYTES_PER_SECOND, FRAME_MS
 from telephony.demo_handler import tone
+from telephony.recording import RECORDING_CHANNELS
 from telephony.session import CallEnded, CallSession
 
 PROMPT_MENU = tone(440, 4.0, level=0.1)  # A-law peak class < 100 at the caller
 PROMPT_NEXT = tone(660, 1.0, level=0.6)  # A-law peak class >= 100: "the next prompt"
-RECORDING_BYTES_PER_MS = 64  # 16 kHz s16 stereo
 _HOLD = re.compile(r"hold(\d+)")
 
 _lock = threading.Lock()
@@ -167,7 +167,8 @@ def menu_recorded(session: CallSession) -> None:
         session.stop_recording()
         recorded_s = time.monotonic() - recording_from
         record["rec_expected_ms"] = round(recorded_s * 1000)
-        record["rec_ms"] = getattr(sink, "size", 0) // RECORDING_BYTES_PER_MS
+        record["rec_ms"] = (getattr(sink, "size", 0) * 1000
+                            // (RECORDING_CHANNELS * BYTES_PER_SECOND))
         record["ok"] = bool(digits.digits) and not sink_failed(sink)
         if not digits.digits:
             record["ended"] = "no key received"

@@ -25,13 +25,13 @@ from ivr_flows.channel import (
     RecordedMessage,
     Utterance,
 )
+from telephony.audio import BYTES_PER_SECOND
 from telephony.recording import RecordingSink
 from telephony.session import CallEnded, CallSession
 
 log = logging.getLogger(__name__)
 
 DIALLABLE = ("sip:", "sips:", "tel:")  # what a transfer target must look like to be rung
-BYTES_PER_SECOND = 32000  # the caller's frames: 16 kHz s16 mono
 END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
 NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 

@@ -17,6 +17,7 @@ SAMPLE_RATE = 16000
 # of every call: ~40 % less CPU per call (bench/README.md, sip_load). RTP stays at 20 ms
 # per packet (sent two at a time), and a key reaches the next prompt up to 20 ms later.
 FRAME_MS = 40
+BYTES_PER_SECOND = SAMPLE_RATE * 2
 SAMPLES_PER_FRAME = SAMPLE_RATE * FRAME_MS // 1000
 FRAME_BYTES = SAMPLES_PER_FRAME * 2
 SILENT_FRAME = bytes(FRAME_BYTES)

@@ -2,8 +2,7 @@
 
 ``CallAudioPort`` is the pjsua2 ``AudioMediaPort`` of one call, in the engine format
 (16 kHz mono s16, ``telephony.audio.FRAME_MS`` frames; the bridge resamples from the
-call's codec). Its two callbacks
-run on the media clock thread and only hand frames over:
+call's codec). Its two callbacks run on the media clock thread and only hand frames over:
 
 * caller frames go to :class:`CallerAudioTap`, which fans out without blocking to the
   recognizer queues (bounded, drop-oldest), the voice-activity detector and the recorder;

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 RECORDING_CHANNELS = 2
 #: media type of a call recording in the vault: caller left, engine right
 RECORDING_MEDIA_TYPE = "audio/L16;rate=16000;channels=2"
-#: frames one side may run ahead before the other side is padded with silence (200 ms)
+#: frames one side may run ahead before the other side is padded with silence (400 ms)
 MAX_SKEW_FRAMES = 10
 # The writer wakes this often and takes every frame queued since: waking per frame (two
 # per bridge frame per call) cost more CPU than the encryption. A stop wakes it at once.

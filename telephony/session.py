@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from telephony.audio import FRAME_MS, load_prompt
+from telephony.audio import BYTES_PER_SECOND, FRAME_MS, load_prompt
 from telephony.dtmf import DigitBuffer
 from telephony.media import CallerAudioTap, FrameQueue, PromptPlayer, StopReason
 from telephony.recording import RecordingSink, StereoRecorder
@@ -62,7 +62,7 @@ class Utterance:
 
     @property
     def duration_ms(self) -> int:
-        return len(self.pcm) * 1000 // 32000
+        return len(self.pcm) * 1000 // BYTES_PER_SECOND
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ class CallSession:
         if barge_in and self.digits.pending():
             return PlayResult(StopReason.KEY, 0)
         prompt = self.player.start(pcm, barge_in=barge_in)
-        limit = timeout if timeout is not None else len(pcm) / 32000 + 5.0
+        limit = timeout if timeout is not None else len(pcm) / BYTES_PER_SECOND + 5.0
         if not prompt.done.wait(limit):
             self.player.interrupt(StopReason.STOPPED, only_barge_in=False)
         self._check()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from telephony.audio import SAMPLE_RATE, rms_dbfs
+from telephony.audio import BYTES_PER_SECOND, rms_dbfs
 
 
 class VoiceEvent(Enum):
@@ -39,7 +39,7 @@ class VoiceActivityDetector:
         self.level_dbfs = rms_dbfs(frame)
         loud = self.level_dbfs >= self.settings.threshold_dbfs
         if loud != self.speaking:
-            self._run_ms += len(frame) * 500 / SAMPLE_RATE  # bytes -> ms (2 bytes a sample)
+            self._run_ms += len(frame) * 1000 / BYTES_PER_SECOND
         else:
             self._run_ms = 0.0
         if not self.speaking and self._run_ms >= self.settings.start_ms:

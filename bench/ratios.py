@@ -314,7 +314,7 @@ class SipRatio:
         self.args = args
         self.workdir = workdir
         self.data_dir = data_dir
-        self.hold_s = args.settle + args.window + args.margin
+        self.hold_s = args.settle + args.settle_slack + args.window + args.margin
         self.pcap = looped_pcap(workdir / "caller.pcap", self.hold_s + 5.0)
         self.scenario = workdir / "caller.xml"
         self.scenario.write_text(SCENARIO.replace("@PCAP@", str(self.pcap))
@@ -383,8 +383,7 @@ class SipRatio:
             idle_pct = (cpu_seconds(pids) - before) / (time.monotonic() - t0) * 100
             for index, answerer in enumerate(answerers):
                 self.place_calls(answerer, kind, index)
-            time.sleep(args.settle)
-            at_start = sum(self.current_calls(a) for a in answerers)
+            at_start = self.wait_all_up(answerers)
             before, t0 = cpu_seconds(pids), time.monotonic()
             time.sleep(args.window)
             cpu, window = cpu_seconds(pids) - before, time.monotonic() - t0
@@ -406,6 +405,21 @@ class SipRatio:
                 stop_process(answerer.sipp, 5)
                 stop_process(answerer.process)
                 self.live.remove(answerer)
+
+    def wait_all_up(self, answerers: list[Answerer]) -> int:
+        """Calls up once every call is up, or when the settle slack runs out.
+
+        sipp writes its statistics once a second, so a fixed pause can read a file that is
+        not written yet on a busy machine; this waits at least `settle` and then polls.
+        """
+        expected = len(answerers) * CALLS_PER_PROCESS
+        time.sleep(self.args.settle)
+        deadline = time.monotonic() + self.args.settle_slack
+        while True:
+            up = sum(self.current_calls(a) for a in answerers)
+            if up >= expected or time.monotonic() >= deadline:
+                return up
+            time.sleep(0.1)
 
     @staticmethod
     def _last_stat_row(path: Path | None) -> dict[str, str]:
@@ -636,6 +650,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.rounds = args.rounds or (1 if quick else 2)
     args.utterances = min(len(SENTENCES), args.utterances or (1 if quick else 5))
     args.settle = 1.5 if quick else 4.0  # calls placed at 10/s, then settled
+    args.settle_slack = 5.0  # more wait allowed when sipp's statistics come late
     args.idle = 1.0 if quick else 4.0  # idle CPU measured this long before the calls
     args.margin = 1.0 if quick else 3.0  # calls last this long after the window
     return args

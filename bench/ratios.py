@@ -631,7 +631,7 @@ def asr_summary(paths: list[PathResult]) -> str:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CI smoke (~50 s)")
+    parser.add_argument("--quick", action="store_true", help="CI smoke (~55 s)")
     parser.add_argument("--processes", type=int, default=None,
                         help="answering processes per side, 4 calls each (full 3, quick 1)")
     parser.add_argument("--window", type=float, default=None,

@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from telephony.audio import SILENT_FRAME, interleave
+from telephony.audio import FRAME_MS, SILENT_FRAME, interleave
 
 if TYPE_CHECKING:
     from storage.vault import Vault, VaultWriter
@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 RECORDING_CHANNELS = 2
 #: media type of a call recording in the vault: caller left, engine right
 RECORDING_MEDIA_TYPE = "audio/L16;rate=16000;channels=2"
-#: frames one side may run ahead before the other side is padded with silence (400 ms)
-MAX_SKEW_FRAMES = 10
+#: how far one side may run ahead before the other side is padded with silence
+MAX_SKEW_MS = 400
+MAX_SKEW_FRAMES = MAX_SKEW_MS // FRAME_MS
 # The writer wakes this often and takes every frame queued since: waking per frame (two
 # per bridge frame per call) cost more CPU than the encryption. A stop wakes it at once.
 DRAIN_INTERVAL_S = 0.2

@@ -35,12 +35,12 @@ from api.routers import (
     users,
     voicemail,
 )
+from foundation.settings import Settings
 from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import utcnow
 from storage.vault import Vault
-from telesec.settings import Settings
 
 DESCRIPTION = """\
 The staff side of Telesec: secretaries pick up escalated calls and manage agendas,

@@ -13,13 +13,13 @@ from api.ratelimit import AuthLimits, TokenBuckets
 from api.services.accounts import Accounts
 from api.services.escalation_feed import EscalationFeed
 from api.services.sessions import Sessions
+from foundation.settings import Settings
 from scheduling.service import Agenda
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import utcnow
 from storage.retention import RetentionPolicy
 from storage.vault import Vault
-from telesec.settings import Settings
 
 SESSION_COOKIE = "telesec_session"
 CSRF_COOKIE = "telesec_csrf"

@@ -48,7 +48,7 @@ def _serve(data_dir: str, port: int, interval: float) -> None:
     """Child process: the API under uvicorn."""
     import uvicorn
 
-    from telesec.settings import load_settings
+    from foundation.settings import load_settings
     from telesec.wiring import api_app
 
     app = api_app(load_settings(data_dir=Path(data_dir)), feed_interval=interval)

@@ -49,11 +49,11 @@ sys.path.insert(0, str(REPO))
 
 from interruptible import main_of  # noqa: E402
 
+from foundation.errors import TelesecError  # noqa: E402
+from foundation.settings import load_settings  # noqa: E402
 from telephony.audio import FRAME_MS  # noqa: E402
 from telephony.pool_settings import PoolTuning  # noqa: E402
 from telephony.supervisor import Supervisor  # noqa: E402
-from telesec.errors import TelesecError  # noqa: E402
-from telesec.settings import load_settings  # noqa: E402
 
 HANDLER = "bench.sip_load_handler:menu_recorded"
 SCENARIO = REPO / "bench" / "sipp" / "caller_menu.xml"

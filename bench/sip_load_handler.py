@@ -62,7 +62,7 @@ def shared_vault() -> Any:
     global _vault
     with _lock:
         if _vault is None:
-            from telesec.settings import load_settings
+            from foundation.settings import load_settings
             from telesec.wiring import open_vault
 
             _vault = open_vault(load_settings())

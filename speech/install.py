@@ -17,8 +17,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from foundation.errors import TelesecError
 from speech.models import ModelRelease, layout_problem
-from telesec.errors import TelesecError
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_SECONDS = 30.0

@@ -11,8 +11,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from telesec.errors import TelesecError
-from telesec.settings import Settings
+from foundation.errors import TelesecError
+from foundation.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from telesec.errors import TelesecError
+from foundation.errors import TelesecError
 
 log = logging.getLogger("speech.server")
 

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.settings import Settings
 from speech.models import SUPPORTED_LANGUAGES, configured_model_paths
-from telesec.settings import Settings
 
 log = logging.getLogger("telesec.speech")
 

@@ -28,11 +28,11 @@ def _shared_vault():
     global _vault
     with _vault_lock:
         if _vault is None:
+            from foundation.settings import load_settings
             from storage import identity
             from storage.db import Database
             from storage.keyring import Keyring
             from storage.vault import Vault
-            from telesec.settings import load_settings
 
             settings = load_settings()
             keyring = Keyring.load(settings.effective_keyring_path, settings.keyring_passphrase)

@@ -25,11 +25,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.pool_settings import PoolTuning
-from telesec.errors import TelesecError
-from telesec.settings import Settings
 
 log = logging.getLogger("telesec.telephony.front")
 

@@ -23,8 +23,8 @@ import uuid
 from collections import deque
 from pathlib import Path
 
+from foundation.errors import TelesecError
 from telephony.kamailio_config import FrontLayout, write_front_files
-from telesec.errors import TelesecError
 
 log = logging.getLogger("telesec.telephony.kamailio")
 

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.pool_settings import PoolTuning
-from telesec.errors import TelesecError
-from telesec.settings import Settings
 
 log = logging.getLogger("telesec.telephony.supervisor")
 worker_log = logging.getLogger("telesec.telephony.worker")

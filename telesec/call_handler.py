@@ -1,7 +1,7 @@
 """The call handler the telephony workers run: ``--handler telesec.call_handler:answer``.
 
 Each worker process builds, once and on its first call, everything a call needs from
-``telesec.settings.load_settings()`` (the worker inherits the ``TELESEC_*`` environment of
+``foundation.settings.load_settings()`` (the worker inherits the ``TELESEC_*`` environment of
 its supervisor): database, keyring, vault, agenda services, prompt audio and, when models
 are installed, speech recognition. Then, for every answered call:
 
@@ -31,6 +31,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 import ivr_flows
+from foundation.settings import Settings, load_settings
 from ivr_flows.checker import load_flow
 from ivr_flows.flow import Flow
 from ivr_flows.interpreter import CallReport, Interpreter
@@ -47,7 +48,6 @@ from storage.patients import normalise_phone
 from storage.vault import Vault
 from telephony.recording import RecordingSink, open_vault_sink
 from telephony.session import CallEnded, CallSession
-from telesec.settings import Settings, load_settings
 from telesec.wiring import open_database, open_vault
 
 log = logging.getLogger("telesec.calls")

@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import SettingsError
 from telesec.commands import (
     agenda,
     audit,
@@ -22,8 +24,6 @@ from telesec.commands import (
     simulate,
     users,
 )
-from telesec.errors import TelesecError
-from telesec.settings import SettingsError
 
 app = typer.Typer(
     name="telesec",

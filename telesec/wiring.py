@@ -6,14 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings
 from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, head_revision
 from storage.retention import RetentionPolicy
 from storage.vault import Vault
-from telesec.errors import TelesecError
-from telesec.settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

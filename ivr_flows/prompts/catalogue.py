@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from telesec.errors import TelesecError
+from foundation.errors import TelesecError
 
 LANGUAGES = ("fr", "en")
 HERE = Path(__file__).parent

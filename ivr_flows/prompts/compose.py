@@ -15,10 +15,10 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import TelesecError
 from ivr_flows.prompts.catalogue import Placeholder, load_catalogue
 from ivr_flows.prompts.synth import SAMPLE_RATE, Synthesizer
 from ivr_flows.prompts.wording import Fragment, say_date, say_time, say_value
-from telesec.errors import TelesecError
 
 WORD_GAP = 0.06  # seconds between composed words
 PIECE_GAP = 0.15  # between a fixed text and a composed part

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from telesec.errors import TelesecError
+from foundation.errors import TelesecError
 
 SAMPLE_RATE = 16_000
 CACHE_VERSION = "1"  # bump when the synthesis settings change, to ignore old files

@@ -10,10 +10,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from foundation.errors import TelesecError
 from ivr_flows.prompts.catalogue import load_catalogue
 from ivr_flows.prompts.compose import recording_path
 from ivr_flows.prompts.synth import SAMPLE_RATE, ffmpeg_exe, to_engine_format
-from telesec.errors import TelesecError
 
 TARGET_DBFS = -20.0  # average loudness (RMS) of every prompt
 PEAK_CEILING_DBFS = -1.0  # never amplify into clipping

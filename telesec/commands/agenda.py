@@ -16,14 +16,14 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from scheduling.errors import SchedulingError
 from scheduling.service import Agenda
 from scheduling.values import AppointmentView, Channel, PartOfDay, Refused, Slot
 from storage import audit
 from storage.db import Database
 from storage.patients import PatientDirectory
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import open_database, open_keyring
 
 app = typer.Typer(help="Slots and appointments of a practice.", no_args_is_help=True)

@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings, load_settings
 from storage import audit, identity
 from storage.audit_report import AccessReport, OpeningHours
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
-from telesec.errors import TelesecError
-from telesec.settings import Settings, load_settings
 from telesec.wiring import open_database
 
 app = typer.Typer(help="Audit trail: verify it, review access, sign checkpoints.",

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from storage.backup import BackupError, create_backup, restore_backup
 from storage.vault import VaultIntegrityError
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import open_keyring, open_vault
 
 app = typer.Typer(help="Encrypted backups (the keyring is never inside: keep it apart).",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import OperationalError
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings, load_settings
 from storage.db import make_engine
 from storage.identity import IdentityKeysMissing
 from storage.migrate import current_revision, head_revision, upgrade
-from telesec.errors import TelesecError
-from telesec.settings import Settings, load_settings
 from telesec.wiring import open_keyring
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)

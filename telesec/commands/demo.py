@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from scheduling.demo import DEMO_SLUG, seed_demo
 from scheduling.errors import SchedulingError
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import open_database, open_keyring
 
 app = typer.Typer(help="The demo practice.", no_args_is_help=True)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from telephony.front import EngineNode, SharedFront, load_nodes_file, parse_node
 from telephony.pool_settings import PoolTuning
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 
 _DEFAULTS = PoolTuning()
 

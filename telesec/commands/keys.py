@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from storage.keyring import Keyring, KeyringError
 from storage.patients import PatientDirectory
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import open_vault
 
 app = typer.Typer(help="Keys: the keyring file and key rotation.", no_args_is_help=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from foundation.settings import Settings, load_settings
 from speech.install import install_release
 from speech.models import (
     OFFICIAL_RELEASES,
@@ -16,7 +17,6 @@ from speech.models import (
     models_dir,
     release_for,
 )
-from telesec.settings import Settings, load_settings
 
 app = typer.Typer(help="Speech recognition models (Vosk).", no_args_is_help=True)
 

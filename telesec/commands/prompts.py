@@ -7,11 +7,11 @@ from pathlib import Path
 
 import typer
 
+from foundation.settings import load_settings
 from ivr_flows.prompts import cache_dir, composer_for, recordings_dir
 from ivr_flows.prompts.catalogue import LANGUAGES
 from ivr_flows.prompts.compose import warm_cache
 from ivr_flows.prompts.upload import import_recording
-from telesec.settings import load_settings
 
 app = typer.Typer(help="Voice prompts: synthesis cache and practices' recordings.",
                   no_args_is_help=True)

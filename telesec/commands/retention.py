@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from foundation.settings import load_settings
 from storage.retention import Retention
-from telesec.settings import load_settings
 from telesec.wiring import open_vault
 
 app = typer.Typer(help="Retention of recordings, voicemail, transcripts, exports.",

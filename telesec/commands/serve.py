@@ -15,6 +15,7 @@ import threading
 import typer
 import uvicorn
 
+from foundation.settings import Settings, load_settings
 from scheduling.service import Agenda
 from speech.models import configured_model_paths
 from speech.server import start_server_process
@@ -23,7 +24,6 @@ from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, engine_jobs
-from telesec.settings import Settings, load_settings
 from telesec.wiring import api_app, open_database, open_vault
 
 log = logging.getLogger("telesec.serve")

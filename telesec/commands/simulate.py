@@ -7,14 +7,14 @@ from pathlib import Path
 
 import typer
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from ivr_flows.checker import FlowInvalid
 from ivr_flows.services import build_services, vault_voicemail_sinks
 from ivr_flows.simulator import TextChannel, fixed_clock, make_interpreter
 from scheduling.errors import SchedulingError
 from storage.identity import cipher
 from storage.vault import Vault
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import open_database, open_keyring
 
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "ivr_flows" / "flows"

@@ -9,10 +9,10 @@ import typer
 
 from api.security import enrolment_qr_text
 from api.services.accounts import AccountError, Accounts, Enrolment
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from scheduling.errors import SchedulingError
 from storage.models import StaffRole
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import open_database, open_keyring
 
 app = typer.Typer(help="Staff accounts: add, list, disable, reset MFA.", no_args_is_help=True)

@@ -16,13 +16,13 @@ from sqlalchemy import select, update
 from api.app import create_app
 from api.ratelimit import AuthLimits, BucketRule
 from api.services.accounts import Accounts, Enrolment
+from foundation.settings import Settings
 from scheduling import practices
 from scheduling.demo import seed_demo
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import StaffUser
 from storage.vault import Vault
-from telesec.settings import Settings
 
 GENEROUS = AuthLimits(per_ip=BucketRule(1000, 0.01), per_login=BucketRule(1000, 0.01),
                       failure_delay_seconds=0.0)

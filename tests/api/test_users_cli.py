@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from storage.keyring import Keyring
 from telesec.cli import app
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from telesec.wiring import api_app
 from tests.qr_codes import decode_terminal
 

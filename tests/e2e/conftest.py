@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import Settings, load_settings
 from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring
-from telesec.settings import Settings, load_settings
 from telesec.wiring import open_database
 from tests.telephony.peers import REPO, Worker, start_worker
 

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from foundation.settings import load_settings
 from storage.models import Appointment, CallRecord, Escalation, Practice, VisitType
-from telesec.settings import load_settings
 from telesec.wiring import open_database
 from tests.e2e.caller import PACKET_S, phone_call, spoken_alaw, start_to_menu, step
 from tests.e2e.conftest import DEMO_NUMBER

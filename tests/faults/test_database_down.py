@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
+from foundation.settings import load_settings
 from storage import identity
 from storage.keyring import Keyring
 from storage.models import AuditEvent, ObjectKind, ObjectStatus, VaultObject
 from storage.vault import Vault
 from storage.vault.format import DEFAULT_CHUNK_SIZE
 from storage.vault.spool import VaultSpool
-from telesec.settings import load_settings
 from telesec.wiring import open_database
 from tests.conftest import PG_ADMIN_URL
 from tests.e2e.caller import phone_call, spoken_alaw, step

@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
+from foundation.settings import load_settings
 from storage import identity
 from storage.keyring import Keyring
 from storage.models import CallRecord, VaultObject
 from storage.vault import Vault
-from telesec.settings import load_settings
 from telesec.wiring import open_database
 from tests.e2e.caller import phone_call, start_to_menu, step
 from tests.e2e.conftest import DEMO_NUMBER

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.app import create_app
+from foundation.settings import load_settings
 from storage import identity
 from storage.keyring import Keyring
 from storage.models import ObjectKind, ObjectStatus, VaultObject
 from storage.vault import Vault
 from storage.vault.format import DEFAULT_CHUNK_SIZE
-from telesec.settings import load_settings
 from telesec.wiring import open_database
 from tests.e2e.caller import PhonePeer, spoken_alaw, start_sipp, start_to_menu, step
 from tests.e2e.conftest import DEMO_NUMBER

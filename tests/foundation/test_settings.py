@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from telesec.settings import SettingsError, load_settings
+from foundation.settings import SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -38,8 +38,8 @@ def answer(session: CallSession) -> None:
 
 def _shared_agenda() -> Agenda:
     """The agenda on the shared database (imported on the first race call only)."""
+    from foundation.settings import load_settings
     from scheduling.service import Agenda
-    from telesec.settings import load_settings
     from telesec.wiring import open_database, open_keyring
 
     global _agenda

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings
 from telephony.front import EngineNode, front_layout, load_nodes_file, parse_node
 from telephony.kamailio import check_config, find_kamailio
 from telephony.kamailio_config import render_config, write_front_files
 from telephony.pool_settings import PoolTuning
-from telesec.errors import TelesecError
-from telesec.settings import Settings
 
 DOCKER = Path(__file__).resolve().parents[2] / "docker"
 

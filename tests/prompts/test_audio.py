@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import TelesecError
 from ivr_flows.prompts import composer_for, recordings_dir
 from ivr_flows.prompts.compose import PromptComposer, trim
 from ivr_flows.prompts.synth import Synthesizer, ffmpeg_exe
 from ivr_flows.prompts.upload import TARGET_DBFS, import_recording, normalise
 from scheduling.values import Slot
-from telesec.errors import TelesecError
 
 BYTES_PER_SECOND = 32_000
 

@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import AuditEvent
 from telesec.cli import app
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 
 runner = CliRunner()
 

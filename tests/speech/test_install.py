@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import TelesecError
 from speech.install import install_release
 from speech.models import OFFICIAL_RELEASES, ModelRelease, layout_problem
-from telesec.errors import TelesecError
 
 NAME = OFFICIAL_RELEASES["fr"].name
 

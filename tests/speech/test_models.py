@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import TelesecError
+from foundation.settings import load_settings
 from speech.models import (
     OFFICIAL_RELEASES,
     ModelRegistry,
@@ -18,8 +20,6 @@ from speech.models import (
 )
 from speech.recognizer import RefusalReason, SpeechEngine, StreamRefused
 from speech.status import announce, speech_status
-from telesec.errors import TelesecError
-from telesec.settings import load_settings
 from tests.speech.conftest import KOREAN_MODEL
 
 

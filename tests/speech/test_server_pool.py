@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import load_settings
 from speech.server import SpeechServerProcess, start_server_process
 from telephony.supervisor import Supervisor, WorkerSpec
-from telesec.settings import load_settings
 from tests.speech.conftest import KOREAN_MODEL
 
 pytestmark = pytest.mark.timeout(120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from foundation.settings import load_settings
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.migrate import upgrade
@@ -11,7 +12,6 @@ from storage.models import ObjectStatus
 from storage.vault import Vault
 from telephony.audio import SAMPLE_RATE, rms_dbfs, samples
 from telephony.recording import RECORDING_MEDIA_TYPE
-from telesec.settings import load_settings
 from tests.telephony.peers import scenario, sipp, sipp_errors, start_worker
 from tests.telephony.rtp import RtpSink, RtpTrack, tone_alaw
 

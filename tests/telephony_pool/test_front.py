@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import TelesecError
 from telephony.kamailio import KamailioFront, check_config, find_kamailio, redact
 from telephony.kamailio_config import Backend, FrontLayout, render_config, write_front_files
 from telephony.pool_settings import PoolTuning
-from telesec.errors import TelesecError
 
 from .conftest import (
     FakeWorkers,

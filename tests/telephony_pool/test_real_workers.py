@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from foundation.settings import load_settings
 from telephony.kamailio import sip_ping
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor
-from telesec.settings import load_settings
 
 from .conftest import children_of, finish_sipp, run_sipp, sipp_args, start_sipp, wait_until
 
@@ -129,7 +129,7 @@ import logging, sys
 from telephony.kamailio import sip_ping
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor
-from telesec.settings import load_settings
+from foundation.settings import load_settings
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 base = int(sys.argv[1])
 settings = load_settings(data_dir=sys.argv[2], sip={

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from foundation.errors import TelesecError
+from foundation.settings import Settings, load_settings
 from telephony.kamailio import sip_ping
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor, WorkerSpec
-from telesec.errors import TelesecError
-from telesec.settings import Settings, load_settings
 
 from .conftest import children_of, count_invites, fake_worker_argv, run_sipp, wait_until
 

@@ -6,13 +6,15 @@ Nested sections use ``__`` in environment variables (``TELESEC_API__PORT=8080``)
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -35,7 +37,170 @@ class ApiSettings(BaseModel):
     session_max_hours: int = Field(12, ge=1, le=24 * 7)
 
 
+_TRUNK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{5,15}$")
+_HOST_PORT = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+
+
+def _networks(values: list[str]) -> list[str]:
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a network; write it as 203.0.113.0/24") from None
+    return values
+
+
+class TrunkSettings(BaseModel):
+    """One SIP account or IP trunk of the practice's provider (``[[sip.trunks]]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    """A short name (letters, digits, - and _), shown by `telesec trunks status`."""
+    kind: Literal["register", "ip"] = "register"
+    """register: a SIP account the front registers (digest auth); ip: an IP-authenticated trunk."""
+    registrar: str = ""
+    """host[:port] of the provider's registrar (register) or SIP proxy (ip)."""
+    outbound_proxy: str = ""
+    """host[:port] every request to the provider goes through (default: the registrar)."""
+    aor: str = ""
+    """The account's address of record, sip:user@domain (register)."""
+    auth_user: str = ""
+    """Digest user name (default: the AOR's user)."""
+    realm: str = ""
+    """Digest realm (default: whatever the provider challenges with)."""
+    password_env: str = ""
+    """Name of the environment variable holding the account's password."""
+    password_file: Path | None = None
+    """Or a file holding it (mode 0600), e.g. a container secret."""
+    expiry_s: int = Field(300, ge=60, le=3600)
+    """Registration lifetime asked for; refreshed before it ends."""
+    keepalive_s: int = Field(25, ge=0, le=300)
+    """OPTIONS to the registrar this often, keeping the router's NAT mapping open (0: off)."""
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    number_format: Literal["e164", "national", "international"] = "e164"
+    """How the provider writes numbers: +33123456789, 0123456789 or 0033123456789."""
+    country_code: str = Field("33", pattern=r"^[1-9][0-9]{0,2}$")
+    numbers: list[str] = []
+    """The practice numbers (E.164) this account carries; calls to the account ring the first."""
+    networks: list[str] = []
+    """The provider's source networks: calls from them are taken and their caller ID trusted."""
+    srtp: Literal["off", "offer"] = "off"
+    """offer: outgoing calls to the provider offer SDES-SRTP (incoming SRTP is always taken)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _TRUNK_NAME.match(value):
+            raise ValueError("use 1-32 lower-case letters, digits, - or _ (e.g. 'ovh')")
+        return value
+
+    @field_validator("registrar", "outbound_proxy")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if value and not _HOST_PORT.match(value):
+            raise ValueError(f"{value!r}: write host or host:port, without sip:")
+        return value
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _E164.match(value):
+                raise ValueError(f"{value!r}: write practice numbers in E.164, e.g. +33199000000")
+        return values
+
+    @field_validator("networks")
+    @classmethod
+    def _trunk_networks(cls, values: list[str]) -> list[str]:
+        return _networks(values)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TrunkSettings:
+        if not self.registrar:
+            raise ValueError(f"trunk {self.name!r} needs registrar = \"host[:port]\"")
+        if self.kind == "register":
+            if not re.match(r"^sips?:[^@\s]+@[^@\s]+$", self.aor):
+                raise ValueError(f"trunk {self.name!r} needs aor = \"sip:user@domain\"")
+            if bool(self.password_env) == (self.password_file is not None):
+                raise ValueError(f"trunk {self.name!r}: give exactly one of password_env "
+                                 "or password_file (never the password itself)")
+        elif not self.networks:
+            raise ValueError(f"IP trunk {self.name!r} needs networks = [...] (its addresses)")
+        return self
+
+    @property
+    def aor_user(self) -> str:
+        return self.aor.split(":", 1)[1].split("@", 1)[0] if self.aor else ""
+
+    @property
+    def aor_domain(self) -> str:
+        return self.aor.split("@", 1)[1] if self.aor else self.registrar
+
+
+class SipTlsSettings(BaseModel):
+    """SIP over TLS on the front (``[sip.tls]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port: int = Field(5061, ge=1, le=65535)
+    certificate: Path
+    """PEM certificate (chain) of the front."""
+    private_key: Path
+    """PEM private key (mode 0600)."""
+    ca_list: Path | None = None
+    """PEM CA list to verify peers (providers, phones) against; none: no verification."""
+    require_client_certificate: bool = False
+
+
+class MediaRelaySettings(BaseModel):
+    """rtpengine in the front relays all media (``[sip.media]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relay: Literal["auto", "on", "off"] = "auto"
+    """auto: use rtpengine when installed; on: required; off: RTP straight to the workers."""
+    rtpengine_binary: str = "rtpengine"
+    port_min: int = Field(30000, ge=1024, le=65000)
+    """The fixed RTP port range at the edge (open it, or nothing behind NAT with keep-alives)."""
+    port_max: int = Field(30999, ge=1025, le=65535)
+    edge_address: str = ""
+    """The front's own address that media uses outside (default: sip.listen_host)."""
+    public_address: str = ""
+    """The public address announced in SDP and SIP when it differs (a 1:1 NAT); empty: none."""
+
+    @model_validator(mode="after")
+    def _range(self) -> MediaRelaySettings:
+        if self.port_max - self.port_min < 15:
+            raise ValueError("port_max must be at least port_min + 15 (4 ports per call)")
+        return self
+
+
+class PhoneSettings(BaseModel):
+    """Secretaries' SIP phones registering to the front (``[sip.phones]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    realm: str = Field("telesec", pattern=r"^[A-Za-z0-9.-]{1,64}$")
+    """Digest realm (and domain) of the phones' accounts: sip:LOGIN@REALM."""
+    networks: list[str] = ["0.0.0.0/0", "::/0"]
+    """Where phones may register from (with their password): anywhere by default."""
+
+    @field_validator("networks")
+    @classmethod
+    def _phone_networks(cls, values: list[str]) -> list[str]:
+        return _networks(values)
+
+
+DEFAULT_SCANNERS = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "iWar",
+                    "sundayddr", "VaxSIPUserAgent", "SIVuS", "smap", "pplsip", "PortSIP VoIP SDK"]
+
+
 class SipSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(5060, ge=1, le=65535)
     worker_base_port: int = Field(5100, ge=1024, le=65000)
@@ -49,6 +214,29 @@ class SipSettings(BaseModel):
     """With an external front: the address this node's workers listen on."""
     front_networks: list[str] = ["127.0.0.1/32"]
     """With an external front: the only sources the workers take SIP from (the front)."""
+    worker_host: str = "127.0.0.1"
+    """With its own front: the private address the workers listen on (SIP and RTP)."""
+    user_agent: str = Field("Telesec", min_length=1, max_length=64, pattern=r"^[ -~]+$")
+    """User-Agent / Server header of the front (and the workers)."""
+    scanner_user_agents: list[str] = DEFAULT_SCANNERS
+    """Requests whose User-Agent contains one of these are dropped without a reply."""
+    trunks: list[TrunkSettings] = []
+    tls: SipTlsSettings | None = None
+    media: MediaRelaySettings = MediaRelaySettings()
+    phones: PhoneSettings = PhoneSettings()
+
+    @field_validator("allowed_networks", "front_networks")
+    @classmethod
+    def _valid_networks(cls, values: list[str]) -> list[str]:
+        return _networks(values)
+
+    @field_validator("trunks")
+    @classmethod
+    def _unique_trunks(cls, values: list[TrunkSettings]) -> list[TrunkSettings]:
+        names = [trunk.name for trunk in values]
+        if len(set(names)) != len(names):
+            raise ValueError("two trunks have the same name; give each its own")
+        return values
 
 
 class SpeechSettings(BaseModel):

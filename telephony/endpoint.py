@@ -23,7 +23,8 @@ from typing import Any
 import pjsua2 as pj
 
 from telephony.audio import FRAME_MS
-from telephony.call import CallLeg, SipCall, call_param, request_uri_user, uri_user, via_transport
+from telephony.call import CallLeg, SipCall, call_param, request_uri_user, via_transport
+from telephony.caller_id import network_caller, trusted_source
 from telephony.media import CallAudioPort, CallerAudioTap
 from telephony.port_pool import AudioPortPool
 from telephony.session import BridgeResult, CallInfo, CallSession
@@ -58,19 +59,26 @@ class AnsweringAccount(pj.Account):
         post: Callable[..., None],
         registry: dict[int, SipCall],
         registration: RegistrationStatus | None = None,
+        config: WorkerConfig | None = None,
     ) -> None:
         super().__init__()
         self._post = post
         self._registry = registry
         self.registration = registration
+        self._config = config
 
     def onIncomingCall(self, prm) -> None:
         try:
             call = SipCall(self, prm.callId, self._post, self._registry)
             message = prm.rdata.wholeMsg
+            source = prm.rdata.srcAddress
+            cfg = self._config
+            # behind the front, the front has already dropped untrusted asserted identities
+            trusted = cfg is not None and (
+                bool(cfg.outbound_proxy) or trusted_source(source, cfg.trusted_networks))
             self._post(
-                "incoming", call.key, request_uri_user(message), prm.rdata.srcAddress,
-                via_transport(message) or "UDP",
+                "incoming", call.key, request_uri_user(message), source,
+                via_transport(message) or "UDP", network_caller(message, trust_asserted=trusted),
             )
         except Exception:
             log.error("incoming call could not be taken: %s", traceback.format_exc(limit=2))
@@ -243,7 +251,7 @@ class SipEndpoint:
         ep_cfg.uaConfig.threadCnt = 0
         ep_cfg.uaConfig.mainThreadOnly = True
         ep_cfg.uaConfig.maxCalls = cfg.max_calls
-        ep_cfg.uaConfig.userAgent = "Telesec"
+        ep_cfg.uaConfig.userAgent = cfg.user_agent
         ep_cfg.logConfig.level = cfg.pjsip_log_level
         ep_cfg.logConfig.consoleLevel = cfg.pjsip_log_level
         ep_cfg.logConfig.msgLogging = 0  # SIP messages carry phone numbers: never log them
@@ -274,11 +282,14 @@ class SipEndpoint:
         if cfg.tls is not None:
             ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, self._tls_transport_config())
         ep.libStart()
-        self._account = AnsweringAccount(self._enqueue, self._calls)
-        self._account.create(self._account_config(f"sip:telesec@{cfg.host}:{cfg.port}"), True)
+        self._account = AnsweringAccount(self._enqueue, self._calls, config=cfg)
+        account_cfg = self._account_config(f"sip:telesec@{cfg.host}:{cfg.port}")
+        if cfg.outbound_proxy:  # outgoing legs go out through the front
+            account_cfg.sipConfig.proxies.append(cfg.outbound_proxy + ";lr")
+        self._account.create(account_cfg, True)
         if cfg.registration is not None:
             self._registered_account = AnsweringAccount(
-                self._enqueue, self._calls, self.registration
+                self._enqueue, self._calls, self.registration, config=cfg
             )
             self._registered_account.create(self._registered_config(cfg.registration))
 
@@ -356,7 +367,8 @@ class SipEndpoint:
     def sip_call(self, key: int) -> SipCall | None:
         return self._calls.get(key)
 
-    def _on_incoming(self, key: int, dialled: str, source: str, transport: str) -> None:
+    def _on_incoming(self, key: int, dialled: str, source: str, transport: str,
+                     caller: str = "") -> None:
         call = self._calls.get(key)
         if call is None:  # already gone (cancelled within the same poll)
             return
@@ -369,7 +381,7 @@ class SipEndpoint:
             call,
             CallInfo(
                 call_id=info.callIdString,
-                caller=uri_user(info.remoteUri),
+                caller=caller,
                 dialled=dialled,
                 source=source,
                 transport=transport,
@@ -486,8 +498,14 @@ class SipEndpoint:
         account = self._account
         assert account is not None
         call = SipCall(account, pj.PJSUA_INVALID_ID, self._enqueue, self._calls)
+        prm = call_param()
+        uri = dial_uri(target, self.config.outbound_proxy)
+        practice = bridge.patient.info.dialled
+        if self.config.outbound_proxy and practice:
+            # the front presents the practice's number to whoever is rung
+            prm.txOption.localUri = f"sip:{practice}@{self.config.host}:{self.config.port}"
         try:
-            call.makeCall(target, call_param())
+            call.makeCall(uri, prm)
         except pj.Error:
             self._calls.pop(call.key, None)
             raise
@@ -559,3 +577,20 @@ class SipEndpoint:
             ep.libDestroy()
         self._ports.abandon()
         self._ep = None
+
+
+def dial_uri(target: str, outbound_proxy: str) -> str:
+    """The request URI to dial ``target`` with: behind a front, numbers (``tel:+33…``,
+    ``+33…``) and bare names (``sip:alice``, a secretary's registered phone) are the
+    front's to route; a full SIP address is dialled as it is."""
+    if not outbound_proxy:
+        return target
+    front = outbound_proxy.split(":", 1)[1].split(";", 1)[0]
+    lowered = target.lower()
+    if lowered.startswith("tel:"):
+        return f"sip:{target[4:].split(';', 1)[0]}@{front}"
+    if not lowered.startswith(("sip:", "sips:")):
+        return f"sip:{target}@{front}"
+    if "@" not in target:
+        return f"sip:{target.split(':', 1)[1]}@{front}"
+    return target

@@ -24,7 +24,14 @@ from collections import deque
 from pathlib import Path
 
 from foundation.errors import TelesecError
-from telephony.kamailio_config import FrontLayout, write_front_files
+from telephony.kamailio_config import (
+    FrontLayout,
+    render_numbers,
+    render_subscribers,
+    write_front_files,
+    write_private,
+)
+from telephony.kamailio_rpc import reload_table
 
 log = logging.getLogger("telesec.telephony.kamailio")
 
@@ -150,6 +157,28 @@ class KamailioFront:
         self._recent: deque[str] = deque(maxlen=200)
         self._reader: threading.Thread | None = None
         self._stopping = False
+        self.numbers: frozenset[str] = frozenset()  # dialled numbers the front accepts
+        self.phones: tuple[tuple[str, str], ...] = ()  # (login, HA1) of the phones
+
+    def update_tables(self, numbers: set[str] | frozenset[str] | None = None,
+                      phones: list[tuple[str, str]] | None = None) -> None:
+        """New practice numbers or phone credentials: rewrite the private tables and make
+        the running front use them (phones' credentials are re-read by Kamailio itself)."""
+        tables = self.layout.tables_dir
+        if numbers is not None and frozenset(numbers) != self.numbers:
+            self.numbers = frozenset(numbers)
+            if tables.is_dir():
+                write_private(tables / "numbers", render_numbers(self.numbers))
+                if self.is_alive():
+                    try:
+                        reload_table(self.layout.rpc_socket, "numbers")
+                    except TelesecError as exc:
+                        log.warning("practice numbers not reloaded: %s", exc)
+        if phones is not None and tuple(sorted(phones)) != self.phones:
+            self.phones = tuple(sorted(phones))
+            if tables.is_dir():
+                realm = self.layout.edge.phones.realm if self.layout.edge.phones else "telesec"
+                write_private(tables / "subscriber", render_subscribers(list(self.phones), realm))
 
     @property
     def pid(self) -> int | None:
@@ -163,7 +192,7 @@ class KamailioFront:
 
     def start(self) -> None:
         """Write the config, check it, start Kamailio and wait until it answers OPTIONS."""
-        config = write_front_files(self.layout)
+        config = write_front_files(self.layout, sorted(self.numbers), list(self.phones))
         check_config(self.binary, config)
         tuning = self.layout.tuning
         self._recent.clear()

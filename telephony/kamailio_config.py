@@ -1,19 +1,28 @@
-"""Kamailio's configuration for the pool front: ``kamailio.cfg`` and ``dispatcher.list``.
+"""Kamailio's configuration for the pool front: ``kamailio.cfg``, ``dispatcher.list`` and
+its private tables (SIP accounts, phones' credentials, the practice numbers).
 
-The front listens on the practice address (UDP and TCP), refuses sources outside the
-allowed networks, drops floods from one source (pike), and spreads INVITEs round-robin
-over the workers (dispatcher set 1). A worker that answers 486/503/408/5xx, or not at all,
-is skipped for the next one; a silent worker is marked down and OPTIONS probing brings it
-back. When every worker is full or down the caller gets 486 or 503 with Retry-After.
+The front listens on the practice address (UDP, TCP, and TLS when configured), drops
+scanners and sources outside the allowed and trunk networks without a reply, drops
+floods from one source (pike), refuses dialled numbers that are no practice's (404),
+registers the practice's SIP accounts (uac), takes the secretaries' phones'
+registrations (digest), relays media through rtpengine, and spreads INVITEs round-robin
+over the workers (dispatcher set 1). Workers' outgoing calls come back through it: to a
+registered phone, or out through the practice's trunk (401/407 answered with the
+account's credentials, From/P-Asserted-Identity the practice number). A worker that
+answers 486/503/408/5xx, or not at all, is skipped for the next one; a silent worker is
+marked down and OPTIONS probing brings it back. When every worker is full or down the
+caller gets 486 or 503 with Retry-After.
 Record-Route keeps in-dialog requests (ACK, BYE, INFO, re-INVITE) on the front.
 Logs name calls by Call-ID only: no From/To user parts, no message bodies.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from telephony.edge import Edge
 from telephony.pool_settings import PoolTuning
 
 DISPATCHER_SET = 1
@@ -21,6 +30,8 @@ CTL_SOCKET_NAME = "kamailio_ctl"
 PID_FILE_NAME = "kamailio.pid"
 CONFIG_FILE_NAME = "kamailio.cfg"
 DISPATCHER_FILE_NAME = "dispatcher.list"
+RPC_SOCKET_NAME = "kamailio_rpc.sock"
+TABLES_DIR_NAME = "tables"
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,16 @@ class FrontLayout:
     run_dir: Path
     allowed_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     tuning: PoolTuning = field(default_factory=PoolTuning)
+    edge: Edge = field(default_factory=Edge)
+
+    @property
+    def tables_dir(self) -> Path:
+        """Private (0700) directory of the tables holding secrets: accounts, phones."""
+        return self.run_dir / TABLES_DIR_NAME
+
+    @property
+    def rpc_socket(self) -> Path:
+        return self.run_dir / RPC_SOCKET_NAME
 
     @property
     def config_path(self) -> Path:
@@ -74,16 +95,331 @@ def render_dispatcher_list(backends: list[Backend]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _quote(text: str) -> str:
+    """``text`` inside a Kamailio double-quoted string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _regex_words(words: tuple[str, ...]) -> str:
+    """A POSIX ERE alternation of lower-cased ``words`` (regex characters neutralised)."""
+    safe = ["".join(ch if ch.isalnum() or ch in " -_/" else "." for ch in word.lower())
+            for word in words if word.strip()]
+    return "|".join(safe)
+
+
+def _listen_lines(layout: FrontLayout) -> str:
+    edge = layout.edge
+    host = _host_in_uri(layout.listen_host)
+    advertise = f" advertise {edge.advertise}:{layout.listen_port}" if edge.advertise else ""
+    lines = [f"listen=udp:{host}:{layout.listen_port}{advertise}",
+             f"listen=tcp:{host}:{layout.listen_port}{advertise}"]
+    if edge.tls is not None:
+        tls_advertise = f" advertise {edge.advertise}:{edge.tls.port}" if edge.advertise else ""
+        lines.append(f"listen=tls:{host}:{edge.tls.port}{tls_advertise}")
+    if edge.phones is not None:
+        lines.append(f'alias="{edge.phones.realm}"')  # sip:LOGIN@REALM is this front
+    if edge.advertise:
+        lines.append(f'alias="{edge.advertise}:{layout.listen_port}"')
+    return "\n".join(lines)
+
+
+def _modules(layout: FrontLayout) -> str:
+    edge = layout.edge
+    names = ["kex", "corex", "tm", "tmx", "sl", "rr", "pv", "maxfwd", "textops", "siputils",
+             "xlog", "sanity", "ctl", "ipops", "pike", "dispatcher", "jsonrpcs", "db_text",
+             "htable", "nathelper"]
+    if edge.tls is not None:
+        names.append("tls")
+    if edge.trunks:
+        names.append("uac")
+    if any(t.kind == "register" and t.keepalive_s for t in edge.trunks):
+        names.append("rtimer")
+    if edge.phones is not None:
+        names += ["usrloc", "registrar", "auth", "auth_db"]
+    if edge.relay is not None:
+        names.append("rtpengine")
+    return "\n".join(f'loadmodule "{name}.so"' for name in names)
+
+
+def _edge_params(layout: FrontLayout) -> str:
+    edge = layout.edge
+    db_url = f"text://{layout.tables_dir}"
+    lines = [
+        'modparam("jsonrpcs", "transport", 4)',
+        f'modparam("jsonrpcs", "dgram_socket", "{layout.rpc_socket}")',
+        f'modparam("htable", "db_url", "{db_url}")',
+        'modparam("htable", "htable", "numbers=>size=8;dbtable=numbers;")',
+        'modparam("nathelper", "received_avp", "$avp(received)")',
+    ]
+    if edge.tls is not None:
+        tls = edge.tls
+        lines += [
+            'modparam("tls", "tls_method", "TLSv1.2+")',
+            f'modparam("tls", "certificate", "{_quote(str(tls.certificate))}")',
+            f'modparam("tls", "private_key", "{_quote(str(tls.private_key))}")',
+            f'modparam("tls", "verify_certificate", {int(tls.ca_list is not None)})',
+            f'modparam("tls", "require_certificate", {int(tls.require_client_certificate)})',
+        ]
+        if tls.ca_list is not None:
+            lines.append(f'modparam("tls", "ca_list", "{_quote(str(tls.ca_list))}")')
+    if edge.trunks:
+        host = _host_in_uri(layout.listen_host)
+        lines += [
+            f'modparam("uac", "reg_db_url", "{db_url}")',
+            'modparam("uac", "reg_timer_interval", 10)',
+            'modparam("uac", "reg_retry_interval", 30)',
+            'modparam("uac", "reg_keep_callid", 1)',
+            f'modparam("uac", "reg_contact_addr", "{edge.advertise or host}:{layout.listen_port}")',
+            f'modparam("uac", "default_socket", "udp:{host}:{layout.listen_port}")',
+            'modparam("uac", "auth_username_avp", "$avp(auth_user)")',
+            'modparam("uac", "auth_password_avp", "$avp(auth_password)")',
+            'modparam("uac", "auth_realm_avp", "$avp(auth_realm)")',
+            'modparam("uac", "restore_mode", "auto")',
+        ]
+    keepalives = [t.keepalive_s for t in edge.trunks if t.kind == "register" and t.keepalive_s]
+    if keepalives:
+        lines += [
+            f'modparam("rtimer", "timer", "name=keepalive;interval={min(keepalives)};mode=1;")',
+            'modparam("rtimer", "exec", "timer=keepalive;route=KEEPALIVE")',
+        ]
+    if edge.phones is not None:
+        lines += [
+            'modparam("usrloc", "db_mode", 0)',
+            'modparam("registrar", "received_avp", "$avp(received)")',
+            'modparam("registrar", "min_expires", 30)',
+            'modparam("registrar", "max_expires", 3600)',
+            f'modparam("auth_db", "db_url", "{db_url}")',
+            'modparam("auth_db", "calculate_ha1", 0)',
+            'modparam("auth_db", "password_column", "ha1")',
+            'modparam("auth_db", "use_domain", 0)',
+            'modparam("auth_db", "load_credentials", "")',
+        ]
+    if edge.relay is not None:
+        relay = edge.relay
+        lines += [
+            f'modparam("rtpengine", "rtpengine_sock", "udp:{relay.ng_host}:{relay.ng_port}")',
+            'modparam("rtpengine", "rtpengine_tout_ms", 2000)',
+        ]
+    return "\n".join(lines)
+
+
+def _trunk_match(layout: FrontLayout) -> str:
+    """Which trunk an outside request comes from: by network, else by registration user."""
+    lines = ['    $var(trunk) = "";', "    $var(trusted) = 0;"]
+    for trunk in layout.edge.trunks:
+        if trunk.networks:
+            lines.append(f'    if ($var(trunk) == "" && is_in_subnet("$si", '
+                         f'"{",".join(trunk.networks)}")) {{')
+            lines.append(f'        $var(trunk) = "{trunk.name}";')
+            lines.append("        $var(trusted) = 1;")
+            lines.append("    }")
+    for trunk in layout.edge.trunks:
+        if trunk.kind == "register":
+            lines.append(f'    if ($var(trunk) == "" && $rU == "{trunk.uuid}") '
+                         f'$var(trunk) = "{trunk.name}";')
+    return "\n".join(lines)
+
+
+def _dialled_number(layout: FrontLayout) -> str:
+    """Rewrite the dialled number of a trunk's call to E.164 (and calls to the account)."""
+    lines = []
+    for trunk in layout.edge.trunks:
+        if trunk.kind == "register" and trunk.numbers:
+            lines.append(f'    if ($rU == "{trunk.uuid}") {{')
+            lines.append(f'        $rU = "{trunk.numbers[0]}";')
+            for number in trunk.numbers[1:]:  # the called number in To picks among several
+                lines.append(f'        if ($tU == "{number}") $rU = "{number}";')
+            lines.append("    }")
+        lines.append(f'    if ($var(trunk) == "{trunk.name}") {{')
+        if trunk.number_format == "national":
+            lines.append(f'        if ($rU =~ "^0[1-9][0-9]+$") '
+                         f'$rU = "+{trunk.country_code}" + $(rU{{s.substr,1,0}});')
+        lines.append('        if ($rU =~ "^00[1-9][0-9]+$") $rU = "+" + $(rU{s.substr,2,0});')
+        if trunk.number_format == "e164":
+            lines.append(f'        if ($rU =~ "^{trunk.country_code}[1-9][0-9]{{8,}}$") '
+                         '$rU = "+" + $rU;')
+        lines.append("    }")
+    if layout.edge.check_numbers:
+        lines += [
+            "    if ($sht(numbers=>$rU) == $null) {",
+            '        xlog("L_NOTICE", "dialled number is no practice\'s, call-id $ci refused '
+            'with 404\\n");',
+            '        sl_send_reply("404", "Not Found");',
+            "        exit;",
+            "    }",
+        ]
+    return "\n".join(lines)
+
+
+def _outbound_trunks(layout: FrontLayout) -> str:
+    """route[TO_TRUNK]: a worker's call to a number leaves through the practice's trunk."""
+    edge = layout.edge
+    if not edge.trunks:
+        return """route[TO_TRUNK] {
+    xlog("L_NOTICE", "no trunk to call out through, call-id $ci refused\\n");
+    sl_send_reply("404", "No Trunk");
+    exit;
+}"""
+    lines = ["route[TO_TRUNK] {", '    $var(out) = "";']
+    for trunk in edge.trunks:
+        for number in trunk.numbers:
+            lines.append(f'    if ($var(out) == "" && $fU == "{number}") '
+                         f'$var(out) = "{trunk.name}";')
+    lines.append(f'    if ($var(out) == "") $var(out) = "{edge.trunks[0].name}";')
+    lines.append('    if ($rU =~ "^00") $rU = "+" + $(rU{s.substr,2,0});')
+    for trunk in edge.trunks:
+        host = edge.advertise or layout.listen_host
+        lines.append(f'    if ($var(out) == "{trunk.name}") {{')
+        lines += _format_number(trunk, "$rU", "$var(callee)")
+        lines += _format_number(trunk, "$fU", "$var(caller)")
+        lines.append('        $rU = $var(callee);')
+        domain = trunk.aor_domain if trunk.kind == "register" else trunk.registrar
+        host_only = domain if "]" in domain else domain.rsplit(":", 1)[0]
+        lines.append(f'        $rd = "{host_only}";')
+        lines.append("        $rp = $null;")
+        lines.append(f'        $du = "{trunk.proxy_uri}";')
+        if trunk.kind == "register":
+            lines.append(f'        uac_replace_from("sip:{trunk.aor_user}@{trunk.aor_domain}");')
+            lines.append('        append_hf("P-Asserted-Identity: <sip:$var(caller)@'
+                         f'{trunk.aor_domain}>\\r\\n");')
+            lines.append(f'        $avp(trunk_uuid) = "{trunk.uuid}";')
+        else:
+            lines.append(f'        uac_replace_from("sip:$var(caller)@{_host_in_uri(host)}");')
+            lines.append('        append_hf("P-Asserted-Identity: <sip:$var(caller)@'
+                         f'{_host_in_uri(host)}>\\r\\n");')
+        if edge.relay is not None:
+            protocol = " RTP/SAVP" if trunk.srtp else ""
+            lines.append(f'        $var(relay_flags) = "{_RELAY_OUT}{protocol}";')
+        lines.append(f'        xlog("L_INFO", "call-id $ci out through trunk {trunk.name}\\n");')
+        lines.append("    }")
+    lines += [
+        '    t_on_failure("TRUNK_AUTH");',
+        "    route(RELAY_OUT);",
+        "}",
+        "",
+        _TRUNK_AUTH.replace("{relay_delete}", "rtpengine_delete();" if edge.relay else ""),
+    ]
+    return "\n".join(lines)
+
+
+_TRUNK_AUTH = """failure_route[TRUNK_AUTH] {
+    if (t_is_canceled()) {
+        {relay_delete}
+        exit;
+    }
+    if (t_check_status("401|407") && $avp(trunk_uuid) != $null && $avp(auth_sent) == $null) {
+        # the account's credentials come from its registration record (never the config)
+        $var(ru) = $ru;
+        $var(du) = $du;
+        if (uac_reg_request_to("$avp(trunk_uuid)", "0")) {
+            $ru = $var(ru);
+            $du = $var(du);
+            if (uac_auth()) {
+                $avp(auth_sent) = 1;
+                t_on_failure("TRUNK_AUTH");
+                t_on_reply("EDGE_REPLY");
+                t_relay();
+                exit;
+            }
+        }
+        xlog("L_WARN", "call-id $ci: the provider's challenge could not be answered\\n");
+    }
+    {relay_delete}
+}
+
+"""
+
+
+def _format_number(trunk, source: str, target: str) -> list[str]:
+    code = trunk.country_code
+    lines = [f"        {target} = {source};"]
+    if trunk.number_format == "national":
+        lines.append(f'        if ({source} =~ "^\\+{code}") '
+                     f'{target} = "0" + $({source[1:]}{{s.substr,{1 + len(code)},0}});')
+        lines.append(f'        else if ({source} =~ "^\\+") '
+                     f'{target} = "00" + $({source[1:]}{{s.substr,1,0}});')
+    elif trunk.number_format == "international":
+        lines.append(f'        if ({source} =~ "^\\+") '
+                     f'{target} = "00" + $({source[1:]}{{s.substr,1,0}});')
+    return lines
+
+
+def _keepalive(layout: FrontLayout) -> str:
+    host = _host_in_uri(layout.listen_host)
+    trunks = [t for t in layout.edge.trunks if t.kind == "register" and t.keepalive_s]
+    if not trunks:
+        return ""
+    lines = ["route[KEEPALIVE] {"]
+    for trunk in trunks:  # keeps the router's mapping open between registrations
+        lines += [
+            '    $uac_req(method) = "OPTIONS";',
+            f'    $uac_req(ruri) = "sip:{trunk.registrar}";',
+            f'    $uac_req(furi) = "sip:{trunk.uuid}@{trunk.aor_domain}";',
+            f'    $uac_req(turi) = "sip:{trunk.registrar}";',
+            f'    $uac_req(ouri) = "{trunk.proxy_uri}";',
+            f'    $uac_req(sock) = "udp:{host}:{layout.listen_port}";',
+            "    uac_req_send();",
+        ]
+    lines.append("}")
+    return "\n".join(lines)
+
+
+_RELAY_IN = ("direction=external direction=internal replace-origin "
+             "replace-session-connection ICE=remove RTP/AVP")
+_RELAY_OUT = ("direction=internal direction=external replace-origin "
+              "replace-session-connection ICE=remove")
+
+
 def render_config(layout: FrontLayout) -> str:
     """The whole kamailio.cfg for ``layout``."""
     tuning = layout.tuning
+    edge = layout.edge
     host = _host_in_uri(layout.listen_host)
     networks = ",".join(layout.allowed_networks)
     retry_after = f"Retry-After: {tuning.retry_after_s}\\r\\n"
     ping_from = f"sip:front@{host}:{layout.listen_port}"
+    relay = edge.relay is not None
+    scanners = _regex_words(edge.scanners)
+    phones = edge.phones
+    if phones is not None:
+        phone_register = f"""route[PHONE_REGISTER] {{
+    if (!is_in_subnet("$si", "{",".join(phones.networks)}")) {{
+        exit;
+    }}
+    if (!auth_check("{phones.realm}", "subscriber", "1")) {{
+        auth_challenge("{phones.realm}", "0");
+        exit;
+    }}
+    consume_credentials();
+    if (nat_uac_test("19")) {{
+        fix_nated_register();
+    }}
+    if (!save("location")) {{
+        sl_reply_error();
+    }}
+    xlog("L_INFO", "a phone registered, call-id $ci\\n");
+    exit;
+}}"""
+        phone_lookup = """        if (lookup("location")) {
+            xlog("L_INFO", "call-id $ci to a registered phone\\n");
+            route(RELAY_OUT);
+            exit;
+        }"""
+        phone_sources = (f'has_totag() || (is_method("REGISTER") && '
+                         f'is_in_subnet("$si", "{",".join(phones.networks)}"))')
+    else:
+        phone_register = """route[PHONE_REGISTER] {
+    sl_send_reply("403", "Forbidden");
+    exit;
+}"""
+        phone_lookup = ""
+        phone_sources = "has_totag()"
     return _TEMPLATE.format(
-        listen_udp=f"udp:{host}:{layout.listen_port}",
-        listen_tcp=f"tcp:{host}:{layout.listen_port}",
+        listen=_listen_lines(layout),
+        tls_core="enable_tls=yes" if edge.tls is not None else "",
+        user_agent=_quote(edge.user_agent),
+        modules=_modules(layout),
+        edge_params=_edge_params(layout),
         children=tuning.kamailio_children,
         tcp_children=max(1, tuning.kamailio_children // 2),
         ctl_socket=layout.ctl_socket,
@@ -98,13 +434,117 @@ def render_config(layout: FrontLayout) -> str:
         flood_requests=tuning.flood_requests,
         networks=networks,
         retry_after=retry_after,
+        scanner_check=(
+            f'    if (is_present_hf("User-Agent") && $(ua{{s.tolower}}) =~ "{scanners}") {{\n'
+            '        xlog("L_WARN", "scanner dropped, call-id $ci\\n");\n'
+            "        exit;\n"
+            "    }"
+        ) if scanners else "",
+        trunk_match=_trunk_match(layout),
+        phone_sources=phone_sources,
+        dialled_number=_dialled_number(layout),
+        relay_in=f'    if (has_body("application/sdp")) rtpengine_offer("{_RELAY_IN}");'
+        if relay else "",
+        relay_delete="rtpengine_delete();" if relay else "",
+        relay_out=(
+            '    if ($var(relay_flags) == $null || $var(relay_flags) == "") '
+            f'$var(relay_flags) = "{_RELAY_OUT}";\n'
+            '    if (has_body("application/sdp")) rtpengine_offer("$var(relay_flags)");'
+        ) if relay else "",
+        relay_reoffer=(
+            '        if ((is_method("INVITE") || is_method("UPDATE")) && '
+            'has_body("application/sdp")) {\n'
+            '            if (ds_is_from_list("' + str(DISPATCHER_SET) + '")) '
+            'rtpengine_offer("replace-origin replace-session-connection ICE=remove");\n'
+            '            else rtpengine_offer("replace-origin replace-session-connection '
+            'ICE=remove RTP/AVP");\n'
+            "        }\n"
+            '        if (is_method("ACK") && has_body("application/sdp")) rtpengine_answer();\n'
+            '        if (is_method("BYE")) rtpengine_delete();'
+        ) if relay else "",
+        relay_answer=(
+            '    if (has_body("application/sdp")) rtpengine_answer();'
+        ) if relay else "",
+        phone_register=phone_register,
+        phone_lookup=phone_lookup,
+        to_trunk=_outbound_trunks(layout),
+        keepalive=_keepalive(layout),
     )
 
 
-def write_front_files(layout: FrontLayout) -> Path:
-    """Write kamailio.cfg and dispatcher.list into the run directory; return the cfg path."""
+def _escape_dbtext(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:").replace("\n", "\\n")
+
+
+def render_uacreg(layout: FrontLayout) -> str:
+    """The db_text ``uacreg`` table: one registration per SIP account (holds passwords)."""
+    host = _host_in_uri(layout.listen_host)
+    rows = [_UACREG_HEADER]
+    index = 0
+    for trunk in layout.edge.trunks:
+        if trunk.kind != "register":
+            continue
+        index += 1
+        port = layout.listen_port
+        if trunk.transport == "tls" and layout.edge.tls is not None:
+            port = layout.edge.tls.port
+        socket_ = "" if trunk.transport == "udp" else f"{trunk.transport}:{host}:{port}"
+        values = [str(index), trunk.uuid, trunk.uuid, layout.listen_host, trunk.aor_user,
+                  trunk.aor_domain, trunk.realm, trunk.auth_user, trunk.password, "",
+                  trunk.proxy_uri, str(trunk.expiry_s), "0", "0", "", socket_]
+        rows.append(":".join(_escape_dbtext(v) for v in values))
+    return "\n".join(rows) + "\n"
+
+
+def render_numbers(numbers: list[str] | set[str] | tuple[str, ...]) -> str:
+    """The db_text ``numbers`` table of htable: the dialled numbers the front accepts."""
+    rows = [_HTABLE_HEADER]
+    rows += [f"{i}:{_escape_dbtext(n)}:0:0:1:0" for i, n in enumerate(sorted(numbers), start=1)]
+    return "\n".join(rows) + "\n"
+
+
+def render_subscribers(phones: list[tuple[str, str]], realm: str) -> str:
+    """The db_text ``subscriber`` table: (login, HA1) of the secretaries' phones."""
+    rows = [_SUBSCRIBER_HEADER]
+    rows += [f"{i}:{_escape_dbtext(login)}:{_escape_dbtext(realm)}::{ha1}:"
+             for i, (login, ha1) in enumerate(sorted(phones), start=1)]
+    return "\n".join(rows) + "\n"
+
+
+_UACREG_HEADER = ("id(int,auto) l_uuid(string) l_username(string) l_domain(string) "
+                  "r_username(string) r_domain(string) realm(string) auth_username(string) "
+                  "auth_password(string) auth_ha1(string) auth_proxy(string) expires(int) "
+                  "flags(int) reg_delay(int) contact_addr(string) socket(string) ")
+_HTABLE_HEADER = ("id(int,auto) key_name(string) key_type(int) value_type(int) "
+                  "key_value(string) expires(int) ")
+_SUBSCRIBER_HEADER = ("id(int,auto) username(string) domain(string) password(string) "
+                      "ha1(string) ha1b(string) ")
+_VERSION_TABLE = ("id(int,auto) table_name(string) table_version(int) \n"
+                  "1:version:1\n2:htable:2\n3:subscriber:7\n4:uacreg:5\n5:location:9\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by this user only (created 0600, then replaced)."""
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.replace(temporary, path)
+
+
+def write_front_files(layout: FrontLayout, numbers: list[str] | None = None,
+                      phones: list[tuple[str, str]] | None = None) -> Path:
+    """Write kamailio.cfg, dispatcher.list and the private tables; return the cfg path."""
     layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    layout.run_dir.chmod(0o700)
+    layout.tables_dir.mkdir(exist_ok=True, mode=0o700)
+    layout.tables_dir.chmod(0o700)
     layout.dispatcher_path.write_text(render_dispatcher_list(layout.backends))
+    write_private(layout.tables_dir / "version", _VERSION_TABLE)
+    write_private(layout.tables_dir / "uacreg", render_uacreg(layout))
+    write_private(layout.tables_dir / "numbers", render_numbers(numbers or []))
+    realm = layout.edge.phones.realm if layout.edge.phones else "telesec"
+    write_private(layout.tables_dir / "subscriber", render_subscribers(phones or [], realm))
     layout.config_path.write_text(render_config(layout))
     return layout.config_path
 
@@ -120,29 +560,16 @@ auto_aliases=no
 dns=no
 rev_dns=no
 use_dns_cache=off
-server_signature=no
+server_signature=yes
+server_header="Server: {user_agent}"
+user_agent_header="User-Agent: {user_agent}"
 sip_warning=0
 tcp_connection_lifetime=3605
+{tls_core}
 
-listen={listen_udp}
-listen={listen_tcp}
+{listen}
 
-loadmodule "kex.so"
-loadmodule "corex.so"
-loadmodule "tm.so"
-loadmodule "tmx.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "maxfwd.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "xlog.so"
-loadmodule "sanity.so"
-loadmodule "ctl.so"
-loadmodule "ipops.so"
-loadmodule "pike.so"
-loadmodule "dispatcher.so"
+{modules}
 
 modparam("ctl", "binrpc", "unix:{ctl_socket}")
 
@@ -152,6 +579,7 @@ modparam("tm", "failure_reply_mode", 3)
 
 modparam("rr", "enable_full_lr", 0)
 modparam("rr", "enable_double_rr", 1)
+modparam("rr", "append_fromtag", 1)
 
 modparam("pike", "sampling_time_unit", {flood_window})
 modparam("pike", "reqs_density_per_unit", {flood_requests})
@@ -167,6 +595,8 @@ modparam("dispatcher", "ds_probing_threshold", 1)
 modparam("dispatcher", "ds_inactive_threshold", 1)
 modparam("dispatcher", "ds_ping_reply_codes", "class=2;code=486")
 
+{edge_params}
+
 request_route {{
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
@@ -176,16 +606,27 @@ request_route {{
         xlog("L_WARN", "malformed request dropped, call-id $ci\\n");
         exit;
     }}
-    if (!ds_is_from_list("{set_id}")) {{
-        if (!is_in_subnet("$si", "{networks}")) {{
-            xlog("L_WARN", "source not in the allowed networks, call-id $ci refused\\n");
-            sl_send_reply("403", "Forbidden");
-            exit;
-        }}
-        if (!pike_check_req()) {{
-            xlog("L_WARN", "flood from $si dropped\\n");
-            exit;
-        }}
+    if (ds_is_from_list("{set_id}")) {{
+        route(FROM_WORKER);
+        exit;
+    }}
+{scanner_check}
+{trunk_match}
+    if ($var(trunk) == "" && !is_in_subnet("$si", "{networks}") && !({phone_sources})) {{
+        xlog("L_WARN", "source not in the allowed networks, call-id $ci dropped\\n");
+        exit;
+    }}
+    if (!pike_check_req()) {{
+        xlog("L_WARN", "flood from $si dropped\\n");
+        exit;
+    }}
+    force_rport();
+    if (is_method("REGISTER")) {{
+        route(PHONE_REGISTER);
+        exit;
+    }}
+    if ($var(trunk) == "" && !is_in_subnet("$si", "{networks}") && !has_totag()) {{
+        exit;
     }}
     if (is_method("OPTIONS") && !has_totag()) {{
         sl_send_reply("200", "OK");
@@ -197,6 +638,7 @@ request_route {{
     }}
     if (is_method("CANCEL")) {{
         if (t_check_trans()) {{
+            {relay_delete}
             t_relay();
         }}
         exit;
@@ -206,11 +648,24 @@ request_route {{
         exit;
     }}
     if (!is_method("INVITE")) {{
-        append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO\\r\\n");
+        append_to_reply("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK\\r\\n");
         sl_send_reply("405", "Method Not Allowed");
         exit;
     }}
+    route(INCOMING);
+}}
+
+route[INCOMING] {{
+    if ($var(trusted) != 1) {{
+        # caller ID asserted by the network is believed from the trunks' networks only
+        remove_hf("P-Asserted-Identity");
+        remove_hf("Remote-Party-ID");
+    }}
+{dialled_number}
     t_check_trans();
+    if (nat_uac_test("19")) {{
+        set_contact_alias();
+    }}
     record_route();
     if (!ds_select_dst("{set_id}", "4")) {{
         xlog("L_NOTICE", "no worker available, call-id $ci refused with 503\\n");
@@ -218,21 +673,82 @@ request_route {{
         sl_send_reply("503", "Service Unavailable");
         exit;
     }}
+{relay_in}
     route(TO_WORKER);
 }}
 
 route[TO_WORKER] {{
     xlog("L_INFO", "call-id $ci to worker $du\\n");
     t_on_failure("NEXT_WORKER");
+    t_on_reply("EDGE_REPLY");
     if (!t_relay()) {{
         sl_reply_error();
     }}
     exit;
 }}
 
+route[FROM_WORKER] {{
+    $var(relay_flags) = "";
+    if (has_totag()) {{
+        route(IN_DIALOG);
+        exit;
+    }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            {relay_delete}
+            t_relay();
+        }}
+        exit;
+    }}
+    if (is_method("ACK")) {{
+        t_check_trans();
+        exit;
+    }}
+    if (is_method("OPTIONS")) {{
+        sl_send_reply("200", "OK");
+        exit;
+    }}
+    if (!is_method("INVITE")) {{
+        sl_send_reply("405", "Method Not Allowed");
+        exit;
+    }}
+    # an outgoing leg of a bridged transfer: to a secretary's phone, or out to a number
+    t_check_trans();
+    remove_hf("P-Asserted-Identity");
+    remove_hf("Remote-Party-ID");
+    record_route();
+    if (uri == myself) {{
+{phone_lookup}
+        if ($rU =~ "^\\+?[0-9]{{3,}}$") {{
+            route(TO_TRUNK);
+            exit;
+        }}
+        xlog("L_NOTICE", "call-id $ci: no such phone or number, refused\\n");
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    route(RELAY_OUT);
+}}
+
+route[RELAY_OUT] {{
+{relay_out}
+    t_on_reply("EDGE_REPLY");
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+    exit;
+}}
+
+{to_trunk}
+
+{phone_register}
+
 route[IN_DIALOG] {{
     if (loose_route()) {{
+        handle_ruri_alias();
+{relay_reoffer}
         t_set_fr(0, {in_dialog_timer});
+        t_on_reply("EDGE_REPLY");
         if (!t_relay()) {{
             sl_reply_error();
         }}
@@ -244,12 +760,23 @@ route[IN_DIALOG] {{
         }}
         exit;
     }}
+    if (!ds_is_from_list("{set_id}") && !is_in_subnet("$si", "{networks}") && $var(trunk) == "") {{
+        exit;
+    }}
     sl_send_reply("404", "Not Here");
     exit;
 }}
 
+onreply_route[EDGE_REPLY] {{
+    if (nat_uac_test("1")) {{
+        fix_nated_contact();
+    }}
+{relay_answer}
+}}
+
 failure_route[NEXT_WORKER] {{
     if (t_is_canceled()) {{
+        {relay_delete}
         exit;
     }}
     if (t_branch_timeout() && !t_branch_replied()) {{
@@ -257,11 +784,13 @@ failure_route[NEXT_WORKER] {{
         ds_mark_dst("ip");
     }}
     if (!t_branch_timeout() && !t_check_status("486|503|408|480|500")) {{
+        {relay_delete}
         exit;
     }}
     if (ds_next_dst()) {{
         route(TO_WORKER);
     }}
+    {relay_delete}
     append_to_reply("{retry_after}");
     if (t_check_status("486")) {{
         xlog("L_NOTICE", "every worker busy, call-id $ci refused with 486\\n");
@@ -271,4 +800,6 @@ failure_route[NEXT_WORKER] {{
         t_reply("503", "Service Unavailable");
     }}
 }}
+
+{keepalive}
 """

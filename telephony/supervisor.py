@@ -27,20 +27,35 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from foundation.errors import TelesecError
 from foundation.settings import Settings
+from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
+from telephony.kamailio_rpc import TrunkState, trunk_states
+from telephony.media_relay import MediaRelay, RelayLayout, find_rtpengine
 from telephony.pool_settings import PoolTuning
 
 log = logging.getLogger("telesec.telephony.supervisor")
 worker_log = logging.getLogger("telesec.telephony.worker")
 
-WORKER_HOST = "127.0.0.1"
 READY_PREFIX = "READY"
 _POLL_S = 0.1
+DIRECTORY_REFRESH_S = 10.0  # practice numbers and phones' credentials are re-read this often
+
+
+class FrontDirectory(Protocol):
+    """What the front must know from the database (the composition root provides it)."""
+
+    def numbers(self) -> set[str]:
+        """The practices' numbers (E.164): dialled numbers the front lets through."""
+        ...
+
+    def phones(self, realm: str) -> list[tuple[str, str]]:
+        """(login, HA1 for ``realm``) of every staff member whose phone may register."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,9 @@ class WorkerSpec:
     max_calls: int = 4
     allowed_networks: tuple[str, ...] = ("127.0.0.0/8",)
     drain_seconds: float = 30.0
+    outbound_proxy: str = ""  # the front, where outgoing legs go (sip:host:port)
+    user_agent: str = "Telesec"
+    trusted_networks: tuple[str, ...] = ()  # direct mode: the trunks (caller ID believed)
 
 
 WorkerArgv = Callable[[WorkerSpec], list[str]]
@@ -72,14 +90,26 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
     ]
     for network in spec.allowed_networks:
         argv += ["--allow-net", network]
+    if spec.outbound_proxy:
+        argv += ["--outbound-proxy", spec.outbound_proxy]
+    if spec.user_agent != "Telesec":
+        argv += ["--user-agent", spec.user_agent]
+    for network in spec.trusted_networks:
+        argv += ["--trust-net", network]
     return argv
 
 
-def _front_sources(listen_host: str) -> tuple[str, ...]:
+def _front_sources(listen_host: str, worker_host: str = "127.0.0.1") -> tuple[str, ...]:
     """Networks a worker behind Kamailio accepts calls from: Kamailio's own addresses."""
-    address = ipaddress.ip_address(listen_host)
-    own = str(ipaddress.ip_network(f"{address}/{address.max_prefixlen}"))
-    return tuple(dict.fromkeys(["127.0.0.0/8", own]))
+    own = []
+    for host in (listen_host, worker_host):
+        address = ipaddress.ip_address(host)
+        own.append(str(ipaddress.ip_network(f"{address}/{address.max_prefixlen}")))
+    return tuple(dict.fromkeys(["127.0.0.0/8", *own]))
+
+
+def _host_in_uri(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 @dataclass(frozen=True)
@@ -138,8 +168,12 @@ class Supervisor:
         preload: Preload | None = None,
         worker_argv: WorkerArgv = default_worker_argv,
         run_dir: Path | None = None,
+        directory: FrontDirectory | None = None,
     ) -> None:
         self.settings = settings
+        self.directory = directory
+        self._relay: MediaRelay | None = None
+        self._directory_at = 0.0
         self.handler = handler
         self.tuning = tuning or PoolTuning()
         self.preload = preload
@@ -183,15 +217,20 @@ class Supervisor:
                 "so at most %d calls at a time; install kamailio for a pool",
                 sip.kamailio_binary, sip.listen_host, sip.listen_port, sip.calls_per_worker,
             )
+            trunk_nets = tuple(n for t in sip.trunks for n in t.networks)
             specs = [
                 WorkerSpec(0, sip.listen_host, sip.listen_port, self.handler, sip.calls_per_worker,
-                           tuple(sip.allowed_networks), self.tuning.drain_deadline_s)
+                           tuple(sip.allowed_networks) + trunk_nets,
+                           self.tuning.drain_deadline_s, user_agent=sip.user_agent,
+                           trusted_networks=trunk_nets)
             ]
         else:
+            proxy = f"sip:{_host_in_uri(sip.listen_host)}:{sip.listen_port}"
             specs = [
-                WorkerSpec(i, WORKER_HOST, sip.worker_base_port + i, self.handler,
-                           sip.calls_per_worker, _front_sources(sip.listen_host),
-                           self.tuning.drain_deadline_s)
+                WorkerSpec(i, sip.worker_host, sip.worker_base_port + i, self.handler,
+                           sip.calls_per_worker, _front_sources(sip.listen_host, sip.worker_host),
+                           self.tuning.drain_deadline_s, outbound_proxy=proxy,
+                           user_agent=sip.user_agent)
                 for i in range(sip.workers)
             ]
         with self._lock:
@@ -202,6 +241,9 @@ class Supervisor:
                 self._spawn(slot)
             self._wait_workers_ready()
             if binary is not None:
+                link = self._start_relay()
+                edge = edge_from_settings(sip, relay=link,
+                                          check_numbers=self.directory is not None)
                 layout = FrontLayout(
                     listen_host=sip.listen_host,
                     listen_port=sip.listen_port,
@@ -209,8 +251,10 @@ class Supervisor:
                     run_dir=self.run_dir,
                     allowed_networks=list(sip.allowed_networks),
                     tuning=self.tuning,
+                    edge=edge,
                 )
                 self._front = KamailioFront(binary, layout)
+                self._refresh_directory(force=True)
                 self._front.start()
         except BaseException:
             self._shutdown(deadline=2.0)
@@ -227,6 +271,53 @@ class Supervisor:
             len(self._slots), ports, "Kamailio" if self._front else "no front",
             sip.listen_host, sip.listen_port,
         )
+
+    def _start_relay(self) -> RelayLink | None:
+        """Start rtpengine as the settings ask (auto: when installed); its control link."""
+        media = self.settings.sip.media
+        if media.relay == "off":
+            return None
+        binary = find_rtpengine(media.rtpengine_binary)
+        if binary is None:
+            if media.relay == "on":
+                raise TelesecError(
+                    f"sip.media.relay is on but rtpengine ({media.rtpengine_binary!r}) is not "
+                    "installed; install the rtpengine-daemon package or set relay = \"auto\""
+                )
+            log.warning("rtpengine not found: RTP goes straight between callers and workers, "
+                        "which only works without NAT; install rtpengine-daemon")
+            return None
+        sip = self.settings.sip
+        self._relay = MediaRelay(binary, RelayLayout(
+            internal_address=sip.worker_host,
+            external_address=media.edge_address or sip.listen_host,
+            port_min=media.port_min, port_max=media.port_max,
+            run_dir=self.run_dir / "relay", public_address=media.public_address,
+        ))
+        self._relay.start()
+        return RelayLink("127.0.0.1", self._relay.ng_port)
+
+    def _refresh_directory(self, force: bool = False) -> None:
+        """Give the front the practice numbers and phones' credentials (every 10 s)."""
+        front, directory = self._front, self.directory
+        now = time.monotonic()
+        if front is None or directory is None:
+            return
+        if not force and now - self._directory_at < DIRECTORY_REFRESH_S:
+            return
+        self._directory_at = now
+        realm = self.settings.sip.phones.realm
+        try:
+            front.update_tables(directory.numbers(), directory.phones(realm))
+        except Exception as exc:  # the database is down: keep what the front has
+            log.warning("front tables not refreshed (%s)", type(exc).__name__)
+
+    def trunk_states(self) -> dict[str, TrunkState]:
+        """Registration state of the SIP accounts (by Contact user); {} without a front."""
+        front = self._front
+        if front is None or not front.is_alive():
+            return {}
+        return trunk_states(front.layout.rpc_socket)
 
     def _preload_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -317,6 +408,20 @@ class Supervisor:
                 for slot in self._slots:
                     self._check_worker(slot, now)
             self._check_front(now)  # may take seconds: outside the lock status() needs
+            self._check_relay()
+            self._refresh_directory()
+
+    def _check_relay(self) -> None:
+        relay = self._relay
+        if relay is None or relay.is_alive() or self._stopping.is_set():
+            return
+        log.error("rtpengine (pid %s) exited; restarting it (calls in progress lose audio)",
+                  relay.pid)
+        relay.stop(timeout=1)
+        try:
+            relay.start()
+        except TelesecError as exc:
+            log.error("rtpengine restart failed: %s", exc)
 
     def _check_worker(self, slot: _WorkerSlot, now: float) -> None:
         if slot.restart_at is not None:
@@ -449,6 +554,9 @@ class Supervisor:
                 _close_pipes(slot.process)
         if self._front is not None:
             self._front.stop()
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
         with self._lock:
             self._front = None
             self._front_restart_at = None

@@ -95,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="environment variable holding the digest password")
     reg.add_argument("--register-expiry", type=int, default=300,
                      help="registration lifetime asked for, seconds (refreshed before it ends)")
+    parser.add_argument("--outbound-proxy", default="", metavar="URI",
+                        help="the front (sip:host:port): outgoing legs go through it")
+    parser.add_argument("--user-agent", default="Telesec", help="User-Agent header")
+    parser.add_argument("--trust-net", action="append", default=[], metavar="CIDR",
+                        help="direct mode: source network whose P-Asserted-Identity is "
+                             "believed (a trunk's; repeat)")
     parser.add_argument("--pjsip-log-level", type=int, default=1)
     parser.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
@@ -174,6 +180,9 @@ def build_config(args: argparse.Namespace) -> WorkerConfig:
             else int(args.srtp == "mandatory")
         ),
         registration=registration,
+        outbound_proxy=args.outbound_proxy,
+        user_agent=args.user_agent,
+        trusted_networks=[ipaddress.ip_network(n, strict=False) for n in args.trust_net],
     )
 
 

@@ -72,6 +72,11 @@ class WorkerConfig:
     srtp: str = "off"  # off | optional | mandatory
     srtp_secure_signaling: int = 1  # 0: any transport, 1: TLS hop, 2: sips end to end
     registration: Registration | None = None
+    outbound_proxy: str = ""  # sip:host:port of the front: outgoing legs go through it
+    user_agent: str = "Telesec"
+    trusted_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
+        default_factory=list
+    )  # direct mode: sources whose P-Asserted-Identity is believed
 
     @property
     def effective_rtp_port(self) -> int:

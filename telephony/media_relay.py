@@ -1,0 +1,208 @@
+"""rtpengine as the front's media relay: one process in the foreground, userspace forwarding.
+
+Two logical interfaces: ``internal`` on the workers' side (loopback or a private address)
+and ``external`` on the edge address, optionally announcing a public address (1:1 NAT).
+Media toward the outside uses one fixed UDP port range, so a router needs at most that
+range forwarded (none when the practice registers from behind NAT: the provider's relay
+latches onto the packets we send). rtpengine learns each peer's real address from its
+first packets (symmetric RTP latching), decrypts SDES-SRTP from providers that offer it,
+and hands the workers plain RTP. Kamailio drives it over the ng control socket, bound on
+loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+from foundation.errors import TelesecError
+
+log = logging.getLogger("telesec.telephony.rtpengine")
+
+_SYSTEM_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin")
+
+
+def find_rtpengine(binary: str = "rtpengine") -> str | None:
+    """Path of the rtpengine executable, or None when it is not installed."""
+    if os.sep in binary:
+        return binary if os.access(binary, os.X_OK) else None
+    found = shutil.which(binary)
+    if found:
+        return found
+    for directory in _SYSTEM_DIRS:
+        candidate = Path(directory) / binary
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+@dataclass(frozen=True)
+class RelayLayout:
+    """What the generated rtpengine configuration depends on."""
+
+    internal_address: str  # the workers' side
+    external_address: str  # the edge address media leaves from
+    port_min: int
+    port_max: int
+    run_dir: Path
+    ng_port: int = 0  # 0: a free loopback port is picked at start
+    public_address: str = ""  # announced in SDP instead of external_address (1:1 NAT)
+    threads: int = 2
+
+    @property
+    def config_path(self) -> Path:
+        return self.run_dir / "rtpengine.conf"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.run_dir / "rtpengine.pid"
+
+
+def _free_loopback_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def render_config(layout: RelayLayout, ng_port: int) -> str:
+    external = layout.external_address
+    if layout.public_address:
+        external += f"!{layout.public_address}"
+    interfaces = f"internal/{layout.internal_address};external/{external}"
+    return (
+        "# Telesec media relay. Generated at every start by telephony/media_relay.py.\n"
+        "[rtpengine]\n"
+        "table = -1\n"  # userspace forwarding: no kernel module needed
+        f"interface = {interfaces}\n"
+        f"listen-ng = 127.0.0.1:{ng_port}\n"
+        f"port-min = {layout.port_min}\n"
+        f"port-max = {layout.port_max}\n"
+        "timeout = 60\n"
+        "silent-timeout = 3600\n"
+        "final-timeout = 14400\n"
+        "delete-delay = 0\n"
+        f"num-threads = {layout.threads}\n"
+        "log-level = 5\n"
+        "log-stderr = true\n"
+        "foreground = true\n"
+        "no-log-timestamps = true\n"
+        "dtls-passive = true\n"
+    )
+
+
+class MediaRelay:
+    """One rtpengine process; ``ng_port`` is its control port on 127.0.0.1."""
+
+    def __init__(self, binary: str, layout: RelayLayout) -> None:
+        self.binary = binary
+        self.layout = layout
+        self.ng_port = layout.ng_port
+        self._process: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._recent: deque[str] = deque(maxlen=100)
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Write the config, start rtpengine and wait until it answers an ng ping."""
+        self.layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.ng_port = self.layout.ng_port or _free_loopback_udp_port()
+        self.layout.config_path.write_text(render_config(self.layout, self.ng_port))
+        self._recent.clear()
+        self._process = subprocess.Popen(
+            [self.binary, "--config-file", str(self.layout.config_path),
+             "--pidfile", str(self.layout.pid_path)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            text=True, errors="replace", start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._forward_logs, args=(self._process,),
+                                        name="rtpengine-log", daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.is_alive():
+                if self._reader:
+                    self._reader.join(timeout=2)
+                raise TelesecError(
+                    f"rtpengine did not start: {self._summary()}; check sip.media "
+                    "(addresses this machine has, a free port range)"
+                )
+            if ng_ping(self.ng_port, timeout=0.3):
+                log.info("media relay up: RTP ports %d-%d on %s (pid %s)",
+                         self.layout.port_min, self.layout.port_max,
+                         self.layout.public_address or self.layout.external_address, self.pid)
+                return
+        self.stop()
+        raise TelesecError(f"rtpengine did not answer on 127.0.0.1:{self.ng_port} within "
+                           f"{timeout:.0f} s: {self._summary()}")
+
+    def _summary(self) -> str:
+        errors = [line for line in self._recent if "ERR" in line or "CRIT" in line]
+        return (errors or list(self._recent) or ["no output"])[-1]
+
+    def _forward_logs(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for raw in process.stderr:
+            line = raw.rstrip()
+            if not line:
+                continue
+            self._recent.append(line)
+            # rtpengine names calls by Call-ID and addresses only; keep its chatter at DEBUG
+            level = logging.WARNING if line.startswith(("ERR", "CRIT", "WARNING")) \
+                else logging.DEBUG
+            log.log(level, "rtpengine: %s", line)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._reader:
+            self._reader.join(timeout=2)
+        if process.stderr:
+            process.stderr.close()
+        self.layout.pid_path.unlink(missing_ok=True)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time rtpengine has used so far (for the benchmark)."""
+        if self.pid is None:
+            return 0.0
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def ng_ping(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
+    """True if an rtpengine answers ``ping`` on its ng control port."""
+    cookie = os.urandom(4).hex()
+    message = f"{cookie} d7:command4:pinge".encode()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(message, (host, port))
+            data = sock.recv(4096)
+        except OSError:
+            return False
+    return data.startswith(cookie.encode()) and b"pong" in data

@@ -69,7 +69,7 @@ class TrunkSettings(BaseModel):
     auth_user: str = ""
     """Digest user name (default: the AOR's user)."""
     realm: str = ""
-    """Digest realm (default: whatever the provider challenges with)."""
+    """Digest realm (default: the AOR's domain, which is what providers challenge with)."""
     password_env: str = ""
     """Name of the environment variable holding the account's password."""
     password_file: Path | None = None

@@ -134,7 +134,8 @@ def edge_trunk(trunk: TrunkSettings) -> EdgeTrunk:
         aor_user=trunk.aor_user,
         aor_domain=trunk.aor_domain,
         auth_user=trunk.auth_user or trunk.aor_user,
-        realm=trunk.realm,
+        # the front's table cannot hold an empty realm; providers challenge with their domain
+        realm=trunk.realm or trunk.aor_domain.split(":")[0],
         password=password,
         expiry_s=trunk.expiry_s,
         keepalive_s=trunk.keepalive_s,

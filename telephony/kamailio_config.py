@@ -513,12 +513,12 @@ def render_subscribers(phones: list[tuple[str, str]], realm: str) -> str:
 
 _UACREG_HEADER = ("id(int,auto) l_uuid(string) l_username(string) l_domain(string) "
                   "r_username(string) r_domain(string) realm(string) auth_username(string) "
-                  "auth_password(string) auth_ha1(string) auth_proxy(string) expires(int) "
-                  "flags(int) reg_delay(int) contact_addr(string) socket(string) ")
+                  "auth_password(string) auth_ha1(string,null) auth_proxy(string) expires(int) "
+                  "flags(int) reg_delay(int) contact_addr(string,null) socket(string,null) ")
 _HTABLE_HEADER = ("id(int,auto) key_name(string) key_type(int) value_type(int) "
                   "key_value(string) expires(int) ")
-_SUBSCRIBER_HEADER = ("id(int,auto) username(string) domain(string) password(string) "
-                      "ha1(string) ha1b(string) ")
+_SUBSCRIBER_HEADER = ("id(int,auto) username(string) domain(string) password(string,null) "
+                      "ha1(string) ha1b(string,null) ")
 _VERSION_TABLE = ("id(int,auto) table_name(string) table_version(int) \n"
                   "1:version:1\n2:htable:2\n3:subscriber:7\n4:uacreg:5\n5:location:9\n")
 

@@ -67,7 +67,8 @@ request_route {{
         if ($au != "{user}") {{ sl_send_reply("403", "Forbidden"); exit; }}
         fix_nated_register();
         if (!save("location")) {{ sl_reply_error(); exit; }}
-        xlog("L_NOTICE", "PROVIDER REGISTER ok user=$au expires=$hdr(Expires) source=$si contact=$ct\\n");
+        xlog("L_NOTICE",
+             "PROVIDER REGISTER ok user=$au expires=$hdr(Expires) source=$si contact=$ct\\n");
         exit;
     }}
     if (is_method("OPTIONS") && !has_totag()) {{

@@ -26,7 +26,7 @@ def _request(method: str, uri: str, via: str, user_agent: str, extra: str = "",
         f"Contact: <sip:probe@{via.split()[-1]}>\r\n"
         + (f"User-Agent: {user_agent}\r\n" if user_agent else "")
         + extra
-        + (f"Content-Type: application/sdp\r\n" if body else "")
+        + ("Content-Type: application/sdp\r\n" if body else "")
         + f"Content-Length: {len(body)}\r\n\r\n{body}"
     )
     return headers, branch, call_id
@@ -60,7 +60,7 @@ def send_invite(source: str, host: str, port: int, user: str, *,
         sdp = (f"v=0\r\no=probe 1 1 IN IP4 {local[0]}\r\ns=-\r\nc=IN IP4 {local[0]}\r\n"
                "t=0 0\r\nm=audio 9 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
         uri = f"sip:{user}@{host}:{port}"
-        message, branch, call_id = _request("INVITE", uri, f"UDP {local[0]}:{local[1]}",
+        message, branch, _call_id = _request("INVITE", uri, f"UDP {local[0]}:{local[1]}",
                                             "edge-test", body=sdp)
         sock.sendto(message.encode(), (host, port))
         codes: list[int] = []

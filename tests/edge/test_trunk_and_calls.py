@@ -7,7 +7,9 @@ secretary's softphone registered to the front, rtpengine relaying every call's m
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +28,7 @@ from tests.telephony.peers import free_port, free_rtp_base, sipp_errors, wait_ex
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
 
-SIPP_DIR = __import__("pathlib").Path(__file__).parent / "sipp"
+SIPP_DIR = Path(__file__).parent / "sipp"
 
 
 def edge_scenario(tmp, name: str, **values: object):
@@ -42,8 +44,6 @@ def call_through_provider(tmp, pool: EdgePool, *, caller: str, headers: str = ""
                           pause_ms: int = 5000, service: str = ACCOUNT,
                           host: str = CALLER_HOST, target: str = ""):
     """sipp calls ``service`` at the provider (or ``target``); an RtpPeer is its audio."""
-    import subprocess
-
     peer = RtpPeer(host)
     xml = edge_scenario(tmp, "caller.xml", CALLER=caller, HEADERS=headers or "X-Test: 1",
                         MEDIA_IP=host, RTP_PORT=peer.port, PAUSE_MS=pause_ms)
@@ -130,8 +130,6 @@ def test_bridged_to_a_mobile_through_the_provider_with_407(edge_pool: EdgePool, 
     mobile_peer = RtpPeer(MOBILE_HOST)
     mobile_xml = edge_scenario(tmp_path, "mobile.xml", MEDIA_IP=MOBILE_HOST,
                                RTP_PORT=mobile_peer.port)
-    import subprocess
-
     mobile = subprocess.Popen(
         ["sipp", "-sf", str(mobile_xml), "-p", str(edge_pool.mobile_port), "-i", MOBILE_HOST,
          "-mp", str(free_rtp_base()), "-m", "1", "-timeout", "40s", "-timeout_error",
@@ -151,10 +149,9 @@ def test_bridged_to_a_mobile_through_the_provider_with_407(edge_pool: EdgePool, 
     assert record["answered_by"] == "tel:+33612345678"
     assert provider.count(r"PROVIDER INVITE challenged 407") >= 1
     # the provider saw the account's From and the practice's number, in its own format
-    assert provider.count(
-        rf"PROVIDER OUT to={MOBILE_NATIONAL} from={ACCOUNT} pai=sip:0199000000@") == 1, \
-        provider.log()[-2000:]
-    assert mobile_peer.loud_packets > 40, mobile_peer.facts()  # the caller's voice reached the mobile
+    seen = rf"PROVIDER OUT to={MOBILE_NATIONAL} from={ACCOUNT} pai=sip:0199000000@"
+    assert provider.count(seen) == 1, provider.log()[-2000:]
+    assert mobile_peer.loud_packets > 40, mobile_peer.facts()  # the caller reached the mobile
     assert caller_peer.loud_packets > 40, caller_peer.facts()  # hold music, then the mobile's voice
 
 

@@ -13,6 +13,7 @@ from api.ratelimit import AuthLimits, TokenBuckets
 from api.services.accounts import Accounts
 from api.services.escalation_feed import EscalationFeed
 from api.services.sessions import Sessions
+from foundation.front_status import read_trunk_status
 from foundation.settings import Settings
 from scheduling.service import Agenda
 from storage.db import Database
@@ -52,7 +53,8 @@ class ApiContext:
         self.ip_buckets = TokenBuckets(self.limits.per_ip)
         self.login_buckets = TokenBuckets(self.limits.per_login)
         self.metrics = registry_for(self.db, lambda: self.feed.listeners,
-                                    vault_dir=self.vault.root)
+                                    vault_dir=self.vault.root,
+                                    trunks=lambda: read_trunk_status(self.settings))
 
     @property
     def policy(self) -> RetentionPolicy:

@@ -24,10 +24,12 @@ LOST_WINDOW = timedelta(hours=1)
 
 class TelesecCollector(Collector):
     def __init__(self, db: Database, listeners: Callable[[], int] = lambda: 0,
-                 vault_dir: Path | None = None) -> None:
+                 vault_dir: Path | None = None,
+                 trunks: Callable[[], dict[str, str]] = dict) -> None:
         self.db = db
         self.listeners = listeners
         self.vault_dir = vault_dir
+        self.trunks = trunks
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = utcnow()
@@ -70,6 +72,13 @@ class TelesecCollector(Collector):
             yield GaugeMetricFamily("telesec_vault_free_bytes",
                                     "Free space on the disk holding the vault",
                                     value=_free_bytes(self.vault_dir))
+        trunk_family = GaugeMetricFamily(
+            "telesec_trunk_registered",
+            "1 while the front holds a registration for the SIP account (IP trunks: 1)",
+            labels=["trunk"])
+        for name, state in sorted(self.trunks().items()):
+            trunk_family.add_metric([name], 1 if state in ("registered", "ip") else 0)
+        yield trunk_family
         yield GaugeMetricFamily("telesec_api_stream_listeners",
                                 "Consoles listening to the escalation stream (this process)",
                                 value=self.listeners())
@@ -83,7 +92,8 @@ def _free_bytes(path: Path) -> int:
 
 
 def registry_for(db: Database, listeners: Callable[[], int],
-                 vault_dir: Path | None = None) -> CollectorRegistry:
+                 vault_dir: Path | None = None,
+                 trunks: Callable[[], dict[str, str]] = dict) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(TelesecCollector(db, listeners, vault_dir))
+    registry.register(TelesecCollector(db, listeners, vault_dir, trunks))
     return registry

@@ -59,6 +59,7 @@ class TrunkState:
     """One SIP account's registration as the front reports it (no secrets)."""
 
     uuid: str
+    aor: str  # user@domain of the account
     registered: bool
     state: str  # registered | registering | failed | disabled | idle
     expires: int  # seconds asked for
@@ -88,6 +89,7 @@ def trunk_states(rpc_socket: Path) -> dict[str, TrunkState]:
         state = _state(flags)
         states[str(record.get("l_uuid", ""))] = TrunkState(
             uuid=str(record.get("l_uuid", "")),
+            aor=f"{record.get('r_username', '')}@{record.get('r_domain', '')}",
             registered=state == "registered",
             state=state,
             expires=int(record.get("expires", 0)),

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from foundation.errors import TelesecError
+from foundation.front_status import write_trunk_status
 from foundation.settings import Settings
 from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
@@ -174,6 +175,7 @@ class Supervisor:
         self.directory = directory
         self._relay: MediaRelay | None = None
         self._directory_at = 0.0
+        self._status_at = 0.0
         self.handler = handler
         self.tuning = tuning or PoolTuning()
         self.preload = preload
@@ -410,6 +412,30 @@ class Supervisor:
             self._check_front(now)  # may take seconds: outside the lock status() needs
             self._check_relay()
             self._refresh_directory()
+            self._report_trunks()
+
+    def _report_trunks(self) -> None:
+        """Every 5 s: the accounts' registration state, for `telesec trunks status`, the
+        health endpoint and the metrics (a file: they need not talk to Kamailio)."""
+        front = self._front
+        now = time.monotonic()
+        if front is None or not front.layout.edge.trunks or now - self._status_at < 5.0:
+            return
+        self._status_at = now
+        try:
+            states = self.trunk_states() if front.is_alive() else {}
+        except TelesecError:
+            states = {}
+        entries = []
+        for trunk in front.layout.edge.trunks:
+            if trunk.kind == "ip":
+                entries.append({"name": trunk.name, "state": "ip", "registered": False})
+                continue
+            state = states.get(trunk.uuid)
+            entries.append({"name": trunk.name, "state": state.state if state else "down",
+                            "registered": bool(state and state.registered),
+                            "expires_s": state.expires if state else 0})
+        write_trunk_status(self.run_dir, entries)
 
     def _check_relay(self) -> None:
         relay = self._relay

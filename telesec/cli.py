@@ -22,6 +22,7 @@ from telesec.commands import (
     retention,
     serve,
     simulate,
+    trunks,
     users,
 )
 
@@ -46,6 +47,7 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(retention.app, name="retention")
 app.add_typer(backup.app, name="backup")
 app.add_typer(users.app, name="users")
+app.add_typer(trunks.app, name="trunks")
 
 
 def main() -> None:

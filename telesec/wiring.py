@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
 from foundation.errors import TelesecError
 from foundation.settings import Settings
-from storage import identity
+from storage import identity, phone_credentials
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, head_revision
+from storage.models import Practice
 from storage.retention import RetentionPolicy
 from storage.vault import Vault
 
@@ -75,3 +77,23 @@ def api_app(settings: Settings, **options: Any) -> FastAPI:
 
     vault = open_vault(settings)
     return create_app(settings, db=vault.db, keyring=vault.keyring, vault=vault, **options)
+
+
+class DatabaseDirectory:
+    """What the front needs from the database: the practices' numbers (calls to others
+    are refused at the front) and the staff's phone credentials (HA1 only)."""
+
+    def __init__(self, settings: Settings, db: Database, keyring: Keyring) -> None:
+        self.settings = settings
+        self.db = db
+        self.keyring = keyring
+
+    def numbers(self) -> set[str]:
+        with self.db.read_session() as session:
+            found = set(session.scalars(select(Practice.phone_number)
+                                        .where(Practice.phone_number.is_not(None))))
+        return found | {n for trunk in self.settings.sip.trunks for n in trunk.numbers}
+
+    def phones(self, realm: str) -> list[tuple[str, str]]:
+        return [(c.login, c.ha1)
+                for c in phone_credentials.phone_credentials(self.db, self.keyring, realm)]

@@ -8,20 +8,23 @@ from sqlalchemy import text
 
 from api.deps import Context
 from api.schemas.admin import HealthOut
+from foundation.front_status import read_trunk_status
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthOut, responses={503: {"model": HealthOut}})
 def health(ctx: Context, response: Response) -> HealthOut:
-    """``ok`` when the database answers."""
+    """``ok`` when the database answers; the SIP accounts' state beside it (a trunk that
+    is not registered does not fail the check: the API still serves)."""
+    trunks = read_trunk_status(ctx.settings)
     try:
         with ctx.db.read_session() as session:
             session.execute(text("SELECT 1"))
     except Exception:
         response.status_code = 503
-        return HealthOut(status="unavailable", database="unreachable")
-    return HealthOut(status="ok", database="ok")
+        return HealthOut(status="unavailable", database="unreachable", trunks=trunks)
+    return HealthOut(status="ok", database="ok", trunks=trunks)
 
 
 @router.get("/metrics", response_class=Response,

@@ -87,3 +87,5 @@ class ErasureOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     database: str
+    trunks: dict[str, str] = {}
+    """Each SIP account's state at the front (registered, failed, ip, unknown...)."""

@@ -46,6 +46,11 @@ class StaffUser(Base):
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the SIP phone's digest credentials: HA1 (MD5 of login:realm:password) sealed under a
+    # key derived from the keyring, like the TOTP secret; the password itself is never kept
+    sip_ha1_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sip_kek_id: Mapped[str | None] = mapped_column(String(64))
+    sip_realm: Mapped[str | None] = mapped_column(String(64))
 
 
 class StaffPractice(Base):

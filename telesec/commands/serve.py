@@ -24,7 +24,7 @@ from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, engine_jobs
-from telesec.wiring import api_app, open_database, open_vault
+from telesec.wiring import DatabaseDirectory, api_app, open_database, open_vault
 
 log = logging.getLogger("telesec.serve")
 
@@ -70,7 +70,9 @@ def serve(
                     settings.speech.max_concurrent_streams,
                 )
                 preload = lambda: speech_env  # noqa: E731
-            Supervisor(settings, handler=handler, preload=preload).run_forever()
+            directory = DatabaseDirectory(settings, db, vault.keyring)
+            Supervisor(settings, handler=handler, preload=preload,
+                       directory=directory).run_forever()
         else:
             _wait_for_signal()
     finally:

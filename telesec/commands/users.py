@@ -1,4 +1,4 @@
-"""``telesec users add | list | disable | enable | reset-mfa``: staff accounts for admins."""
+"""``telesec users add | list | disable | enable | reset-mfa | sip-password``: staff accounts."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from api.services.accounts import AccountError, Accounts, Enrolment
 from foundation.errors import TelesecError
 from foundation.settings import load_settings
 from scheduling.errors import SchedulingError
+from storage import phone_credentials
 from storage.models import StaffRole
 from telesec.wiring import open_database, open_keyring
 
-app = typer.Typer(help="Staff accounts: add, list, disable, reset MFA.", no_args_is_help=True)
+app = typer.Typer(help="Staff accounts: add, list, disable, reset MFA, SIP phone password.",
+                  no_args_is_help=True)
 
 
 def _accounts() -> Accounts:
@@ -112,3 +114,33 @@ def reset_mfa(login: str) -> None:
     assert enrolment is not None
     typer.echo(f"MFA of {login} reset")
     _show(enrolment)
+
+
+@app.command("sip-password")
+def sip_password(
+    login: str,
+    clear: Annotated[bool, typer.Option(help="remove the phone instead")] = False,
+) -> None:
+    """A new password for LOGIN's SIP phone or softphone (shown once); it registers to the
+    front as sip:LOGIN@<sip.phones.realm>, and transfers to LOGIN ring it."""
+    settings = load_settings()
+    keyring = open_keyring(settings)
+    db = open_database(settings)
+    realm = settings.sip.phones.realm
+    try:
+        if clear:
+            phone_credentials.clear_password(db, login, actor=_actor())
+            typer.echo(f"{login}'s phone removed; it stops ringing within a minute")
+            return
+        password = phone_credentials.set_password(db, keyring, login, realm, actor=_actor())
+    except phone_credentials.UnknownStaff:
+        raise TelesecError(f"no staff account {login!r}; see `telesec users list`") from None
+    finally:
+        db.dispose()
+    sip = settings.sip
+    typer.echo(f"SIP account:   sip:{login}@{realm}")
+    typer.echo(f"user / auth:   {login}")
+    typer.echo(f"password:      {password}  (shown once; run this again to replace it)")
+    typer.echo(f"realm:         {realm}")
+    typer.echo(f"registrar:     {sip.media.public_address or sip.listen_host}:{sip.listen_port}"
+               + (f" (TLS: port {sip.tls.port})" if sip.tls else ""))

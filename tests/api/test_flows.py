@@ -332,7 +332,7 @@ def test_health_metrics_and_security_headers(world: ApiWorld) -> None:
 
     calls.call_started(world.db, "live-call-1", world.demo_id)
     health = world.client.get("/health")
-    assert health.json() == {"status": "ok", "database": "ok"}
+    assert health.json() == {"status": "ok", "database": "ok", "trunks": {}}
     for name in ("content-security-policy", "x-content-type-options", "referrer-policy",
                  "x-frame-options"):
         assert name in health.headers

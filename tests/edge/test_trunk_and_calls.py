@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.front_status import read_trunk_status
 from tests.edge.conftest import (
     ACCOUNT,
     CALLER_HOST,
@@ -71,6 +72,12 @@ def test_the_account_registers_with_digest_and_stays_alive(edge_pool: EdgePool):
             break
         time.sleep(0.3)
     assert len(states) == 1 and next(iter(states.values())).state == "registered", states
+    # what `telesec trunks status`, /health and the metrics read
+    settings = edge_pool.supervisor.settings
+    deadline = time.monotonic() + 10
+    while read_trunk_status(settings, edge_pool.run_dir) != {"provider": "registered"}:
+        assert time.monotonic() < deadline, read_trunk_status(settings, edge_pool.run_dir)
+        time.sleep(0.3)
     # keep-alives from the registration's own socket keep a router's mapping open
     assert provider.wait_for(r"PROVIDER OPTIONS from " + FRONT_HOST, 2, timeout=10) >= 2
     assert "ua=Cabinet Tilleuls PBX" in provider.log()

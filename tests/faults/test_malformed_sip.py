@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import DEMO_NUMBER, _telesec
 from tests.e2e.engine_run import clean_env, start_serve
 from tests.engine.test_serve import sip_options
 from tests.telephony.peers import free_port, free_rtp_base
@@ -103,6 +104,9 @@ def flood(port: int, count: int, answered: list[int]) -> None:
 
 def test_hostile_sip_is_refused_and_a_flood_does_not_stop_other_callers(tmp_path):
     env = clean_env(tmp_path / "var")
+    # the front refuses numbers that are no practice's: the ordinary caller dials the demo
+    _telesec(env, "init")
+    _telesec(env, "demo", "seed")
     served = start_serve(env, tmp_path, workers=1, max_calls=3,
                          extra_args=("--no-api", "--no-jobs", "--handler",
                                      "telephony.demo_handler:hold_line"))
@@ -127,7 +131,7 @@ def test_hostile_sip_is_refused_and_a_flood_does_not_stop_other_callers(tmp_path
         scenario = tmp_path / "normal_call.xml"
         scenario.write_text(text)
         call = subprocess.run(
-            ["sipp", f"127.0.0.1:{served.sip_port}", "-sf", str(scenario), "-s", "1000",
+            ["sipp", f"127.0.0.1:{served.sip_port}", "-sf", str(scenario), "-s", DEMO_NUMBER,
              "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()), "-mp",
              str(free_rtp_base()), "-t", "u1", "-timeout", "30s", "-timeout_error",
              "-nostdin", "-trace_err", "-error_file", str(tmp_path / "call.errors.log")],

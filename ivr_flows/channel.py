@@ -88,8 +88,9 @@ class CallerChannel(ABC):
         """Play a message just recorded back to the caller."""
 
     @abstractmethod
-    def transfer(self, target: str, *, context: Mapping[str, Any], priority: bool = False) -> bool:
-        """Hand the call to ``target``; True if someone answered (the call has left us)."""
+    def transfer(self, target: str, *, context: Mapping[str, Any], priority: bool = False,
+                 method: str = "bridge") -> bool:
+        """Hand the call to ``target`` (bridged, or by REFER); True if someone answered."""
 
     @abstractmethod
     def set_recording(self, on: bool) -> None:

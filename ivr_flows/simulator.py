@@ -132,8 +132,8 @@ class TextChannel(CallerChannel):
         self.show(f"[playing back {message.seconds:g} s]")
 
     # -- call control --------------------------------------------------------------------
-    def transfer(self, target: str, *, context: Mapping[str, Any], priority: bool = False
-                 ) -> bool:
+    def transfer(self, target: str, *, context: Mapping[str, Any], priority: bool = False,
+                 method: str = "bridge") -> bool:
         answered = self.secretary_answers
         self.transfers.append(Transfer(target, dict(context), priority, answered))
         self.show(f"[transfer to {target}{' (priority)' if priority else ''}: "

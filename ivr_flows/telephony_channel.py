@@ -112,6 +112,7 @@ class TelephonyChannel(CallerChannel):
         transfer_targets: Mapping[str, str] | None = None,
         publish_context: Callable[[Mapping[str, Any]], None] | None = None,
         ring_seconds: float = 20.0,
+        on_answered: Callable[[str], None] | None = None,
     ) -> None:
         self.session = session
         self.prompts = prompts
@@ -121,6 +122,7 @@ class TelephonyChannel(CallerChannel):
         self.transfer_targets = dict(transfer_targets or {})
         self.publish_context = publish_context
         self.ring_seconds = ring_seconds
+        self.on_answered = on_answered
         self.call_id = session.call_id
         self.caller_number = session.caller or None
         self.dialled_number = session.dialled or None
@@ -213,22 +215,34 @@ class TelephonyChannel(CallerChannel):
             if message.handle:
                 self.session.play(message.handle, barge_in=True)
 
-    def transfer(self, target: str, *, context: Mapping[str, Any], priority: bool = False
-                 ) -> bool:
+    def transfer(self, target: str, *, context: Mapping[str, Any], priority: bool = False,
+                 method: str = "bridge") -> bool:
         """Put the call on the secretaries' queue, then ring ``target`` if it is an address.
 
+        ``target`` may list several addresses (comma-separated): they ring at once and the
+        first to answer is bridged (a hunt). With ``method="refer"`` the caller's side is
+        asked to call the (first) address itself and the call leaves Telesec.
         A name with no address behind it (``secretaries`` when the practice gave none)
         rings nobody: the escalation is published and the flow goes on (a message).
         """
         address = self.transfer_targets.get(target, target)
         if self.publish_context is not None:
             self.publish_context({**context, "priority": priority})
-        if not address.lower().startswith(DIALLABLE):
+        addresses = [a.strip() for a in address.split(",")
+                     if a.strip().lower().startswith(DIALLABLE)]
+        if not addresses:
             log.info("call %s: no secretary address to ring; the caller is offered a message",
                      self.call_id)
             return False
         with _call_alive():
-            result = self.session.bridge([address], ring_seconds=self.ring_seconds)
+            if method == "refer":
+                referred = self.session.transfer(addresses[0], timeout=self.ring_seconds + 10)
+                if referred.ok and self.on_answered is not None:
+                    self.on_answered(addresses[0])
+                return referred.ok
+            result = self.session.bridge(addresses, ring_seconds=self.ring_seconds)
+            if result.ok and self.on_answered is not None:
+                self.on_answered(result.answered_by)
             # Once bridged, the call belongs to the secretary: the flow (and so the
             # handler, whose return hangs up) waits until either side hangs up.
             while result.ok and self.session.bridged_to and not self.session.ended:

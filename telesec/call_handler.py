@@ -192,10 +192,14 @@ class CallEngine:
             log.warning("call %s: database unreachable; the call is not in the calls log",
                         session.call_id)
         recording = CallRecording(self.vault, practice.id, session.call_id)
+        escalated: dict[str, int | None] = {}
         channel = TelephonyChannel(
             session, self.prompts, practice_slug=practice.slug, speech=self.speech,
             recording_sinks=recording.open,
-            publish_context=lambda context: self.escalate(practice, context),
+            publish_context=lambda context: escalated.update(
+                id=self.escalate(practice, context)),
+            on_answered=lambda target: self.answered(escalated.get("id"), target,
+                                                     session.call_id),
         )
         report: CallReport | None = None
         try:
@@ -216,11 +220,11 @@ class CallEngine:
             return
         session.hangup()
 
-    def escalate(self, practice: PracticeInfo, context: Mapping[str, Any]) -> None:
+    def escalate(self, practice: PracticeInfo, context: Mapping[str, Any]) -> int | None:
         """Put the call on the secretaries' queue with its context (codes and ids only)."""
         verified = bool(context.get("verified"))
         try:
-            escalations.publish(
+            return escalations.publish(
                 self.db,
                 call_id=str(context.get("call_id")),
                 practice_id=practice.id,
@@ -233,6 +237,18 @@ class CallEngine:
         except Exception as exc:  # the queue is down: the caller is still rung through
             log.error("call %s: could not put the call on the secretaries' queue (%s)",
                       context.get("call_id"), exc.__class__.__name__)
+            return None
+
+    def answered(self, escalation_id: int | None, target: str, call_id: str) -> None:
+        """Whoever answered the transfer takes the call on the queue: the escalation card
+        says who (a secretary's login for her phone, else the address, its number masked)."""
+        if escalation_id is None:
+            return
+        try:
+            escalations.claim(self.db, escalation_id, answered_by(target))
+        except Exception as exc:  # claimed from the console meanwhile, or the queue is down
+            log.info("call %s: the escalation was not marked answered (%s)", call_id,
+                     exc.__class__.__name__)
 
     def log_call(self, call_id: str, practice: PracticeInfo, report: CallReport | None,
                  recording_id: str | None) -> None:
@@ -249,6 +265,20 @@ class CallEngine:
             patient_id=patient_id, recording_object_id=recording_id,
             practice_id=practice.id,
         )
+
+
+def answered_by(target: str) -> str:
+    """Who answered a transfer, for the escalation card: ``sip:alice`` (a phone registered
+    to the front) is ``alice``; an outside number keeps only its last 4 digits."""
+    scheme, _, rest = target.partition(":")
+    user = rest.split("@", 1)[0].split(";", 1)[0]
+    if scheme.lower() in ("sip", "sips") and "@" not in rest and user and not any(
+            ch.isdigit() for ch in user[:1]) and not user.startswith("+"):
+        return user[:64]
+    digits = "".join(ch for ch in user if ch.isdigit())
+    if len(digits) >= 6:
+        return f"phone …{digits[-4:]}"
+    return (user or target)[:64]
 
 
 def _code(value: Any) -> str | None:

@@ -13,7 +13,8 @@ def run(call: Call, step: Step) -> str:
     call.say("transfer_now", barge_in=False)
     call.audit("call.transfer", purpose="caller handed to a secretary",
                patient_id=call.patient.id if call.patient else None)
-    if call.channel.transfer(target, context=call.transfer_context(), priority=opts["priority"]):
+    if call.channel.transfer(target, context=call.transfer_context(), priority=opts["priority"],
+                             method=opts["method"]):
         return "answered"
     call.say("transfer_no_answer")
     return "no_answer"
@@ -26,6 +27,11 @@ KIND = StepKind(
     options={
         "to": Option("str", default="secretaries", example="secretaries"),
         "priority": Option("bool", default=False, example="false"),
+        # bridge: Telesec rings the address(es) (a comma-separated list rings them all at
+        # once, the first to answer wins) and stays in the call; refer: the caller's side
+        # (the provider) is asked to call a SIP address it can reach itself (REFER)
+        "method": Option("str", default="bridge", choices=("bridge", "refer"),
+                         example="bridge"),
     },
     outcomes=("answered", "no_answer"),
     ends_on=("answered",),

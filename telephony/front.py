@@ -27,6 +27,7 @@ from pathlib import Path
 
 from foundation.errors import TelesecError
 from foundation.settings import Settings
+from telephony.edge import edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.pool_settings import PoolTuning
@@ -148,6 +149,7 @@ def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTun
         run_dir=run_dir or settings.data_path / "run" / f"front-{sip.listen_port}",
         allowed_networks=list(sip.allowed_networks),
         tuning=tuning,
+        edge=edge_from_settings(sip),  # trunks, phones, TLS, hygiene; no media relay yet
     )
 
 

@@ -368,6 +368,15 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def relay_cpu_seconds(pool: Supervisor) -> float:
+    """CPU seconds rtpengine has used (0 without the relay)."""
+    relay = pool._relay  # the benchmark reads the supervisor's own process handle
+    try:
+        return relay.cpu_seconds() if relay is not None and relay.is_alive() else 0.0
+    except OSError:
+        return 0.0
+
+
 def pool_pids(pool: Supervisor) -> tuple[list[int], list[int]]:
     """(worker pids, Kamailio pids) of the running pool."""
     status = pool.status()
@@ -456,6 +465,7 @@ class LevelResult:
     cpu_threads: dict[str, float] = field(default_factory=dict)
     cpu_kamailio_pct: float = 0.0
     cpu_generator_pct: float = 0.0
+    cpu_relay_pct: float = 0.0  # rtpengine (--via-relay), not in cpu_pool_pct
     mem_total_mb: float = 0.0
     mem_added_mb: float = 0.0
     k2p_caller: list[float] = field(default_factory=list)
@@ -547,6 +557,7 @@ class Bench:
             workers, front = pool_pids(self.pool)
             started = time.monotonic()
             cpu0 = cpu_seconds(workers), cpu_seconds(front)
+            relay0 = relay_cpu_seconds(self.pool)
             gen0 = cpu_seconds([os.getpid(), sipp.pid])
             threads0 = thread_cpu(workers)
             if args.profile and not warmup and level == self.profile_level():
@@ -556,6 +567,7 @@ class Bench:
             time.sleep(plateau / 2)
             elapsed = time.monotonic() - started
             cpu1 = cpu_seconds(workers), cpu_seconds(front)
+            result.cpu_relay_pct = (relay_cpu_seconds(self.pool) - relay0) / elapsed * 100
             gen1 = cpu_seconds([os.getpid(), sipp.pid])
             result.cpu_threads = cpu_by_thread_name(threads0, thread_cpu(workers), elapsed)
             unread = (cpu1[0] - cpu0[0]) / elapsed * 100 - sum(result.cpu_threads.values())
@@ -735,7 +747,7 @@ def print_header() -> None:
           f"{'clkDef':>6} {'recDef':>6} {'jbEmpty':>7} {'CPU%':>6} {'%/call':>6} "
           f"{'kam%':>5} {'gen%':>5} {'MB':>6} {'MB/call':>7} {'+MB/c':>6} {'k2p50':>5} "
           f"{'k2p95':>5} "
-          f"{'eng50':>5} {'eng95':>5} {'load':>5}", flush=True)
+          f"{'eng50':>5} {'eng95':>5} {'load':>5} {'relay%':>6} {'rel/c':>5}", flush=True)
 
 
 def print_row(r: LevelResult) -> None:
@@ -746,7 +758,9 @@ def print_row(r: LevelResult) -> None:
           f"{r.mem_per_call_mb:>7.2f} {r.mem_added_mb:>6.2f} "
           f"{_fmt(_percentile(r.k2p_caller, 50)):>5} "
           f"{_fmt(_percentile(r.k2p_caller, 95)):>5} {_fmt(_percentile(r.k2p_engine, 50)):>5} "
-          f"{_fmt(_percentile(r.k2p_engine, 95)):>5} {r.loadavg:>5.2f}", flush=True)
+          f"{_fmt(_percentile(r.k2p_engine, 95)):>5} {r.loadavg:>5.2f} "
+          f"{r.cpu_relay_pct:>6.1f} {r.cpu_relay_pct / r.level if r.level else 0:>5.2f}",
+          flush=True)
     if r.cpu_threads:
         print("      CPU by thread (all workers, % of a core): " + ", ".join(
             f"{name} {pct:.1f}" for name, pct in r.cpu_threads.items() if pct >= 0.1),
@@ -768,7 +782,8 @@ kam% = Kamailio's share; gen% = the load generator (sipp + this script's RTP thr
 MB = pool PSS, MB/call = MB / calls, +MB/c = (MB - idle pool MB) / calls; k2p50/95 =
 key-to-prompt ms from the caller (first RFC 4733 packet sent -> first packet of the next
 prompt received); eng50/95 = the same inside the worker (key event -> first frame of the
-prompt); load = 1-min load average at the end of the level. Thread names: 'clock' is
+prompt); load = 1-min load average at the end of the level; relay% = rtpengine (with
+--via-relay; not in CPU%), rel/c = relay% / calls. Thread names: 'clock' is
 the conference bridge's media clock (it runs the Python audio-port callbacks), 'media'
 pjmedia's RTP I/O, 'python' the SIP event loop, handler and recorder threads."""
 
@@ -798,6 +813,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port-base", type=int, default=None,
                         help="first of 100 loopback ports (default: 16600..16900, first free)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--via-relay", action="store_true",
+                        help="media through the front's rtpengine (as `telesec serve` runs "
+                             "it); reports the relay's CPU beside the pool's")
+    parser.add_argument("--relay-ports", type=int, default=24000,
+                        help="first of the relay's 1000 RTP ports (with --via-relay)")
     args = parser.parse_args(argv)
     args.workers = args.workers or (2 if args.quick else 30)
     if not 1 <= args.workers <= 40:
@@ -821,6 +841,9 @@ def start_pool(args: argparse.Namespace, ports: Ports, workdir: Path,
         "listen_host": "127.0.0.1", "listen_port": ports.front,
         "worker_base_port": ports.workers, "workers": args.workers,
         "allowed_networks": ["127.0.0.0/8"],
+        # without --via-relay: RTP straight to the workers, the figures of earlier runs
+        "media": {"relay": "on" if args.via_relay else "off",
+                  "port_min": args.relay_ports, "port_max": args.relay_ports + 999},
     })
     upgrade(settings.effective_database_url)
     Keyring.create(settings.effective_keyring_path)
@@ -861,7 +884,9 @@ def summary(results: list[LevelResult], args: argparse.Namespace, load_start: fl
         f"max_calls_without_lost_audio={no_loss.level if no_loss else 0} "
         f"clean_levels={','.join(str(r.level) for r in results if r.clean) or '-'} "
         f"workers={args.workers} sink={args.sink} "
+        f"relay={'rtpengine' if args.via_relay else 'none'} "
         f"cpu_per_call={_fmt(ref.cpu_per_call if ref else None, 2)}%core "
+        f"relay_cpu_per_call={_fmt(ref.cpu_relay_pct / ref.level if ref else None, 2)}%core "
         f"(+{_fmt(added, 2)} over the idle pool) "
         f"mb_per_call={_fmt(ref.mem_per_call_mb if ref else None, 1)} "
         f"pool_mb={_fmt(ref.mem_total_mb if ref else None)} "
@@ -895,6 +920,7 @@ def run(args: argparse.Namespace) -> int:
               f"up in {time.monotonic() - started:.1f} s (each opens the vault at start); "
               f"recording sink: "
               f"{'encrypted vault (SQLite)' if args.sink == 'vault' else 'in-memory counter'}; "
+              f"media: {'through rtpengine' if args.via_relay else 'straight to the workers'}; "
               f"load average {load_start:.2f} on {os.cpu_count()} cores", flush=True)
         time.sleep(1.0)
         bench = Bench(args, pool, ports, workdir, report, speech, 0)

@@ -60,3 +60,19 @@ def test_interrupted_run_leaves_nothing_behind():
                            leftovers=_leftovers, exit_within=30)
     assert "interrupted" in stderr
     assert _leftovers() == []
+
+
+@pytest.mark.timeout(150)
+def test_quick_run_via_the_relay_reports_its_cpu():
+    run = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--via-relay", "--levels", "4"],
+                         cwd=REPO, capture_output=True, text=True, timeout=140)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    assert "media: through rtpengine" in out
+    result = re.search(r"^RESULT max_clean_concurrent_calls=4 .*relay=rtpengine "
+                       r"cpu_per_call=([\d.]+)%core relay_cpu_per_call=([\d.]+)%core .*"
+                       r"key_to_prompt_p50=(\d+)ms p95=(\d+)ms", out, re.M)
+    assert result, out
+    assert float(result.group(2)) > 0  # rtpengine carried the calls' media
+    assert 0 < int(result.group(4)) < 2000
+    assert _leftovers() == []

@@ -26,6 +26,15 @@ from storage.outage import DATABASE_DOWN
 log = logging.getLogger(__name__)
 
 
+def lockable(number: str | None) -> bool:
+    """Only a real number is a lockout key: a withheld caller ('anonymous', '', a name)
+    would otherwise share one key with every other withheld caller; for those the
+    identity check's own per-call limit applies."""
+    if not number:
+        return False
+    return any(ch.isdigit() for ch in number)
+
+
 class CallerLockout(Protocol):
     def is_locked(self, number: str | None, now: datetime) -> bool: ...
     def record_failure(self, number: str | None, now: datetime) -> bool: ...
@@ -56,7 +65,7 @@ class MemoryLockout:
 
     def is_locked(self, number: str | None, now: datetime) -> bool:
         """True while ``number`` is locked out. Unknown (hidden) numbers are never locked."""
-        if not number:
+        if not lockable(number):
             return False
         with self._lock:
             until = self._locked_until.get(self._id(number))
@@ -64,7 +73,7 @@ class MemoryLockout:
 
     def record_failure(self, number: str | None, now: datetime) -> bool:
         """Count one failed try; True if the number is now locked."""
-        if not number:
+        if not lockable(number):
             return False
         key = self._id(number)
         with self._lock:
@@ -114,7 +123,7 @@ class DatabaseLockout:
 
     def is_locked(self, number: str | None, now: datetime) -> bool:
         """True while ``number`` is locked out. Unknown (hidden) numbers are never locked."""
-        if not number:
+        if not lockable(number):
             return False
         if self.fallback.is_locked(number, now):
             return True
@@ -128,7 +137,7 @@ class DatabaseLockout:
 
     def record_failure(self, number: str | None, now: datetime) -> bool:
         """Count one failed try; True if the number is now locked."""
-        if not number:
+        if not lockable(number):
             return False
         try:
             locked = lockouts.record_failure(self.db, lockouts.number_hash(number), now,

@@ -28,7 +28,8 @@ class RtpPeer:
         self.loud_packets = 0
         self.sent = 0
         self.sources: set[tuple[str, int]] = set()
-        self.levels: list[tuple[float, int]] = []  # (seconds since the first packet, dBFS)
+        self.levels: list[tuple[float, int]] = []
+        self.payload_types: set[int] = set()  # (seconds since the first packet, dBFS)
         self._first: tuple[str, int] | None = None
         self._first_at = 0.0
         self._track = RtpTrack(ssrc=0x5EC0).audio(tone_alaw(330, speak_seconds))
@@ -50,6 +51,7 @@ class RtpPeer:
                 continue
             self.received += 1
             self.sources.add(source)
+            self.payload_types.add(data[1] & 0x7F)
             if self._first is None:
                 self._first = source
                 self._first_at = time.monotonic()

@@ -23,6 +23,7 @@ import pytest
 
 from tests.edge.netns import NatLab
 from tests.edge.provider import start_provider
+from tests.edge.test_trunk_and_calls import PCMA_OFFER
 from tests.telephony.peers import REPO, sipp_errors
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(150)]
@@ -99,7 +100,7 @@ def test_behind_nat_the_account_registers_and_calls_have_audio_both_ways(nat_lab
     while not peer_port.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     text = (SIPP_DIR / "caller.xml").read_text()
-    for key, value in {"CALLER": "0611111111", "HEADERS": "X-Test: nat",
+    for key, value in {**PCMA_OFFER, "CALLER": "0611111111", "HEADERS": "X-Test: nat",
                        "MEDIA_IP": lab.public_address, "RTP_PORT": peer_port.read_text(),
                        "PAUSE_MS": 6000}.items():
         text = text.replace(f"@{key}@", str(value))

@@ -20,6 +20,7 @@ from tests.edge.conftest import (
     FRONT_HOST,
     MOBILE_HOST,
     MOBILE_NATIONAL,
+    OTHER_PRACTICE,
     PRACTICE,
     PROVIDER_HOST,
     EdgePool,
@@ -32,7 +33,12 @@ pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
 SIPP_DIR = Path(__file__).parent / "sipp"
 
 
+PCMA_OFFER = {"PAYLOADS": "8 101", "RTPMAPS": "a=rtpmap:8 PCMA/8000\n"
+              "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15"}
+
+
 def edge_scenario(tmp, name: str, **values: object):
+    values = {**PCMA_OFFER, **values}
     text = (SIPP_DIR / name).read_text()
     for key, value in values.items():
         text = text.replace(f"@{key}@", str(value))
@@ -43,11 +49,13 @@ def edge_scenario(tmp, name: str, **values: object):
 
 def call_through_provider(tmp, pool: EdgePool, *, caller: str, headers: str = "",
                           pause_ms: int = 5000, service: str = ACCOUNT,
-                          host: str = CALLER_HOST, target: str = ""):
+                          host: str = CALLER_HOST, target: str = "",
+                          offer: dict[str, str] | None = None):
     """sipp calls ``service`` at the provider (or ``target``); an RtpPeer is its audio."""
     peer = RtpPeer(host)
     xml = edge_scenario(tmp, "caller.xml", CALLER=caller, HEADERS=headers or "X-Test: 1",
-                        MEDIA_IP=host, RTP_PORT=peer.port, PAUSE_MS=pause_ms)
+                        MEDIA_IP=host, RTP_PORT=peer.port, PAUSE_MS=pause_ms,
+                        **(offer or {}))
     run = subprocess.run(
         ["sipp", target or f"{PROVIDER_HOST}:{pool.provider.port}", "-sf", str(xml),
          "-s", service, "-m", "1", "-i", host, "-p", str(free_port()),
@@ -190,3 +198,18 @@ def test_tls_client_reaches_the_front(edge_pool: EdgePool):
     assert "Server: Cabinet Tilleuls PBX" in reply
 
 
+
+
+@pytest.mark.parametrize(("codec", "payload_type"), [("G722/8000", 9), ("PCMU/8000", 0)])
+def test_single_codec_offers_go_through_the_relay(edge_pool: EdgePool, tmp_path, codec,
+                                                   payload_type):
+    caller = f"06777777{payload_type:02d}"
+    run, peer, xml = call_through_provider(
+        tmp_path, edge_pool, caller=caller, pause_ms=2500, service=OTHER_PRACTICE,
+        host="127.0.0.1", target=f"{FRONT_HOST}:{edge_pool.front_port}",
+        offer={"PAYLOADS": str(payload_type),
+               "RTPMAPS": f"a=rtpmap:{payload_type} {codec}"})
+    assert run.returncode == 0, sipp_errors(xml)
+    (record,) = edge_pool.record_for(caller)
+    assert record["dialled"] == OTHER_PRACTICE
+    assert peer.payload_types == {payload_type}, peer.facts()  # the codec offered, relayed

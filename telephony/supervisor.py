@@ -532,7 +532,8 @@ class Supervisor:
             )
 
     def memory_pss_kb(self) -> dict[int, int]:
-        """Proportional set size (kB) of every pool process: workers, Kamailio and its children.
+        """Proportional set size (kB) of every pool process: workers, Kamailio and its
+        children, rtpengine.
 
         PSS splits shared pages (copy-on-write models, libraries) among the processes that
         share them, so the sum is the pool's real memory; for the benchmark.
@@ -541,6 +542,8 @@ class Supervisor:
             roots = [s.process.pid for s in self._slots if s.process and s.process.poll() is None]
             if self._front is not None and self._front.is_alive() and self._front.pid:
                 roots.append(self._front.pid)
+            if self._relay is not None and self._relay.is_alive() and self._relay.pid:
+                roots.append(self._relay.pid)
         pids = roots + [child for root in roots for child in _descendants(root)]
         sizes = {pid: _pss_kb(pid) for pid in pids}
         return {pid: size for pid, size in sizes.items() if size is not None}

@@ -36,6 +36,14 @@ def media_port(sip_port: int) -> int:
     return sip_port - offset + 100 + 3 * offset
 
 
+def relay_media() -> dict[str, int]:
+    """``sip.media`` for a test pool: the front's rtpengine on a free range of its own."""
+    from tests.telephony.peers import free_rtp_base
+
+    base = free_rtp_base()
+    return {"port_min": base, "port_max": base + 199}
+
+
 def _udp_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         try:

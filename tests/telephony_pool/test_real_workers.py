@@ -18,7 +18,15 @@ from telephony.kamailio import sip_ping
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor
 
-from .conftest import children_of, finish_sipp, run_sipp, sipp_args, start_sipp, wait_until
+from .conftest import (
+    children_of,
+    finish_sipp,
+    relay_media,
+    run_sipp,
+    sipp_args,
+    start_sipp,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -44,7 +52,7 @@ def test_two_real_workers_hold_eight_calls_refuse_the_ninth_and_survive_a_kill(
     settings = load_settings(
         data_dir=tmp_path / "data",
         sip={"listen_host": "127.0.0.1", "listen_port": port_base,
-             "worker_base_port": port_base + 1, "workers": 2},
+             "worker_base_port": port_base + 1, "workers": 2, "media": relay_media()},
     )
     supervisor = Supervisor(settings, HANDLER, tuning=TUNING)
     try:
@@ -98,7 +106,7 @@ def test_stop_drains_live_calls_then_leaves_nothing_behind(
     settings = load_settings(
         data_dir=tmp_path / "data",
         sip={"listen_host": "127.0.0.1", "listen_port": port_base,
-             "worker_base_port": port_base + 1, "workers": 1},
+             "worker_base_port": port_base + 1, "workers": 1, "media": relay_media()},
     )
     supervisor = Supervisor(settings, HANDLER, tuning=TUNING)
     supervisor.start()
@@ -132,8 +140,10 @@ from telephony.supervisor import Supervisor
 from foundation.settings import load_settings
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 base = int(sys.argv[1])
+rtp = int(sys.argv[4])
 settings = load_settings(data_dir=sys.argv[2], sip={
-    "listen_host": "127.0.0.1", "listen_port": base, "worker_base_port": base + 1, "workers": 2})
+    "listen_host": "127.0.0.1", "listen_port": base, "worker_base_port": base + 1, "workers": 2,
+    "media": {"port_min": rtp, "port_max": rtp + 199}})
 Supervisor(settings, sys.argv[3], tuning=PoolTuning(probe_interval_s=1, drain_deadline_s=2,
            kamailio_children=2)).run_forever()
 """
@@ -141,7 +151,8 @@ Supervisor(settings, sys.argv[3], tuning=PoolTuning(probe_interval_s=1, drain_de
 
 def test_sigterm_to_run_forever_drains_and_exits_cleanly(tmp_path: Path, port_base: int) -> None:
     pool = subprocess.Popen([sys.executable, "-c", RUN_FOREVER, str(port_base),
-                             str(tmp_path / "data"), HANDLER],
+                             str(tmp_path / "data"), HANDLER,
+                             str(relay_media()["port_min"])],
                             stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: sip_ping("127.0.0.1", port_base, 0.2) == 200, 40)

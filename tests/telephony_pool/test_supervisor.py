@@ -17,7 +17,14 @@ from telephony.kamailio import sip_ping
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor, WorkerSpec
 
-from .conftest import children_of, count_invites, fake_worker_argv, run_sipp, wait_until
+from .conftest import (
+    children_of,
+    count_invites,
+    fake_worker_argv,
+    relay_media,
+    run_sipp,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -32,7 +39,7 @@ def pool_settings(tmp_path: Path, port_base: int, workers: int = 2,
         data_dir=tmp_path / "data",
         sip={"listen_host": "127.0.0.1", "listen_port": port_base,
              "worker_base_port": port_base + 1, "workers": workers,
-             "kamailio_binary": kamailio},
+             "kamailio_binary": kamailio, "media": relay_media()},
     )
 
 

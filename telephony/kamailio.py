@@ -157,7 +157,9 @@ class KamailioFront:
         self._recent: deque[str] = deque(maxlen=200)
         self._reader: threading.Thread | None = None
         self._stopping = False
-        self.numbers: frozenset[str] = frozenset()  # dialled numbers the front accepts
+        # dialled numbers the front accepts: the trunks' own until a directory says more
+        self.numbers: frozenset[str] = frozenset(
+            number for trunk in layout.edge.trunks for number in trunk.numbers)
         self.phones: tuple[tuple[str, str], ...] = ()  # (login, HA1) of the phones
 
     def update_tables(self, numbers: set[str] | frozenset[str] | None = None,

@@ -69,7 +69,9 @@ def test_quick_run_via_the_relay_reports_its_cpu():
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
     assert "media: through rtpengine" in out
-    result = re.search(r"^RESULT max_clean_concurrent_calls=4 .*relay=rtpengine "
+    row = next(line.split() for line in out.splitlines() if line.split()[:1] == ["4"])
+    assert (int(row[1]), int(row[2])) == (4, 0), out  # every call through the menu
+    result = re.search(r"^RESULT max_clean_concurrent_calls=\d+ .*relay=rtpengine "
                        r"cpu_per_call=([\d.]+)%core relay_cpu_per_call=([\d.]+)%core .*"
                        r"key_to_prompt_p50=(\d+)ms p95=(\d+)ms", out, re.M)
     assert result, out

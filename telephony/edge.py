@@ -163,6 +163,10 @@ def edge_from_settings(sip: SipSettings, *, relay: RelayLink | None = None,
                           sip.tls.private_key.resolve(),
                           sip.tls.ca_list.resolve() if sip.tls.ca_list else None,
                           sip.tls.require_client_certificate)
+    for trunk in sip.trunks:
+        if trunk.transport == "tls" and tls is None:
+            raise TelesecError(f"trunk {trunk.name} uses transport = \"tls\" but the front has "
+                               "no TLS listener; add a [sip.tls] section (certificate, key)")
     phones = (PhoneAccess(sip.phones.realm, tuple(sip.phones.networks))
               if sip.phones.enabled else None)
     return Edge(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ivr_flows.step_kind import StepKind
 from ivr_flows.steps import (
     appointments,
     ask,
@@ -16,7 +17,6 @@ from ivr_flows.steps import (
     transfer,
     voicemail,
 )
-from ivr_flows.steps.base import StepKind
 
 STEP_KINDS: dict[str, StepKind] = {
     kind.name: kind
@@ -26,7 +26,3 @@ STEP_KINDS: dict[str, StepKind] = {
         appointments.CANCEL, appointments.RESCHEDULE, appointments.CONFIRM, voicemail.KIND,
     )
 }
-
-# Steps that say or change something about a patient: only after verification.
-PERSONAL_KINDS = frozenset({"book_appointment", "cancel_appointment", "reschedule_appointment",
-                            "confirm_appointment"})

@@ -7,8 +7,8 @@ from datetime import timedelta
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
+from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps import dialogs
-from ivr_flows.steps.base import Option, StepKind
 from scheduling.values import AppointmentView, Cancelled, Reason, Refused, Rescheduled
 
 
@@ -19,9 +19,6 @@ def _upcoming(call: Call) -> list[AppointmentView]:
 
 
 def run_cancel(call: Call, step: Step) -> str:
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     appointments = _upcoming(call)
     if not appointments:
         call.say("no_appointment")
@@ -45,9 +42,6 @@ def run_cancel(call: Call, step: Step) -> str:
 
 def run_reschedule(call: Call, step: Step) -> str:
     opts = RESCHEDULE.with_defaults(step.options)
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     appointments = _upcoming(call)
     if not appointments:
         call.say("no_appointment")
@@ -95,9 +89,6 @@ def run_reschedule(call: Call, step: Step) -> str:
 
 
 def run_confirm(call: Call, step: Step) -> str:
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     appointments = _upcoming(call)
     if not appointments:
         call.say("no_appointment")
@@ -113,14 +104,15 @@ def run_confirm(call: Call, step: Step) -> str:
     return "not_confirmed"
 
 
-_COMMON_PROMPTS = ("need_verification", "no_appointment", "appointment_choices",
+_COMMON_PROMPTS = ("no_appointment", "appointment_choices",
                    "appointment_kept", *dialogs.REFUSAL_PROMPTS)
 
 CANCEL = StepKind(
     name="cancel_appointment",
     summary="Cancel one of the caller's upcoming appointments (the practice's notice rules).",
     options={},
-    outcomes=("cancelled", "refused", "none", "kept", "gave_up", "not_verified"),
+    outcomes=("cancelled", "refused", "none", "kept", "gave_up"),
+    personal=True,
     prompts=(*_COMMON_PROMPTS, "confirm_cancel", "cancel_done"),
     run=run_cancel,
 )
@@ -133,7 +125,8 @@ RESCHEDULE = StepKind(
         "hold_minutes": Option("int", default=5, min=1, max=15, example="5"),
         "same_doctor": Option("bool", default=True, example="true"),
     },
-    outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up", "not_verified"),
+    outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up"),
+    personal=True,
     prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_doctor", "no_slots",
              "no_slot_that_day", "slot_choices", "reschedule_readback", "reschedule_done"),
     run=run_reschedule,
@@ -143,8 +136,9 @@ CONFIRM = StepKind(
     name="confirm_appointment",
     summary="Read the caller's next appointment back and let them confirm it.",
     options={},
-    outcomes=("confirmed", "not_confirmed", "none", "gave_up", "not_verified"),
-    prompts=("need_verification", "no_appointment", "confirm_appointment",
+    outcomes=("confirmed", "not_confirmed", "none", "gave_up"),
+    personal=True,
+    prompts=("no_appointment", "confirm_appointment",
              "appointment_confirmed"),
     run=run_confirm,
 )

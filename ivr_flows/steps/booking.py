@@ -9,16 +9,13 @@ from __future__ import annotations
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
+from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps import dialogs
-from ivr_flows.steps.base import Option, StepKind
 from scheduling.values import Booked, Reason, Refused
 
 
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     try:
         kind = dialogs.choose_visit_kind(call, opts["visit_type"])
         doctor = dialogs.choose_doctor(call, opts["doctor"])
@@ -60,8 +57,9 @@ KIND = StepKind(
         "doctor": Option("str", default="ask", example="ask (or any, or a doctor's slug)"),
         "visit_type": Option("str", example="consultation"),
     },
-    outcomes=("booked", "none_free", "refused", "gave_up", "not_verified"),
-    prompts=("need_verification", "ask_visit_type", "ask_doctor", "ask_when", "no_slot_that_day",
+    outcomes=("booked", "none_free", "refused", "gave_up"),
+    personal=True,
+    prompts=("ask_visit_type", "ask_doctor", "ask_when", "no_slot_that_day",
              "no_slots", "slot_choices", "booking_readback", "booking_confirmed",
              *dialogs.REFUSAL_PROMPTS),
     run=run,

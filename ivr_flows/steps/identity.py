@@ -15,7 +15,7 @@ from ivr_flows import meaning
 from ivr_flows.call import Call
 from ivr_flows.channel import Utterance
 from ivr_flows.flow import Step
-from ivr_flows.steps.base import Option, StepKind
+from ivr_flows.step_kind import Option, StepKind
 from storage.patients import PatientDirectory, PatientRecord, fold_name
 
 PURPOSE = "caller identity verification"
@@ -119,6 +119,7 @@ KIND = StepKind(
         "timeout": Option("number", default=10, min=3, max=30, example="10"),
     },
     outcomes=("verified", "failed", "locked"),
+    verifies=("verified",),
     prompts=("ask_birth_date", "ask_name_or_code", "identity_verified", "identity_not_matched",
              "identity_failed", "identity_locked", "not_understood", "no_input"),
     run=run,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps import dialogs
-from scheduling.values import AppointmentView, Cancelled, Reason, Refused, Rescheduled
+from scheduling.values import AppointmentView, Cancelled, HoldView, Reason, Refused, Rescheduled
 
 
 def _upcoming(call: Call) -> list[AppointmentView]:
@@ -40,13 +41,19 @@ def run_cancel(call: Call, step: Step) -> str:
     return "refused"
 
 
+def _move(call: Call, old: AppointmentView, hold: HoldView) -> Rescheduled | Refused:
+    """Move ``old`` onto the held slot; its time is freed only once the new one is taken."""
+    return call.services.agenda.reschedule(
+        old.id, hold.id, f"{call.call_id}:move:{hold.id}", now=call.now(),
+        patient_id=call.patient.id, actor=call.actor, purpose="appointment moved by phone")
+
+
 def run_reschedule(call: Call, step: Step) -> str:
     opts = RESCHEDULE.with_defaults(step.options)
     appointments = _upcoming(call)
     if not appointments:
         call.say("no_appointment")
         return "none"
-    agenda = call.services.agenda
     try:
         chosen = dialogs.choose_appointment(call, appointments, "confirm_reschedule")
         if chosen is None:
@@ -60,27 +67,15 @@ def run_reschedule(call: Call, step: Step) -> str:
         doctor = call.practice.doctor(chosen.practitioner_id)
         if opts["same_doctor"] is False:
             doctor = dialogs.choose_doctor(call, "ask")
-        held = dialogs.propose_and_hold(
+        result = dialogs.propose_and_take(
             call, chosen.visit_type_code, doctor, propose=opts["propose"],
             hold_minutes=opts["hold_minutes"], readback="reschedule_readback",
+            take=partial(_move, call, chosen),
         )
     except dialogs.GaveUp:
         return "gave_up"
-    if held is None:
+    if result is None:
         return "none_free"
-    if isinstance(held, Refused):
-        call.say(dialogs.refusal_prompt(held))
-        return "refused"
-    moved = False
-    try:
-        key = f"{call.call_id}:move:{held.id}"
-        result = agenda.reschedule(chosen.id, held.id, key, now=call.now(),
-                                   patient_id=call.patient.id, actor=call.actor,
-                                   purpose="appointment moved by phone")
-        moved = isinstance(result, Rescheduled)
-    finally:
-        if not moved:
-            dialogs.release(call, held.id)
     if isinstance(result, Rescheduled):
         call.say(Prompt("reschedule_done", {"appointment": result.new}))
         return "rescheduled"

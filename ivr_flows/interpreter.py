@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from ivr_flows import meaning
 from ivr_flows.call import Call, EmergencyHeard, Services
 from ivr_flows.channel import CallerChannel, CallerHungUp, Prompt, Utterance
+from ivr_flows.database_outage import carry_on_without_database
 from ivr_flows.flow import Flow, Step
-from ivr_flows.outage import carry_on_without_database
 from ivr_flows.practice import PracticeInfo
 from ivr_flows.step_kind import NEED_VERIFICATION_PROMPT, NOT_VERIFIED, StepKind, StepKinds
 from ivr_flows.steps import STEP_KINDS

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from ivr_flows.call import Call
 from ivr_flows.flow import Step
-from ivr_flows.hours import is_open
+from ivr_flows.line_hours import is_open
 from ivr_flows.step_kind import Option, StepKind
 
 CONDITIONS: dict[str, Callable[[Call], bool]] = {

@@ -14,15 +14,18 @@ from scheduling.values import AppointmentView, Cancelled, HoldView, Reason, Refu
 
 
 def _upcoming(call: Call) -> list[AppointmentView]:
-    return call.services.agenda.upcoming(call.patient.id, now=call.now(),
-                                         practice=call.practice.id, actor=call.actor,
-                                         purpose="appointments read back to the verified caller")
+    """The verified caller's upcoming appointments; when there is none, the caller is told."""
+    found = call.services.agenda.upcoming(call.patient.id, now=call.now(),
+                                          practice=call.practice.id, actor=call.actor,
+                                          purpose="appointments read back to the verified caller")
+    if not found:
+        call.say("no_appointment")
+    return found
 
 
 def run_cancel(call: Call, step: Step) -> str:
     appointments = _upcoming(call)
     if not appointments:
-        call.say("no_appointment")
         return "none"
     try:
         chosen = dialogs.choose_appointment(call, appointments, "confirm_cancel")
@@ -52,7 +55,6 @@ def run_reschedule(call: Call, step: Step) -> str:
     opts = RESCHEDULE.with_defaults(step.options)
     appointments = _upcoming(call)
     if not appointments:
-        call.say("no_appointment")
         return "none"
     try:
         chosen = dialogs.choose_appointment(call, appointments, "confirm_reschedule")
@@ -86,7 +88,6 @@ def run_reschedule(call: Call, step: Step) -> str:
 def run_confirm(call: Call, step: Step) -> str:
     appointments = _upcoming(call)
     if not appointments:
-        call.say("no_appointment")
         return "none"
     try:
         confirmed = dialogs.yes_or_no(call, Prompt("confirm_appointment",

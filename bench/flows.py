@@ -27,6 +27,7 @@ from ivr_flows.interpreter import Interpreter
 from ivr_flows.practice import load_practice
 from ivr_flows.services import build_services
 from ivr_flows.simulator import MemorySink, TextChannel
+from ivr_flows.steps import STEP_KINDS
 from scheduling.demo import DEMO_SLUG, seed_demo
 from scheduling.history import PastOrImportedVisit, record_appointments
 from storage.db import Database
@@ -143,7 +144,8 @@ def main() -> None:
         print(f"agenda: {count} appointments over a year "
               f"(filled in {time.perf_counter() - started:.1f} s)")
         services = build_services(db, voicemail_sinks=MemorySink, clock=lambda: NOW)
-        interpreter = Interpreter(load_flow(FLOW), services, load_practice(db, DEMO_SLUG))
+        interpreter = Interpreter(load_flow(FLOW, kinds=STEP_KINDS), services,
+                                  load_practice(db, DEMO_SLUG))
         all_turns: list[float] = []
         for name, (caller, script) in SCRIPTS.items():
             turns: list[float] = []

@@ -17,6 +17,7 @@ from ivr_flows import meaning
 from ivr_flows.channel import SILENCE, CallerChannel, MessageSink, Prompt, Utterance
 from ivr_flows.flow import Flow
 from ivr_flows.lockout import CallerLockout
+from ivr_flows.patient_lookup import PatientLookup
 from ivr_flows.practice import PracticeInfo
 from scheduling.service import Agenda
 from storage.db import Database
@@ -50,6 +51,7 @@ class Services:
 
     db: Database
     agenda: Agenda
+    patients: PatientLookup
     voicemail_sinks: SinkFactory
     lockout: CallerLockout
     audit: AuditRecorder

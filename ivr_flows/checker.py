@@ -3,7 +3,11 @@
 Checked: YAML syntax and structure, unknown step types, unknown or badly typed options,
 exits that name no step, outcomes that lead nowhere, prompts missing from the catalogue,
 steps that cannot be reached, loops with no way out (no path to a hang-up or transfer),
-and patient steps (booking, cancelling, moving) reachable before identity is verified.
+and personal steps (booking, cancelling, moving...) reachable before identity is verified.
+
+The checker knows no verb by itself: it is given the step table (``kinds``, usually
+:data:`ivr_flows.steps.STEP_KINDS`) and reads from each kind its options, outcomes,
+prompts, whether it is personal and which of its outcomes mean "verified".
 """
 
 from __future__ import annotations
@@ -14,8 +18,7 @@ from pathlib import Path
 
 from ivr_flows.flow import Flow, FlowProblem, Step, read_flow, read_flow_text
 from ivr_flows.practice import parse_hours
-from ivr_flows.steps import PERSONAL_KINDS, STEP_KINDS
-from ivr_flows.steps.base import check_option
+from ivr_flows.step_kind import StepKinds, check_option
 
 PRACTICE_KEYS = {
     "name": "the practice's name as said on the phone",
@@ -44,29 +47,30 @@ def catalogue_missing(ids: Iterable[str], language: str) -> set[str]:
     return set(missing(list(ids), language))
 
 
-def check(path: str | Path, *, missing_prompts: MissingPrompts = catalogue_missing
-          ) -> list[FlowProblem]:
+def check(path: str | Path, *, kinds: StepKinds,
+          missing_prompts: MissingPrompts = catalogue_missing) -> list[FlowProblem]:
     """Every problem of the flow file at ``path``, in line order (empty when it is fine)."""
-    flow, problems = read_flow(path)
+    flow, problems = read_flow(path, kinds=kinds)
     if flow is not None:
-        problems += check_flow(flow, missing_prompts=missing_prompts)
+        problems += check_flow(flow, kinds=kinds, missing_prompts=missing_prompts)
     return sorted(problems, key=lambda p: p.line)
 
 
-def check_text(text: str, file: str = "<flow>", *,
+def check_text(text: str, file: str = "<flow>", *, kinds: StepKinds,
                missing_prompts: MissingPrompts = catalogue_missing) -> list[FlowProblem]:
     """Like :func:`check`, on text (for tests and editors)."""
-    flow, problems = read_flow_text(text, file)
+    flow, problems = read_flow_text(text, file, kinds=kinds)
     if flow is not None:
-        problems += check_flow(flow, missing_prompts=missing_prompts)
+        problems += check_flow(flow, kinds=kinds, missing_prompts=missing_prompts)
     return sorted(problems, key=lambda p: p.line)
 
 
-def load_flow(path: str | Path, *, missing_prompts: MissingPrompts = catalogue_missing) -> Flow:
+def load_flow(path: str | Path, *, kinds: StepKinds,
+              missing_prompts: MissingPrompts = catalogue_missing) -> Flow:
     """Read and check a flow; raise :class:`FlowInvalid` listing every problem."""
-    flow, problems = read_flow(path)
+    flow, problems = read_flow(path, kinds=kinds)
     if flow is not None:
-        problems += check_flow(flow, missing_prompts=missing_prompts)
+        problems += check_flow(flow, kinds=kinds, missing_prompts=missing_prompts)
     if problems or flow is None:
         raise FlowInvalid(sorted(problems, key=lambda p: p.line))
     return flow
@@ -77,8 +81,8 @@ def _suggest(word: str, known: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def check_flow(flow: Flow, *, missing_prompts: MissingPrompts = catalogue_missing
-               ) -> list[FlowProblem]:
+def check_flow(flow: Flow, *, kinds: StepKinds,
+               missing_prompts: MissingPrompts = catalogue_missing) -> list[FlowProblem]:
     """Semantic problems of a parsed flow (see the module docstring)."""
     problems: list[FlowProblem] = []
     file = flow.file
@@ -92,10 +96,10 @@ def check_flow(flow: Flow, *, missing_prompts: MissingPrompts = catalogue_missin
                 f"write the name of a step{_suggest(flow.start, flow.steps)}")
     prompt_uses: dict[str, int] = {}
     for step in flow.steps.values():
-        _check_step(flow, step, problem, prompt_uses)
+        _check_step(flow, kinds, step, problem, prompt_uses)
     _check_prompts(flow, prompt_uses, missing_prompts, problem)
     if flow.start in flow.steps and not flow.broken:
-        _check_graph(flow, problem)
+        _check_graph(flow, kinds, problem)
     return problems
 
 
@@ -114,9 +118,9 @@ def _check_practice(flow: Flow, problem: Callable[[int, str, str], None]) -> Non
             problem(line, "emergency_key must be one phone key", 'write emergency_key: "*"')
 
 
-def _check_step(flow: Flow, step: Step, problem: Callable[[int, str, str], None],
-                prompt_uses: dict[str, int]) -> None:
-    kind = STEP_KINDS[step.kind]
+def _check_step(flow: Flow, kinds: StepKinds, step: Step,
+                problem: Callable[[int, str, str], None], prompt_uses: dict[str, int]) -> None:
+    kind = kinds[step.kind]
     at = step.path
     valid: dict[str, object] = {}
     for name, value in step.options.items():
@@ -143,7 +147,7 @@ def _check_step(flow: Flow, step: Step, problem: Callable[[int, str, str], None]
                     f"write `{step.kind}: {option.example}`")
         elif option.type in ("prompt",) and name not in step.options and option.default:
             prompt_uses.setdefault(option.default, step.line)
-    for prompt_id in kind.prompts:
+    for prompt_id in kind.all_prompts():
         prompt_uses.setdefault(prompt_id, step.line)
     if step.kind == "ask" and not step.options.get("expect") and not step.options.get("keys"):
         problem(step.line, f"ask step '{step.name}' expects nothing",
@@ -189,9 +193,9 @@ def _check_prompts(flow: Flow, uses: dict[str, int], missing_prompts: MissingPro
                     "use a prompt id from the catalogue or add the prompt to it")
 
 
-def _edges(flow: Flow, step: Step) -> list[tuple[str, str]]:
+def _edges(flow: Flow, kinds: StepKinds, step: Step) -> list[tuple[str, str]]:
     """(outcome, next step) pairs of a step, following ``on`` then ``next``."""
-    kind = STEP_KINDS[step.kind]
+    kind = kinds[step.kind]
     if kind.terminal:
         return []
     outcomes = kind.outcomes_of(kind.with_defaults(step.options))
@@ -205,20 +209,19 @@ def _edges(flow: Flow, step: Step) -> list[tuple[str, str]]:
     return found
 
 
-def _check_graph(flow: Flow, problem: Callable[[int, str, str], None]) -> None:
-    reachable = _reachable(flow, flow.start, lambda step, outcome: True)
+def _check_graph(flow: Flow, kinds: StepKinds, problem: Callable[[int, str, str], None]) -> None:
+    reachable = _reachable(flow, kinds, flow.start, lambda step, outcome: True)
     for name, step in flow.steps.items():
         if name not in reachable:
             problem(step.line, f"step '{name}' can never be reached",
                     f"lead to it from another step (`next: {name}`) or remove it")
-    ends = {n for n, s in flow.steps.items()
-            if STEP_KINDS[s.kind].terminal or STEP_KINDS[s.kind].ends_on}
+    ends = {n for n, s in flow.steps.items() if kinds[s.kind].terminal or kinds[s.kind].ends_on}
     can_end = set(ends)
     changed = True
     while changed:
         changed = False
         for name, step in flow.steps.items():
-            if name not in can_end and any(t in can_end for _, t in _edges(flow, step)):
+            if name not in can_end and any(t in can_end for _, t in _edges(flow, kinds, step)):
                 can_end.add(name)
                 changed = True
     stuck = [s for n, s in flow.steps.items() if n in reachable and n not in can_end]
@@ -227,24 +230,27 @@ def _check_graph(flow: Flow, problem: Callable[[int, str, str], None]) -> None:
         names = ", ".join(s.name for s in sorted(stuck, key=lambda s: s.line))
         problem(first.line, f"a loop with no exit: from {names} the call can never end",
                 "lead one of these steps to a `hangup` or `transfer` step")
+    # Nothing personal before verification: walk the flow without crossing an outcome that
+    # means the caller is verified; a personal step found on the way is refused.
     unverified = _reachable(
-        flow, flow.start,
-        lambda step, outcome: not (step.kind == "verify_identity" and outcome == "verified"),
+        flow, kinds, flow.start,
+        lambda step, outcome: outcome not in kinds[step.kind].verified_after(step.options),
     )
     for name in sorted(unverified, key=lambda n: flow.steps[n].line):
         step = flow.steps[name]
-        if step.kind in PERSONAL_KINDS:
+        if kinds[step.kind].personal:
             problem(step.line, f"step '{name}' ({step.kind}) can be reached before the caller "
                     "is verified", "lead to it only from the `verified` outcome of a "
-                    "`verify_identity` step")
+                    "`verify_identity` step (or the `yes` of `branch: verified`)")
 
 
-def _reachable(flow: Flow, start: str, follow: Callable[[Step, str], bool]) -> set[str]:
+def _reachable(flow: Flow, kinds: StepKinds, start: str,
+               follow: Callable[[Step, str], bool]) -> set[str]:
     seen = {start}
     todo = [start]
     while todo:
         step = flow.steps[todo.pop()]
-        for outcome, target in _edges(flow, step):
+        for outcome, target in _edges(flow, kinds, step):
             if target not in seen and follow(step, outcome):
                 seen.add(target)
                 todo.append(target)

@@ -20,23 +20,37 @@ shorthand (a scalar or a list) or a mapping of options; options may also be writ
 to the verb. ``next`` names the step that follows whatever happens; ``on`` maps an
 outcome of the step to the step that follows it.
 
-This module only reads the file. What is allowed is the checker's job
-(:mod:`ivr_flows.checker`); a flow to run comes from :func:`ivr_flows.checker.load_flow`.
+This module only reads the file. The verbs are not known here: the reader is given the
+step table (``kinds``, verb -> kind: :data:`ivr_flows.steps.STEP_KINDS` for the engine's
+own), so the flow language does not depend on the steps written in it. What is allowed is
+the checker's job (:mod:`ivr_flows.checker`); a flow to run comes from
+:func:`ivr_flows.checker.load_flow`.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 Path_ = tuple[str | int, ...]
 
 COMMON_KEYS = ("next", "on")
+
+
+class Verb(Protocol):
+    """What the reader needs of a step kind: the option its short form stands for."""
+
+    @property
+    def shorthand(self) -> str | None: ...
+
+
+Verbs = Mapping[str, Verb]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +154,11 @@ class _Reader:
         return self._constructor.construct_object(node, deep=True)
 
 
-def read_flow_text(text: str, file: str) -> tuple[Flow | None, list[FlowProblem]]:
-    """Parse flow text; return the flow (None if it cannot be built) and structural problems."""
+def read_flow_text(
+    text: str, file: str, *, kinds: Verbs
+) -> tuple[Flow | None, list[FlowProblem]]:
+    """Parse flow text written with the verbs of ``kinds``; return the flow (None if it
+    cannot be built) and its structural problems."""
     try:
         root = yaml.compose(text, Loader=_FlowLoader)
     except yaml.YAMLError as exc:
@@ -159,10 +176,10 @@ def read_flow_text(text: str, file: str) -> tuple[Flow | None, list[FlowProblem]
     if not isinstance(data, dict):
         return None, [*problems, FlowProblem(
             file, 1, "a flow is a mapping of keys", "start with `flow: NAME` and `steps:`")]
-    return _build(data, file, reader.lines, problems)
+    return _build(data, file, reader.lines, problems, kinds)
 
 
-def read_flow(path: str | Path) -> tuple[Flow | None, list[FlowProblem]]:
+def read_flow(path: str | Path, *, kinds: Verbs) -> tuple[Flow | None, list[FlowProblem]]:
     """Read a flow file (see :func:`read_flow_text`)."""
     path = Path(path)
     try:
@@ -173,14 +190,15 @@ def read_flow(path: str | Path) -> tuple[Flow | None, list[FlowProblem]]:
     except UnicodeDecodeError:
         return None, [FlowProblem(str(path), 1, "the file is not UTF-8 text",
                                   "save it as UTF-8")]
-    return read_flow_text(text, str(path))
+    return read_flow_text(text, str(path), kinds=kinds)
 
 
 TOP_KEYS = ("flow", "language", "start", "practice", "steps")
 
 
 def _build(
-    data: dict[str, Any], file: str, lines: dict[Path_, int], problems: list[FlowProblem]
+    data: dict[str, Any], file: str, lines: dict[Path_, int], problems: list[FlowProblem],
+    kinds: Verbs,
 ) -> tuple[Flow | None, list[FlowProblem]]:
     def line(*path: str | int) -> int:
         key: Path_ = tuple(path)
@@ -216,8 +234,6 @@ def _build(
                                     "add `steps:` with at least one step under it"))
         return None, problems
 
-    from ivr_flows.steps import STEP_KINDS  # the verbs; imported late to avoid a cycle
-
     steps: dict[str, Step] = {}
     broken: set[str] = set()
     for step_name, body in raw_steps.items():
@@ -229,11 +245,11 @@ def _build(
                 "write the verb under it, e.g. `say: [greeting]` and `next: STEP`",
             ))
             continue
-        verbs = [k for k in body if k in STEP_KINDS]
+        verbs = [k for k in body if k in kinds]
         if len(verbs) != 1:
             unknown = [k for k in body if k not in COMMON_KEYS]
             if not verbs and len(unknown) == 1:
-                close = difflib.get_close_matches(unknown[0], list(STEP_KINDS), n=1)
+                close = difflib.get_close_matches(unknown[0], list(kinds), n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 message = f"unknown step type '{unknown[0]}'{hint}"
                 where = line(*at, unknown[0])
@@ -244,11 +260,11 @@ def _build(
                 where = line(*at, verbs[1])
             problems.append(FlowProblem(
                 file, where, message,
-                f"give each step exactly one of: {', '.join(sorted(STEP_KINDS))}",
+                f"give each step exactly one of: {', '.join(sorted(kinds))}",
             ))
             continue
         kind = verbs[0]
-        spec = STEP_KINDS[kind]
+        spec = kinds[kind]
         verb_value = body[kind]
         options: dict[str, Any] = {}
         if isinstance(verb_value, dict):

@@ -4,6 +4,11 @@ Emergencies are not a step. :class:`ivr_flows.call.Call` raises ``EmergencyHeard
 any listen of any step; the step cleans up on the way out (a held slot is released) and
 the interpreter tells the caller to hang up and dial 15 / 112, and offers an immediate
 priority transfer to the secretaries.
+
+Nothing personal before verification is enforced here too, once for every step: a step
+whose kind is ``personal`` reached by a caller not yet verified does not run; the caller
+hears ``need_verification`` and the step ends with ``not_verified``, which the flow leads
+to a ``verify_identity`` step.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from dataclasses import dataclass, field
 from ivr_flows import meaning
 from ivr_flows.call import Call, EmergencyHeard, Services
 from ivr_flows.channel import CallerChannel, CallerHungUp, Prompt, Utterance
-from ivr_flows.flow import Flow
-from ivr_flows.outage import carry_on_without_database
+from ivr_flows.database_outage import carry_on_without_database
+from ivr_flows.flow import Flow, Step
 from ivr_flows.practice import PracticeInfo
+from ivr_flows.step_kind import NEED_VERIFICATION_PROMPT, NOT_VERIFIED, StepKind, StepKinds
 from ivr_flows.steps import STEP_KINDS
 from storage.outage import DATABASE_DOWN
 
@@ -51,10 +57,12 @@ class CallReport:
 class Interpreter:
     """Runs a checked flow for one practice; one instance serves many calls in turn."""
 
-    def __init__(self, flow: Flow, services: Services, practice: PracticeInfo) -> None:
+    def __init__(self, flow: Flow, services: Services, practice: PracticeInfo, *,
+                 kinds: StepKinds = STEP_KINDS) -> None:
         self.flow = flow
         self.services = services
         self.practice = practice
+        self.kinds = kinds  # the step table the flow was checked with
 
     def run(self, channel: CallerChannel, *, language: str | None = None) -> CallReport:
         """Drive ``channel`` through the flow until it hangs up, is transferred or ends."""
@@ -94,9 +102,9 @@ class Interpreter:
                 call.channel.hangup()
                 return
             step = self.flow.steps[name]
-            kind = STEP_KINDS[step.kind]
+            kind = self.kinds[step.kind]
             try:
-                outcome = kind.run(call, step)
+                outcome = run_step(kind, call, step)
             except DATABASE_DOWN:
                 report.trail.append((name, "database_down"))
                 report.ended_by = "outage"
@@ -120,6 +128,15 @@ class Interpreter:
             name = step.target(outcome)
         report.ended_by = "flow"
         call.channel.hangup()
+
+
+def run_step(kind: StepKind, call: Call, step: Step) -> str:
+    """Run one step; a personal one only for a verified caller, else ``not_verified``."""
+    if kind.personal and not call.verified:
+        log.debug("call %s: step %s needs a verified caller", call.call_id, step.name)
+        call.say(NEED_VERIFICATION_PROMPT)
+        return NOT_VERIFIED
+    return kind.run(call, step)
 
 
 def handle_emergency(call: Call) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from ivr_flows.call import Services, SinkFactory, VoicemailMeta
 from ivr_flows.channel import MessageSink
 from ivr_flows.lockout import CallerLockout, DatabaseLockout
+from ivr_flows.patient_lookup import PatientLookup
 from scheduling.service import Agenda
 from storage import audit
 from storage.db import Database
@@ -64,12 +65,14 @@ def build_services(
     lockout: CallerLockout | None = None,
     clock: Callable[[], datetime] | None = None,
 ) -> Services:
-    """Services over ``db``: the real agenda, the audit chain, the given voicemail sinks
-    and the lockout shared through the database (unless ``lockout`` is given)."""
+    """Services over ``db``: the real agenda, the patient directory, the audit chain, the
+    given voicemail sinks and the lockout shared through the database (unless ``lockout``
+    is given)."""
     now = clock or (lambda: datetime.now(UTC))
     return Services(
         db=db,
         agenda=Agenda(db),
+        patients=PatientLookup(db),
         voicemail_sinks=voicemail_sinks,
         lockout=lockout or DatabaseLockout(db, clock=now),
         audit=audit_to(db),

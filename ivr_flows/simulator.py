@@ -34,6 +34,7 @@ from ivr_flows.channel import (
 from ivr_flows.checker import load_flow
 from ivr_flows.interpreter import CallReport, Interpreter
 from ivr_flows.practice import load_practice
+from ivr_flows.steps import STEP_KINDS
 
 _KEYS = re.compile(r"^(?:#|keys?\s+|touches?\s+)([0-9*#]+)$", re.IGNORECASE)
 HANGUP_WORDS = {"hangup", "/hangup", "raccroche", "/raccroche", "hang up"}
@@ -215,7 +216,7 @@ def run_script(
 
 def make_interpreter(services: Services, practice: str | int, flow_path: Any) -> Interpreter:
     """An interpreter for ``practice`` (slug or id) running the checked flow at ``flow_path``."""
-    flow = load_flow(flow_path)
+    flow = load_flow(flow_path, kinds=STEP_KINDS)
     return Interpreter(flow, services, load_practice(services.db, practice))
 
 

@@ -39,6 +39,7 @@ from ivr_flows.practice import PracticeInfo, load_practice
 from ivr_flows.prompts import composer_for
 from ivr_flows.prompts.compose import PromptComposer
 from ivr_flows.services import audit_to, build_services, vault_voicemail_sinks
+from ivr_flows.steps import STEP_KINDS
 from ivr_flows.telephony_channel import SpeechListener, StreamingSpeech, TelephonyChannel
 from ivr_flows.transcription import VoicemailTranscriber
 from storage import calls, escalations
@@ -167,8 +168,8 @@ class CallEngine:
         """The practice's own flow file if there is one, else the default flow."""
         own = self.settings.data_path / "flows" / f"{practice.slug}.yaml"
         if own.is_file():
-            return load_flow(own)
-        return load_flow(DEFAULT_FLOWS / f"default_{DEFAULT_LANGUAGE}.yaml")
+            return load_flow(own, kinds=STEP_KINDS)
+        return load_flow(DEFAULT_FLOWS / f"default_{DEFAULT_LANGUAGE}.yaml", kinds=STEP_KINDS)
 
     # -- one call --------------------------------------------------------------------------
     def answer(self, session: CallSession) -> None:

@@ -1,32 +1,30 @@
-"""The verbs of the flow language, one module each. ``STEP_KINDS`` maps a verb to its kind."""
+"""The verbs of the flow language, a module each, named after its verb (``appointments``
+holds the three verbs on an existing appointment). ``STEP_KINDS`` maps a verb to its kind.
+"""
 
 from __future__ import annotations
 
+from ivr_flows.step_kind import StepKind
 from ivr_flows.steps import (
     appointments,
     ask,
-    booking,
+    book_appointment,
     branch,
+    choose_language,
     hangup,
-    hours,
-    identity,
-    language,
-    recording,
+    opening_hours,
+    recording_notice,
     say,
     transfer,
+    verify_identity,
     voicemail,
 )
-from ivr_flows.steps.base import StepKind
 
 STEP_KINDS: dict[str, StepKind] = {
     kind.name: kind
     for kind in (
-        say.KIND, ask.KIND, branch.KIND, hangup.KIND, transfer.KIND, hours.KIND,
-        recording.KIND, language.KIND, identity.KIND, booking.KIND,
+        say.KIND, ask.KIND, branch.KIND, hangup.KIND, transfer.KIND, opening_hours.KIND,
+        recording_notice.KIND, choose_language.KIND, verify_identity.KIND, book_appointment.KIND,
         appointments.CANCEL, appointments.RESCHEDULE, appointments.CONFIRM, voicemail.KIND,
     )
 }
-
-# Steps that say or change something about a patient: only after verification.
-PERSONAL_KINDS = frozenset({"book_appointment", "cancel_appointment", "reschedule_appointment",
-                            "confirm_appointment"})

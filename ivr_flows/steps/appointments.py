@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
+from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps import dialogs
-from ivr_flows.steps.base import Option, StepKind
-from scheduling.values import AppointmentView, Cancelled, Reason, Refused, Rescheduled
+from scheduling.values import AppointmentView, Cancelled, HoldView, Reason, Refused, Rescheduled
 
 
 def _upcoming(call: Call) -> list[AppointmentView]:
-    return call.services.agenda.upcoming(call.patient.id, now=call.now(),
-                                         practice=call.practice.id, actor=call.actor,
-                                         purpose="appointments read back to the verified caller")
+    """The verified caller's upcoming appointments; when there is none, the caller is told."""
+    found = call.services.agenda.upcoming(call.patient.id, now=call.now(),
+                                          practice=call.practice.id, actor=call.actor,
+                                          purpose="appointments read back to the verified caller")
+    if not found:
+        call.say("no_appointment")
+    return found
 
 
 def run_cancel(call: Call, step: Step) -> str:
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     appointments = _upcoming(call)
     if not appointments:
-        call.say("no_appointment")
         return "none"
     try:
         chosen = dialogs.choose_appointment(call, appointments, "confirm_cancel")
@@ -43,16 +44,18 @@ def run_cancel(call: Call, step: Step) -> str:
     return "refused"
 
 
+def _move(call: Call, old: AppointmentView, hold: HoldView) -> Rescheduled | Refused:
+    """Move ``old`` onto the held slot; its time is freed only once the new one is taken."""
+    return call.services.agenda.reschedule(
+        old.id, hold.id, f"{call.call_id}:move:{hold.id}", now=call.now(),
+        patient_id=call.patient.id, actor=call.actor, purpose="appointment moved by phone")
+
+
 def run_reschedule(call: Call, step: Step) -> str:
     opts = RESCHEDULE.with_defaults(step.options)
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     appointments = _upcoming(call)
     if not appointments:
-        call.say("no_appointment")
         return "none"
-    agenda = call.services.agenda
     try:
         chosen = dialogs.choose_appointment(call, appointments, "confirm_reschedule")
         if chosen is None:
@@ -66,27 +69,15 @@ def run_reschedule(call: Call, step: Step) -> str:
         doctor = call.practice.doctor(chosen.practitioner_id)
         if opts["same_doctor"] is False:
             doctor = dialogs.choose_doctor(call, "ask")
-        held = dialogs.propose_and_hold(
+        result = dialogs.propose_and_take(
             call, chosen.visit_type_code, doctor, propose=opts["propose"],
             hold_minutes=opts["hold_minutes"], readback="reschedule_readback",
+            take=partial(_move, call, chosen),
         )
     except dialogs.GaveUp:
         return "gave_up"
-    if held is None:
+    if result is None:
         return "none_free"
-    if isinstance(held, Refused):
-        call.say(dialogs.refusal_prompt(held))
-        return "refused"
-    moved = False
-    try:
-        key = f"{call.call_id}:move:{held.id}"
-        result = agenda.reschedule(chosen.id, held.id, key, now=call.now(),
-                                   patient_id=call.patient.id, actor=call.actor,
-                                   purpose="appointment moved by phone")
-        moved = isinstance(result, Rescheduled)
-    finally:
-        if not moved:
-            dialogs.release(call, held.id)
     if isinstance(result, Rescheduled):
         call.say(Prompt("reschedule_done", {"appointment": result.new}))
         return "rescheduled"
@@ -95,12 +86,8 @@ def run_reschedule(call: Call, step: Step) -> str:
 
 
 def run_confirm(call: Call, step: Step) -> str:
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     appointments = _upcoming(call)
     if not appointments:
-        call.say("no_appointment")
         return "none"
     try:
         confirmed = dialogs.yes_or_no(call, Prompt("confirm_appointment",
@@ -113,14 +100,15 @@ def run_confirm(call: Call, step: Step) -> str:
     return "not_confirmed"
 
 
-_COMMON_PROMPTS = ("need_verification", "no_appointment", "appointment_choices",
+_COMMON_PROMPTS = ("no_appointment", "appointment_choices",
                    "appointment_kept", *dialogs.REFUSAL_PROMPTS)
 
 CANCEL = StepKind(
     name="cancel_appointment",
     summary="Cancel one of the caller's upcoming appointments (the practice's notice rules).",
     options={},
-    outcomes=("cancelled", "refused", "none", "kept", "gave_up", "not_verified"),
+    outcomes=("cancelled", "refused", "none", "kept", "gave_up"),
+    personal=True,
     prompts=(*_COMMON_PROMPTS, "confirm_cancel", "cancel_done"),
     run=run_cancel,
 )
@@ -133,7 +121,8 @@ RESCHEDULE = StepKind(
         "hold_minutes": Option("int", default=5, min=1, max=15, example="5"),
         "same_doctor": Option("bool", default=True, example="true"),
     },
-    outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up", "not_verified"),
+    outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up"),
+    personal=True,
     prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_doctor", "no_slots",
              "no_slot_that_day", "slot_choices", "reschedule_readback", "reschedule_done"),
     run=run_reschedule,
@@ -143,8 +132,9 @@ CONFIRM = StepKind(
     name="confirm_appointment",
     summary="Read the caller's next appointment back and let them confirm it.",
     options={},
-    outcomes=("confirmed", "not_confirmed", "none", "gave_up", "not_verified"),
-    prompts=("need_verification", "no_appointment", "confirm_appointment",
+    outcomes=("confirmed", "not_confirmed", "none", "gave_up"),
+    personal=True,
+    prompts=("no_appointment", "confirm_appointment",
              "appointment_confirmed"),
     run=run_confirm,
 )

@@ -13,7 +13,7 @@ from ivr_flows import meaning
 from ivr_flows.call import Call
 from ivr_flows.channel import Utterance
 from ivr_flows.flow import Step
-from ivr_flows.steps.base import Option, StepKind
+from ivr_flows.step_kind import Option, StepKind
 
 
 def outcomes(options: dict[str, Any]) -> set[str]:

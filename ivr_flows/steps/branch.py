@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from ivr_flows.call import Call
 from ivr_flows.flow import Step
-from ivr_flows.hours import is_open
-from ivr_flows.steps.base import Option, StepKind
+from ivr_flows.line_hours import is_open
+from ivr_flows.step_kind import Option, StepKind
 
 CONDITIONS: dict[str, Callable[[Call], bool]] = {
     "verified": lambda call: call.verified,
@@ -30,5 +30,6 @@ KIND = StepKind(
     shorthand="if",
     options={"if": Option("str", required=True, choices=tuple(CONDITIONS), example="open_now")},
     outcomes=("yes", "no"),
+    verifies=lambda options: {"yes"} if options.get("if") == "verified" else set(),
     run=run,
 )

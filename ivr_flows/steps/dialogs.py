@@ -1,8 +1,8 @@
-"""Small dialogs shared by the booking steps: pick from a list, when, propose and hold."""
+"""Small dialogs shared by the booking steps: pick from a list, when, propose and take."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -10,20 +10,16 @@ from ivr_flows import meaning
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt, Utterance
 from ivr_flows.practice import Doctor, VisitKind
+from ivr_flows.steps.held_slot import held_slot
 from scheduling.values import AppointmentView, HoldView, Reason, Refused, Slot
 
 T = TypeVar("T")
+R = TypeVar("R")
 OTHER_KEY = "9"
 
 
 class GaveUp(Exception):
     """The caller did not answer or was not understood after the retries."""
-
-
-def release(call: Call, hold_id: str) -> None:
-    """Give a held slot back (the caller said no, hung up, or an emergency came)."""
-    call.services.agenda.release(hold_id, actor=call.actor,
-                                 purpose="caller did not take the slot")
 
 
 def refusal_prompt(refused: Refused) -> Prompt:
@@ -163,14 +159,16 @@ def _local_midnight(call: Call, day: date) -> datetime:
     return datetime.combine(day, time(0, 0), call.zone)
 
 
-def propose_and_hold(
+def propose_and_take(
     call: Call, visit_code: str, doctor: Doctor | None, *, propose: int, hold_minutes: int,
-    readback: str,
-) -> HoldView | Refused | None:
-    """Propose up to ``propose`` slots, hold the chosen one and read it back.
+    readback: str, take: Callable[[HoldView], R | Refused],
+) -> R | Refused | None:
+    """Propose up to ``propose`` slots; hold the chosen one, read it back and, once the
+    caller says yes, ``take`` it (book it, or move an appointment onto it).
 
-    Returns the hold once the caller said yes (the caller of this function confirms it
-    or releases it), a refusal to explain, or None when nothing is free.
+    Returns what ``take`` returned, a refusal to explain (the visit cannot be booked by
+    phone, or ``take`` was refused), or None when nothing is free. A hold not taken is
+    given back (:func:`ivr_flows.steps.held_slot.held_slot`).
     """
     day, part = ask_when(call)
     after: datetime | None = None
@@ -194,20 +192,12 @@ def propose_and_hold(
             after, day = slots[-1].starts_at + timedelta(minutes=1), None
             continue
         assert isinstance(chosen, Slot)
-        held = call.services.agenda.hold(chosen, timedelta(minutes=hold_minutes),
-                                         now=call.now(), actor=call.actor,
-                                         purpose="slot held while the caller decides")
-        if isinstance(held, Refused):
-            call.say(refusal_prompt(held))
-            continue
-        try:
-            accepted = yes_or_no(call, Prompt(readback, {"slot": chosen}))
-        except BaseException:
-            release(call, held.hold.id)
-            raise
-        if accepted:
-            return held.hold
-        release(call, held.hold.id)
+        with held_slot(call, chosen, minutes=hold_minutes) as held:
+            if isinstance(held, Refused):
+                call.say(refusal_prompt(held))
+                continue
+            if yes_or_no(call, Prompt(readback, {"slot": chosen})):
+                return held.take(take(held.hold))
         after, day = None, None
     return None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ivr_flows.call import Call
 from ivr_flows.flow import Step
-from ivr_flows.steps.base import Option, StepKind
+from ivr_flows.step_kind import Option, StepKind
 
 
 def run(call: Call, step: Step) -> str:

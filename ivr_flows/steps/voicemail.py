@@ -10,8 +10,8 @@ from __future__ import annotations
 from ivr_flows.call import Call, VoicemailMeta
 from ivr_flows.channel import CallerHungUp, MessageSink, Prompt, RecordedMessage, Utterance
 from ivr_flows.flow import Step
+from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps import dialogs
-from ivr_flows.steps.base import Option, StepKind
 
 PRACTICE_BOX = dialogs.ANY_DOCTOR
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from ivr_flows.checker import check
+from ivr_flows.steps import STEP_KINDS
 
 app = typer.Typer(help="IVR call flows.", no_args_is_help=True)
 
@@ -18,7 +19,7 @@ def check_command(
     """Check flow files; print one line per problem (FILE:LINE: what; fix) and exit 1 if any."""
     total = 0
     for path in files:
-        problems = check(path)
+        problems = check(path, kinds=STEP_KINDS)
         for found in problems:
             typer.echo(str(found))
         if not problems:

@@ -16,6 +16,7 @@ from ivr_flows.lockout import MemoryLockout
 from ivr_flows.practice import load_practice
 from ivr_flows.services import build_services, vault_voicemail_sinks
 from ivr_flows.simulator import Conversation, run_script
+from ivr_flows.steps import STEP_KINDS
 from scheduling.demo import DEMO_SLUG, seed_demo
 from storage.db import Database
 from storage.identity import install, uninstall
@@ -52,7 +53,8 @@ class Demo:
         return services
 
     def interpreter(self, lang: str = "fr", flow: Path | None = None) -> Interpreter:
-        return Interpreter(load_flow(flow or FLOWS / f"default_{lang}.yaml"), self.services,
+        flow_path = flow or FLOWS / f"default_{lang}.yaml"
+        return Interpreter(load_flow(flow_path, kinds=STEP_KINDS), self.services,
                            load_practice(self.db, DEMO_SLUG))
 
     def call(self, *lines: str, caller: str | None = CAMILLE_PHONE, lang: str = "fr",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from typer.testing import CliRunner
 
 from ivr_flows.checker import FlowInvalid, check, check_text, load_flow
 from ivr_flows.flow import FlowProblem
+from ivr_flows.steps import STEP_KINDS
 from telesec.cli import app
 
 FLOWS = Path(__file__).resolve().parents[2] / "ivr_flows" / "flows"
@@ -41,7 +43,7 @@ steps:
 
 
 def problems_of(text: str) -> list[FlowProblem]:
-    return check_text(text, "flow.yaml")
+    return check_text(text, "flow.yaml", kinds=STEP_KINDS)
 
 
 def only(text: str) -> FlowProblem:
@@ -56,8 +58,8 @@ def test_a_good_flow_has_no_problem() -> None:
 
 @pytest.mark.parametrize("path", sorted(FLOWS.glob("*.yaml")), ids=lambda p: p.name)
 def test_default_flows_pass(path: Path) -> None:
-    assert check(path) == []
-    load_flow(path)
+    assert check(path, kinds=STEP_KINDS) == []
+    load_flow(path, kinds=STEP_KINDS)
 
 
 def test_unknown_step_type() -> None:
@@ -131,6 +133,34 @@ def test_patient_step_before_verification() -> None:
     assert found.line == 16 and "before the caller is verified" in found.message
 
 
+def test_personal_is_read_from_the_step_table() -> None:
+    """The rule knows personal steps by their kind's flag, not by a list of names: with a
+    table where `say` is personal, the greeting said before identity is refused."""
+    kinds = {**STEP_KINDS, "say": dataclasses.replace(STEP_KINDS["say"], personal=True)}
+    found = check_text(GOOD, "flow.yaml", kinds=kinds)
+    assert [(p.line, p.message) for p in found] == [
+        (4, "step 'hello' (say) can be reached before the caller is verified")]
+    assert "verify_identity" in found[0].fix
+
+
+def test_the_engine_personal_steps() -> None:
+    personal = {name for name, kind in STEP_KINDS.items() if kind.personal}
+    assert personal == {"book_appointment", "cancel_appointment", "reschedule_appointment",
+                        "confirm_appointment"}
+    for name in personal:  # the interpreter's outcome and prompt come with the flag
+        assert "not_verified" in STEP_KINDS[name].outcomes_of({})
+        assert "need_verification" in STEP_KINDS[name].all_prompts()
+
+
+def test_branch_on_verified_counts_as_verification() -> None:
+    verified_first = GOOD.replace("on: {book: identify,", "on: {book: known,") + (
+        "  known:\n    branch: verified\n    on: {yes: book, no: identify}\n")
+    assert problems_of(verified_first) == []
+    open_first = verified_first.replace("branch: verified", "branch: open_now")
+    found = only(open_first)
+    assert found.line == 16 and "before the caller is verified" in found.message
+
+
 def test_bad_key_in_a_key_map() -> None:
     found = only(GOOD.replace('"0": secretary', '"10": secretary'))
     assert found.line == 9 and "not a phone key" in found.message
@@ -162,11 +192,11 @@ def test_every_problem_has_file_line_and_fix(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(GOOD.replace("sya", "say").replace("say: [greeting]", "sya: [greting]")
                     .replace("no_answer: bye", "no_answer: by"), encoding="utf-8")
-    found = check(path)
+    found = check(path, kinds=STEP_KINDS)
     assert len(found) >= 2
     assert all(p.file == str(path) and p.line > 0 and p.fix for p in found)
     with pytest.raises(FlowInvalid) as error:
-        load_flow(path)
+        load_flow(path, kinds=STEP_KINDS)
     assert f"{path}:5:" in str(error.value)
 
 

@@ -1,48 +1,42 @@
 """``book_appointment``: visit type, doctor (or any), when, up to three slots, read back.
 
 The chosen slot is held while the caller decides and released if they say no, hang up
-or an emergency interrupts: no half-made appointment is ever left behind.
+or an emergency interrupts (:mod:`ivr_flows.steps.held_slot`): no half-made appointment
+is ever left behind.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
+from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps import dialogs
-from ivr_flows.steps.base import Option, StepKind
-from scheduling.values import Booked, Reason, Refused
+from scheduling.values import Booked, HoldView, Reason, Refused
+
+
+def _book(call: Call, hold: HoldView) -> Booked | Refused:
+    """Book the held slot for the verified caller."""
+    return call.services.agenda.confirm(
+        hold.id, call.patient.id, f"{call.call_id}:book:{hold.id}", now=call.now(),
+        actor=call.actor, purpose="appointment booked by phone")
 
 
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
-    if not call.verified:
-        call.say("need_verification")
-        return "not_verified"
     try:
         kind = dialogs.choose_visit_kind(call, opts["visit_type"])
         doctor = dialogs.choose_doctor(call, opts["doctor"])
-        held = dialogs.propose_and_hold(
+        result = dialogs.propose_and_take(
             call, kind.code, doctor, propose=opts["propose"], hold_minutes=opts["hold_minutes"],
-            readback="booking_readback",
+            readback="booking_readback", take=partial(_book, call),
         )
     except dialogs.GaveUp:
         return "gave_up"
-    if held is None:
+    if result is None:
         return "none_free"
-    if isinstance(held, Refused):
-        call.say(dialogs.refusal_prompt(held))
-        return "refused"
-    agenda = call.services.agenda
-    confirmed = False
-    try:
-        key = f"{call.call_id}:book:{held.id}"
-        result = agenda.confirm(held.id, call.patient.id, key, now=call.now(), actor=call.actor,
-                                purpose="appointment booked by phone")
-        confirmed = isinstance(result, Booked)
-    finally:
-        if not confirmed:
-            dialogs.release(call, held.id)
     if isinstance(result, Booked):
         call.context["appointment_id"] = result.appointment.id
         call.say(Prompt("booking_confirmed", {"appointment": result.appointment}))
@@ -60,8 +54,9 @@ KIND = StepKind(
         "doctor": Option("str", default="ask", example="ask (or any, or a doctor's slug)"),
         "visit_type": Option("str", example="consultation"),
     },
-    outcomes=("booked", "none_free", "refused", "gave_up", "not_verified"),
-    prompts=("need_verification", "ask_visit_type", "ask_doctor", "ask_when", "no_slot_that_day",
+    outcomes=("booked", "none_free", "refused", "gave_up"),
+    personal=True,
+    prompts=("ask_visit_type", "ask_doctor", "ask_when", "no_slot_that_day",
              "no_slots", "slot_choices", "booking_readback", "booking_confirmed",
              *dialogs.REFUSAL_PROMPTS),
     run=run,

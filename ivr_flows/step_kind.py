@@ -1,9 +1,14 @@
-"""What every step kind declares: its options, its outcomes, the prompts it may say."""
+"""What every step kind declares: its options, its outcomes, the prompts it may say, and
+whether it is personal (says or changes something about a patient: verified callers only).
+
+A flow is read and checked against a table of kinds (``StepKinds``, verb -> kind); the
+engine's own is :data:`ivr_flows.steps.STEP_KINDS`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,29 +75,57 @@ def check_option(name: str, option: Option, value: Any) -> str | None:
     raise AssertionError(f"unknown option type {kind}")
 
 
+Outcomes = Callable[[dict[str, Any]], set[str]] | tuple[str, ...]
+
+# A personal step reached by a caller not yet verified does not run: the interpreter says
+# this prompt and the step ends with this outcome (a flow leads it to `verify_identity`).
+NOT_VERIFIED = "not_verified"
+NEED_VERIFICATION_PROMPT = "need_verification"
+
+
 @dataclass
 class StepKind:
-    """A verb of the flow language. ``run`` does the step and returns its outcome."""
+    """A verb of the flow language. ``run`` does the step and returns its outcome.
+
+    A ``personal`` kind says or changes something about a patient: it runs only for a
+    verified caller (the interpreter sees to it) and has the outcome ``not_verified``
+    besides its own. ``verifies`` are the outcomes after which the caller is verified.
+    """
 
     name: str
     summary: str
     options: dict[str, Option]
     run: Callable[[Call, Step], str]
-    outcomes: Callable[[dict[str, Any]], set[str]] | tuple[str, ...] = ()
+    outcomes: Outcomes = ()
     shorthand: str | None = None
     terminal: bool = False  # ends the call (nothing follows it)
     ends_on: tuple[str, ...] = ()  # outcomes after which the call has left the engine
     prompts: tuple[str, ...] = ()  # catalogue ids this step may say on its own
-    extra: dict[str, Any] = field(default_factory=dict)
+    personal: bool = False  # about a patient: only once the caller is verified
+    verifies: Outcomes = ()  # outcomes that mean the caller is verified
 
     def outcomes_of(self, options: dict[str, Any]) -> set[str]:
         """Outcomes this step can end with, given its options."""
-        if callable(self.outcomes):
-            return self.outcomes(options)
-        return set(self.outcomes)
+        found = _outcomes(self.outcomes, options)
+        return found | {NOT_VERIFIED} if self.personal else found
+
+    def verified_after(self, options: dict[str, Any]) -> set[str]:
+        """The outcomes of this step, given its options, after which the caller is verified."""
+        return _outcomes(self.verifies, self.with_defaults(options))
+
+    def all_prompts(self) -> tuple[str, ...]:
+        """Every catalogue id a step of this kind may say (its own, and the interpreter's)."""
+        return (NEED_VERIFICATION_PROMPT, *self.prompts) if self.personal else self.prompts
 
     def with_defaults(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options with defaults filled in."""
         merged = {name: opt.default for name, opt in self.options.items()}
         merged.update(options)
         return merged
+
+
+StepKinds = Mapping[str, StepKind]
+
+
+def _outcomes(declared: Outcomes, options: dict[str, Any]) -> set[str]:
+    return declared(options) if callable(declared) else set(declared)

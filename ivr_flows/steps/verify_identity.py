@@ -15,8 +15,8 @@ from ivr_flows import meaning
 from ivr_flows.call import Call
 from ivr_flows.channel import Utterance
 from ivr_flows.flow import Step
-from ivr_flows.steps.base import Option, StepKind
-from storage.patients import PatientDirectory, PatientRecord, fold_name
+from ivr_flows.step_kind import Option, StepKind
+from storage.patients import PatientRecord
 
 PURPOSE = "caller identity verification"
 
@@ -58,20 +58,12 @@ def _match(call: Call, born: date, by_phone: list[PatientRecord]) -> PatientReco
     if key is None:
         return None
     kind, value = key
-    with call.services.db.session() as session:
-        directory = PatientDirectory(session)
-        if kind == "code":
-            found = directory.by_code(call.practice.id, value)
-            candidates = [found] if found is not None else []
-        else:
-            candidates = directory.find_by_birth_date(call.practice.id, born)
-            wanted = fold_name(value)
-            candidates = [
-                p for p in candidates
-                if fold_name(p.last_name) == wanted
-                or fold_name(f"{p.first_name} {p.last_name}") == wanted
-                or wanted.endswith(" " + fold_name(p.last_name))
-            ]
+    patients = call.services.patients
+    if kind == "code":
+        found = patients.by_code(call.practice.id, value)
+        candidates = [found] if found is not None else []
+    else:
+        candidates = patients.by_birth_date_and_name(call.practice.id, born, value)
     matching = [p for p in candidates if p.birth_date == born]
     return matching[0] if len(matching) == 1 else None
 
@@ -86,10 +78,7 @@ def run(call: Call, step: Step) -> str:
         call.audit("identity.locked_out", purpose=PURPOSE)
         call.say("identity_locked")
         return "locked"
-    by_phone: list[PatientRecord] = []
-    if number:
-        with call.services.db.session() as session:
-            by_phone = PatientDirectory(session).find_by_phone(call.practice.id, number)
+    by_phone = call.services.patients.by_phone(call.practice.id, number) if number else []
     for attempt in range(1, opts["max_tries"] + 1):
         born = _ask_birth_date(call, timeout=opts["timeout"])
         patient = _match(call, born, by_phone) if born is not None else None
@@ -119,6 +108,7 @@ KIND = StepKind(
         "timeout": Option("number", default=10, min=3, max=30, example="10"),
     },
     outcomes=("verified", "failed", "locked"),
+    verifies=("verified",),
     prompts=("ask_birth_date", "ask_name_or_code", "identity_verified", "identity_not_matched",
              "identity_failed", "identity_locked", "not_understood", "no_input"),
     run=run,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ivr_flows.call import Call
 from ivr_flows.channel import Utterance
 from ivr_flows.flow import Step
-from ivr_flows.steps.base import Option, StepKind
+from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.understanding.normalise import folded
 
 REFUSALS = {

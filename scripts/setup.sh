@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(sip-tester baresip kamailio espeak-ng sox chromium)
+SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules rtpengine-daemon iproute2 nftables
+                 espeak-ng sox chromium)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -26,7 +26,7 @@ from tests.edge.conftest import (
     EdgePool,
 )
 from tests.edge.rtp_peer import RtpPeer
-from tests.telephony.peers import free_port, free_rtp_base, sipp_errors, wait_exit
+from tests.telephony.peers import REPO, free_port, free_rtp_base, sipp_errors, wait_exit
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
 
@@ -213,3 +213,41 @@ def test_single_codec_offers_go_through_the_relay(edge_pool: EdgePool, tmp_path,
     (record,) = edge_pool.record_for(caller)
     assert record["dialled"] == OTHER_PRACTICE
     assert peer.payload_types == {payload_type}, peer.facts()  # the codec offered, relayed
+
+
+def test_hold_and_resume_through_the_front_and_the_relay(edge_pool: EdgePool, tmp_path):
+    # the worker-level hold/resume scenario, following the front's route set this time
+    from tests.telephony.rtp import RtpSink, RtpTrack
+
+    text = (REPO / "tests" / "telephony" / "sipp" / "caller_hold.xml").read_text()
+    text = text.replace('<recv response="200" rtd="true"/>',
+                        '<recv response="200" rtd="true" rrs="true"/>', 1)
+    first_ack = text.index("ACK sip:[service]")
+    head, tail = text[:first_ack], text[first_ack:]
+    tail = (tail.replace("ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0",
+                         "ACK [next_url] SIP/2.0")
+            .replace("INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0",
+                     "INVITE [next_url] SIP/2.0")
+            .replace("Call-ID: [call_id]\n", "Call-ID: [call_id]\n      [routes]\n"))
+    sink = RtpSink()
+    pcap = RtpTrack().silence(0.4).keys("12#").silence(2.0).write_pcap(tmp_path / "k.pcap")
+    values = {"RTP_SINK_PORT": sink.port, "HOLD": "sendonly", "HOLD_MS": 2500,
+              "PCAP": pcap, "BYE_TIMEOUT_MS": 20000}
+    text = head + tail
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", str(value))
+    xml = tmp_path / "caller_hold.xml"
+    xml.write_text(text)
+    try:
+        run = subprocess.run(
+            ["sipp", f"{FRONT_HOST}:{edge_pool.front_port}", "-sf", str(xml),
+             "-s", OTHER_PRACTICE, "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
+             "-mp", str(free_rtp_base()), "-timeout", "40s", "-timeout_error", "-nostdin",
+             "-trace_err", "-error_file", str(xml.with_suffix(".errors.log"))],
+            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    finally:
+        sink.close()
+    assert run.returncode == 0, sipp_errors(xml)
+    (record,) = edge_pool.record_for("0600000001")
+    assert record["digits"] == "12", record  # keys after the resume went through the relay
+    assert record["events"][:2] == ["hold", "resume"], record

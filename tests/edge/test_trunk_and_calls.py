@@ -215,39 +215,67 @@ def test_single_codec_offers_go_through_the_relay(edge_pool: EdgePool, tmp_path,
     assert peer.payload_types == {payload_type}, peer.facts()  # the codec offered, relayed
 
 
-def test_hold_and_resume_through_the_front_and_the_relay(edge_pool: EdgePool, tmp_path):
-    # the worker-level hold/resume scenario, following the front's route set this time
-    from tests.telephony.rtp import RtpSink, RtpTrack
-
-    text = (REPO / "tests" / "telephony" / "sipp" / "caller_hold.xml").read_text()
+def through_the_front(name: str, caller: str = "0600000001") -> str:
+    """A worker-level sipp scenario whose in-dialog requests follow the route set."""
+    text = (REPO / "tests" / "telephony" / "sipp" / name).read_text()
+    text = text.replace("0600000001", caller)
     text = text.replace('<recv response="200" rtd="true"/>',
                         '<recv response="200" rtd="true" rrs="true"/>', 1)
     first_ack = text.index("ACK sip:[service]")
     head, tail = text[:first_ack], text[first_ack:]
-    tail = (tail.replace("ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0",
-                         "ACK [next_url] SIP/2.0")
-            .replace("INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0",
-                     "INVITE [next_url] SIP/2.0")
-            .replace("Call-ID: [call_id]\n", "Call-ID: [call_id]\n      [routes]\n"))
+    for method in ("ACK", "INVITE", "INFO", "BYE"):
+        tail = tail.replace(f"{method} sip:[service]@[remote_ip]:[remote_port] SIP/2.0",
+                            f"{method} [next_url] SIP/2.0")
+    return head + tail.replace("Call-ID: [call_id]\n", "Call-ID: [call_id]\n      [routes]\n")
+
+
+def run_through_the_front(pool: EdgePool, tmp_path, xml: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["sipp", f"{FRONT_HOST}:{pool.front_port}", "-sf", str(xml),
+         "-s", OTHER_PRACTICE, "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
+         "-mp", str(free_rtp_base()), "-timeout", "40s", "-timeout_error", "-nostdin",
+         "-trace_err", "-error_file", str(xml.with_suffix(".errors.log"))],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+
+def test_hold_and_resume_through_the_front_and_the_relay(edge_pool: EdgePool, tmp_path):
+    # the worker-level hold/resume scenario, following the front's route set this time
+    from tests.telephony.rtp import RtpSink, RtpTrack
+
+    text = through_the_front("caller_hold.xml")
     sink = RtpSink()
     pcap = RtpTrack().silence(0.4).keys("12#").silence(2.0).write_pcap(tmp_path / "k.pcap")
     values = {"RTP_SINK_PORT": sink.port, "HOLD": "sendonly", "HOLD_MS": 2500,
               "PCAP": pcap, "BYE_TIMEOUT_MS": 20000}
-    text = head + tail
     for key, value in values.items():
         text = text.replace(f"@{key}@", str(value))
     xml = tmp_path / "caller_hold.xml"
     xml.write_text(text)
     try:
-        run = subprocess.run(
-            ["sipp", f"{FRONT_HOST}:{edge_pool.front_port}", "-sf", str(xml),
-             "-s", OTHER_PRACTICE, "-m", "1", "-i", "127.0.0.1", "-p", str(free_port()),
-             "-mp", str(free_rtp_base()), "-timeout", "40s", "-timeout_error", "-nostdin",
-             "-trace_err", "-error_file", str(xml.with_suffix(".errors.log"))],
-            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        run = run_through_the_front(edge_pool, tmp_path, xml)
     finally:
         sink.close()
     assert run.returncode == 0, sipp_errors(xml)
     (record,) = edge_pool.record_for("0600000001")
     assert record["digits"] == "12", record  # keys after the resume went through the relay
     assert record["events"][:2] == ["hold", "resume"], record
+
+
+def test_sip_info_keys_through_the_front(edge_pool: EdgePool, tmp_path):
+    from tests.telephony.rtp import RtpSink
+
+    sink = RtpSink()
+    text = through_the_front("caller_info.xml", caller="0600000003")
+    for key, value in {"RTP_SINK_PORT": sink.port, "PAUSE_MS": 1500,
+                       "BYE_TIMEOUT_MS": 20000}.items():
+        text = text.replace(f"@{key}@", str(value))
+    xml = tmp_path / "caller_info.xml"
+    xml.write_text(text)
+    try:
+        run = run_through_the_front(edge_pool, tmp_path, xml)
+    finally:
+        sink.close()
+    assert run.returncode == 0, sipp_errors(xml)
+    (record,) = edge_pool.record_for("0600000003")
+    assert record["digits"] == "456", record
+    assert sink.payload_types == {8} and sink.packets > 50  # the prompt, via the relay

@@ -4,8 +4,8 @@ Hostile or broken input never reaches a stack trace: validation errors, unknown
 objects, database value errors and anything unexpected each get a handler. Unexpected
 errors are logged by type only (no request data: it may carry health data).
 
-The typed errors of the layers below (scheduling, patients) are answered here and
-only here, by type (:data:`DOMAIN_ERRORS`): routers let them through and never
+The typed errors of the layers below (scheduling, patients, staff accounts) are answered
+here and only here, by type (:data:`DOMAIN_ERRORS`): routers let them through and never
 match a message. Refusals (``Refused`` values) are not errors: routers make them 409s.
 """
 
@@ -31,6 +31,7 @@ from scheduling.errors import (
     UnknownPractitioner,
     UnknownVisitType,
 )
+from staff.errors import AccountError, PasswordRefused, UnknownAccount
 from storage.patients import UnknownPatient
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     OverlappingException: (409, "conflict"),
     InvalidSlot: (422, "invalid_request"),
     SchedulingError: (422, "invalid_request"),
+    UnknownAccount: (404, "not_found"),
+    PasswordRefused: (400, "bad_request"),
+    AccountError: (409, "conflict"),
 }
 
 

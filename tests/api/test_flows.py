@@ -145,6 +145,24 @@ def test_a_reused_idempotency_key_is_409_and_changes_nothing(world: ApiWorld) ->
     assert slots[1]["starts_at"] in [s["starts_at"] for s in free]
 
 
+def test_account_errors_are_answered_by_type(world: ApiWorld) -> None:
+    _staff(world)
+    admin = world.headers("ada")
+    ghost = world.client.patch("/users/ghost", headers=admin, json={"practice_ids": []})
+    assert ghost.status_code == 404 and ghost.json()["code"] == "not_found"
+    twice = world.client.post("/users", headers=admin, json={"login": "sam", "role": "admin"})
+    assert twice.status_code == 409 and twice.json()["message"] == "a user 'sam' already exists"
+    box = world.client.patch("/users/sam", headers=admin, json={"shared_box": True})
+    assert box.status_code == 409 and box.json()["code"] == "conflict"
+    nowhere = world.client.post("/users", headers=admin, json={
+        "login": "newbie", "role": "secretary", "practices": ["nowhere"]})
+    assert nowhere.status_code == 404
+    wrong = world.client.post("/auth/password", headers=world.headers("sam"), json={
+        "current_password": "not the password", "new_password": "a long new passphrase"})
+    assert wrong.status_code == 400 and wrong.json() == {
+        "code": "bad_request", "message": "the current password is wrong"}
+
+
 def test_patients_are_created_found_and_every_read_is_audited(world: ApiWorld) -> None:
     _staff(world)
     sam = world.headers("sam")

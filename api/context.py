@@ -19,8 +19,8 @@ from staff.login import Authenticator
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import utcnow
-from storage.retention import RetentionPolicy
 from storage.vault import Vault
+from storage.vault.retention_policy import RetentionPolicy
 
 SESSION_COOKIE = "telesec_session"
 CSRF_COOKIE = "telesec_csrf"

@@ -12,8 +12,8 @@ from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, head_revision
-from storage.retention import RetentionPolicy
 from storage.vault import Vault
+from storage.vault.retention_policy import RetentionPolicy
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

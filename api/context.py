@@ -10,17 +10,18 @@ from prometheus_client import CollectorRegistry
 
 from api.metrics import registry_for
 from api.ratelimit import AuthLimits, TokenBuckets
-from api.services.accounts import Accounts
 from api.services.escalation_feed import EscalationFeed
 from api.services.sessions import Sessions
 from foundation.front_status import read_trunk_status
 from foundation.settings import Settings
 from scheduling.service import Agenda
+from staff.accounts import Accounts
+from staff.login import Authenticator
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import utcnow
-from storage.retention import RetentionPolicy
 from storage.vault import Vault
+from storage.vault.retention_policy import RetentionPolicy
 
 SESSION_COOKIE = "telesec_session"
 CSRF_COOKIE = "telesec_csrf"
@@ -36,6 +37,7 @@ class ApiContext:
     limits: AuthLimits
     clock: Callable[[], datetime] = utcnow
     accounts: Accounts = field(init=False)
+    authenticator: Authenticator = field(init=False)
     sessions: Sessions = field(init=False)
     agenda: Agenda = field(init=False)
     feed: EscalationFeed = field(init=False)
@@ -46,6 +48,7 @@ class ApiContext:
     def __post_init__(self) -> None:
         api = self.settings.api
         self.accounts = Accounts(self.db, self.keyring)
+        self.authenticator = Authenticator(self.db, self.keyring)
         self.sessions = Sessions(self.db, timedelta(minutes=api.session_idle_minutes),
                                  timedelta(hours=api.session_max_hours))
         self.agenda = Agenda(self.db)

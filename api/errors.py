@@ -3,6 +3,10 @@
 Hostile or broken input never reaches a stack trace: validation errors, unknown
 objects, database value errors and anything unexpected each get a handler. Unexpected
 errors are logged by type only (no request data: it may carry health data).
+
+The typed errors of the layers below (scheduling, patients, staff accounts) are answered
+here and only here, by type (:data:`DOMAIN_ERRORS`): routers let them through and never
+match a message. Refusals (``Refused`` values) are not errors: routers make them 409s.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling.errors import (
+    IdempotencyKeyReused,
     InvalidSlot,
+    OverlappingException,
+    PracticeConfigError,
     SchedulingError,
-    UnknownPatient,
     UnknownPractice,
     UnknownPractitioner,
     UnknownVisitType,
 )
-from storage.patients import UnknownPatient as UnknownPatientRecord
+from staff.errors import AccountError, PasswordRefused, UnknownAccount
+from storage.patients import UnknownPatient
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,32 @@ _STATUS_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
                  416: "range_not_satisfiable", 429: "rate_limited"}
 
 
+# Typed errors of the layers below -> (status, code). A subclass not listed answers as
+# its nearest listed base class.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    UnknownPractice: (404, "not_found"),
+    UnknownPractitioner: (404, "not_found"),
+    UnknownVisitType: (404, "not_found"),
+    UnknownPatient: (404, "not_found"),
+    IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    PracticeConfigError: (409, "conflict"),
+    OverlappingException: (409, "conflict"),
+    InvalidSlot: (422, "invalid_request"),
+    SchedulingError: (422, "invalid_request"),
+    UnknownAccount: (404, "not_found"),
+    PasswordRefused: (400, "bad_request"),
+    AccountError: (409, "conflict"),
+}
+
+
+def domain_answer(exc: Exception) -> tuple[int, str]:
+    """The status and code that answer ``exc``, a typed error of a layer below."""
+    for kind in type(exc).__mro__:
+        if kind in DOMAIN_ERRORS:
+            return DOMAIN_ERRORS[kind]
+    raise LookupError(f"{type(exc).__name__} is not a domain error")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -93,18 +126,15 @@ def install_error_handlers(app: FastAPI) -> None:
         return _json(422, "invalid_request", "; ".join(problems) or "invalid request",
                      fields=fields)
 
-    @app.exception_handler(UnknownPractice)
-    @app.exception_handler(UnknownPractitioner)
-    @app.exception_handler(UnknownVisitType)
-    @app.exception_handler(UnknownPatient)
-    @app.exception_handler(UnknownPatientRecord)
-    async def _unknown(_request: Request, exc: Exception) -> JSONResponse:
-        return _json(404, "not_found", str(exc).split(";")[0])
+    async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
+        status, code = domain_answer(exc)
+        message = str(exc)
+        if status == 404:  # not the hint that follows (e.g. the other slugs of a practice)
+            message = message.split(";")[0]
+        return _json(status, code, message)
 
-    @app.exception_handler(InvalidSlot)
-    @app.exception_handler(SchedulingError)
-    async def _bad_schedule(_request: Request, exc: Exception) -> JSONResponse:
-        return _json(422, "invalid_request", str(exc))
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, _domain_error)
 
     @app.exception_handler(IntegrityError)
     async def _conflict(_request: Request, exc: Exception) -> JSONResponse:

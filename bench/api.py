@@ -31,9 +31,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.services.accounts import Accounts
 from api.services.sessions import Sessions
 from scheduling.demo import seed_demo
+from staff.accounts import Accounts
 from storage import escalations, identity
 from storage.db import Database
 from storage.keyring import Keyring

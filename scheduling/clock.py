@@ -83,3 +83,8 @@ def require_aware(moment: datetime, what: str) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"{what} must be an aware datetime")
     return moment.astimezone(UTC)
+
+
+def now_utc(now: datetime | None = None) -> datetime:
+    """``now`` in UTC when a caller pins the time (tests, simulations), else the real time."""
+    return datetime.now(UTC) if now is None else require_aware(now, "now")

@@ -44,7 +44,7 @@ def record_appointments(
 
     Audited as one ``appointment.import`` event per patient and practice.
     """
-    audit_events.require_actor(actor)
+    who = audit_events.Who(actor, purpose)
     if not visits:
         return []
     created = datetime.now(UTC)
@@ -91,15 +91,7 @@ def record_appointments(
         by_patient.setdefault((visit.patient_id, visit.practice_id), []).append(appointment_id)
     for (patient_id, practice_id), appointment_ids in sorted(by_patient.items()):
         audit_events.record(
-            session,
-            actor=actor,
-            action="appointment.import",
-            object_type="appointment",
-            object_id=None,
-            purpose=purpose,
-            default_purpose="record past or imported appointments",
-            patient_id=patient_id,
-            practice_id=practice_id,
-            detail={"appointment_ids": appointment_ids},
+            session, audit_events.APPOINTMENT_IMPORT, who, patient_id=patient_id,
+            practice_id=practice_id, detail={"appointment_ids": appointment_ids},
         )
     return ids

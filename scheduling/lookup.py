@@ -1,11 +1,15 @@
-"""Find practices, practitioners and visit types by the names people use, or fail clearly."""
+"""Find practices, practitioners, visit types and slots by the names people use, or fail clearly."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduling.errors import UnknownPractice, UnknownPractitioner, UnknownVisitType
+from scheduling.clock import on_cell_grid, require_aware
+from scheduling.errors import InvalidSlot, UnknownPractice, UnknownPractitioner, UnknownVisitType
+from scheduling.values import Slot
 from storage.models import Practice, Practitioner, VisitType
 
 PracticeRef = int | str
@@ -58,3 +62,35 @@ def practitioner(session: Session, practice_id: int, ref: PractitionerRef) -> Pr
             f"no practitioner {ref!r} in this practice; known: {', '.join(sorted(slugs)) or 'none'}"
         )
     return found
+
+
+def practitioners(
+    session: Session, practice_id: int, ref: PractitionerRef | None = None
+) -> list[Practitioner]:
+    """The practitioner named by ``ref``, or every active practitioner of the practice."""
+    if ref is not None:
+        return [practitioner(session, practice_id, ref)]
+    return list(
+        session.scalars(
+            select(Practitioner)
+            .where(Practitioner.practice_id == practice_id, Practitioner.active.is_(True))
+            .order_by(Practitioner.id)
+        )
+    )
+
+
+def slot(session: Session, wanted: Slot) -> tuple[Practice, VisitType, Practitioner]:
+    """The rows a slot names, after checking the slot is well formed."""
+    starts_at = require_aware(wanted.starts_at, "slot start")
+    ends_at = require_aware(wanted.ends_at, "slot end")
+    place = practice(session, wanted.practice_id)
+    kind = visit_type(session, place.id, wanted.visit_type_code)
+    person = practitioner(session, place.id, wanted.practitioner_id)
+    if not on_cell_grid(starts_at):
+        raise InvalidSlot("a slot starts on a 5-minute boundary")
+    if ends_at - starts_at != timedelta(minutes=kind.duration_minutes):
+        raise InvalidSlot(
+            f"a {kind.code} slot lasts {kind.duration_minutes} minutes, not "
+            f"{int((ends_at - starts_at).total_seconds() // 60)}"
+        )
+    return place, kind, person

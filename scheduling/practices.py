@@ -29,6 +29,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from scheduling import audit_events, lookup
+from scheduling.audit_events import Action, Who
 from scheduling.clock import CELL, require_aware
 from scheduling.errors import (
     OverlappingException,
@@ -233,6 +234,11 @@ def _assign(row: object, **values: Any) -> list[str]:
     return changed
 
 
+def _set_up(action: str, object_type: str) -> Action:
+    """An audited change of a practice's set-up."""
+    return Action(action, object_type, "practice set-up")
+
+
 def _audit_update(
     session: Session,
     object_type: str,
@@ -247,15 +253,8 @@ def _audit_update(
         return
     session.flush()
     audit_events.record(
-        session,
-        actor=actor,
-        action=f"{object_type}.update",
-        object_type=object_type,
-        object_id=object_id,
-        purpose=purpose,
-        default_purpose="practice set-up",
-        practice_id=practice_id,
-        detail={"fields": sorted(changed)},
+        session, _set_up(f"{object_type}.update", object_type), Who(actor, purpose),
+        object_id=object_id, practice_id=practice_id, detail={"fields": sorted(changed)},
     )
 
 
@@ -270,15 +269,8 @@ def _audit_create(
     detail: dict[str, Any] | None = None,
 ) -> None:
     audit_events.record(
-        session,
-        actor=actor,
-        action=f"{object_type}.create",
-        object_type=object_type,
-        object_id=object_id,
-        purpose=purpose,
-        default_purpose="practice set-up",
-        practice_id=practice_id,
-        detail=detail,
+        session, _set_up(f"{object_type}.create", object_type), Who(actor, purpose),
+        object_id=object_id, practice_id=practice_id, detail=detail,
     )
 
 
@@ -434,14 +426,8 @@ def set_weekly_opening(
     )
     session.flush()
     audit_events.record(
-        session,
-        actor=actor,
-        action="opening_hours.update",
-        object_type="practitioner",
-        object_id=practitioner_id,
-        purpose=purpose,
-        default_purpose="practice set-up",
-        practice_id=person.practice_id,
+        session, _set_up("opening_hours.update", "practitioner"), Who(actor, purpose),
+        object_id=practitioner_id, practice_id=person.practice_id,
         detail={"spans": len(openings)},
     )
 

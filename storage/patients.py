@@ -6,10 +6,11 @@ lookups go through blind indexes of the normalised values, then the rows found a
 opened and compared with the query again (a truncated index can, in theory, collide).
 
 Changes are audited here, in the caller's transaction: :meth:`PatientDirectory.add`
-(``patient.create``), :meth:`PatientDirectory.update` (``patient.update``, the names of
-the fields changed as detail) and :meth:`PatientDirectory.erase` (``patient.erase``) take
-the ``actor``. Reads through this directory are not audited here: the caller knows who
-reads and why, and records it with :func:`storage.audit.record`.
+(``patient.create``) and :meth:`PatientDirectory.update` (``patient.update``, the names
+of the fields changed as detail) take the ``actor``. Erasure on request is
+:func:`storage.erasure.erase_patient` (``patient.erase``), which builds on this module.
+Reads through this directory are not audited here: the caller knows who reads and why,
+and records it with :func:`storage.audit.record`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import LargeBinary, Select, select, type_coerce
 from sqlalchemy.orm import Session
@@ -28,9 +29,6 @@ from sqlalchemy.orm.attributes import flag_modified
 from storage import audit
 from storage.identity import IdentityTampered, RowBound, cipher, sealed_kek_id
 from storage.models import Patient, utcnow
-
-if TYPE_CHECKING:
-    from storage.erasure import ErasureReport, ObjectShredder
 
 IDENTITY_FIELDS = ("first_name", "last_name", "birth_date", "phone")
 
@@ -221,14 +219,6 @@ class PatientDirectory:
                 {"fields": sorted(fields)},
             )
         return _record(row)
-
-    def erase(
-        self, patient_id: int, actor: str, reason: str, vault: ObjectShredder | None = None
-    ) -> ErasureReport:
-        """Erase a patient on request: see :func:`storage.erasure.erase_patient`."""
-        from storage.erasure import erase_patient
-
-        return erase_patient(self.session, patient_id, actor, reason, vault=vault)
 
     def destroy_identity(self, patient_id: int) -> None:
         """Destroy the identity of a patient, keeping an empty row (its id is never reused).

@@ -9,13 +9,14 @@ from sqlalchemy.exc import OperationalError
 
 from foundation.errors import TelesecError
 from foundation.settings import Settings
-from storage import identity, phone_credentials
+from staff import phones as staff_phones
+from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, head_revision
 from storage.models import Practice
-from storage.retention import RetentionPolicy
 from storage.vault import Vault
+from storage.vault.retention_policy import RetentionPolicy
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -96,4 +97,4 @@ class DatabaseDirectory:
 
     def phones(self, realm: str) -> list[tuple[str, str]]:
         return [(c.login, c.ha1)
-                for c in phone_credentials.phone_credentials(self.db, self.keyring, realm)]
+                for c in staff_phones.phone_credentials(self.db, self.keyring, realm)]

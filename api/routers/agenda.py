@@ -4,7 +4,8 @@ Changes are audited by the agenda itself (the staff member as actor); the day li
 audited here.
 
 Secretaries work on the practices assigned to them; a doctor reads his own agenda.
-Refusals (slot taken, too late to cancel...) are 409 with the reason as ``code``.
+Refusals (slot taken, too late to cancel...) are 409 with the reason as ``code``; a
+reused idempotency key is 409 ``idempotency_key_reused`` (answered in :mod:`api.errors`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from api.deps import (
 from api.errors import COMMON_RESPONSES, ApiError, not_found, responses
 from api.schemas.agenda import AppointmentOut, BookIn, MovedOut, MoveIn, SlotOut
 from api.services.sessions import Principal
-from scheduling.errors import SchedulingError
 from scheduling.values import AppointmentView, Channel, PartOfDay, Refused, Slot
 from storage import audit
 from storage.models import Appointment, StaffRole, VisitType
@@ -129,13 +129,8 @@ def book(practice: PracticeSlug, body: BookIn, staff: Secretary, ctx: Context) -
     """Book a slot for a patient of the practice (idempotent on ``idempotency_key``)."""
     place_id = practice_id_of(ctx, staff, practice)
     slot = _slot(ctx, place_id, body.practitioner_id, body.visit_type, body.starts_at)
-    try:
-        result = ctx.agenda.book(slot, body.patient_id, f"staff:{body.idempotency_key}",
-                                 actor=staff.actor, purpose=PURPOSE, by=Channel.STAFF)
-    except SchedulingError as exc:
-        if "idempotency key" in str(exc):
-            raise ApiError(409, "conflict", str(exc)) from None
-        raise
+    result = ctx.agenda.book(slot, body.patient_id, f"staff:{body.idempotency_key}",
+                             actor=staff.actor, purpose=PURPOSE, by=Channel.STAFF)
     if isinstance(result, Refused):
         raise _refusal(result)
     return _appointment_out(result.appointment)
@@ -170,13 +165,8 @@ def move(appointment_id: ObjectId, body: MoveIn, staff: Secretary, ctx: Context)
     with ctx.db.read_session() as session:
         code = session.get_one(VisitType, old.visit_type_id).code
     slot = _slot(ctx, old.practice_id, body.practitioner_id, code, body.starts_at)
-    try:
-        result = ctx.agenda.reschedule(appointment_id, slot, f"staff:{body.idempotency_key}",
-                                       actor=staff.actor, purpose=PURPOSE, by=Channel.STAFF)
-    except SchedulingError as exc:
-        if "idempotency key" in str(exc):
-            raise ApiError(409, "conflict", str(exc)) from None
-        raise
+    result = ctx.agenda.reschedule(appointment_id, slot, f"staff:{body.idempotency_key}",
+                                   actor=staff.actor, purpose=PURPOSE, by=Channel.STAFF)
     if isinstance(result, Refused):
         raise _refusal(result)
     return MovedOut(old=_appointment_out(result.old), new=_appointment_out(result.new))

@@ -17,7 +17,8 @@ from api.schemas.auth import (
     SessionOut,
 )
 from api.schemas.common import Done
-from api.services.accounts import AccountError, LoginFailed, slowdown_seconds
+from staff.errors import LoginFailed
+from staff.login import slowdown_seconds
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=COMMON_RESPONSES)
 
@@ -44,7 +45,7 @@ async def login(body: LoginIn, request: Request, response: Response, ctx: Contex
         raise ApiError(422, "invalid_request", "give totp_code (or a recovery_code)")
     try:
         user = await asyncio.to_thread(
-            ctx.accounts.authenticate, body.login, body.password, totp_code=body.totp_code,
+            ctx.authenticator.authenticate, body.login, body.password, totp_code=body.totp_code,
             recovery_code=body.recovery_code, now=ctx.clock(),
         )
     except LoginFailed as failed:
@@ -87,11 +88,9 @@ def me(staff: AnyStaff, ctx: Context) -> MeOut:
 
 @router.post("/password", response_model=Done, responses=responses(400))
 def change_password(body: PasswordChangeIn, staff: AnyStaff, ctx: Context) -> Done:
-    """Change one's password (required after the one-time password)."""
-    try:
-        ctx.accounts.change_password(staff.user_id, body.current_password, body.new_password)
-    except AccountError as exc:
-        raise ApiError(400, "bad_request", str(exc)) from None
+    """Change one's password (required after the one-time password); a wrong current
+    password or a weak new one is a 400."""
+    ctx.accounts.change_password(staff.user_id, body.current_password, body.new_password)
     return Done()
 
 

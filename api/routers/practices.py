@@ -1,7 +1,9 @@
 """Practices, practitioners, weekly opening hours and visit types.
 
 Everyone reads the practices they are assigned to (admins: all); only admins change them
-(each change is audited by :mod:`scheduling.practices` with the admin as actor).
+(each change is audited by :mod:`scheduling.practices` with the admin as actor). A change
+the set-up refuses (``PracticeConfigError``: a slug taken, overlapping hours...) is a 409,
+answered in :mod:`api.errors`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from api.schemas.practices import (
     VisitTypeOut,
 )
 from scheduling import lookup, practices
-from scheduling.errors import SchedulingError
 from storage.models import OpeningTemplate, Practice, Practitioner, VisitType
 
 PURPOSE = "practice configuration"
@@ -52,16 +53,9 @@ def _visit_type_out(row: VisitType) -> VisitTypeOut:
 
 
 def _visible(session: Session, staff: Staff, slug: str) -> Practice:
-    try:
-        place = lookup.practice(session, slug)
-    except SchedulingError:
-        raise not_found("practice") from None
+    place = lookup.practice(session, slug)  # or UnknownPractice: 404
     check_practice(staff, place.id)
     return place
-
-
-def _refused(exc: SchedulingError) -> ApiError:
-    return ApiError(409, "conflict", str(exc))
 
 
 @router.get("", response_model=list[PracticeOut])
@@ -74,15 +68,12 @@ def list_practices(staff: Staff, ctx: Context) -> list[PracticeOut]:
 @router.post("", response_model=PracticeOut, status_code=status.HTTP_201_CREATED,
              responses=responses(409))
 def create_practice(body: PracticeIn, admin: Admin, ctx: Context) -> PracticeOut:
-    try:
-        with ctx.db.session() as session:
-            row = practices.create_practice(session, slug=body.slug, name=body.name,
-                                            timezone=body.timezone,
-                                            phone_number=body.phone_number,
-                                            actor=admin.actor, purpose=PURPOSE)
-            return _practice_out(row)
-    except SchedulingError as exc:
-        raise _refused(exc) from None
+    with ctx.db.session() as session:
+        row = practices.create_practice(session, slug=body.slug, name=body.name,
+                                        timezone=body.timezone,
+                                        phone_number=body.phone_number,
+                                        actor=admin.actor, purpose=PURPOSE)
+        return _practice_out(row)
 
 
 @router.get("/{practice}", response_model=PracticeDetailOut)
@@ -105,15 +96,12 @@ def get_practice(practice: PracticeSlug, staff: Staff, ctx: Context) -> Practice
              status_code=status.HTTP_201_CREATED, responses=responses(409))
 def add_practitioner(practice: PracticeSlug, body: PractitionerIn, admin: Admin,
                      ctx: Context) -> PractitionerOut:
-    try:
-        with ctx.db.session() as session:
-            place = _visible(session, admin, practice)
-            row = practices.add_practitioner(session, place.id, body.slug, body.name,
-                                             body.specialty, actor=admin.actor,
-                                             purpose=PURPOSE)
-            return _practitioner_out(row)
-    except SchedulingError as exc:
-        raise _refused(exc) from None
+    with ctx.db.session() as session:
+        place = _visible(session, admin, practice)
+        row = practices.add_practitioner(session, place.id, body.slug, body.name,
+                                         body.specialty, actor=admin.actor,
+                                         purpose=PURPOSE)
+        return _practitioner_out(row)
 
 
 @router.get("/{practice}/practitioners/{practitioner_id}/opening", response_model=OpeningOut)
@@ -148,16 +136,13 @@ def set_opening(practice: PracticeSlug, practitioner_id: ObjectId, body: Opening
                 spans.append((practices.WEEKDAYS.index(day), *practices.parse_span(span)))
             except ValueError as exc:
                 raise ApiError(422, "invalid_request", str(exc)[:200]) from None
-    try:
-        with ctx.db.session() as session:
-            place = _visible(session, admin, practice)
-            person = session.get(Practitioner, practitioner_id)
-            if person is None or person.practice_id != place.id:
-                raise not_found("practitioner")
-            practices.set_weekly_opening(session, person.id, spans, actor=admin.actor,
-                                         purpose=PURPOSE)
-    except SchedulingError as exc:
-        raise _refused(exc) from None
+    with ctx.db.session() as session:
+        place = _visible(session, admin, practice)
+        person = session.get(Practitioner, practitioner_id)
+        if person is None or person.practice_id != place.id:
+            raise not_found("practitioner")
+        practices.set_weekly_opening(session, person.id, spans, actor=admin.actor,
+                                     purpose=PURPOSE)
     return get_opening(practice, practitioner_id, admin, ctx)
 
 
@@ -165,17 +150,14 @@ def set_opening(practice: PracticeSlug, practitioner_id: ObjectId, body: Opening
              status_code=status.HTTP_201_CREATED, responses=responses(409))
 def add_visit_type(practice: PracticeSlug, body: VisitTypeIn, admin: Admin,
                    ctx: Context) -> VisitTypeOut:
-    try:
-        with ctx.db.session() as session:
-            place = _visible(session, admin, practice)
-            row = practices.add_visit_type(
-                session, place.id, body.code, label=body.label,
-                duration_minutes=body.duration_minutes, phone_bookable=body.phone_bookable,
-                new_patients_allowed=body.new_patients_allowed,
-                min_book_notice_minutes=body.min_book_notice_minutes,
-                min_cancel_notice_minutes=body.min_cancel_notice_minutes,
-                actor=admin.actor, purpose=PURPOSE,
-            )
-            return _visit_type_out(row)
-    except SchedulingError as exc:
-        raise _refused(exc) from None
+    with ctx.db.session() as session:
+        place = _visible(session, admin, practice)
+        row = practices.add_visit_type(
+            session, place.id, body.code, label=body.label,
+            duration_minutes=body.duration_minutes, phone_bookable=body.phone_bookable,
+            new_patients_allowed=body.new_patients_allowed,
+            min_book_notice_minutes=body.min_book_notice_minutes,
+            min_cancel_notice_minutes=body.min_cancel_notice_minutes,
+            actor=admin.actor, purpose=PURPOSE,
+        )
+        return _visit_type_out(row)

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from api.deps import Admin, Context
 from api.errors import COMMON_RESPONSES
 from api.schemas.admin import RetentionOut
-from storage.retention import RECORDING_CAP_DAYS
+from storage.vault.retention_policy import RECORDING_CAP_DAYS
 
 router = APIRouter(prefix="/retention", tags=["retention"], responses=COMMON_RESPONSES)
 

@@ -1,4 +1,7 @@
-"""Staff users (admin): create with enrolment, change access, disable, reset MFA."""
+"""Staff users (admin): create with enrolment, change access, disable, reset MFA.
+
+An unknown login is a 404 and a refused change a 409, answered in :mod:`api.errors`.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from api.deps import Admin, Context
-from api.errors import COMMON_RESPONSES, ApiError, responses
+from api.errors import COMMON_RESPONSES, responses
 from api.schemas.common import Done
 from api.schemas.staff import EnrolmentOut, UserIn, UserOut, UserPatch
-from api.security import enrolment_qr_data_uri
-from api.services.accounts import AccountError, Enrolment, StaffView, UnknownAccount
+from staff.accounts import StaffView
+from staff.enrolment import Enrolment, enrolment_qr_data_uri
 
 router = APIRouter(prefix="/users", tags=["users"], responses=COMMON_RESPONSES)
 
@@ -29,12 +32,6 @@ def _enrolment(found: Enrolment) -> EnrolmentOut:
                         recovery_codes=found.recovery_codes)
 
 
-def _refuse(exc: AccountError) -> ApiError:
-    if isinstance(exc, UnknownAccount):
-        return ApiError(404, "not_found", "no such user")
-    return ApiError(409, "conflict", str(exc))
-
-
 @router.get("", response_model=list[UserOut])
 def list_users(admin: Admin, ctx: Context) -> list[UserOut]:
     return [_out(v) for v in ctx.accounts.list()]
@@ -45,56 +42,38 @@ def list_users(admin: Admin, ctx: Context) -> list[UserOut]:
 def create_user(body: UserIn, admin: Admin, ctx: Context) -> EnrolmentOut:
     """Create a user; the answer (shown once) holds the one-time password, the otpauth
     URI for the authenticator app and the recovery codes."""
-    try:
-        return _enrolment(ctx.accounts.add(
-            body.login, body.role, actor=admin.actor, practices=list(body.practices),
-            practitioner=body.practitioner, shared_box=body.shared_box,
-        ))
-    except AccountError as exc:
-        raise _refuse(exc) from None
+    return _enrolment(ctx.accounts.add(
+        body.login, body.role, actor=admin.actor, practices=list(body.practices),
+        practitioner=body.practitioner, shared_box=body.shared_box,
+    ))
 
 
 @router.get("/{login}", response_model=UserOut)
 def get_user(login: Login, admin: Admin, ctx: Context) -> UserOut:
-    try:
-        return _out(ctx.accounts.get(login))
-    except AccountError as exc:
-        raise _refuse(exc) from None
+    return _out(ctx.accounts.get(login))
 
 
 @router.patch("/{login}", response_model=UserOut, responses=responses(409))
 def update_user(login: Login, body: UserPatch, admin: Admin, ctx: Context) -> UserOut:
     """Change the practices a user is assigned to, or a doctor's shared-box grant."""
-    try:
-        return _out(ctx.accounts.update(login, actor=admin.actor, practices=body.practice_ids,
-                                        shared_box=body.shared_box))
-    except AccountError as exc:
-        raise _refuse(exc) from None
+    return _out(ctx.accounts.update(login, actor=admin.actor, practices=body.practice_ids,
+                                    shared_box=body.shared_box))
 
 
 @router.post("/{login}/disable", response_model=Done)
 def disable_user(login: Login, admin: Admin, ctx: Context) -> Done:
     """Disable the account; its sessions end at once."""
-    try:
-        ctx.accounts.disable(login, actor=admin.actor)
-    except AccountError as exc:
-        raise _refuse(exc) from None
+    ctx.accounts.disable(login, actor=admin.actor)
     return Done()
 
 
 @router.post("/{login}/enable", response_model=Done)
 def enable_user(login: Login, admin: Admin, ctx: Context) -> Done:
-    try:
-        ctx.accounts.enable(login, actor=admin.actor)
-    except AccountError as exc:
-        raise _refuse(exc) from None
+    ctx.accounts.enable(login, actor=admin.actor)
     return Done()
 
 
 @router.post("/{login}/reset-mfa", response_model=EnrolmentOut)
 def reset_mfa(login: Login, admin: Admin, ctx: Context) -> EnrolmentOut:
     """New TOTP secret and recovery codes (shown once); the user's sessions end."""
-    try:
-        return _enrolment(ctx.accounts.reset_mfa(login, actor=admin.actor))
-    except AccountError as exc:
-        raise _refuse(exc) from None
+    return _enrolment(ctx.accounts.reset_mfa(login, actor=admin.actor))

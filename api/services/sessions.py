@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from api import security
+from staff import credentials
 from storage.db import Database
 from storage.models import Practitioner, StaffPractice, StaffRole, StaffSession, StaffUser, utcnow
 
@@ -38,7 +38,7 @@ class Principal:
         return f"staff:{self.login}"
 
     def csrf_matches(self, token: str) -> bool:
-        return hmac.compare_digest(self.csrf_hash, security.token_digest(token))
+        return hmac.compare_digest(self.csrf_hash, credentials.token_digest(token))
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +57,12 @@ class Sessions:
 
     def open(self, user_id: int, now: datetime | None = None) -> OpenedSession:
         now = now or utcnow()
-        token, csrf = security.new_token(), security.new_token()
+        token, csrf = credentials.new_token(), credentials.new_token()
         expires = now + self.lifetime
         with self.db.session() as session:
             session.add(StaffSession(
-                token_hash=security.token_digest(token), csrf_hash=security.token_digest(csrf),
+                token_hash=credentials.token_digest(token),
+                csrf_hash=credentials.token_digest(csrf),
                 user_id=user_id, created_at=now, last_seen_at=now, expires_at=expires,
             ))
         return OpenedSession(token, csrf, expires, min(expires, now + self.idle))
@@ -69,7 +70,7 @@ class Sessions:
     def resolve(self, token: str, now: datetime | None = None) -> Principal | None:
         """The principal of a live session (and note its use), or None."""
         now = now or utcnow()
-        digest = security.token_digest(token)
+        digest = credentials.token_digest(token)
         with self.db.read_session() as session:
             row = session.scalar(select(StaffSession).where(StaffSession.token_hash == digest))
             if row is None or row.revoked_at is not None or row.expires_at <= now:

@@ -1,6 +1,7 @@
 """Staff accounts: users, roles, practice assignments, MFA material and sessions.
 
-Read and write them through :mod:`api.services.accounts` and :mod:`api.services.sessions`.
+Read and write them through :mod:`staff.accounts`, :mod:`staff.login` and
+:mod:`api.services.sessions`.
 Nothing here is a secret in clear: passwords are argon2id hashes, the TOTP secret is
 sealed under a key derived from the keyring (``totp_sealed`` + ``totp_kek_id``),
 recovery codes and session tokens are stored as SHA-256 digests only.

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
+from storage import audit
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.models import ObjectKind, ObjectStatus, VaultObject, utcnow
-from storage.retention import RetentionPolicy
 from storage.vault.format import (
     DEFAULT_CHUNK_SIZE,
     HEADER_LEN,
@@ -28,6 +28,7 @@ from storage.vault.format import (
     new_dek,
 )
 from storage.vault.reader import VaultReader
+from storage.vault.retention_policy import RetentionPolicy
 from storage.vault.writer import VaultWriter, fsync_dir
 
 BLOB_SUFFIX = ".tsv"
@@ -186,13 +187,40 @@ class Vault:
     def shred(self, session: Session, object_id: str, *, actor: str, reason: str) -> bool:
         """Crypto-shred one object in the caller's transaction (patient erasure).
 
-        Puts it on the keyring's shred register at once; the data key is destroyed with
-        the caller's commit and the blob deleted after it. See :mod:`storage.retention`.
+        Puts it on the keyring's shred register at once, then :meth:`destroy`.
         """
-        from storage.retention import destroy_in_session
-
         self.keyring.record_shredded([object_id])
-        return destroy_in_session(self, session, object_id, actor=actor, purpose=reason)
+        return self.destroy(session, object_id, actor=actor, purpose=reason)
+
+    def destroy(self, session: Session, object_id: str, *, actor: str, purpose: str,
+                now: datetime | None = None) -> bool:
+        """Crypto-shred one object inside the caller's transaction.
+
+        The caller has put the id on the keyring's shred register. The data key is
+        destroyed and the event audited with the caller's commit; the blob is deleted
+        after that commit (and by :meth:`recover` if the process dies first).
+        Returns False if the object was already destroyed.
+        """
+        row = session.get(VaultObject, object_id, with_for_update=True)
+        if row is None or row.status is ObjectStatus.SHREDDED:
+            return False
+        relative, patient_id, kind = row.blob_path, row.patient_id, ObjectKind(row.kind)
+        row.wrapped_dek = None
+        row.kek_id = None
+        row.status = ObjectStatus.SHREDDED
+        row.shredded_at = now or utcnow()
+        row.patient_id = row.practitioner_id = None
+        row.call_id = None
+        row.blob_path = None
+        audit.record(
+            session, actor=actor, action=f"{kind.value}.shred", object_type="vault_object",
+            object_id=object_id, purpose=purpose, patient_id=patient_id,
+            practice_id=row.practice_id, detail={"size": row.size},
+        )
+        session.flush()
+        if relative:
+            event.listen(session, "after_commit", lambda _s: self.delete_blob(relative), once=True)
+        return True
 
     # ---- voicemail -------------------------------------------------------------------
     def mark_handled(self, object_id: str, at: datetime | None = None) -> None:

@@ -23,7 +23,7 @@ from scheduling.service import Agenda
 from scheduling.values import AppointmentView, Channel, PartOfDay, Refused, Slot
 from storage import audit
 from storage.db import Database
-from storage.patients import PatientDirectory
+from storage.patients import PatientDirectory, UnknownPatient
 from telesec.wiring import open_database, open_keyring
 
 app = typer.Typer(help="Slots and appointments of a practice.", no_args_is_help=True)
@@ -42,14 +42,14 @@ def cli_actor() -> str:
 
 @contextmanager
 def open_agenda(*, identity: bool = False) -> Iterator[tuple[Agenda, Database]]:
-    """The configured agenda; typed scheduling errors become one-line errors for people."""
+    """The configured agenda; its typed errors become one-line errors for people."""
     settings = load_settings()
     db = open_database(settings)
     try:
         if identity:
             open_keyring(settings)
         yield Agenda(db), db
-    except SchedulingError as exc:
+    except (SchedulingError, UnknownPatient) as exc:
         raise TelesecError(str(exc)) from None
     finally:
         db.dispose()

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from api.security import enrolment_qr_text
-from api.services.accounts import AccountError, Accounts, Enrolment
 from foundation.errors import TelesecError
 from foundation.settings import load_settings
 from scheduling.errors import SchedulingError
-from storage import phone_credentials
+from staff import phones as phone_credentials
+from staff.accounts import Accounts
+from staff.enrolment import Enrolment, enrolment_qr_text
+from staff.errors import AccountError
 from storage.models import StaffRole
 from telesec.wiring import open_database, open_keyring
 

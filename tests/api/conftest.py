@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 
 from api.app import create_app
 from api.ratelimit import AuthLimits, BucketRule
-from api.services.accounts import Accounts, Enrolment
 from foundation.settings import Settings
 from scheduling import practices
 from scheduling.demo import seed_demo
+from staff.accounts import Accounts
+from staff.enrolment import Enrolment
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import StaffUser

@@ -115,6 +115,54 @@ def test_secretary_searches_books_moves_and_cancels(world: ApiWorld) -> None:
     assert "agenda.read" in _actions(world, "staff:sam")
 
 
+def test_a_reused_idempotency_key_is_409_and_changes_nothing(world: ApiWorld) -> None:
+    _staff(world)
+    sam = world.headers("sam")
+    slots = world.client.get("/practices/demo/slots", headers=sam,
+                             params={"visit_type": "consultation", "limit": 3}).json()
+    booking = {"patient_id": _patient(world, "100002"),
+               "practitioner_id": slots[0]["practitioner_id"], "visit_type": "consultation",
+               "starts_at": slots[0]["starts_at"], "idempotency_key": "console-k1"}
+    booked = world.client.post("/practices/demo/appointments", headers=sam, json=booking)
+    assert booked.status_code == 201, booked.text
+    before = _actions(world, "staff:sam")
+    other = world.client.post("/practices/demo/appointments", headers=sam, json={
+        **booking, "patient_id": _patient(world, "100003"), "starts_at": slots[1]["starts_at"],
+        "practitioner_id": slots[1]["practitioner_id"]})
+    assert other.status_code == 409, other.text
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert "already used for another request" in other.json()["message"]
+    moved = world.client.post(f"/appointments/{booked.json()['id']}/move", headers=sam, json={
+        "practitioner_id": slots[2]["practitioner_id"], "starts_at": slots[2]["starts_at"],
+        "idempotency_key": "console-k1"})  # the key of the booking, not of a move
+    assert moved.status_code == 409 and moved.json()["code"] == "idempotency_key_reused"
+    # nothing was written: no appointment, no hold left behind, no audit event
+    after = _actions(world, "staff:sam")
+    assert after[len(before):].count("appointment.book") == 0
+    assert "appointment.move" not in after[len(before):]
+    free = world.client.get("/practices/demo/slots", headers=sam,
+                            params={"visit_type": "consultation", "limit": 3}).json()
+    assert slots[1]["starts_at"] in [s["starts_at"] for s in free]
+
+
+def test_account_errors_are_answered_by_type(world: ApiWorld) -> None:
+    _staff(world)
+    admin = world.headers("ada")
+    ghost = world.client.patch("/users/ghost", headers=admin, json={"practice_ids": []})
+    assert ghost.status_code == 404 and ghost.json()["code"] == "not_found"
+    twice = world.client.post("/users", headers=admin, json={"login": "sam", "role": "admin"})
+    assert twice.status_code == 409 and twice.json()["message"] == "a user 'sam' already exists"
+    box = world.client.patch("/users/sam", headers=admin, json={"shared_box": True})
+    assert box.status_code == 409 and box.json()["code"] == "conflict"
+    nowhere = world.client.post("/users", headers=admin, json={
+        "login": "newbie", "role": "secretary", "practices": ["nowhere"]})
+    assert nowhere.status_code == 404
+    wrong = world.client.post("/auth/password", headers=world.headers("sam"), json={
+        "current_password": "not the password", "new_password": "a long new passphrase"})
+    assert wrong.status_code == 400 and wrong.json() == {
+        "code": "bad_request", "message": "the current password is wrong"}
+
+
 def test_patients_are_created_found_and_every_read_is_audited(world: ApiWorld) -> None:
     _staff(world)
     sam = world.headers("sam")

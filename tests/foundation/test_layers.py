@@ -1,9 +1,10 @@
 """The folder layout is the architecture: each package imports only the layers below it.
 
-storage knows nothing of the rest; scheduling builds on storage; speech stands alone;
+storage knows nothing of the rest; scheduling builds on storage; staff (accounts, login)
+builds on both, below the API and the CLI that administer it; speech stands alone;
 telephony knows SIP and media, and may write into the vault; ivr_flows drives calls through
 the telephony interface with scheduling, speech and storage; api serves staff over
-scheduling and storage. ``foundation`` (settings, errors, process and file helpers) is
+staff, scheduling and storage. ``foundation`` (settings, errors, process and file helpers) is
 the ground floor every layer may use, and it imports none of them. ``telesec`` is the
 composition root (CLI, wiring, call handler, jobs): it may import anything, and nothing
 imports it.
@@ -19,10 +20,11 @@ ALLOWED = {
     "foundation": {"foundation"},
     "storage": {"storage"},
     "scheduling": {"scheduling", "storage"},
+    "staff": {"staff", "scheduling", "storage"},
     "speech": {"speech"},
     "telephony": {"telephony", "storage"},
     "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony"},
-    "api": {"api", "scheduling", "storage"},
+    "api": {"api", "staff", "scheduling", "storage"},
 }
 PROJECT = set(ALLOWED) | {"telesec"}
 GROUND = "foundation"

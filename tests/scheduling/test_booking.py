@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from scheduling.errors import InvalidSlot, SchedulingError, UnknownPatient
+from scheduling.errors import IdempotencyKeyReused, InvalidSlot
 from scheduling.values import Booked, Cancelled, Channel, Held, Reason, Refused, Rescheduled, Slot
+from storage.patients import UnknownPatient
 from tests.scheduling.conftest import IVR, NOW, READ, Practice, table_counts
 
 TTL = timedelta(minutes=3)
@@ -65,7 +66,7 @@ def test_same_idempotency_key_books_once(practice: Practice) -> None:
     again = practice.agenda.confirm(held, practice.known_patient, "call-7", now=NOW, actor=IVR)
     assert isinstance(first, Booked) and first == again
     assert table_counts(practice.db)["appointments"] == 3  # 2 past + 1
-    with pytest.raises(SchedulingError):
+    with pytest.raises(IdempotencyKeyReused):
         practice.agenda.confirm(held, practice.other_patient, "call-7", now=NOW, actor=IVR)
     assert practice.agenda.key_used("call-7") and not practice.agenda.key_used("call-8")
 

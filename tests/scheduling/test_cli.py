@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,27 @@ def test_refusals_and_bad_input_are_one_line(data_dir: Path) -> None:
     with pytest.raises(TelesecError, match="no patient with code"):
         run("agenda", "book", "--practice", "demo", "--slot-start", "2099-01-05T09:00",
             "--doctor", "dr-moreau", "--visit", "consultation", "--patient", "999999")
+
+
+def test_a_reused_idempotency_key_is_one_line_and_books_nothing(data_dir: Path) -> None:
+    run("demo", "seed")
+    code, out = run("agenda", "slots", "--practice", "demo", "--visit", "consultation",
+                    "--doctor", "dr-moreau", "--limit", "2")
+    assert code == 0, out
+    first, second = re.findall(r"--slot-start (\S+)\)", out)
+    book = ["agenda", "book", "--practice", "demo", "--doctor", "dr-moreau",
+            "--visit", "consultation", "--key", "desk-1"]
+    code, out = run(*book, "--slot-start", first, "--patient", "100005")
+    assert code == 0, out
+    reused = subprocess.run(
+        [sys.executable, "-m", "telesec.cli", *book, "--slot-start", second,
+         "--patient", "100006"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert reused.returncode == 2
+    assert reused.stderr.strip().splitlines() == [
+        "telesec: this idempotency key was already used for another request; use a new key"
+    ]
+    code, out = run("agenda", "slots", "--practice", "demo", "--visit", "consultation",
+                    "--doctor", "dr-moreau", "--limit", "1")
+    assert code == 0 and f"--slot-start {second})" in out  # still free

@@ -10,6 +10,7 @@ import pytest
 from storage import audit
 from storage.backup import BackupError, create_backup, restore_backup
 from storage.db import Database
+from storage.erasure import erase_patient
 from storage.keyring import Keyring
 from storage.models import ObjectKind, ObjectStatus
 from storage.patients import PatientDirectory
@@ -120,9 +121,8 @@ def test_a_patient_erased_after_the_backup_stays_erased_after_a_restore(
     archive = tmp_path / "backup.tsb"
     create_backup(vault.db, vault.root, keyring, archive)
     with vault.db.session() as session:
-        PatientDirectory(session).erase(
-            patient_id, actor="staff:dpo", reason="GDPR request 42", vault=vault
-        )
+        erase_patient(session, patient_id, actor="staff:dpo", reason="GDPR request 42",
+                      vault=vault)
 
     into = tmp_path / "restored"
     result = restore_backup(archive, Keyring.load(keyring.path), into)

@@ -65,8 +65,7 @@ def test_erasure_removes_everything_but_a_pseudonymous_trail(
                          patient_id=erased) for _ in range(2)]
     other = vault.put(ObjectKind.VOICEMAIL, b"autre", practice_id=practice, patient_id=kept)
     with db.session() as s:
-        report = PatientDirectory(s).erase(erased, "staff:dpo", "GDPR request 2030-17",
-                                           vault=vault)
+        report = erase_patient(s, erased, "staff:dpo", "GDPR request 2030-17", vault=vault)
     assert (report.objects_shredded, report.appointments_removed) == (2, 2)
     pseudonym = IdentityCipher(keyring).patient_pseudonym(erased)
     assert report.patient_ref == pseudonym

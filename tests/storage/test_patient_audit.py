@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from storage import audit
 from storage.db import Database
+from storage.erasure import erase_patient
 from storage.identity import cipher
 from storage.models import AuditEvent, Patient
 from storage.patients import PatientDirectory
@@ -43,7 +44,7 @@ def test_add_update_and_erase_each_leave_one_event(db: Database) -> None:
                          phone="07 00 00 00 01", last_name="Martín")
         directory.update(patient.id, actor="staff:ana")  # nothing given, nothing changed
     with db.session() as s:
-        PatientDirectory(s).erase(patient.id, "staff:dpo", "GDPR request 7")
+        erase_patient(s, patient.id, "staff:dpo", "GDPR request 7")
 
     events = trail(db)
     assert [(e.actor, e.action, e.object_type, e.object_id, e.practice_id) for e in events] == [

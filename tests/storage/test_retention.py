@@ -8,11 +8,13 @@ import pytest
 from sqlalchemy import select
 
 from storage import audit
+from storage.erasure import erase_patient
 from storage.keyring import Keyring
 from storage.models import AuditEvent, ObjectKind, ObjectStatus, VaultObject, utcnow
 from storage.patients import PatientDirectory
-from storage.retention import Retention, RetentionPolicy
+from storage.retention import Retention
 from storage.vault import Vault, VaultError
+from storage.vault.retention_policy import RetentionPolicy
 from tests.storage.identity_helpers import make_practice
 from tests.storage.vault_helpers import files_under, pattern
 
@@ -116,8 +118,7 @@ def test_patient_erasure_shreds_through_the_vault(vault: Vault, keyring: Keyring
         )
     object_id = _put(vault, ObjectKind.RECORDING, 1, patient_id=patient.id)
     with vault.db.session() as session:
-        report = PatientDirectory(session).erase(patient.id, "staff:dpo", "request 9",
-                                                 vault=vault)
+        report = erase_patient(session, patient.id, "staff:dpo", "request 9", vault=vault)
     assert report.objects_shredded == 1
     assert vault.get(object_id).status is ObjectStatus.SHREDDED
     assert object_id in Keyring.load(keyring.path).shredded

@@ -21,7 +21,7 @@ from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import StaffUser
 
-PURPOSE = "sip-phone-ha1"
+PURPOSE = "staff-sip-phone"
 
 
 class UnknownStaff(LookupError):

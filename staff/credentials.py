@@ -1,4 +1,4 @@
-"""Security primitives of the staff API: passwords, TOTP, recovery codes, tokens.
+"""What staff prove who they are with: passwords, TOTP, recovery codes, session tokens.
 
 - Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile).
 - TOTP (RFC 6238, pyotp): 6 digits, 30 s, one step of clock drift either way; a code
@@ -10,19 +10,15 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import io
 import secrets
 
 import pyotp
-import qrcode
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from qrcode.constants import ERROR_CORRECT_M
 
 from storage.keyring import Keyring
 
@@ -81,37 +77,6 @@ def new_totp_secret() -> str:
 def enrolment_uri(secret: str, login: str) -> str:
     """The otpauth:// URI an authenticator app scans or imports."""
     return pyotp.TOTP(secret).provisioning_uri(name=login, issuer_name=ISSUER)
-
-
-def _qr(uri: str) -> qrcode.QRCode:
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
-    qr.add_data(uri)
-    qr.make(fit=True)
-    return qr
-
-
-def enrolment_qr_svg(uri: str) -> str:
-    """The enrolment URI as a QR code: an SVG document, one unit per module."""
-    matrix = _qr(uri).get_matrix()  # with its quiet zone
-    size = len(matrix)
-    dark = "".join(f"M{x} {y}h1v1h-1z" for y, row in enumerate(matrix)
-                   for x, on in enumerate(row) if on)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {size} {size}" '
-            f'shape-rendering="crispEdges"><rect width="{size}" height="{size}" fill="#fff"/>'
-            f'<path d="{dark}" fill="#000"/></svg>')
-
-
-def enrolment_qr_data_uri(uri: str) -> str:
-    """:func:`enrolment_qr_svg` as a ``data:`` URI, for an ``<img>`` in the console."""
-    svg = base64.b64encode(enrolment_qr_svg(uri).encode()).decode()
-    return f"data:image/svg+xml;base64,{svg}"
-
-
-def enrolment_qr_text(uri: str) -> str:
-    """The enrolment URI as a QR code drawn with block characters, for a terminal."""
-    out = io.StringIO()
-    _qr(uri).print_ascii(out=out, invert=True)
-    return out.getvalue()
 
 
 def totp_step(secret: str, code: str, last_step: int, now: float) -> int | None:

@@ -7,7 +7,7 @@ import typer
 from foundation.front_status import read_trunk_status
 from foundation.settings import load_settings
 
-app = typer.Typer(help="The SIP accounts and IP trunks of the front ([[sip.trunks]]).",
+app = typer.Typer(help="The SIP accounts and IP trunks of the front (sip.trunks in the settings).",
                   no_args_is_help=True)
 
 _MEANING = {

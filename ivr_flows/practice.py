@@ -57,7 +57,7 @@ class PracticeInfo:
     sos_medecins_number: str | None = None
     on_call_number: str | None = None
     pharmacy_number: str | None = None  # pharmacie de garde (3237)
-    duplicate_window_days: int = 7  # a second visit of a type within this: to a secretary
+    duplicate_window_days: int = 0  # a second visit of a type within this: to a secretary
     privacy_contact: str | None = None
     closures: tuple[opening.Closure, ...] = ()  # practice closed (aware UTC), coming weeks
 

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduling import audit_events, lookup, occupancy, rules
+from scheduling import audit_events, lookup, occupancy, patient_rules, rules
 from scheduling.clock import cells, local_day_bounds, on_cell_grid, require_aware
 from scheduling.errors import InvalidSlot, SchedulingError, UnknownPatient
 from scheduling.lookup import PracticeRef, PractitionerRef
@@ -87,12 +87,15 @@ class Agenda:
         now: datetime | None = None,
         by: Channel = Channel.PHONE,
         horizon_days: int = DEFAULT_HORIZON_DAYS,
+        new_patient: bool = False,
     ) -> list[Slot] | Refused:
         """The earliest free slots for ``visit_type``, earliest first, at most ``limit``.
 
         ``day`` is a local date of the practice; ``part_of_day`` keeps slots starting
         before noon (morning) or from noon (afternoon); ``after`` is an aware instant.
-        Refused only when the visit type cannot be booked through ``by`` at all.
+        Refused only when the visit type cannot be booked through ``by`` at all, or,
+        for a ``new_patient``, when it is not open to new patients or no doctor asked
+        for takes them (the slots are then those of doctors who do).
         """
         now = _now(now)
         part = PartOfDay(part_of_day) if part_of_day is not None else None
@@ -104,6 +107,15 @@ class Agenda:
                     Reason.NOT_BOOKABLE_BY_PHONE, f"{kind.label} is booked by the practice"
                 )
             people = _practitioners(session, place.id, practitioner)
+            if new_patient:
+                refusal = rules.new_patient_refusal(kind, True)
+                taking = patient_rules.new_patient_practitioners(session, people)
+                if refusal is None and people and not taking:
+                    refusal = Refused(Reason.NEW_PATIENTS_NOT_ACCEPTED,
+                                      "no doctor asked for is taking new patients")
+                if refusal is not None:
+                    return refusal
+                people = taking
             if not people:
                 return []
             zone = ZoneInfo(place.timezone)
@@ -245,8 +257,8 @@ class Agenda:
                 _patient(session, patient_id, held.practice_id)
                 refusal = rules.booking_refusal(
                     kind, held.starts_at, now, by
-                ) or rules.new_patient_refusal(
-                    kind, _is_new_patient(session, patient_id, held.practice_id, now)
+                ) or patient_rules.booking_refusal(
+                    session, kind, held.practitioner_id, patient_id, held.starts_at, now, by
                 )
                 if refusal is not None:
                     return refusal
@@ -824,21 +836,6 @@ def _patient(session: Session, patient_id: int, practice_id: int) -> None:
         PatientDirectory(session).get(patient_id, practice_id)
     except UnknownPatientRecord:
         raise UnknownPatient(f"no patient {patient_id} in this practice") from None
-
-
-def _is_new_patient(session: Session, patient_id: int, practice_id: int, now: datetime) -> bool:
-    """A patient is new to a practice until they have had an appointment there."""
-    seen = session.scalar(
-        select(Appointment.id)
-        .where(
-            Appointment.patient_id == patient_id,
-            Appointment.practice_id == practice_id,
-            Appointment.status == AppointmentStatus.BOOKED,
-            Appointment.starts_at < now,
-        )
-        .limit(1)
-    )
-    return seen is None
 
 
 def _booked_with_key(session: Session, key: str, patient_id: int) -> Booked | None:

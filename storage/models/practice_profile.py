@@ -18,7 +18,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
 
-DEFAULT_DUPLICATE_WINDOW_DAYS = 7
+DEFAULT_DUPLICATE_WINDOW_DAYS = 0  # off unless the practice sets a window
 PHARMACY_ON_DUTY = "3237"  # the national number for the pharmacie de garde
 
 

@@ -30,7 +30,7 @@ def test_a_practice_without_a_profile_reads_as_the_defaults(practice: Practice) 
     with practice.db.session() as session:
         about = practice_profile.profile(session, practice.id)
     assert about.accepts_new_patients and about.pharmacy_number == "3237"
-    assert about.duplicate_window_days == 7 and about.secretary_line is None
+    assert about.duplicate_window_days == 0 and about.secretary_line is None
     info = load_practice(practice.db, practice.id)
     assert info.greeting_name == info.name == "Cabinet de test"
     assert info.samu_number == "15" and info.emergency_number == "112"
@@ -44,7 +44,7 @@ def test_the_demo_practice_is_seeded_with_its_profile_and_the_flows_read_it(
     assert info.greeting_name == "le cabinet médical des Tilleuls"
     assert info.address and "Villeurbanne" in info.address and "fauteuil" in info.access
     assert info.accepts_new_patients and info.sos_medecins_number == "3624"
-    assert info.pharmacy_number == "3237" and info.duplicate_window_days == 7
+    assert info.pharmacy_number == "3237" and info.duplicate_window_days == 0
     assert info.settings["secretaries"] == "sip:secretariat@127.0.0.1:5070"
     assert [d.slug for d in info.new_patient_doctors] == ["dr-moreau"]
     assert not info.doctor("dr-lambert").accepts_new_patients

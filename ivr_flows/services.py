@@ -10,6 +10,7 @@ from typing import Any
 from ivr_flows.call import Services, SinkFactory, VoicemailMeta
 from ivr_flows.channel import MessageSink
 from ivr_flows.lockout import CallerLockout, DatabaseLockout
+from notify.notifier import Notifier
 from scheduling.service import Agenda
 from storage import audit
 from storage.db import Database
@@ -63,6 +64,7 @@ def build_services(
     voicemail_sinks: SinkFactory,
     lockout: CallerLockout | None = None,
     clock: Callable[[], datetime] | None = None,
+    notifier: Notifier | None = None,
 ) -> Services:
     """Services over ``db``: the real agenda, the audit chain, the given voicemail sinks
     and the lockout shared through the database (unless ``lockout`` is given)."""
@@ -74,4 +76,5 @@ def build_services(
         lockout=lockout or DatabaseLockout(db, clock=now),
         audit=audit_to(db),
         clock=now,
+        notifier=notifier,
     )

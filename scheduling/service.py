@@ -48,11 +48,13 @@ from scheduling.values import (
     VisitTypeView,
 )
 from scheduling.views import appointment_view, appointment_views, hold_view
+from storage import outbox
 from storage.db import Database
 from storage.models import (
     Appointment,
     AppointmentStatus,
     Hold,
+    NotificationKind,
     OpeningTemplate,
     Practice,
     Practitioner,
@@ -293,6 +295,10 @@ class Agenda:
                     detail={"hold_id": held.id, "practitioner_id": row.practitioner_id,
                             "by": str(by)},
                 )
+                if by is Channel.PHONE:  # sent by the notifications job, if configured
+                    outbox.enqueue(session, NotificationKind.BOOKING_CONFIRMATION,
+                                   row.practice_id, patient_id=patient_id,
+                                   appointment_id=row.id)
                 return Booked(appointment_view(session, row))
         except _HoldLost:
             return Refused(Reason.HOLD_EXPIRED, "that time was not kept any longer")

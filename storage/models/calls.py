@@ -13,7 +13,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from storage.identity import EncryptedIdentity, RowBound
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -73,10 +73,16 @@ class Escalation(Base):
     resolution: Mapped[str | None] = mapped_column(String(32))
     # The number to call back: sealed like a patient's identity (storage.identity).
     caller_number_sealed: Mapped[RowBound | None] = mapped_column(
-        EncryptedIdentity("escalations.caller_number")
+        EncryptedIdentity("escalations.caller_number"), deferred=True  # opened on demand
     )
     call_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     call_outcome: Mapped[str | None] = mapped_column(String(32))  # calls log outcome code
     voicemail_object_id: Mapped[str | None] = mapped_column(String(32))
     # Call-back attempts, JSON [{at, by, outcome}]: codes, logins and times only.
     callbacks: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+
+
+# Whether a number to call back is kept, without opening it.
+Escalation.has_caller_number = column_property(  # type: ignore[attr-defined]
+    Escalation.__table__.c.caller_number_sealed.is_not(None)
+)

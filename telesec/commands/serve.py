@@ -16,6 +16,7 @@ import typer
 import uvicorn
 
 from foundation.settings import Settings, load_settings
+from notify.notifier import Notifier
 from scheduling.service import Agenda
 from speech.models import configured_model_paths
 from speech.server import start_server_process
@@ -54,7 +55,9 @@ def serve(
     log.info("vault spool: %s", VaultSpool(vault).land().summary())  # lands before recovery
     log.info("vault recovery: %s", vault.recover().summary())
 
-    runner = JobRunner(engine_jobs(Agenda(db), vault)) if jobs else None
+    notifier = Notifier.from_settings(settings)
+    log.info(notifier.describe())
+    runner = JobRunner(engine_jobs(Agenda(db), vault, notifier)) if jobs else None
     if runner:
         runner.start()
     api_server = _start_api(settings) if api else None

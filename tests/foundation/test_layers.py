@@ -1,6 +1,7 @@
 """The folder layout is the architecture: each package imports only the layers below it.
 
-storage knows nothing of the rest; scheduling builds on storage; speech stands alone;
+storage knows nothing of the rest; scheduling builds on storage; notify sends the
+storage's outbox (confirmations, staff alerts); speech stands alone;
 telephony knows SIP and media, and may write into the vault; ivr_flows drives calls through
 the telephony interface with scheduling, speech and storage; api serves staff over
 scheduling and storage. ``foundation`` (settings, errors, process and file helpers) is
@@ -21,7 +22,8 @@ ALLOWED = {
     "scheduling": {"scheduling", "storage"},
     "speech": {"speech"},
     "telephony": {"telephony", "storage"},
-    "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony"},
+    "notify": {"notify", "storage"},
+    "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony", "notify"},
     "api": {"api", "scheduling", "storage"},
 }
 PROJECT = set(ALLOWED) | {"telesec"}

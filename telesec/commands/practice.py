@@ -18,7 +18,7 @@ from foundation.settings import load_settings
 from scheduling import lookup, practice_profile
 from scheduling.errors import SchedulingError
 from telesec.commands.agenda import cli_actor
-from telesec.wiring import open_database
+from telesec.wiring import open_database, open_keyring
 
 app = typer.Typer(help="A practice's information for callers (its profile).",
                   no_args_is_help=True)
@@ -80,6 +80,7 @@ def set_fields(
     settings = load_settings()
     db = open_database(settings)
     try:
+        open_keyring(settings)  # the audit trail's keys
         with db.session() as session:
             place = lookup.practice(session, practice)
             about = practice_profile.update_profile(session, place.id, changes,
@@ -105,6 +106,7 @@ def doctor(
     settings = load_settings()
     db = open_database(settings)
     try:
+        open_keyring(settings)  # the audit trail's keys
         with db.session() as session:
             place = lookup.practice(session, practice)
             person = lookup.practitioner(session, place.id, slug)

@@ -9,7 +9,8 @@
 #                                              # /dial sip:+33199000000@127.0.0.1:5060
 #
 # Its microphone is a WAV file (say=FILE.wav to choose one; default: the secretary says a
-# sentence synthesised with espeak-ng, the patient is silent); what it hears is written
+# sentence synthesised with espeak-ng, the patient is silent; 15 minutes long, because
+# baresip ends a call when its microphone file ends); what it hears is written
 # as WAV files under var/softphones/<role>/ (sndfile). Keys typed in this terminal during
 # a call are sent as DTMF; /hangup hangs up; /quit (or Ctrl-C) quits. Other arguments go
 # to baresip (e.g. -t 600: quit after 600 s); SOFTPHONE_PORT=... listens elsewhere.
@@ -36,9 +37,9 @@ if [ -z "$microphone" ]; then
   if [ "$role" = secretary ] && command -v espeak-ng >/dev/null && command -v sox >/dev/null; then
     espeak-ng -v fr -s 150 -w "$dir/said.wav" \
       "Secrétariat du cabinet médical des Tilleuls, bonjour. Je vous écoute." 2>/dev/null
-    sox "$dir/said.wav" -r 8000 -c 1 -b 16 "$microphone" pad 0 30 2>/dev/null
+    sox "$dir/said.wav" -r 8000 -c 1 -b 16 "$microphone" pad 0 900 2>/dev/null
   else
-    sox -n -r 8000 -c 1 -b 16 "$microphone" trim 0.0 60 2>/dev/null
+    sox -n -r 8000 -c 1 -b 16 "$microphone" trim 0.0 900 2>/dev/null
   fi
 fi
 sed -e "s|@PORT@|$port|" -e "s|@RTP_FIRST@|$rtp|" -e "s|@RTP_LAST@|$((rtp + 40))|" \

@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, select, type_coerce
+from sqlalchemy.orm.attributes import flag_modified
 
 from storage import outbox
 from storage.db import Database
-from storage.identity import RowBound
+from storage.identity import RowBound, cipher, sealed_kek_id
 from storage.models import (
     Escalation,
     EscalationStatus,
@@ -367,3 +368,18 @@ def _voicemail_of(session: Any, call_id: str) -> str | None:
     return session.scalar(select(VaultObject.id).where(
         VaultObject.call_id == call_id, VaultObject.kind == ObjectKind.VOICEMAIL
     ).order_by(VaultObject.created_at.desc()).limit(1))
+
+
+def reseal_caller_numbers(db: Database) -> int:
+    """Re-encrypt the numbers to call back still sealed under an older KEK (key rotation,
+    like ``PatientDirectory.reseal_all``); returns how many were resealed."""
+    current = cipher().keyring.current_kek_id
+    raw = type_coerce(Escalation.__table__.c.caller_number_sealed, LargeBinary)
+    with db.session() as session:
+        stale = [row_id for row_id, blob in session.execute(
+            select(Escalation.id, raw).where(raw.is_not(None)))
+            if sealed_kek_id(bytes(blob)) != current]
+        for row in session.scalars(select(Escalation).where(Escalation.id.in_(stale))):
+            row.caller_number_sealed = RowBound(row.id, row.caller_number_sealed.text)
+            flag_modified(row, "caller_number_sealed")
+        return len(stale)

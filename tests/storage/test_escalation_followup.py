@@ -108,3 +108,20 @@ def test_an_emergency_voicemail_raises_an_urgent_escalation_and_alerts_staff(
             Notification.kind == NotificationKind.URGENT_ESCALATION)).all()
         assert sorted(a.escalation_id for a in alerts) == sorted([raised, waiting])
         assert all("respire" not in json.dumps(a.error or "") for a in alerts)
+
+
+def test_key_rotation_reseals_the_numbers_to_call_back(
+        db: Database, practice_id: int, installed_keyring: Keyring) -> None:
+    kept = publish(db, practice_id, "call-10", caller_number="+33639980044")
+    publish(db, practice_id, "call-11")  # no number: nothing to reseal
+    old = installed_keyring.current_kek_id
+    installed_keyring.rotate()
+    assert escalations.reseal_caller_numbers(db) == 1
+    assert escalations.reseal_caller_numbers(db) == 0
+    with db.session() as session:
+        raw = session.execute(text("SELECT caller_number_sealed FROM escalations WHERE id = :i"),
+                              {"i": kept}).scalar_one()
+    from storage.identity import sealed_kek_id
+
+    assert sealed_kek_id(bytes(raw)) != old
+    assert escalations.caller_number(db, kept) == "+33639980044"

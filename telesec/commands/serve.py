@@ -1,7 +1,8 @@
 """``telesec serve``: the whole engine in one process tree.
 
 On the embedded default it prepares the data directory on first run (keyring, schema),
-then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints),
+then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints,
+the notification outbox),
 the staff API with its console, and the SIP pool (Kamailio front + pjsua2 workers running
 the IVR flows), until SIGTERM or Ctrl-C, when it drains live calls and stops.
 """
@@ -35,7 +36,8 @@ CALL_HANDLER = "telesec.call_handler:answer"
 def serve(
     sip: bool = typer.Option(True, help="Answer calls (Kamailio front and SIP workers)."),
     api: bool = typer.Option(True, help="Serve the staff API and web console."),
-    jobs: bool = typer.Option(True, help="Run retention, hold expiry and audit checkpoints."),
+    jobs: bool = typer.Option(
+        True, help="Run retention, hold expiry, audit checkpoints and notifications."),
     front: bool = typer.Option(
         True, help="Run this node's own Kamailio front; --no-front: the workers listen on "
         "sip.node_host behind a shared `telesec front` (docs/deploy.md)."),

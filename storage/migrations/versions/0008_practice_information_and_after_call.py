@@ -67,39 +67,27 @@ def upgrade() -> None:
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.create_index('ix_notifications_status_due', ['status', 'next_attempt_at'], unique=False)
 
-    with op.batch_alter_table('escalations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('caller_number_sealed', sa.LargeBinary(), nullable=True))
-        batch_op.add_column(sa.Column('call_ended_at', storage.models.base.UTCDateTime(), nullable=True))
-        batch_op.add_column(sa.Column('call_outcome', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('voicemail_object_id', sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column('callbacks', sa.Text(), server_default='[]', nullable=False))
-
-    with op.batch_alter_table('patients', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('provisional', sa.Boolean(), server_default=sa.false(), nullable=False))
-
-    with op.batch_alter_table('practitioners', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('accepts_new_patients', sa.Boolean(), server_default=sa.true(), nullable=False))
-        batch_op.add_column(sa.Column('alert_address', sa.String(length=254), nullable=True))
-
+    # Native ADD COLUMN on both databases: a batch copy of a table on SQLite would DROP the
+    # old table and cascade to the rows that refer to it (appointments, escalations...).
+    op.add_column('escalations', sa.Column('caller_number_sealed', sa.LargeBinary(), nullable=True))
+    op.add_column('escalations', sa.Column('call_ended_at', storage.models.base.UTCDateTime(), nullable=True))
+    op.add_column('escalations', sa.Column('call_outcome', sa.String(length=32), nullable=True))
+    op.add_column('escalations', sa.Column('voicemail_object_id', sa.String(length=32), nullable=True))
+    op.add_column('escalations', sa.Column('callbacks', sa.Text(), server_default='[]', nullable=False))
+    op.add_column('patients', sa.Column('provisional', sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column('practitioners', sa.Column('accepts_new_patients', sa.Boolean(), server_default=sa.true(), nullable=False))
+    op.add_column('practitioners', sa.Column('alert_address', sa.String(length=254), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('practitioners', schema=None) as batch_op:
-        batch_op.drop_column('alert_address')
-        batch_op.drop_column('accepts_new_patients')
-
-    with op.batch_alter_table('patients', schema=None) as batch_op:
-        batch_op.drop_column('provisional')
-
-    with op.batch_alter_table('escalations', schema=None) as batch_op:
-        batch_op.drop_column('callbacks')
-        batch_op.drop_column('voicemail_object_id')
-        batch_op.drop_column('call_outcome')
-        batch_op.drop_column('call_ended_at')
-        batch_op.drop_column('caller_number_sealed')
-
+    for table, column in (('practitioners', 'alert_address'),
+                          ('practitioners', 'accepts_new_patients'),
+                          ('patients', 'provisional'), ('escalations', 'callbacks'),
+                          ('escalations', 'voicemail_object_id'),
+                          ('escalations', 'call_outcome'), ('escalations', 'call_ended_at'),
+                          ('escalations', 'caller_number_sealed')):
+        op.execute(f'ALTER TABLE {table} DROP COLUMN {column}')  # native, as upgrade()
     with op.batch_alter_table('notifications', schema=None) as batch_op:
         batch_op.drop_index('ix_notifications_status_due')
-
     op.drop_table('notifications')
     op.drop_table('practice_profiles')

@@ -162,3 +162,21 @@ def test_the_engine_runs_the_outbox_as_a_job(demo: Database, installed_keyring: 
     names = [job.name for job in engine_jobs(Agenda(demo), vault, Notifier())]
     assert "notifications" in names and "notifications-purge" in names
     assert "notifications" not in [job.name for job in engine_jobs(Agenda(demo), vault)]
+
+
+def test_a_voicemail_spooled_while_the_database_was_down_is_announced_when_it_lands(
+        demo: Database, installed_keyring: Keyring, tmp_path: Path) -> None:
+    from storage.vault.spool import VaultSpool
+
+    vault = Vault(demo, installed_keyring, tmp_path / "vault")
+    sink = VaultSpool(vault).create(ObjectKind.VOICEMAIL, practice_id=1, patient_id=None,
+                                    practitioner_id=None, call_id="c-spool",
+                                    media_type="audio/L16;rate=16000;channels=1")
+    sink.append(b"\0\0" * 8000)
+    sink.close()
+    assert rows(demo) == []  # nothing in the database yet
+    assert VaultSpool(vault).land().landed
+    found = rows(demo)
+    assert len(found) == 1, [(r.kind, r.practitioner_id) for r in found]
+    (alert,) = found
+    assert alert.kind is NotificationKind.NEW_VOICEMAIL and alert.practitioner_id is None

@@ -253,6 +253,48 @@ class RetentionSettings(BaseModel):
     export_days: int = Field(7, ge=1, le=365)
 
 
+class NotificationSettings(BaseModel):
+    """Booking confirmations to patients and alerts to staff (docs/notifications.md).
+
+    Each channel is ``none`` (not configured: nothing is sent, and the phone promises
+    nothing), a real transport (``smtp`` for e-mail, ``gateway`` for SMS: an HTTP
+    gateway), or ``file`` (messages written as files under ``outbox_dir``, in clear:
+    for tests and demos only, never with real patients).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: Literal["none", "smtp", "file"] = "none"
+    sms: Literal["none", "gateway", "file"] = "none"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = Field(default=None, repr=False)
+    mail_from: str = "telesec@localhost"
+    sms_url: str | None = None
+    """The gateway's endpoint: Telesec POSTs JSON {"to", "text", "sender"} to it."""
+    sms_token: str | None = Field(default=None, repr=False)
+    sms_sender: str = Field("Cabinet", max_length=11)
+    outbox_dir: Path | None = None
+    """Where ``file`` channels write (default: <data_dir>/outbox)."""
+    console_url: str = "http://127.0.0.1:8080/"
+    """The console's address, named in staff alerts."""
+    confirmations: bool = True
+    """Send booking confirmations to patients (when a channel is configured)."""
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+    max_attempts: int = Field(6, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _complete(self) -> NotificationSettings:
+        if self.sms == "gateway" and not (self.sms_url or "").startswith(("https://",
+                                                                          "http://")):
+            raise ValueError("sms = \"gateway\" needs sms_url, the gateway's http(s) address")
+        if self.email == "smtp" and self.smtp_user and not self.smtp_password:
+            raise ValueError("smtp_user is set without smtp_password; set both or neither")
+        return self
+
+
 class Settings(BaseSettings):
     """All of Telesec's settings. Paths are resolved against the working directory."""
 
@@ -273,6 +315,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     speech: SpeechSettings = SpeechSettings()
     retention: RetentionSettings = RetentionSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ from ivr_flows.flow import Flow
 from ivr_flows.lockout import CallerLockout
 from ivr_flows.patient_lookup import PatientLookup
 from ivr_flows.practice import PracticeInfo
+from notify.notifier import Notifier
 from scheduling.service import Agenda
 from storage.db import Database
 from storage.patients import PatientRecord
@@ -56,6 +57,9 @@ class Services:
     lockout: CallerLockout
     audit: AuditRecorder
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # What can be sent after the call; ask notifier.confirmation_channel(phone) before
+    # promising a confirmation. None: nothing is configured, promise nothing.
+    notifier: Notifier | None = None
 
 
 @dataclass

@@ -1,16 +1,21 @@
-"""What a flow knows about the practice it answers for: names, doctors, visit types, hours."""
+"""What a flow knows about the practice it answers for: names, doctors, visit types, hours,
+and what it tells callers (address, access, new patients, emergency numbers: the
+practice's profile, ``scheduling.practice_profile``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from ivr_flows import opening
 from scheduling import lookup
+from scheduling.practice_profile import EUROPEAN_EMERGENCY, SAMU, profile
 from storage.db import Database
-from storage.models import OpeningTemplate, Practitioner, VisitType
+from storage.models import OpeningTemplate, Practitioner, ScheduleException, VisitType
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -20,6 +25,7 @@ class Doctor:
     id: int
     slug: str
     name: str
+    accepts_new_patients: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +46,53 @@ class PracticeInfo:
     visit_kinds: tuple[VisitKind, ...]
     # weekday (Monday = 0) -> opening windows of the practice (any doctor), local time
     hours: dict[int, tuple[tuple[time, time], ...]]
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # e.g. "secretaries": its line
+    # -- what callers are told (the practice's profile) --
+    spoken_name: str = ""  # as said in the greeting ("le cabinet médical des Tilleuls")
+    address: str | None = None  # written for the ear
+    access: str | None = None
+    accepts_new_patients: bool = True  # the practice; each Doctor says it for themself
+    samu_number: str = SAMU
+    emergency_number: str = EUROPEAN_EMERGENCY
+    sos_medecins_number: str | None = None
+    on_call_number: str | None = None
+    pharmacy_number: str | None = None  # pharmacie de garde (3237)
+    duplicate_window_days: int = 0  # a second visit of a type within this: to a secretary
+    privacy_contact: str | None = None
+    closures: tuple[opening.Closure, ...] = ()  # practice closed (aware UTC), coming weeks
+
+    @property
+    def greeting_name(self) -> str:
+        return self.spoken_name or self.name
+
+    @property
+    def new_patient_doctors(self) -> tuple[Doctor, ...]:
+        """The doctors a new patient may book with (none when the practice takes none)."""
+        if not self.accepts_new_patients:
+            return ()
+        return tuple(d for d in self.doctors if d.accepts_new_patients)
+
+    def hours_today(self, now: datetime, hours: dict[int, tuple[tuple[time, time], ...]]
+                    | None = None) -> list[tuple[time, time]]:
+        """Today's opening windows, local wall-clock (empty: closed today); ``hours``
+        overrides the doctors' hours (a flow's own ``opening_hours``)."""
+        return opening.hours_today(self.hours if hours is None else hours, self.closures,
+                                   now, self.zone)
+
+    def next_opening(self, now: datetime, hours: dict[int, tuple[tuple[time, time], ...]]
+                     | None = None) -> datetime | None:
+        """When the practice next opens after ``now`` (local, aware), None if not soon."""
+        return opening.next_opening(self.hours if hours is None else hours, self.closures,
+                                    now, self.zone)
+
+    def is_open(self, now: datetime, hours: dict[int, tuple[tuple[time, time], ...]]
+                | None = None) -> bool:
+        return opening.is_open(self.hours if hours is None else hours, self.closures, now,
+                               self.zone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def phone_visit_kinds(self) -> tuple[VisitKind, ...]:
@@ -56,8 +108,9 @@ class PracticeInfo:
         return None
 
 
-def load_practice(db: Database, ref: int | str) -> PracticeInfo:
+def load_practice(db: Database, ref: int | str, now: datetime | None = None) -> PracticeInfo:
     """Read the practice ``ref`` (id or slug); raises scheduling's UnknownPractice."""
+    now = now or datetime.now(UTC)
     with db.session() as session:
         place = lookup.practice(session, ref)
         people = session.scalars(
@@ -77,17 +130,34 @@ def load_practice(db: Database, ref: int | str) -> PracticeInfo:
             )
             for row in rows:
                 windows.setdefault(row.weekday, []).append((row.start_time, row.end_time))
+        about = profile(session, place.id)
+        shut = session.execute(select(ScheduleException.starts_at, ScheduleException.ends_at)
+                               .where(ScheduleException.practice_id == place.id,
+                                      ScheduleException.practitioner_id.is_(None),
+                                      ScheduleException.ends_at > now,
+                                      ScheduleException.starts_at < now + timedelta(
+                                          days=opening.LOOK_AHEAD_DAYS + 1))
+                               .order_by(ScheduleException.starts_at)).all()
         return PracticeInfo(
             id=place.id,
             slug=place.slug,
             name=place.name,
             timezone=place.timezone,
-            doctors=tuple(Doctor(p.id, p.slug, p.display_name) for p in people),
+            doctors=tuple(Doctor(p.id, p.slug, p.display_name, p.accepts_new_patients)
+                          for p in people),
             visit_kinds=tuple(
                 VisitKind(k.code, k.label, k.phone_bookable, k.min_cancel_notice_minutes)
                 for k in kinds
             ),
             hours={day: _merge(spans) for day, spans in windows.items()},
+            settings={"secretaries": about.secretary_line} if about.secretary_line else {},
+            spoken_name=about.spoken_name or "", address=about.address, access=about.access,
+            accepts_new_patients=about.accepts_new_patients,
+            sos_medecins_number=about.sos_medecins_number, on_call_number=about.on_call_number,
+            pharmacy_number=about.pharmacy_number,
+            duplicate_window_days=about.duplicate_window_days,
+            privacy_contact=about.privacy_contact,
+            closures=tuple((start, end) for start, end in shut),
         )
 
 

@@ -11,6 +11,7 @@ from ivr_flows.call import Services, SinkFactory, VoicemailMeta
 from ivr_flows.channel import MessageSink
 from ivr_flows.lockout import CallerLockout, DatabaseLockout
 from ivr_flows.patient_lookup import PatientLookup
+from notify.notifier import Notifier
 from scheduling.service import Agenda
 from storage import audit
 from storage.db import Database
@@ -64,6 +65,7 @@ def build_services(
     voicemail_sinks: SinkFactory,
     lockout: CallerLockout | None = None,
     clock: Callable[[], datetime] | None = None,
+    notifier: Notifier | None = None,
 ) -> Services:
     """Services over ``db``: the real agenda, the patient directory, the audit chain, the
     given voicemail sinks and the lockout shared through the database (unless ``lockout``
@@ -77,4 +79,5 @@ def build_services(
         lockout=lockout or DatabaseLockout(db, clock=now),
         audit=audit_to(db),
         clock=now,
+        notifier=notifier,
     )

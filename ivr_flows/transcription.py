@@ -22,7 +22,7 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -55,6 +55,10 @@ class SpeechEngineLike(Protocol):
 
 class NotTranscribed(Exception):
     """The engine refused or failed: no transcript (the reason is a code, no content)."""
+
+
+TranscriptHook = Callable[[str, VoicemailMeta, str, str], None]
+"""Called with (voicemail id, its meta, the text, the transcript's vault id)."""
 
 
 @dataclass(frozen=True)
@@ -153,10 +157,12 @@ class VoicemailTranscriber:
     """
 
     def __init__(self, vault: Any, engine: SpeechEngineLike | None, audit: AuditRecorder, *,
-                 max_waiting: int = 8, result_timeout: float = 120.0) -> None:
+                 max_waiting: int = 8, result_timeout: float = 120.0,
+                 on_transcript: TranscriptHook | None = None) -> None:
         self.vault = vault
         self.engine = engine
         self.audit = audit
+        self.on_transcript = on_transcript  # e.g. voicemail_emergency.EmergencyVoicemails
         self.result_timeout = result_timeout
         self._jobs: queue.Queue[_Job | None] = queue.Queue(maxsize=max_waiting)
         self._idle = threading.Condition()
@@ -213,6 +219,8 @@ class VoicemailTranscriber:
                            "audio_seconds": found.audio_seconds})
         log.info("call %s: voicemail %s transcribed (%d utterances, %.1f s)", meta.call_id,
                  voicemail_id, found.utterances, found.audio_seconds)
+        if self.on_transcript is not None:
+            self.on_transcript(voicemail_id, meta, found.text, transcript_id)
         return transcript_id
 
     def wait_idle(self, timeout: float) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduling import audit_events, idempotency, lookup, occupancy, rules
+from scheduling import audit_events, idempotency, lookup, occupancy, patient_rules, rules
 from scheduling.audit_events import Action, Who
 from scheduling.clock import cells, now_utc
 from scheduling.errors import InvalidSlot
@@ -26,8 +26,9 @@ from scheduling.holds import HOLD_EXPIRED, SLOT_TAKEN, Holds
 from scheduling.openings import opening_refusal
 from scheduling.values import Booked, Cancelled, Channel, Reason, Refused, Rescheduled, Slot
 from scheduling.views import appointment_view
+from storage import outbox
 from storage.db import Database
-from storage.models import Appointment, AppointmentStatus, Hold, VisitType
+from storage.models import Appointment, AppointmentStatus, Hold, NotificationKind, VisitType
 from storage.patients import PatientDirectory
 
 UNKNOWN_APPOINTMENT = Refused(Reason.UNKNOWN_APPOINTMENT, "no such appointment")
@@ -73,8 +74,8 @@ class Bookings:
                 PatientDirectory(session).get(patient_id, held.practice_id)  # or UnknownPatient
                 refusal = rules.booking_refusal(
                     kind, held.starts_at, now, by
-                ) or rules.new_patient_refusal(
-                    kind, _is_new_patient(session, patient_id, held.practice_id, now)
+                ) or patient_rules.booking_refusal(
+                    session, kind, held.practitioner_id, patient_id, held.starts_at, now, by
                 )
                 if refusal is not None:
                     return refusal
@@ -87,6 +88,10 @@ class Bookings:
                     session, audit_events.APPOINTMENT_BOOK, who, row,
                     {"hold_id": held.id, "practitioner_id": row.practitioner_id, "by": str(by)},
                 )
+                if by is Channel.PHONE:  # sent by the notifications job, if configured
+                    outbox.enqueue(session, NotificationKind.BOOKING_CONFIRMATION,
+                                   row.practice_id, patient_id=patient_id,
+                                   appointment_id=row.id)
                 return Booked(appointment_view(session, row))
         except _HoldLost:
             return HOLD_EXPIRED
@@ -299,21 +304,6 @@ def _take_over_hold(session: Session, held: Hold, row: Appointment) -> None:
     if occupancy.hand_hold_to_appointment(session, held.id, row.id) != expected:
         raise _HoldLost
     occupancy.drop_holds(session, [held.id])
-
-
-def _is_new_patient(session: Session, patient_id: int, practice_id: int, now: datetime) -> bool:
-    """A patient is new to a practice until they have had an appointment there."""
-    seen = session.scalar(
-        select(Appointment.id)
-        .where(
-            Appointment.patient_id == patient_id,
-            Appointment.practice_id == practice_id,
-            Appointment.status == AppointmentStatus.BOOKED,
-            Appointment.starts_at < now,
-        )
-        .limit(1)
-    )
-    return seen is None
 
 
 def _appointment_for_update(

@@ -37,6 +37,12 @@ from scheduling.errors import (
     SchedulingError,
 )
 from scheduling.lookup import PracticeRef, PractitionerRef
+from scheduling.practice_profile import (
+    ProfileDefinition,
+    check_recipient,
+    set_practitioner_options,
+    set_profile,
+)
 from storage.models import (
     ExceptionKind,
     OpeningTemplate,
@@ -74,6 +80,13 @@ class PractitionerDefinition(_Strict):
     name: str = Field(min_length=1, max_length=200)
     specialty: str | None = None
     opening: dict[str, list[str]] = {}
+    accepts_new_patients: bool = True
+    alert_address: str | None = Field(None, max_length=254)
+
+    @field_validator("alert_address")
+    @classmethod
+    def _alert(cls, value: str | None) -> str | None:
+        return None if value is None else check_recipient(value)
 
     @field_validator("opening")
     @classmethod
@@ -100,6 +113,7 @@ class PracticeDefinition(_Strict):
     phone_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$")
     practitioners: list[PractitionerDefinition] = Field(min_length=1)
     visit_types: list[VisitTypeDefinition] = Field(min_length=1)
+    profile: ProfileDefinition | None = None  # what callers are told (practice_profile.py)
 
     @field_validator("timezone")
     @classmethod
@@ -170,7 +184,8 @@ def apply_practice(
     """Create the practice, or bring an existing one (same slug) in line with ``definition``.
 
     Practitioners and visit types missing from the definition are left alone (they may
-    have appointments); the weekly opening of each listed practitioner is replaced.
+    have appointments); the weekly opening of each listed practitioner is replaced, and
+    so is the practice's profile when the definition has one.
     Each row created or changed is audited; applying the same definition again writes
     nothing.
     """
@@ -222,6 +237,11 @@ def apply_practice(
             )
             _audit_update(session, "practitioner", row.id, place.id, changed, **who)
         set_weekly_opening(session, row.id, person.weekly_opening(), **who)
+        set_practitioner_options(session, row.id,
+                                 accepts_new_patients=person.accepts_new_patients,
+                                 alert_address=person.alert_address, **who)
+    if definition.profile is not None:
+        set_profile(session, place.id, definition.profile, **who)
     session.flush()
     return place
 

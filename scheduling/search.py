@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from scheduling import lookup, occupancy
+from scheduling import lookup, occupancy, patient_rules, rules
 from scheduling.clock import now_utc, require_aware
 from scheduling.lookup import PracticeRef, PractitionerRef
 from scheduling.openings import weekly_openings
@@ -48,12 +48,15 @@ class SlotSearch:
         now: datetime | None = None,
         by: Channel = Channel.PHONE,
         horizon_days: int = DEFAULT_HORIZON_DAYS,
+        new_patient: bool = False,
     ) -> list[Slot] | Refused:
         """The earliest free slots for ``visit_type``, earliest first, at most ``limit``.
 
         ``day`` is a local date of the practice; ``part_of_day`` keeps slots starting
         before noon (morning) or from noon (afternoon); ``after`` is an aware instant.
-        Refused only when the visit type cannot be booked through ``by`` at all.
+        Refused only when the visit type cannot be booked through ``by`` at all, or,
+        for a ``new_patient``, when it is not open to new patients or no doctor asked
+        for takes them (the slots are then those of doctors who do).
         """
         now = now_utc(now)
         part = PartOfDay(part_of_day) if part_of_day is not None else None
@@ -65,6 +68,15 @@ class SlotSearch:
                     Reason.NOT_BOOKABLE_BY_PHONE, f"{kind.label} is booked by the practice"
                 )
             people = lookup.practitioners(session, place.id, practitioner)
+            if new_patient:
+                refusal = rules.new_patient_refusal(kind, True)
+                taking = patient_rules.new_patient_practitioners(session, people)
+                if refusal is None and people and not taking:
+                    refusal = Refused(Reason.NEW_PATIENTS_NOT_ACCEPTED,
+                                      "no doctor asked for is taking new patients")
+                if refusal is not None:
+                    return refusal
+                people = taking
             if not people:
                 return []
             earliest = now

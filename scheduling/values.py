@@ -39,6 +39,7 @@ class Reason(enum.StrEnum):
     OUTSIDE_OPENING_HOURS = "outside_opening_hours"
     UNKNOWN_APPOINTMENT = "unknown_appointment"
     ALREADY_CANCELLED = "already_cancelled"
+    DUPLICATE_VISIT = "duplicate_visit"  # one of the same type within the practice's window
 
 
 @dataclass(frozen=True, slots=True)

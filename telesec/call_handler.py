@@ -11,9 +11,13 @@ are installed, speech recognition. Then, for every answered call:
   its own, else the default French flow (the caller may switch to English in it);
 - the call is recorded into the vault (stereo, caller left) from the recording notice on,
   unless the caller refused; the recording is linked to the patient once verified;
-- the calls log gets one row per call; a transfer puts the call on the escalation queue;
+- the calls log gets one row per call; a transfer puts the call on the escalation queue
+  with the number to call back (sealed); a transfer to ``secretaries`` rings the
+  practice's secretaries' line (its profile); when the call ends, its escalation learns
+  how (answered, or the caller hung up) and the voicemail left after it;
 - with speech on, a voicemail is transcribed in the background once closed (a
-  ``transcript`` vault object beside it).
+  ``transcript`` vault object beside it), and an emergency heard in it raises an urgent
+  escalation (``ivr_flows.voicemail_emergency``).
 
 Logs carry the call id only: never the caller's number, name or anything they said.
 """
@@ -42,6 +46,8 @@ from ivr_flows.services import audit_to, build_services, vault_voicemail_sinks
 from ivr_flows.steps import STEP_KINDS
 from ivr_flows.telephony_channel import SpeechListener, StreamingSpeech, TelephonyChannel
 from ivr_flows.transcription import VoicemailTranscriber
+from ivr_flows.voicemail_emergency import EmergencyVoicemails
+from notify.notifier import Notifier
 from storage import calls, escalations
 from storage.models import Practice, VaultObject
 from storage.outage import DATABASE_DOWN
@@ -107,10 +113,13 @@ class CallEngine:
         self.speech = speech_listener(settings)
         # Voicemail is transcribed in the background with the calls' own speech engine.
         engine = getattr(self.speech, "engine", None)
-        self.transcriber = VoicemailTranscriber(self.vault, engine, audit_to(self.db)) \
-            if engine is not None else None
+        self.transcriber = VoicemailTranscriber(
+            self.vault, engine, audit_to(self.db),
+            on_transcript=EmergencyVoicemails(self.db)) if engine is not None else None
+        self.notifier = Notifier.from_settings(settings)
         self.services = build_services(
-            self.db, voicemail_sinks=vault_voicemail_sinks(self.vault, self.transcriber))
+            self.db, voicemail_sinks=vault_voicemail_sinks(self.vault, self.transcriber),
+            notifier=self.notifier)
         self.prompts: PromptComposer = composer_for(settings.data_path)
         self._lines: dict[str, PracticeLine] = {}
         self._lines_lock = threading.Lock()
@@ -197,8 +206,9 @@ class CallEngine:
         channel = TelephonyChannel(
             session, self.prompts, practice_slug=practice.slug, speech=self.speech,
             recording_sinks=recording.open,
+            transfer_targets=practice.settings,  # "secretaries": the practice's line
             publish_context=lambda context: escalated.update(
-                id=self.escalate(practice, context)),
+                id=self.escalate(practice, context, session.caller)),
             on_answered=lambda target: self.answered(escalated.get("id"), target,
                                                      session.call_id),
         )
@@ -208,7 +218,9 @@ class CallEngine:
         finally:
             session.stop_recording()
             try:
-                self.log_call(session.call_id, practice, report, recording.object_id)
+                outcome = self.log_call(session.call_id, practice, report, recording.object_id)
+                escalations.call_ended(self.db, session.call_id, outcome=outcome,
+                                       caller_number=session.caller)
             except DATABASE_DOWN:
                 log.warning("call %s: database unreachable; the end of the call is not in "
                             "the calls log", session.call_id)
@@ -221,8 +233,11 @@ class CallEngine:
             return
         session.hangup()
 
-    def escalate(self, practice: PracticeInfo, context: Mapping[str, Any]) -> int | None:
-        """Put the call on the secretaries' queue with its context (codes and ids only)."""
+    def escalate(self, practice: PracticeInfo, context: Mapping[str, Any],
+                 caller: str | None = None) -> int | None:
+        """Put the call on the secretaries' queue with its context (codes and ids only)
+        and the number to call back: ``callback_number`` from the flow (a caller who
+        withheld theirs gave one), else the caller ID (sealed with the escalation)."""
         verified = bool(context.get("verified"))
         try:
             return escalations.publish(
@@ -234,6 +249,7 @@ class CallEngine:
                 patient_id=context.get("patient_id") if verified else None,
                 priority=bool(context.get("priority")),
                 language=_code(context.get("language")),
+                caller_number=context.get("callback_number") or caller,
             )
         except Exception as exc:  # the queue is down: the caller is still rung through
             log.error("call %s: could not put the call on the secretaries' queue (%s)",
@@ -252,8 +268,9 @@ class CallEngine:
                      exc.__class__.__name__)
 
     def log_call(self, call_id: str, practice: PracticeInfo, report: CallReport | None,
-                 recording_id: str | None) -> None:
-        """One row in the calls log; the recording is linked to the verified patient."""
+                 recording_id: str | None) -> str:
+        """One row in the calls log; the recording is linked to the verified patient.
+        Returns the call's outcome code."""
         patient_id = report.patient_id if report is not None and report.verified else None
         if recording_id is not None and patient_id is not None:
             with self.db.session() as session:
@@ -266,6 +283,7 @@ class CallEngine:
             patient_id=patient_id, recording_object_id=recording_id,
             practice_id=practice.id,
         )
+        return outcome
 
 
 def answered_by(target: str) -> str:

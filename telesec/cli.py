@@ -18,6 +18,7 @@ from telesec.commands import (
     front,
     keys,
     models,
+    practice,
     prompts,
     retention,
     serve,
@@ -36,6 +37,7 @@ app.command("init")(db.init)
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
 app.add_typer(agenda.app, name="agenda")
+app.add_typer(practice.app, name="practice")
 app.add_typer(models.app, name="models")
 app.add_typer(prompts.app, name="prompts")
 app.command("serve")(serve.serve)

@@ -1,4 +1,5 @@
-"""Periodic jobs of a running engine: hold expiry, retention, audit checkpoints.
+"""Periodic jobs of a running engine: hold expiry, retention, audit checkpoints, and the
+notification outbox (booking confirmations, staff alerts: ``notify.dispatch``).
 
 Each job runs on its own period in one background thread; a failing job is logged (no
 health data: the exception type only) and retried at its next period, never fatal.
@@ -12,8 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from notify.dispatch import OutboxDispatcher
+from notify.notifier import Notifier
 from scheduling.service import Agenda
-from storage import audit
+from storage import audit, outbox
 from storage.retention import Retention
 from storage.vault import Vault
 from storage.vault.spool import VaultSpool
@@ -31,8 +34,8 @@ class Job:
     failures: int = 0
 
 
-def engine_jobs(agenda: Agenda, vault: Vault) -> list[Job]:
-    """The jobs every engine node runs."""
+def engine_jobs(agenda: Agenda, vault: Vault, notifier: Notifier | None = None) -> list[Job]:
+    """The jobs every engine node runs (the outbox is sent only with a ``notifier``)."""
 
     def checkpoint() -> None:
         with vault.db.session() as session:
@@ -44,6 +47,9 @@ def engine_jobs(agenda: Agenda, vault: Vault) -> list[Job]:
         Job("vault-recovery", 300.0, vault.recover),
         Job("retention", 3600.0, lambda: Retention(vault).run()),
         Job("audit-checkpoint", 600.0, checkpoint),
+        *([Job("notifications", 10.0, OutboxDispatcher(vault.db, notifier).run),
+           Job("notifications-purge", 86400.0, lambda: outbox.purge_finished(vault.db))]
+          if notifier is not None else []),
     ]
 
 

@@ -17,6 +17,8 @@ from fastapi.responses import StreamingResponse
 from api.deps import Context, ObjectId, Secretary, check_practice
 from api.errors import COMMON_RESPONSES, ApiError, not_found, responses
 from api.schemas.calls import (
+    CallbackIn,
+    CallerNumberOut,
     CallerOut,
     EscalationDetailOut,
     EscalationOut,
@@ -188,4 +190,38 @@ def resolve(escalation_id: ObjectId, body: ResolveIn, staff: Secretary,
                      object_type="escalation", object_id=str(found.id),
                      practice_id=found.practice_id, purpose="escalated call",
                      detail={"resolution": body.resolution})
+    return escalation_out(done)
+
+
+@router.get("/{escalation_id}/caller-number", response_model=CallerNumberOut)
+def caller_number(escalation_id: ObjectId, staff: Secretary, ctx: Context) -> CallerNumberOut:
+    """The number to call back, opened for the secretary who asked (a click in the
+    console); audited as ``escalation.caller_number.read``."""
+    found = _visible(ctx, staff, escalation_id)
+    number = escalations.caller_number(ctx.db, found.id)
+    if number is not None:
+        with ctx.db.session() as session:
+            audit.record(session, actor=staff.actor, action="escalation.caller_number.read",
+                         object_type="escalation", object_id=str(found.id),
+                         patient_id=found.patient_id, practice_id=found.practice_id,
+                         purpose="call the caller back")
+    return CallerNumberOut(number=number)
+
+
+@router.post("/{escalation_id}/callbacks", response_model=EscalationOut,
+             responses=responses(409))
+def record_callback(escalation_id: ObjectId, body: CallbackIn, staff: Secretary,
+                    ctx: Context) -> EscalationOut:
+    """A call-back attempt and its outcome ("rappeler"): reached resolves the
+    escalation as ``called_back``; message left or no answer keep it for another try."""
+    found = _visible(ctx, staff, escalation_id)
+    try:
+        done = escalations.record_callback(ctx.db, found.id, staff.login, body.outcome)
+    except EscalationConflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from None
+    with ctx.db.session() as session:
+        audit.record(session, actor=staff.actor, action="escalation.callback",
+                     object_type="escalation", object_id=str(found.id),
+                     practice_id=found.practice_id, purpose="call the caller back",
+                     detail={"outcome": body.outcome})
     return escalation_out(done)

@@ -62,9 +62,10 @@ def erase(patient_id: ObjectId, body: ReasonIn, admin: Admin, ctx: Context) -> E
         with ctx.db.session() as session:
             report = erase_patient(session, patient_id, admin.actor, body.reason,
                                    vault=ctx.vault)
-            for table in (CallRecord, Escalation):
-                session.execute(update(table).where(table.patient_id == patient_id)
-                                .values(patient_id=None))
+            session.execute(update(CallRecord).where(CallRecord.patient_id == patient_id)
+                            .values(patient_id=None))
+            session.execute(update(Escalation).where(Escalation.patient_id == patient_id)
+                            .values(patient_id=None, caller_number_sealed=None))
     except UnknownPatient:
         raise not_found("patient") from None
     except ErasureRefused as exc:

@@ -21,10 +21,16 @@ from api.deps import (
     check_practice,
     practice_id_of,
 )
-from api.errors import COMMON_RESPONSES, ApiError, not_found
-from api.schemas.patients import PatientIn, PatientOut, PatientPatch
+from api.errors import COMMON_RESPONSES, ApiError, not_found, responses
+from api.schemas.patients import (
+    MergeIn,
+    PatientIn,
+    PatientOut,
+    PatientPatch,
+    ProvisionalPatientOut,
+)
 from api.services.sessions import Principal
-from storage import audit
+from storage import audit, new_patients
 from storage.patients import PatientDirectory, PatientRecord, UnknownPatient
 
 router = APIRouter(tags=["patients"], responses=COMMON_RESPONSES)
@@ -33,10 +39,14 @@ SEARCH_LIMIT = 50
 PURPOSE = "secretariat work"
 
 
-def _out(record: PatientRecord) -> PatientOut:
+CONFIRM_PURPOSE = "confirm new patients registered by phone"
+
+
+def _out(record: PatientRecord, provisional: bool = False) -> PatientOut:
     return PatientOut(id=record.id, practice_id=record.practice_id, code=record.code,
                       first_name=record.first_name, last_name=record.last_name,
-                      birth_date=record.birth_date, phone=record.phone)
+                      birth_date=record.birth_date, phone=record.phone,
+                      provisional=provisional)
 
 
 def _read_audit(session: object, staff: Principal, record: PatientRecord, action: str,
@@ -114,7 +124,7 @@ def get_patient(patient_id: ObjectId, staff: SecretaryOrDoctor, ctx: Context) ->
             raise not_found("patient") from None
         check_practice(staff, record.practice_id, "patient")
         _read_audit(session, staff, record, "patient.read")
-        return _out(record)
+        return _out(record, new_patients.is_provisional(session, record.id))
 
 
 @router.patch("/patients/{patient_id}", response_model=PatientOut)
@@ -137,3 +147,66 @@ def update_patient(patient_id: ObjectId, body: PatientPatch, staff: Secretary,
         except ValueError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from None
         return _out(record)
+
+
+@router.get("/practices/{practice}/patients/provisional",
+            response_model=list[ProvisionalPatientOut])
+def provisional_patients(practice: PracticeSlug, staff: Secretary,
+                         ctx: Context) -> list[ProvisionalPatientOut]:
+    """New patients registered by phone, "à confirmer", oldest first, each with the known
+    patients they may be (same birth date and last name). Every record shown is an
+    audited read."""
+    place_id = practice_id_of(ctx, staff, practice)
+    with ctx.db.session() as session:
+        found = []
+        for record in new_patients.provisional_patients(session, place_id)[:SEARCH_LIMIT]:
+            matches = new_patients.possible_matches(session, record)
+            for shown in (record, *matches):
+                audit.record(session, actor=staff.actor, action="patient.read",
+                             object_type="patient", object_id=None, patient_id=shown.id,
+                             practice_id=place_id, purpose=CONFIRM_PURPOSE)
+            found.append(ProvisionalPatientOut(
+                **_out(record, True).model_dump(),
+                possible_matches=[_out(m) for m in matches]))
+        return found
+
+
+def _provisional_of(session: object, staff: Principal, patient_id: int) -> PatientRecord:
+    try:
+        record = PatientDirectory(session).get(patient_id)  # type: ignore[arg-type]
+    except UnknownPatient:
+        raise not_found("patient") from None
+    check_practice(staff, record.practice_id, "patient")
+    if not new_patients.is_provisional(session, patient_id):  # type: ignore[arg-type]
+        raise ApiError(409, "conflict", "this patient is not waiting for confirmation")
+    return record
+
+
+@router.post("/patients/{patient_id}/confirm", response_model=PatientOut,
+             responses=responses(409))
+def confirm_patient(patient_id: ObjectId, staff: Secretary, ctx: Context) -> PatientOut:
+    """The record of a new patient registered by phone is right: it becomes ordinary."""
+    with ctx.db.session() as session:
+        _provisional_of(session, staff, patient_id)
+        record = new_patients.confirm_patient(session, patient_id, actor=staff.actor,
+                                              purpose=CONFIRM_PURPOSE)
+        return _out(record)
+
+
+@router.post("/patients/{patient_id}/merge", response_model=PatientOut,
+             responses=responses(409))
+def merge_patient(patient_id: ObjectId, body: MergeIn, staff: Secretary,
+                  ctx: Context) -> PatientOut:
+    """The new patient was already known as ``into_patient_id`` (same practice): their
+    appointments, calls, messages and queue entries move there; the new record is erased."""
+    with ctx.db.session() as session:
+        record = _provisional_of(session, staff, patient_id)
+        try:
+            target = PatientDirectory(session).get(body.into_patient_id, record.practice_id)
+        except UnknownPatient:
+            raise not_found("patient") from None
+        if target.id == patient_id:
+            raise ApiError(409, "conflict", "a patient cannot be merged into itself")
+        merged = new_patients.merge_patient(session, patient_id, target.id, actor=staff.actor,
+                                            purpose=CONFIRM_PURPOSE)
+        return _out(merged)

@@ -22,10 +22,13 @@ from api.schemas.practices import (
     PracticeOut,
     PractitionerIn,
     PractitionerOut,
+    PractitionerPatch,
+    ProfileOut,
+    ProfilePatch,
     VisitTypeIn,
     VisitTypeOut,
 )
-from scheduling import lookup, practices
+from scheduling import lookup, practice_profile, practices
 from storage.models import OpeningTemplate, Practice, Practitioner, VisitType
 
 PURPOSE = "practice configuration"
@@ -40,7 +43,9 @@ def _practice_out(row: Practice) -> PracticeOut:
 
 def _practitioner_out(row: Practitioner) -> PractitionerOut:
     return PractitionerOut(id=row.id, slug=row.slug, name=row.display_name,
-                           specialty=row.specialty, active=row.active)
+                           specialty=row.specialty, active=row.active,
+                           accepts_new_patients=row.accepts_new_patients,
+                           alert_address=row.alert_address)
 
 
 def _visit_type_out(row: VisitType) -> VisitTypeOut:
@@ -161,3 +166,49 @@ def add_visit_type(practice: PracticeSlug, body: VisitTypeIn, admin: Admin,
             actor=admin.actor, purpose=PURPOSE,
         )
         return _visit_type_out(row)
+
+
+def _profile_out(view: practice_profile.ProfileView) -> ProfileOut:
+    return ProfileOut(**{**view.as_definition()})
+
+
+@router.get("/{practice}/profile", response_model=ProfileOut)
+def get_profile(practice: PracticeSlug, staff: Staff, ctx: Context) -> ProfileOut:
+    """What the practice tells its callers: name said in the greeting, address, access,
+    new patients, emergency and on-call numbers, secretaries' line, duplicate window."""
+    with ctx.db.read_session() as session:
+        place = _visible(session, staff, practice)
+        return _profile_out(practice_profile.profile(session, place.id))
+
+
+@router.patch("/{practice}/profile", response_model=ProfileOut)
+def update_profile(practice: PracticeSlug, body: ProfilePatch, admin: Admin,
+                   ctx: Context) -> ProfileOut:
+    """Change the fields given (``null`` clears a text); audited as
+    ``practice_profile.update`` with the names of the fields changed."""
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("accepts_new_patients", "duplicate_window_days", "alert_recipients"):
+        if name in changes and changes[name] is None:
+            raise ApiError(422, "invalid_request", f"{name} cannot be null")
+    with ctx.db.session() as session:
+        place = _visible(session, admin, practice)
+        view = practice_profile.update_profile(session, place.id, changes,
+                                               actor=admin.actor, purpose=PURPOSE)
+        return _profile_out(view)
+
+
+@router.patch("/{practice}/practitioners/{practitioner_id}", response_model=PractitionerOut)
+def update_practitioner(practice: PracticeSlug, practitioner_id: ObjectId,
+                        body: PractitionerPatch, admin: Admin, ctx: Context) -> PractitionerOut:
+    """Whether the doctor takes new patients, and where their voicemail alerts go."""
+    given = body.model_dump(exclude_unset=True)
+    with ctx.db.session() as session:
+        place = _visible(session, admin, practice)
+        person = session.get(Practitioner, practitioner_id)
+        if person is None or person.practice_id != place.id:
+            raise not_found("practitioner")
+        practice_profile.set_practitioner_options(
+            session, person.id, accepts_new_patients=given.get("accepts_new_patients"),
+            alert_address=given.get("alert_address", ...), actor=admin.actor,
+            purpose=PURPOSE)
+        return _practitioner_out(person)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,6 +28,12 @@ class TranscriptOut(BaseModel):
     truncated: bool
 
 
+class CallbackOut(BaseModel):
+    at: datetime
+    by: str
+    outcome: str  # reached, message_left, no_answer
+
+
 class EscalationOut(BaseModel):
     """A call waiting for a human: no health data, only codes and ids."""
 
@@ -46,6 +52,13 @@ class EscalationOut(BaseModel):
     claimed_by: str | None
     resolved_at: datetime | None
     resolution: str | None
+    caller_line: str = Field(description="waiting (on the line), answered (a secretary "
+                             "took the call by phone) or hung_up (the call ended first)")
+    call_ended_at: datetime | None = None
+    caller_number_known: bool = Field(False, description="a number to call back is kept: "
+                                      "GET /escalations/{id}/caller-number (audited)")
+    voicemail_object_id: str | None = Field(None, description="the message the caller left")
+    callbacks: list[CallbackOut] = []
 
 
 class CallerOut(BaseModel):
@@ -68,6 +81,15 @@ class ResolveIn(Strict):
     resolution: Code = Field(description="a short code: handled, called_back, booked, ...")
 
 
+class CallbackIn(Strict):
+    outcome: Literal["reached", "message_left", "no_answer"] = Field(
+        description="reached resolves the escalation (called_back); the others keep it open")
+
+
+class CallerNumberOut(BaseModel):
+    number: str | None = Field(description="E.164, or null when the caller withheld it")
+
+
 def escalation_out(view: Any) -> EscalationOut:
     context = view.context
     return EscalationOut(
@@ -76,5 +98,8 @@ def escalation_out(view: Any) -> EscalationOut:
         reason=context.get("reason"), verified=bool(context.get("verified")),
         transcript_object_id=context.get("transcript_object_id"), created_at=view.created_at,
         claimed_at=view.claimed_at, claimed_by=view.claimed_by, resolved_at=view.resolved_at,
-        resolution=view.resolution,
+        resolution=view.resolution, caller_line=view.caller_line,
+        call_ended_at=view.call_ended_at, caller_number_known=view.caller_number_known,
+        voicemail_object_id=view.voicemail_object_id,
+        callbacks=[CallbackOut(**attempt) for attempt in view.callbacks],
     )

@@ -41,3 +41,14 @@ class PatientOut(BaseModel):
     last_name: str
     birth_date: date
     phone: str | None
+    provisional: bool = False  # registered by phone, "à confirmer" by a secretary
+
+
+class ProvisionalPatientOut(PatientOut):
+    """A patient to confirm, with the known patients they may be (same birth date and name)."""
+
+    possible_matches: list[PatientOut]
+
+
+class MergeIn(Strict):
+    into_patient_id: int = Field(ge=1, le=2_147_483_647)

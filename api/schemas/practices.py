@@ -33,6 +33,47 @@ class PractitionerOut(BaseModel):
     name: str
     specialty: str | None
     active: bool
+    accepts_new_patients: bool
+    alert_address: str | None
+
+
+class PractitionerPatch(Strict):
+    """Whether the doctor takes new patients; where their voicemail alerts go (null: none)."""
+
+    accepts_new_patients: bool | None = None
+    alert_address: str | None = Field(None, max_length=254)
+
+
+class ProfileOut(BaseModel):
+    """What the practice tells its callers (texts written for the ear) and phone settings."""
+
+    spoken_name: str | None
+    address: str | None
+    access: str | None
+    accepts_new_patients: bool
+    secretary_line: str | None
+    sos_medecins_number: str | None
+    on_call_number: str | None
+    pharmacy_number: str | None
+    duplicate_window_days: int
+    privacy_contact: str | None
+    alert_recipients: list[str]
+
+
+class ProfilePatch(Strict):
+    """Only the fields given change; ``null`` clears a text."""
+
+    spoken_name: Text(200) | None = None  # type: ignore[valid-type]
+    address: Text(500) | None = None  # type: ignore[valid-type]
+    access: Text(500) | None = None  # type: ignore[valid-type]
+    accepts_new_patients: bool | None = None
+    secretary_line: str | None = Field(None, max_length=255)
+    sos_medecins_number: str | None = Field(None, max_length=32)
+    on_call_number: str | None = Field(None, max_length=32)
+    pharmacy_number: str | None = Field(None, max_length=32)
+    duplicate_window_days: int | None = Field(None, ge=0, le=365)
+    privacy_contact: Text(300) | None = None  # type: ignore[valid-type]
+    alert_recipients: list[Text(254)] | None = Field(None, max_length=10)  # type: ignore[valid-type]
 
 
 class VisitTypeIn(Strict):

@@ -16,7 +16,9 @@ from storage.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from storage.models.base import Base, UTCDateTime, utcnow
 from storage.models.calls import CallRecord, Escalation, EscalationStatus
 from storage.models.lockouts import IdentityLockout
+from storage.models.notifications import Notification, NotificationKind, NotificationStatus
 from storage.models.patients import Patient
+from storage.models.practice_profile import PracticeProfile
 from storage.models.staff import (
     StaffPractice,
     StaffRecoveryCode,
@@ -39,11 +41,15 @@ __all__ = [
     "ExceptionKind",
     "Hold",
     "IdentityLockout",
+    "Notification",
+    "NotificationKind",
+    "NotificationStatus",
     "ObjectKind",
     "ObjectStatus",
     "OpeningTemplate",
     "Patient",
     "Practice",
+    "PracticeProfile",
     "Practitioner",
     "ScheduleException",
     "SlotCell",

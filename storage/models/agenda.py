@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Time,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -53,6 +54,9 @@ class Practitioner(Base):
     display_name: Mapped[str] = mapped_column(String(200))
     specialty: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepts_new_patients: Mapped[bool] = mapped_column(Boolean, default=True,
+                                                       server_default=true())
+    alert_address: Mapped[str | None] = mapped_column(String(254))  # new voicemail alerts
 
     practice: Mapped[Practice] = relationship(back_populates="practitioners")
     opening: Mapped[list[OpeningTemplate]] = relationship(

@@ -3,6 +3,7 @@
 No health data in clear here: a call names its patient by id (only once verified) and
 its recording and transcript by vault object id; an escalation's ``context`` is JSON of
 codes and ids (the intent, the reason, the transcript object id), never what was said.
+The caller's number, kept with an escalation so a secretary can call back, is sealed.
 Write them through :mod:`storage.calls` and :mod:`storage.escalations`.
 """
 
@@ -12,8 +13,9 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
+from storage.identity import EncryptedIdentity, RowBound
 from storage.models.base import Base, UTCDateTime, utcnow
 
 
@@ -69,3 +71,18 @@ class Escalation(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution: Mapped[str | None] = mapped_column(String(32))
+    # The number to call back: sealed like a patient's identity (storage.identity).
+    caller_number_sealed: Mapped[RowBound | None] = mapped_column(
+        EncryptedIdentity("escalations.caller_number"), deferred=True  # opened on demand
+    )
+    call_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    call_outcome: Mapped[str | None] = mapped_column(String(32))  # calls log outcome code
+    voicemail_object_id: Mapped[str | None] = mapped_column(String(32))
+    # Call-back attempts, JSON [{at, by, outcome}]: codes, logins and times only.
+    callbacks: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+
+
+# Whether a number to call back is kept, without opening it.
+Escalation.has_caller_number = column_property(  # type: ignore[attr-defined]
+    Escalation.__table__.c.caller_number_sealed.is_not(None)
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Index, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.schema import ForeignKey
 
@@ -46,4 +46,6 @@ class Patient(Base):
     birth_date_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
     phone_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Created by the phone for a caller new to the practice: a secretary confirms or merges.
+    provisional: Mapped[bool] = mapped_column(default=False, server_default=false())
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

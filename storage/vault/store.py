@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm import Session
 
-from storage import audit
+from storage import audit, outbox
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.models import ObjectKind, ObjectStatus, VaultObject, utcnow
@@ -135,11 +135,13 @@ class Vault:
 
     def _mark_complete(self, object_id: str, size: int) -> None:
         with self.db.session() as session:
-            session.execute(
+            done = session.execute(
                 update(VaultObject)
                 .where(VaultObject.id == object_id, VaultObject.status == ObjectStatus.WRITING)
                 .values(status=ObjectStatus.COMPLETE, size=size, completed_at=utcnow())
-            )
+            ).rowcount
+            if done:
+                outbox.voicemail_completed(session, object_id)
 
     def _forget(self, object_id: str) -> None:
         with self.db.session() as session:

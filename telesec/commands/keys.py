@@ -6,6 +6,7 @@ import typer
 
 from foundation.errors import TelesecError
 from foundation.settings import load_settings
+from storage import escalations
 from storage.keyring import Keyring, KeyringError
 from storage.patients import PatientDirectory
 from telesec.wiring import open_vault
@@ -54,8 +55,9 @@ def rotate() -> None:
     rewrapped = vault.rewrap_all()
     with vault.db.session() as session:
         resealed = PatientDirectory(session).reseal_all()
+    numbers = escalations.reseal_caller_numbers(vault.db)
     typer.echo(f"current key is now {new}; {rewrapped} data keys rewrapped, "
-               f"{resealed} patient records resealed")
+               f"{resealed} patient records and {numbers} call-back numbers resealed")
 
 
 @app.command("retire")

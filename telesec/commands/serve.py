@@ -1,7 +1,8 @@
 """``telesec serve``: the whole engine in one process tree.
 
 On the embedded default it prepares the data directory on first run (keyring, schema),
-then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints),
+then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints,
+the notification outbox),
 the staff API with its console, and the SIP pool (Kamailio front + pjsua2 workers running
 the IVR flows), until SIGTERM or Ctrl-C, when it drains live calls and stops.
 """
@@ -16,6 +17,7 @@ import typer
 import uvicorn
 
 from foundation.settings import Settings, load_settings
+from notify.notifier import Notifier
 from scheduling.service import Agenda
 from speech.models import configured_model_paths
 from speech.server import start_server_process
@@ -34,7 +36,8 @@ CALL_HANDLER = "telesec.call_handler:answer"
 def serve(
     sip: bool = typer.Option(True, help="Answer calls (Kamailio front and SIP workers)."),
     api: bool = typer.Option(True, help="Serve the staff API and web console."),
-    jobs: bool = typer.Option(True, help="Run retention, hold expiry and audit checkpoints."),
+    jobs: bool = typer.Option(
+        True, help="Run retention, hold expiry, audit checkpoints and notifications."),
     front: bool = typer.Option(
         True, help="Run this node's own Kamailio front; --no-front: the workers listen on "
         "sip.node_host behind a shared `telesec front` (docs/deploy.md)."),
@@ -54,7 +57,9 @@ def serve(
     log.info("vault spool: %s", VaultSpool(vault).land().summary())  # lands before recovery
     log.info("vault recovery: %s", vault.recover().summary())
 
-    runner = JobRunner(engine_jobs(Agenda(db), vault)) if jobs else None
+    notifier = Notifier.from_settings(settings)
+    log.info(notifier.describe())
+    runner = JobRunner(engine_jobs(Agenda(db), vault, notifier)) if jobs else None
     if runner:
         runner.start()
     api_server = _start_api(settings) if api else None

@@ -67,6 +67,8 @@ def engine(tmp_path_factory: pytest.TempPathFactory):
     env["TELESEC_DATA_DIR"] = str(data_dir)
     _telesec(env, "init")
     _telesec(env, "demo", "seed")
+    # hermetic: the demo's secretaries' line is a fixed loopback port; ring nobody
+    _telesec(env, "practice", "set", "demo", "secretary_line=none")
     _telesec(env, "prompts", "synth", "--lang", "fr")
     _flow_open_all_day(data_dir)
     _telesec(env, "flows", "check", str(data_dir / "flows" / "demo.yaml"))

@@ -38,6 +38,8 @@ def prepare_demo(env: dict[str, str], data_dir: Path, *, secretaries: str | None
     day; ``secretaries`` as the address `transfer: secretaries` rings). Returns the flow."""
     _telesec(env, "init")
     _telesec(env, "demo", "seed")
+    # hermetic: the demo's line (a fixed loopback port) is rung only by tests that set it
+    _telesec(env, "practice", "set", "demo", "secretary_line=none")
     _telesec(env, "prompts", "synth", "--lang", "fr")
     _flow_open_all_day(data_dir)
     flow = data_dir / "flows" / "demo.yaml"

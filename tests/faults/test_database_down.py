@@ -55,6 +55,7 @@ def test_calls_go_on_and_voicemail_lands_when_the_database_is_back(
     env = clean_env(data_dir, TELESEC_DATABASE_URL=pg_database_url)
     _telesec(env, "init")  # the schema in PostgreSQL
     _telesec(env, "demo", "seed")
+    _telesec(env, "practice", "set", "demo", "secretary_line=none")  # nobody to ring
     name = make_url(pg_database_url).database
     worker = start_worker(tmp_path, "telesec.call_handler:answer", "--rtp-timeout", "20",
                           env={"TELESEC_DATA_DIR": str(data_dir),

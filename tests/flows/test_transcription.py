@@ -176,3 +176,32 @@ def test_saturated_engine_skips_with_one_line(
     lines = [r.getMessage() for r in caplog.records if r.name == "ivr_flows.transcription"]
     assert len(lines) == 1 and "saturated" in lines[0] and CALL_ID in lines[0]
     assert transcripts(demo) == [] and transcribed_events(demo) == []
+
+
+def test_an_emergency_heard_in_a_transcribed_voicemail_raises_an_urgent_escalation(
+        demo: Demo, engine: SpeechEngine) -> None:
+    """The real pipeline: the message is closed, transcribed by Vosk, assessed, escalated.
+    The Korean test model stands in for French and hears espeak's Korean poorly, so the
+    detector is extended (as a practice extends it) to take any word as an
+    emergency: this checks the wiring; the detector's French and English are checked on
+    text in tests/storage/test_escalation_followup.py and tests/understanding."""
+    from ivr_flows.understanding.emergency import DEFAULT_DETECTOR
+    from ivr_flows.voicemail_emergency import EmergencyVoicemails
+    from storage import escalations
+
+    detector = DEFAULT_DETECTOR.with_extra({"fr": [(r"\w+", 1.0)]})
+    transcriber = VoicemailTranscriber(demo.vault, engine, audit_to(demo.db),
+                                       on_transcript=EmergencyVoicemails(demo.db, detector))
+    audio = telephone_speech(PHRASES[0], lead=0.3, trail=0.8)
+    try:
+        voicemail_id, _meta = leave_voicemail(demo, transcriber, audio, None)
+        assert transcriber.wait_idle(180)
+    finally:
+        transcriber.close()
+    (transcript,) = transcripts(demo)
+    heard = read_text(demo.vault, transcript.id)[0]
+    (urgent,) = escalations.open_escalations(demo.db) or [heard]
+    assert not isinstance(urgent, str), f"no escalation; the model heard {heard!r}"
+    assert urgent.priority and urgent.voicemail_object_id == voicemail_id
+    assert urgent.context["reason"] == "emergency_voicemail"
+    assert urgent.context["transcript_object_id"] == transcript.id

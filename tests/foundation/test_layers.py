@@ -1,7 +1,8 @@
 """The folder layout is the architecture: each package imports only the layers below it.
 
 storage knows nothing of the rest; scheduling builds on storage; staff (accounts, login)
-builds on both, below the API and the CLI that administer it; speech stands alone;
+builds on both, below the API and the CLI that administer it; notify sends the
+storage's outbox (confirmations, staff alerts); speech stands alone;
 telephony knows SIP and media, and may write into the vault; ivr_flows drives calls through
 the telephony interface with scheduling, speech and storage; api serves staff over
 staff, scheduling and storage. ``foundation`` (settings, errors, process and file helpers) is
@@ -23,7 +24,8 @@ ALLOWED = {
     "staff": {"staff", "scheduling", "storage"},
     "speech": {"speech"},
     "telephony": {"telephony", "storage"},
-    "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony"},
+    "notify": {"notify", "storage"},
+    "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony", "notify"},
     "api": {"api", "staff", "scheduling", "storage"},
 }
 PROJECT = set(ALLOWED) | {"telesec"}

@@ -146,3 +146,23 @@ def test_a_reused_idempotency_key_is_one_line_and_books_nothing(data_dir: Path) 
     code, out = run("agenda", "slots", "--practice", "demo", "--visit", "consultation",
                     "--doctor", "dr-moreau", "--limit", "1")
     assert code == 0 and f"--slot-start {second})" in out  # still free
+
+
+def test_practice_show_set_and_doctor(data_dir: Path) -> None:
+    assert run("demo", "seed")[0] == 0
+    code, out = run("practice", "show", "demo")
+    assert code == 0, out
+    assert "secretary_line: sip:secretariat@127.0.0.1:5070" in out
+    assert "doctor dr-lambert: does not take new patients" in out
+    code, out = run("practice", "set", "demo", "secretary_line=none",
+                    "alert_recipients=a@b.invalid, +33639980099", "duplicate_window_days=0")
+    assert code == 0, out
+    code, out = run("practice", "show", "demo")
+    assert "secretary_line: \n" in out and "duplicate_window_days: 0" in out
+    assert "alert_recipients: a@b.invalid, +33639980099" in out
+    code, out = run("practice", "doctor", "demo", "dr-lambert", "--new-patients")
+    assert code == 0 and "dr-lambert: takes new patients" in out
+    with pytest.raises(TelesecError, match="secretary_line: a SIP address"):
+        run("practice", "set", "demo", "secretary_line=accueil")
+    with pytest.raises(TelesecError, match="FIELD=VALUE"):
+        run("practice", "set", "demo", "colour=blue")

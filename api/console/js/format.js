@@ -95,7 +95,10 @@ const REASONS = {
   not_understood: "demande non comprise",
   verification_failed: "identité non vérifiée",
   none_free: "aucun créneau libre",
+  emergency_voicemail: "urgence entendue dans un message vocal",
 };
+
+const CALLBACKS = {reached: "joint", message_left: "message laissé", no_answer: "pas de réponse"};
 
 const ROLES = {admin: "Administration", secretary: "Secrétaire", doctor: "Médecin"};
 
@@ -117,3 +120,4 @@ export const reasonLabel = code => label(REASONS, code, "");
 export const roleLabel = code => label(ROLES, code);
 export const statusLabel = code => label(STATUSES, code);
 export const partLabel = code => label(PARTS, code);
+export const callbackLabel = code => label(CALLBACKS, code);

@@ -10,6 +10,7 @@ import {QueueFeed, queueView} from "./queue.js";
 import {agendaView} from "./agenda.js";
 import {bookingView} from "./booking.js";
 import {voicemailView} from "./voicemail.js";
+import {newPatientsView} from "./newpatients.js";
 import {usersView} from "./users.js";
 import {auditView} from "./audit.js";
 import {retentionView} from "./retention.js";
@@ -21,6 +22,7 @@ const SECTIONS = {
     {id: "agenda", label: "Agenda du jour", view: agendaView},
     {id: "rdv", label: "Prendre un RDV", view: bookingView},
     {id: "messagerie", label: "Messagerie", view: voicemailView},
+    {id: "a-confirmer", label: "À confirmer", view: newPatientsView},
   ],
   doctor: [
     {id: "messagerie", label: "Messagerie", view: voicemailView},

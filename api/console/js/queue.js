@@ -9,9 +9,15 @@ import * as fmt from "./format.js";
 const RESOLUTIONS = [
   ["handled", "Demande traitée"],
   ["booked", "Rendez-vous pris"],
-  ["called_back", "À rappeler"],
+  ["called_back", "Rappelé"],
   ["message_passed", "Message transmis"],
   ["redirected_emergency", "Orienté vers le 15"],
+];
+
+const CALLBACK_OUTCOMES = [
+  ["reached", "Joint"],
+  ["message_left", "Message laissé"],
+  ["no_answer", "Pas de réponse"],
 ];
 
 /** The open escalations of the secretary's practices, kept live. */
@@ -20,6 +26,7 @@ export class QueueFeed {
     this.session = session;
     this.items = new Map();
     this.details = new Map();
+    this.numbers = new Map(); // numbers to call back, revealed on a click (in memory only)
     this.listeners = new Set();
     this.state = "connecting";
     this.source = null;
@@ -69,6 +76,7 @@ export class QueueFeed {
     if (kind === "resolved") {
       this.items.delete(escalation.id);
       this.details.delete(escalation.id);
+      this.numbers.delete(escalation.id);
     } else {
       this.items.set(escalation.id, escalation);
     }
@@ -131,6 +139,75 @@ function callerBlock(detail) {
       h("div", {}, h("dt", {}, "Code patient"), h("dd", {}, caller.code))));
 }
 
+function lineBadge(escalation) {
+  if (escalation.caller_line === "hung_up") {
+    return h("span", {class: "badge warn line-state"}, "A raccroché");
+  }
+  if (escalation.caller_line === "answered") {
+    return h("span", {class: "badge ok line-state"}, "Pris au téléphone");
+  }
+  return h("span", {class: "badge line-state"}, "En ligne");
+}
+
+function voicemailBlock(escalation, session) {
+  if (!escalation.voicemail_object_id) return null;
+  return h("p", {class: "voicemail-left"}, "Message vocal laissé après le transfert — ",
+    h("button", {type: "button", class: "link", onclick: () => session.go("messagerie")},
+      "ouvrir la messagerie"));
+}
+
+/** The number to call back (revealed on a click, audited) and the call-back task. */
+function callbackBlock(escalation, detail, feed, mayAct) {
+  const number = feed.numbers.get(escalation.id);
+  const numberPart = h("div", {class: "callback-number"});
+  if (number) {
+    fill(numberPart, h("span", {class: "muted"}, "Numéro à rappeler : "),
+      h("a", {href: `tel:${number}`, class: "phone"}, fmt.phone(number)));
+  } else if (escalation.caller_number_known) {
+    const reveal = h("button", {type: "button", class: "secondary",
+                                dataset: {focus: `number-${escalation.id}`}},
+      "Afficher le numéro à rappeler");
+    reveal.addEventListener("click", () => busy(reveal, async () => {
+      try {
+        const found = await api(`/escalations/${escalation.id}/caller-number`);
+        feed.numbers.set(escalation.id, found.number || "");
+        feed.emit();
+      } catch (error) {
+        toast(error.message, "error");
+      }
+    }));
+    fill(numberPart, reveal);
+  } else if (detail?.caller?.phone) {
+    fill(numberPart, h("span", {class: "muted"}, "Numéro du dossier : "),
+      h("a", {href: `tel:${detail.caller.phone}`}, fmt.phone(detail.caller.phone)));
+  } else {
+    fill(numberPart, h("span", {class: "muted"}, "Numéro masqué : aucun numéro pour rappeler."));
+  }
+  const tries = (escalation.callbacks || []).map(c =>
+    h("li", {}, `${fmt.time(c.at)} — ${fmt.callbackLabel(c.outcome)} (${c.by})`));
+  const task = h("div", {class: "callback-task"});
+  if (mayAct && escalation.caller_line === "hung_up") {
+    const outcome = h("select", {"aria-label": "Résultat du rappel",
+                                 dataset: {focus: `cb-${escalation.id}`}},
+      CALLBACK_OUTCOMES.map(([code, label]) => h("option", {value: code}, label)));
+    const save = h("button", {type: "button", class: "primary",
+                              dataset: {focus: `cb-save-${escalation.id}`}}, "Noter le rappel");
+    save.addEventListener("click", () => busy(save, async () => {
+      try {
+        const done = await api(`/escalations/${escalation.id}/callbacks`,
+                               {method: "POST", body: {outcome: outcome.value}});
+        feed.change(done.status === "resolved" ? "resolved" : "claimed", done);
+        toast(done.status === "resolved" ? "Rappel noté : appel terminé." : "Rappel noté.", "ok");
+      } catch (error) {
+        toast(error.status === 409 ? "Une collègue s'occupe déjà de cet appel." : error.message, "error");
+      }
+    }));
+    fill(task, h("span", {class: "task-label"}, "Rappeler"), outcome, save);
+  }
+  return h("section", {class: "callback", "aria-label": "Rappel"},
+    numberPart, task, tries.length ? h("ul", {class: "callback-tries"}, tries) : null);
+}
+
 function transcriptBlock(detail) {
   if (!detail) return null;
   if (!detail.transcript) return h("p", {class: "muted small"}, "Pas de transcription pour cet appel.");
@@ -184,8 +261,10 @@ function card(escalation, detail, session, feed, isNew) {
   } else {
     actions.append(h("span", {class: "muted"}, `Pris par ${escalation.claimed_by}`));
   }
+  const mayAct = escalation.status === "waiting" || mine;
   const classes = ["call-card", escalation.priority ? "urgent" : "", mine ? "mine" : "",
-                   isNew ? "arrived" : "", escalation.status].filter(Boolean).join(" ");
+                   isNew ? "arrived" : "", escalation.status,
+                   escalation.caller_line === "hung_up" ? "gone" : ""].filter(Boolean).join(" ");
   return h("article", {class: classes, "data-escalation": escalation.id,
                        "aria-labelledby": `esc-${escalation.id}`},
     h("header", {class: "call-head"},
@@ -193,10 +272,12 @@ function card(escalation, detail, session, feed, isNew) {
       h("h3", {id: `esc-${escalation.id}`}, fmt.intentLabel(escalation.intent)),
       h("span", {class: `badge status-${escalation.status}`},
         mine ? "Avec vous" : fmt.statusLabel(escalation.status)),
+      lineBadge(escalation),
       h("span", {class: "muted when", title: fmt.dateTime(escalation.created_at, practice?.timezone)},
         `${practice ? practice.name + " · " : ""}${fmt.since(escalation.created_at)}`)),
     escalation.reason ? h("p", {class: "reason"}, "Transfert : ", fmt.reasonLabel(escalation.reason)) : null,
-    callerBlock(detail), transcriptBlock(detail), actions);
+    callerBlock(detail), transcriptBlock(detail), voicemailBlock(escalation, session),
+    callbackBlock(escalation, detail, feed, mayAct), actions);
 }
 
 /** The queue section. */

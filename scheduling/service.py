@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduling import audit_events, lookup, occupancy, rules
+from scheduling import audit_events, calendar_outbox, imported_busy, lookup, occupancy, rules
 from scheduling.clock import cells, local_day_bounds, on_cell_grid, require_aware
 from scheduling.errors import InvalidSlot, SchedulingError, UnknownPatient
 from scheduling.lookup import PracticeRef, PractitionerRef
@@ -268,6 +268,7 @@ class Agenda:
                 if occupancy.hand_hold_to_appointment(session, held.id, row.id) != expected:
                     raise _HoldLost
                 occupancy.drop_holds(session, [held.id])
+                calendar_outbox.record_change(session, row)  # issue 18: publish
                 audit_events.record(
                     session,
                     actor=actor,
@@ -372,6 +373,7 @@ class Agenda:
             row.cancelled_at = now
             row.cancelled_by = str(by)
             session.flush()
+            calendar_outbox.record_change(session, row)  # issue 18: publish
             audit_events.record(
                 session,
                 actor=actor,
@@ -470,6 +472,7 @@ class Agenda:
                     if dropped:
                         detail["expired_holds_dropped"] = dropped
                 session.flush()
+                calendar_outbox.record_change(session, old, row)  # issue 18: publish
                 audit_events.record(
                     session,
                     actor=actor,
@@ -743,6 +746,7 @@ def _free_slots_between(
     span_end = max(w.ends_at for w in windows)
     ids = [p.id for p in people]
     busy = occupancy.busy_cells(session, ids, span_start, span_end, now)
+    imported_busy.add_busy_cells(session, busy, place.id, ids, span_start, span_end)  # issue 18
     closed: list[Closure] = occupancy.closures(session, place.id, ids, span_start, span_end)
     names = {p.id: p.display_name for p in people}
     duration = timedelta(minutes=kind.duration_minutes)
@@ -812,6 +816,7 @@ def _opening_refusal(
     day = starts_at.astimezone(zone).date()
     windows = windows_on(day, _openings(session, [person]), zone)
     closed = occupancy.closures(session, place.id, [person.id], starts_at, ends_at)
+    closed += imported_busy.periods(session, place.id, [person.id], starts_at, ends_at)  # i18
     if fits_opening(person.id, starts_at, ends_at, windows, closed):
         return None
     return Refused(

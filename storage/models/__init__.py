@@ -14,6 +14,17 @@ from storage.models.agenda import (
 )
 from storage.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from storage.models.base import Base, UTCDateTime, utcnow
+from storage.models.calendars import (
+    Attendance,
+    CalendarConflict,
+    CalendarKind,
+    CalendarLink,
+    CalendarOutbox,
+    CalendarPublication,
+    CalendarRemoteEvent,
+    ImportedBusy,
+    PracticeCalendarSettings,
+)
 from storage.models.calls import CallRecord, Escalation, EscalationStatus
 from storage.models.lockouts import IdentityLockout
 from storage.models.patients import Patient
@@ -29,21 +40,30 @@ from storage.models.vault import ObjectKind, ObjectStatus, VaultObject
 __all__ = [
     "Appointment",
     "AppointmentStatus",
+    "Attendance",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Base",
+    "CalendarConflict",
+    "CalendarKind",
+    "CalendarLink",
+    "CalendarOutbox",
+    "CalendarPublication",
+    "CalendarRemoteEvent",
     "CallRecord",
     "Escalation",
     "EscalationStatus",
     "ExceptionKind",
     "Hold",
     "IdentityLockout",
+    "ImportedBusy",
     "ObjectKind",
     "ObjectStatus",
     "OpeningTemplate",
     "Patient",
     "Practice",
+    "PracticeCalendarSettings",
     "Practitioner",
     "ScheduleException",
     "SlotCell",

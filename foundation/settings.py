@@ -65,6 +65,19 @@ class RetentionSettings(BaseModel):
     export_days: int = Field(7, ge=1, le=365)
 
 
+class CalendarSettings(BaseModel):
+    """Practitioners' own calendars (docs/calendars.md)."""
+
+    sync_interval_seconds: int = Field(300, ge=30, le=24 * 3600)
+    """How often each linked calendar is read; "sync now" does not wait for it."""
+    publish_interval_seconds: float = Field(5.0, ge=1, le=600)
+    """How often the sync job looks for appointments to publish and syncs asked for."""
+    horizon_days: int = Field(400, ge=30, le=1100)
+    """How far ahead busy time is imported (slot search looks 92 days ahead by default)."""
+    timeout_seconds: float = Field(20.0, ge=1, le=300)
+    """Per HTTP request to a calendar server."""
+
+
 class Settings(BaseSettings):
     """All of Telesec's settings. Paths are resolved against the working directory."""
 
@@ -85,6 +98,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     speech: SpeechSettings = SpeechSettings()
     retention: RetentionSettings = RetentionSettings()
+    calendars: CalendarSettings = CalendarSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -96,7 +96,8 @@ class CalendarRemoteEvent(Base):
     )
     href: Mapped[str] = mapped_column(String(1000))
     etag: Mapped[str | None] = mapped_column(String(255))
-    recurring: Mapped[bool] = mapped_column(Boolean, default=False)
+    # recurs, or lies beyond the imported window: read again when the window moves
+    open_ended: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class ImportedBusy(Base):

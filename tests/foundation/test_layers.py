@@ -1,10 +1,11 @@
 """The folder layout is the architecture: each package imports only the layers below it.
 
-storage knows nothing of the rest; scheduling builds on storage; speech stands alone;
+storage knows nothing of the rest; scheduling builds on storage; calendars (the
+practitioners' own calendars) builds on scheduling and storage; speech stands alone;
 telephony knows SIP and media, and may write into the vault; ivr_flows drives calls through
 the telephony interface with scheduling, speech and storage; api serves staff over
-scheduling and storage. ``foundation`` (settings, errors, process and file helpers) is
-the ground floor every layer may use, and it imports none of them. ``telesec`` is the
+scheduling, calendars and storage. ``foundation`` (settings, errors, process and file
+helpers) is the ground floor every layer may use, and it imports none of them. ``telesec`` is the
 composition root (CLI, wiring, call handler, jobs): it may import anything, and nothing
 imports it.
 """
@@ -19,10 +20,11 @@ ALLOWED = {
     "foundation": {"foundation"},
     "storage": {"storage"},
     "scheduling": {"scheduling", "storage"},
+    "calendars": {"calendars", "scheduling", "storage"},
     "speech": {"speech"},
     "telephony": {"telephony", "storage"},
     "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony"},
-    "api": {"api", "scheduling", "storage"},
+    "api": {"api", "calendars", "scheduling", "storage"},
 }
 PROJECT = set(ALLOWED) | {"telesec"}
 GROUND = "foundation"

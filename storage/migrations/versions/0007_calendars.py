@@ -97,7 +97,7 @@ def upgrade() -> None:
     sa.Column('link_id', sa.Integer(), nullable=False),
     sa.Column('href', sa.String(length=1000), nullable=False),
     sa.Column('etag', sa.String(length=255), nullable=True),
-    sa.Column('recurring', sa.Boolean(), nullable=False),
+    sa.Column('open_ended', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['link_id'], ['calendar_links.id'], name=op.f('fk_calendar_remote_events_link_id_calendar_links'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_remote_events')),
     sa.UniqueConstraint('link_id', 'href', name=op.f('uq_calendar_remote_events_link_id_href'))

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from calendars.credentials import CalendarSource, seal
+from calendars.credentials import CalendarSource, open_sealed, seal, sealed_kek_id
 from scheduling import audit_events
 from scheduling.calendar_outbox import record_change
 from scheduling.errors import SchedulingError
@@ -366,3 +366,14 @@ def open_conflicts(
             appointment.ends_at, conflict.busy_starts_at, conflict.busy_ends_at,
             conflict.detected_at))
     return list(seen.values())
+
+
+def reseal_all(session: Session, keyring: Keyring) -> int:
+    """Seal every link's source again under the current key (after ``keys rotate``)."""
+    count = 0
+    for row in session.scalars(select(CalendarLink)):
+        if sealed_kek_id(row.sealed_source) != keyring.current_kek_id:
+            source = open_sealed(keyring, row.practitioner_id, row.sealed_source)
+            row.sealed_source = seal(keyring, row.practitioner_id, source)
+            count += 1
+    return count

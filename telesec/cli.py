@@ -12,6 +12,7 @@ from telesec.commands import (
     agenda,
     audit,
     backup,
+    calendars,
     db,
     demo,
     flows,
@@ -35,6 +36,7 @@ app.command("init")(db.init)
 app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
 app.add_typer(agenda.app, name="agenda")
+app.add_typer(calendars.app, name="calendars")
 app.add_typer(models.app, name="models")
 app.add_typer(prompts.app, name="prompts")
 app.command("serve")(serve.serve)

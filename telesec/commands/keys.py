@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from calendars.links import reseal_all as reseal_calendar_sources
 from foundation.errors import TelesecError
 from foundation.settings import load_settings
 from storage.keyring import Keyring, KeyringError
@@ -54,8 +55,9 @@ def rotate() -> None:
     rewrapped = vault.rewrap_all()
     with vault.db.session() as session:
         resealed = PatientDirectory(session).reseal_all()
+        calendars = reseal_calendar_sources(session, vault.keyring)
     typer.echo(f"current key is now {new}; {rewrapped} data keys rewrapped, "
-               f"{resealed} patient records resealed")
+               f"{resealed} patient records resealed, {calendars} calendar credentials resealed")
 
 
 @app.command("retire")

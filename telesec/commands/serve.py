@@ -1,7 +1,8 @@
 """``telesec serve``: the whole engine in one process tree.
 
 On the embedded default it prepares the data directory on first run (keyring, schema),
-then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints),
+then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints;
+the practitioners' calendars in a thread of their own),
 the staff API with its console, and the SIP pool (Kamailio front + pjsua2 workers running
 the IVR flows), until SIGTERM or Ctrl-C, when it drains live calls and stops.
 """
@@ -15,6 +16,7 @@ import threading
 import typer
 import uvicorn
 
+from calendars.sync import CalendarSync
 from foundation.settings import Settings, load_settings
 from scheduling.service import Agenda
 from speech.models import configured_model_paths
@@ -23,7 +25,7 @@ from speech.status import announce
 from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
-from telesec.jobs import JobRunner, engine_jobs
+from telesec.jobs import JobRunner, calendar_jobs, engine_jobs
 from telesec.wiring import api_app, open_database, open_vault
 
 log = logging.getLogger("telesec.serve")
@@ -34,7 +36,8 @@ CALL_HANDLER = "telesec.call_handler:answer"
 def serve(
     sip: bool = typer.Option(True, help="Answer calls (Kamailio front and SIP workers)."),
     api: bool = typer.Option(True, help="Serve the staff API and web console."),
-    jobs: bool = typer.Option(True, help="Run retention, hold expiry and audit checkpoints."),
+    jobs: bool = typer.Option(
+        True, help="Run retention, hold expiry, audit checkpoints and calendar sync."),
     front: bool = typer.Option(
         True, help="Run this node's own Kamailio front; --no-front: the workers listen on "
         "sip.node_host behind a shared `telesec front` (docs/deploy.md)."),
@@ -55,8 +58,12 @@ def serve(
     log.info("vault recovery: %s", vault.recover().summary())
 
     runner = JobRunner(engine_jobs(Agenda(db), vault)) if jobs else None
-    if runner:
-        runner.start()
+    calendar_runner = JobRunner(calendar_jobs(
+        CalendarSync(db, vault.keyring, settings.calendars),
+        settings.calendars.publish_interval_seconds), name="calendar-jobs") if jobs else None
+    for started in (runner, calendar_runner):
+        if started:
+            started.start()
     api_server = _start_api(settings) if api else None
     speech_server = None
     try:
@@ -78,8 +85,9 @@ def serve(
             speech_server.stop()
         if api_server is not None:
             api_server.should_exit = True
-        if runner:
-            runner.stop()
+        for started in (runner, calendar_runner):
+            if started:
+                started.stop()
         db.dispose()
     log.info("stopped")
 

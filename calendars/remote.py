@@ -18,7 +18,7 @@ Listing changes, cheapest first:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -69,7 +69,7 @@ class CalDavCollection:
         with _guarded("connect"):
             self.client = caldav.DAVClient(
                 url=source.url, username=source.username, password=source.password,
-                timeout=int(max(1, timeout)), enable_rfc6764=False,
+                timeout=int(max(1, timeout)),
             )
             session_request = self.client.session.request
 
@@ -107,26 +107,35 @@ class CalDavCollection:
         return self._etags()
 
     def _sync_collection(self, token: str | None) -> Listing | None:
-        """RFC 6578; None when the server does not offer it (the caller compares ETags)."""
+        """RFC 6578; None when the server does not offer it (the caller compares ETags).
+
+        A member reported without an ETag is one that went (RFC 6578 answers 404 for
+        it); a token the server no longer knows (403/412) restarts from a full listing.
+        """
         try:
             with _guarded("sync-collection", passthrough=(dav_error.DAVError,)):
-                result = self.calendar.get_objects_by_sync_token(
-                    token, load_objects=False, disable_fallback=True)
-        except dav_error.AuthorizationError as exc:
-            if token and dav.ValidSyncToken.tag in (exc.preconditions or ()):
-                log.info("calendar sync token expired on the server; listing everything")
-                return self._sync_collection(None)
-            raise _server_error("sync-collection", exc) from None
+                result = self.calendar.objects_by_sync_token(token, load_objects=False)
         except dav_error.NotFoundError as exc:
             raise _server_error("sync-collection", exc) from None
-        except dav_error.DAVError:
+        except dav_error.DAVError as exc:
+            if token:
+                log.info("calendar sync token refused by the server (%s); listing everything",
+                         type(exc).__name__)
+                return self._sync_collection(None)
+            if isinstance(exc, dav_error.AuthorizationError) and not _sync_refused(exc):
+                raise _server_error("sync-collection", exc) from None
             return None
-        deleted = {self._path(url) for url in getattr(result, "deleted_urls", ())}
-        changed = {}
+        changed: dict[str, str | None] = {}
+        deleted: set[str] = {self._path(url) for url in getattr(result, "deleted_urls", ())}
         for obj in result:
             path = self._path(obj.url)
-            if path not in deleted and path != self._base:
-                changed[path] = _etag(obj.props.get(dav.GetEtag.tag))
+            if path.rstrip("/") == self._base.rstrip("/") or path in deleted:
+                continue
+            etag = _etag(obj.props.get(dav.GetEtag.tag))
+            if etag is None and token:
+                deleted.add(path)
+            else:
+                changed[path] = etag
         return Listing(changed, deleted, complete=not token, token=result.sync_token,
                        mode="sync-token")
 
@@ -144,30 +153,36 @@ class CalDavCollection:
                 changed[path] = _etag(values.get(dav.GetEtag.tag))
         return Listing(changed, set(), complete=True, token=None, mode="etag")
 
-    def fetch(self, paths: Iterable[str]) -> list[RemoteObject]:
-        """The data of these objects, in calendar-multiget batches."""
-        wanted = sorted(set(paths))
+    def fetch(self, etags: dict[str, str | None]) -> list[RemoteObject]:
+        """The data of these objects (``{path: etag listed}``), in calendar-multiget batches.
+
+        An object gone between the listing and the fetch is simply not returned. The
+        ETag kept is the listed one: if the object changed in between, the next listing
+        shows a newer ETag and it is read again.
+        """
+        wanted = sorted(etags)
         found: list[RemoteObject] = []
         for first in range(0, len(wanted), MULTIGET_BATCH):
             urls = [self._url(p) for p in wanted[first:first + MULTIGET_BATCH]]
             with _guarded("calendar-multiget"):
-                objects = self.calendar.multiget(urls)
+                objects = list(self.calendar.multiget(urls))
             for obj in objects:
                 data = obj.data
+                path = self._path(obj.url)
                 if data:
-                    found.append(RemoteObject(self._path(obj.url),
-                                              _etag(obj.props.get(dav.GetEtag.tag)), data))
+                    found.append(RemoteObject(path, etags.get(path), data))
         return found
 
     # ----- writing ---------------------------------------------------------------------
 
     def put(self, path: str, data: str) -> str | None:
-        """Create or replace the object at ``path`` (no precondition: Telesec owns it)."""
-        event = caldav.Event(client=self.client, url=self._url(path), data=data,
-                             parent=self.calendar)
+        """Create or replace the object at ``path`` as it is (Telesec owns it): one PUT."""
         with _guarded("publish"):
-            event.save(increase_seqno=False)
-        return _etag(event.props.get(dav.GetEtag.tag))
+            response = self.client.put(str(self._url(path)), data,
+                                       {"Content-Type": 'text/calendar; charset="utf-8"'})
+            if response.status not in (200, 201, 204):
+                raise dav_error.PutError(f"HTTP {response.status}")
+        return _etag(response.headers.get("ETag"))
 
     def delete(self, path: str) -> None:
         """Delete the object at ``path``; one already gone is fine."""
@@ -230,6 +245,12 @@ class IcsFeed:
         except httpx.HTTPError as exc:
             raise CalendarServerError(
                 f"calendar server unreachable ({type(exc).__name__})") from None
+
+
+def _sync_refused(exc: BaseException) -> bool:
+    """A 403 that refuses the REPORT itself (no sync support), not the login."""
+    text = str(exc)
+    return "supported-report" in text or "sync-collection" in text
 
 
 def _etag(value: object) -> str | None:

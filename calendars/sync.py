@@ -212,10 +212,10 @@ class CalendarSync:
     def _read_caldav(self, client: CalDavCollection, state: _LinkState,
                      reexpand: bool) -> tuple[Listing, list[tuple[str, str | None, str]]]:
         listing = client.listing(state.token, state.mode)
-        wanted = _changed(listing.changed, state)
+        wanted = {p: listing.changed[p] for p in _changed(listing.changed, state)}
         if reexpand:
-            wanted |= {p for p, (_etag, open_ended) in state.known.items()
-                       if open_ended and p not in listing.deleted}
+            wanted |= {p: etag for p, (etag, open_ended) in state.known.items()
+                       if open_ended and p not in listing.deleted and p not in wanted}
         objects = client.fetch(wanted)
         return listing, [(o.path, o.etag, o.data) for o in objects]
 

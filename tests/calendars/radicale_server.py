@@ -89,7 +89,7 @@ class RadicaleServer:
     def client(self, user: str) -> caldav.DAVClient:
         """A caldav client logged in as ``user`` (the doctor's phone, in the tests)."""
         return caldav.DAVClient(url=self.base_url, username=user, password=self.users[user],
-                                enable_rfc6764=False, timeout=10)
+                                timeout=10)
 
     def make_calendar(self, user: str, name: str) -> str:
         """Create a calendar collection of ``user``; returns its address."""

@@ -13,6 +13,7 @@ import {voicemailView} from "./voicemail.js";
 import {usersView} from "./users.js";
 import {auditView} from "./audit.js";
 import {retentionView} from "./retention.js";
+import {calendarsView} from "./calendars.js";
 import {accountView} from "./account.js";
 
 const SECTIONS = {
@@ -28,6 +29,7 @@ const SECTIONS = {
   ],
   admin: [
     {id: "utilisateurs", label: "Utilisateurs", view: usersView},
+    {id: "calendriers", label: "Calendriers", view: calendarsView},
     {id: "audit", label: "Audit", view: auditView},
     {id: "conservation", label: "Conservation", view: retentionView},
   ],

@@ -113,7 +113,7 @@ export function calendarsView(place, session) {
     const kind = h("select", {}, h("option", {value: "caldav"}, "CalDAV (Nextcloud, Radicale, Apple, Google…) : deux sens"),
       h("option", {value: "ics"}, "Adresse ICS : lecture seule"));
     const url = h("input", {type: "url", required: true, autocomplete: "off", spellcheck: "false",
-                            placeholder: "https://…/calendars/utilisateur/personnel/"});
+                            placeholder: "…/calendars/utilisateur/personnel/"});
     const username = h("input", {autocomplete: "off", autocapitalize: "none", spellcheck: "false"});
     const password = h("input", {type: "password", autocomplete: "new-password"});
     const owner = h("input", {type: "email", autocomplete: "off", multiple: true});

@@ -26,6 +26,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
+import x_wr_timezone
 from icalendar import Calendar, Component
 
 from scheduling.clock import require_aware, wall_to_utc
@@ -78,14 +79,18 @@ def busy_spans(
     if any(uid.endswith(OWN_UID_DOMAIN) for uid in uids):
         return ParsedResource(own=True, recurring=False)
     recurring = any(name in e for e in events for name in _RECURRENCE)
-    spans: list[BusySpan] = []
-    query = recurring_ical_events.of(calendar, skip_bad_series=True)
-    for occurrence in query.between(start, end):
-        span = _span(occurrence, zone, owners)
-        if span is not None and span.ends_at > start and span.starts_at < end:
-            spans.append(span)
-    spans.sort(key=lambda s: (s.starts_at, s.ends_at))
-    return ParsedResource(own=False, recurring=recurring, spans=spans)
+    if recurring:
+        occurrences = recurring_ical_events.of(calendar, skip_bad_series=True).between(
+            start, end)
+    else:  # most events: nothing to expand, the library's work would be pure overhead
+        if "X-WR-TIMEZONE" in calendar:
+            calendar = x_wr_timezone.to_standard(calendar)
+        occurrences = list(calendar.walk("VEVENT"))
+    every = [span for span in (_span(o, zone, owners) for o in occurrences) if span]
+    spans = sorted((span for span in every if span.ends_at > start and span.starts_at < end),
+                   key=lambda span: (span.starts_at, span.ends_at))
+    beyond = not recurring and any(span.starts_at >= end for span in every)
+    return ParsedResource(own=False, recurring=recurring or beyond, spans=spans)
 
 
 def _span(event: Component, zone: ZoneInfo, owners: frozenset[str]) -> BusySpan | None:

@@ -119,24 +119,34 @@ def apply_import(
             CalendarRemoteEvent.link_id == link_id, CalendarRemoteEvent.href.in_(gone)))
         result.deleted = len(gone)
 
-    new_busy: list[tuple[int, datetime, datetime, Attendance]] = []
-    for item in fetched:
-        row = known.get(item.path)
-        if row is None:
-            row = CalendarRemoteEvent(link_id=link_id, href=item.path[:1000])
-            session.add(row)
-            result.added += 1
-        elif row.etag != item.etag:
-            result.changed += 1
+    ids: dict[str, int] = {}
+    fresh = [item for item in fetched if item.path not in known]
+    if fresh:  # one INSERT ... RETURNING for all new events
+        ids.update((href, event_id) for event_id, href in session.execute(
+            insert(CalendarRemoteEvent).returning(CalendarRemoteEvent.id,
+                                                  CalendarRemoteEvent.href),
+            [{"link_id": link_id, "href": item.path[:1000], "etag": item.etag,
+              "open_ended": bool(item.resource and item.resource.recurring)}
+             for item in fresh]))
+        result.added = len(fresh)
+    again = [item for item in fetched if item.path in known]
+    for item in again:
+        row = known[item.path]
+        result.changed += row.etag != item.etag
         row.etag = item.etag
         row.open_ended = bool(item.resource and item.resource.recurring)
-        session.flush()
-        session.execute(delete(ImportedBusy).where(ImportedBusy.remote_event_id == row.id))
+        ids[item.path] = row.id
+    old_ids = [known[item.path].id for item in again]
+    for first in range(0, len(old_ids), 500):
+        session.execute(delete(ImportedBusy).where(
+            ImportedBusy.remote_event_id.in_(old_ids[first:first + 500])))
+    new_busy: list[tuple[int, datetime, datetime, Attendance]] = []
+    for item in fetched:
         if item.resource is None:
             result.unreadable += 1
             continue
-        for span in item.resource.spans:
-            new_busy.append((row.id, span.starts_at, span.ends_at, span.attendance))
+        new_busy.extend((ids[item.path], span.starts_at, span.ends_at, span.attendance)
+                        for span in item.resource.spans)
     if new_busy:
         session.execute(insert(ImportedBusy), [
             {"link_id": link_id, "remote_event_id": event_id,
@@ -195,7 +205,8 @@ def _find_conflicts(
     result: ImportResult,
 ) -> None:
     """Booked appointments that newly imported busy periods overlap become conflicts."""
-    spans = [b for b in new_busy if b[2] > now and _blocks(session, link.practice_id, b[3])]
+    blocking = {a for a in Attendance if _blocks(session, link.practice_id, a)}
+    spans = [b for b in new_busy if b[2] > now and b[3] in blocking]
     if not spans:
         return
     first = min(s[1] for s in spans)

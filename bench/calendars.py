@@ -91,7 +91,7 @@ def year_of_events(count: int, start: date, rng: random.Random, tag: str) -> str
 def upload(server: RadicaleServer, user: str, name: str, body: str) -> str:
     """Create the collection with all its events in one PUT (Radicale takes a whole file)."""
     url = server.collection_url(user, name)
-    with server.client(user) as client:
+    with server.client(user, timeout=600) as client:
         answer = client.put(url, body, {"Content-Type": "text/calendar; charset=utf-8"})
         if answer.status not in (200, 201, 204):
             raise RuntimeError(f"Radicale refused the upload: HTTP {answer.status}")
@@ -101,7 +101,7 @@ def upload(server: RadicaleServer, user: str, name: str, body: str) -> str:
 def ten_changes(server: RadicaleServer, user: str, url: str, rng: random.Random,
                 start: date) -> None:
     """The doctor's phone: 4 events moved, 3 added, 3 deleted."""
-    with server.client(user) as client:
+    with server.client(user, timeout=120) as client:
         collection = client.calendar(url=url)
         events = [e for e in collection.events()
                   if "RRULE" not in e.icalendar_component][:7]

@@ -198,6 +198,23 @@ class CalDavCollection:
         return unquote(urlsplit(str(url)).path)
 
 
+def list_calendars(source: CalendarSource, *, timeout: float) -> list[tuple[str, str]]:
+    """(name, collection address) of the calendars the login sees from ``source.url``.
+
+    ``source.url`` may be the server's root or any address under it: the principal and
+    its calendar home are found as CalDAV clients do (RFC 4791, 5397).
+    """
+    with _guarded("discovery"):
+        client = caldav.DAVClient(url=source.url, username=source.username,
+                                  password=source.password, timeout=int(max(1, timeout)))
+        try:
+            found = [(str(c.get_display_name() or c.url), str(c.url))
+                     for c in client.principal().calendars()]
+        finally:
+            client.close()
+    return found
+
+
 class IcsFeed:
     """A read-only iCalendar address, fetched with a conditional GET (ETag)."""
 

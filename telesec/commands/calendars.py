@@ -26,7 +26,7 @@ from calendars.links import (
     unlink_calendar,
     update_settings,
 )
-from calendars.remote import CalDavCollection, CalendarServerError, IcsFeed
+from calendars.remote import CalDavCollection, CalendarServerError, IcsFeed, list_calendars
 from calendars.sync import CalendarSync
 from foundation.errors import TelesecError
 from foundation.settings import Settings, load_settings
@@ -132,6 +132,29 @@ def _check(source: CalendarSource, timeout: float) -> None:
                 feed.fetch(None)
     except CalendarServerError as exc:
         raise TelesecError(f"{exc} (nothing was linked; --no-check links anyway)") from None
+
+
+@app.command("discover")
+def discover(
+    server: str = typer.Option(..., help="The CalDAV server's address (its root is enough)."),
+    username: str = typer.Option(..., help="User name on the calendar server."),
+    password_stdin: bool = typer.Option(False, help="Read the password from standard input."),
+) -> None:
+    """List the calendars a login sees, with the address to give to `link --caldav`."""
+    try:
+        source = checked_source("caldav", server, username, _password(username, password_stdin))
+    except CalendarSourceInvalid as exc:
+        raise TelesecError(str(exc)) from None
+    timeout = load_settings().calendars.timeout_seconds
+    try:
+        found = list_calendars(source, timeout=timeout)
+    except CalendarServerError as exc:
+        raise TelesecError(str(exc)) from None
+    if not found:
+        typer.echo("no calendar found for this login")
+        raise typer.Exit(1)
+    for name, address in found:
+        typer.echo(f"{name}\t{address}")
 
 
 @app.command("unlink")

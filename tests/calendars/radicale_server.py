@@ -86,10 +86,10 @@ class RadicaleServer:
                 self.process.wait(5)
         self.process = None
 
-    def client(self, user: str) -> caldav.DAVClient:
+    def client(self, user: str, timeout: int = 10) -> caldav.DAVClient:
         """A caldav client logged in as ``user`` (the doctor's phone, in the tests)."""
         return caldav.DAVClient(url=self.base_url, username=user, password=self.users[user],
-                                timeout=10)
+                                timeout=timeout)
 
     def make_calendar(self, user: str, name: str) -> str:
         """Create a calendar collection of ``user``; returns its address."""

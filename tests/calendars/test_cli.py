@@ -39,6 +39,12 @@ def test_link_status_sync_settings_unlink(data_dir: Path, radicale: RadicaleServ
             result = runner.invoke(app, command)
             assert result.exit_code == 0, (command, result.output)
 
+        found = runner.invoke(app, ["calendars", "discover", "--server", radicale.base_url,
+                                    "--username", DOCTOR, "--password-stdin"],
+                              input=DOCTOR_PASSWORD + "\n")
+        assert found.exit_code == 0, found.output
+        assert url in found.output  # the address to give to `link --caldav`
+
         wrong = runner.invoke(app, ["calendars", "link", "--practice", "demo", "--doctor",
                                     "dr-lambert", "--caldav", url, "--username", DOCTOR,
                                     "--password-stdin"], input="not the password\n")

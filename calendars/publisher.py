@@ -136,9 +136,12 @@ class OutboxDrain:
         self.open_collection = open_collection
         self.clock = clock
 
-    def pending(self) -> int:
+    def pending(self) -> bool:
+        """Whether anything waits: an outbox row, or an event of a deleted appointment."""
         with self.db.read_session() as session:
-            return len(session.scalars(select(CalendarOutbox.id).limit(BATCH)).all())
+            return session.scalar(select(CalendarOutbox.id).limit(1)) is not None or (
+                session.scalar(select(CalendarPublication.id).where(
+                    CalendarPublication.root_appointment_id.is_(None)).limit(1)) is not None)
 
     def drain(self) -> DrainReport:
         report = DrainReport()
@@ -154,6 +157,7 @@ class OutboxDrain:
                 latest[root_id] = (row_id, appointment_id)
             for root_id, (row_id, appointment_id) in latest.items():
                 self._one(root_id, row_id, appointment_id, clients, report)
+            self._orphans(clients, report)
         finally:
             for client in clients.values():
                 report.requests += client.requests
@@ -206,6 +210,26 @@ class OutboxDrain:
                 row.published_at = self.clock()
             session.execute(delete(CalendarOutbox).where(
                 CalendarOutbox.root_appointment_id == root_id, CalendarOutbox.id <= row_id))
+
+    def _orphans(self, clients: dict[int, CalDavCollection], report: DrainReport) -> None:
+        """Remove the events of appointments that were deleted (a patient's erasure)."""
+        with self.db.read_session() as session:
+            orphans = list(session.execute(
+                select(CalendarPublication.id, CalendarPublication.link_id,
+                       CalendarPublication.href)
+                .where(CalendarPublication.root_appointment_id.is_(None)).limit(BATCH)))
+        for publication_id, link_id, href in orphans:
+            if link_id in report.failed_links:
+                continue
+            try:
+                self._client(link_id, clients).delete(href)
+            except CalendarServerError as exc:
+                report.failed_links[link_id] = str(exc)
+                continue
+            report.removed += 1
+            with self.db.session() as session:
+                session.execute(delete(CalendarPublication).where(
+                    CalendarPublication.id == publication_id))
 
     def _plan(self, root_id: int, row_id: int, appointment_id: int) -> _Plan:
         """Where the event of ``root_id`` must be, from the latest appointment's state."""

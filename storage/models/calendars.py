@@ -162,8 +162,10 @@ class CalendarPublication(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     link_id: Mapped[int] = mapped_column(ForeignKey("calendar_links.id", ondelete="CASCADE"))
-    root_appointment_id: Mapped[int] = mapped_column(
-        ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    # NULL once the appointment is deleted (a patient's erasure): the event is then
+    # removed from the calendar by the next drain, then this row
+    root_appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="SET NULL"), index=True
     )
     appointment_id: Mapped[int] = mapped_column(Integer)
     href: Mapped[str] = mapped_column(String(1000))

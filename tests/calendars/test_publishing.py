@@ -139,6 +139,21 @@ def test_the_remote_side_losing_an_event_never_cancels_the_appointment(
     assert uid in _telesec_events(world)
 
 
+def test_an_erased_patient_s_events_leave_the_calendar(world: CalendarWorld) -> None:
+    from storage.erasure import erase_patient
+
+    world.link()
+    appointment = _ivr_booking(world)
+    world.sync.sync_now()
+    uid = f"telesec-appointment-{appointment.id}@telesec.invalid"
+    assert uid in _telesec_events(world)
+    with world.db.session() as session:
+        erase_patient(session, appointment.patient_id, ADMIN, "request 42",
+                      vault=world.demo.vault)
+    world.sync.run_due()
+    assert uid not in _telesec_events(world)
+
+
 def test_patient_identity_only_when_the_practice_turns_it_on(world: CalendarWorld) -> None:
     world.link()
     appointment = _ivr_booking(world)

@@ -79,13 +79,13 @@ def upgrade() -> None:
     op.create_table('calendar_publications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('link_id', sa.Integer(), nullable=False),
-    sa.Column('root_appointment_id', sa.Integer(), nullable=False),
+    sa.Column('root_appointment_id', sa.Integer(), nullable=True),
     sa.Column('appointment_id', sa.Integer(), nullable=False),
     sa.Column('href', sa.String(length=1000), nullable=False),
     sa.Column('etag', sa.String(length=255), nullable=True),
     sa.Column('published_at', storage.models.base.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['link_id'], ['calendar_links.id'], name=op.f('fk_calendar_publications_link_id_calendar_links'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['root_appointment_id'], ['appointments.id'], name=op.f('fk_calendar_publications_root_appointment_id_appointments'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['root_appointment_id'], ['appointments.id'], name=op.f('fk_calendar_publications_root_appointment_id_appointments'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_calendar_publications')),
     sa.UniqueConstraint('link_id', 'root_appointment_id', name=op.f('uq_calendar_publications_link_id_root_appointment_id'))
     )

@@ -6,13 +6,14 @@ appointments) on SQLite (and PostgreSQL), starts a real Radicale (htpasswd, free
 port) with one calendar for each of 3 practitioners holding E events over the next year
 (single events, weekly recurring ones with exceptions, all-day days), then:
 
-1. slot search as bench/agenda.py runs it (random practitioner, part of day, date), S s;
-2. the initial import of each calendar (time, HTTP requests);
-3. 10 changes made by a second caldav client (4 moved, 3 added, 3 deleted), then the
+1. the initial import of each calendar (time, HTTP requests);
+2. 10 changes made by a second caldav client (4 moved, 3 added, 3 deleted), then the
    incremental sync (time, HTTP requests);
-4. slot search again, now reading the imported busy time, S s; the p99 ratio to (1)
-   is the figure to watch (goal <= 1.2);
-5. publishing 50 queued appointments (one PUT each).
+3. slot search as bench/agenda.py runs it (random practitioner, part of day, date) on an
+   identical practice without calendars and on this one, reading the imported busy time,
+   S s each, in alternating windows of the same searches; the p99 ratio is the figure to
+   watch (goal <= 1.2);
+4. publishing 50 queued appointments (one PUT each).
 
     .venv/bin/python bench/calendars.py                        # 5,000 events, 10 s per search
     .venv/bin/python bench/calendars.py --events 300 --appointments 300 --seconds 1 \\
@@ -28,6 +29,7 @@ import random
 import sys
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -133,40 +135,29 @@ def ten_changes(server: RadicaleServer, user: str, url: str, rng: random.Random,
             collection.add_event(wrapper.to_ical().decode())
 
 
-def run(name: str, url: str, server: RadicaleServer, args: argparse.Namespace,
+def run(name: str, urls: tuple[str, str], server: RadicaleServer, args: argparse.Namespace,
         keyring: Keyring) -> list[Figures]:
-    rng = random.Random(11)
-    upgrade(url)
-    db = Database(url)
+    """Two identical practices: A as bench/agenda.py has it, B with 3 linked calendars."""
+    for url in urls:
+        upgrade(url)
+    plain, linked = Database(urls[0]), Database(urls[1])
     try:
         start = datetime.now(UTC).astimezone(PARIS).date() + timedelta(days=1)
         now = datetime.combine(start, datetime.min.time(), PARIS).astimezone(UTC)
-        practice_id, built = build(db, args.appointments, start, rng)
-        agenda = Agenda(db)
-        people = [f"dr-{i:02d}" for i in range(10)]
-
-        def search() -> bool:
-            found = agenda.find_slots(
-                practice_id, "consultation", practitioner=rng.choice([None, *people]),
-                part_of_day=rng.choice([None, "morning", "afternoon"]),
-                after=now + timedelta(days=rng.randrange(360), hours=rng.randrange(24)),
-                limit=3, now=now)
-            return isinstance(found, list) and bool(found)
-
+        practice_id, built = build(linked, args.appointments, start, random.Random(11))
+        build(plain, args.appointments, start, random.Random(11))  # the same data
         figures = [Figures(name, f"build ({args.appointments} appts)", 1, built, [built])]
-        count, elapsed, latencies, empty = measure(args.seconds, search)
-        baseline = Figures(name, "slot search, no calendar", count, elapsed, latencies,
-                           f"{empty} empty" if empty else "bench/agenda.py's search")
-        figures.append(baseline)
+        rng = random.Random(5)
 
         per_calendar = args.events // LINKED
-        sync = CalendarSync(db, keyring, CalendarSettings(horizon_days=400, timeout_seconds=60),
+        sync = CalendarSync(linked, keyring,
+                            CalendarSettings(horizon_days=400, timeout_seconds=300),
                             clock=lambda: now)
         links = []
         for index in range(LINKED):
             body = year_of_events(per_calendar, start, rng, f"dr{index}")
             collection = upload(server, "doctor", f"{name}-dr-{index:02d}", body)
-            with db.session() as session:
+            with linked.session() as session:
                 person = session.scalar(select(Practitioner).where(
                     Practitioner.slug == f"dr-{index:02d}"))
                 assert person is not None
@@ -174,18 +165,17 @@ def run(name: str, url: str, server: RadicaleServer, args: argparse.Namespace,
                               checked_source("caldav", collection, "doctor", PASSWORD),
                               actor=ADMIN, now=now)
             links.append((person.id, collection))
-        with db.session() as session:  # publishing is measured apart, below
+        with linked.session() as session:  # publishing is measured apart, below
             session.execute(delete(CalendarOutbox))
             link_ids = list(session.scalars(select(CalendarLink.id).order_by(CalendarLink.id)))
 
-        initial_s, initial_requests, busy = [], 0, 0
+        initial_s, initial_requests = [], 0
         for link_id in link_ids:
             report = sync.sync_link(link_id)
             assert report is not None and report.ok, report
             initial_s.append(report.seconds)
             initial_requests += report.requests
-            busy += report.imported.added if report.imported else 0
-        with db.read_session() as session:
+        with linked.read_session() as session:
             periods = sum(link.busy_count for link in session.scalars(select(CalendarLink)))
         figures.append(Figures(name, f"initial import ({per_calendar * LINKED} ev)", LINKED,
                                sum(initial_s), initial_s,
@@ -203,12 +193,10 @@ def run(name: str, url: str, server: RadicaleServer, args: argparse.Namespace,
         figures.append(Figures(name, "incremental (10 changes)", LINKED, sum(again_s), again_s,
                                f"{again_requests} HTTP requests ({summaries[0]} each)"))
 
-        count, elapsed, latencies, empty = measure(args.seconds, search)
-        with_busy = Figures(name, "slot search, 3 calendars", count, elapsed, latencies,
-                            f"{empty} empty" if empty else "")
-        figures.append(with_busy)
+        baseline, with_busy = _searches(name, plain, linked, practice_id, now, args.seconds)
+        figures += [baseline, with_busy]
 
-        with db.session() as session:
+        with linked.session() as session:
             rows = list(session.scalars(select(Appointment).where(
                 Appointment.practitioner_id == links[0][0], Appointment.starts_at > now)
                 .order_by(Appointment.starts_at).limit(50)))
@@ -223,15 +211,58 @@ def run(name: str, url: str, server: RadicaleServer, args: argparse.Namespace,
                                f"{drained.requests} HTTP requests (p50/p99: per appointment)"))
         ratio = _p99(with_busy) / _p99(baseline) if _p99(baseline) else float("nan")
         print(f"RATIO {name} slot_search_p99_with_busy/without={ratio:.2f} "
-              f"(p99 {_p99(with_busy):.2f} ms vs {_p99(baseline):.2f} ms; goal <= 1.2)")
+              f"(p99 {_p99(with_busy):.2f} ms vs {_p99(baseline):.2f} ms; "
+              f"p50 {_p50(with_busy):.2f} vs {_p50(baseline):.2f} ms; goal <= 1.2)")
         return figures
     finally:
-        db.dispose()
+        plain.dispose()
+        linked.dispose()
+
+
+def _searches(name: str, plain: Database, linked: Database, practice_id: int, now: datetime,
+              seconds: float) -> tuple[Figures, Figures]:
+    """bench/agenda.py's slot search on A and on B, in alternating windows of the same
+    searches (same seeds), so that the machine's load moves both sides alike."""
+    people = [f"dr-{i:02d}" for i in range(10)]
+    rounds = max(2, int(seconds))
+    sides = {"plain": (Agenda(plain), [], [0, 0.0, 0]), "linked": (Agenda(linked), [], [0, 0.0, 0])}
+    for round_ in range(rounds):
+        for side in (("plain", "linked") if round_ % 2 == 0 else ("linked", "plain")):
+            agenda, latencies, totals = sides[side]
+            rng = random.Random(round_)
+
+            def search(agenda: Agenda = agenda, rng: random.Random = rng) -> bool:
+                found = agenda.find_slots(
+                    practice_id, "consultation", practitioner=rng.choice([None, *people]),
+                    part_of_day=rng.choice([None, "morning", "afternoon"]),
+                    after=now + timedelta(days=rng.randrange(360), hours=rng.randrange(24)),
+                    limit=3, now=now)
+                return isinstance(found, list) and bool(found)
+
+            count, elapsed, window, empty = measure(seconds / rounds, search)
+            latencies.extend(window)
+            totals[0] += count
+            totals[1] += elapsed
+            totals[2] += empty
+    (_a, plain_lat, plain_tot), (_b, linked_lat, linked_tot) = sides["plain"], sides["linked"]
+    return (Figures(name, "slot search, no calendar", plain_tot[0], plain_tot[1], plain_lat,
+                    "bench/agenda.py's search, same run"),
+            Figures(name, "slot search, 3 calendars", linked_tot[0], linked_tot[1], linked_lat,
+                    f"{linked_tot[2]} empty" if linked_tot[2] else "same searches, interleaved"))
+
+
+def _p50(figures: Figures) -> float:
+    ordered = sorted(figures.latencies)
+    return ordered[len(ordered) // 2] * 1000 if ordered else 0.0
 
 
 def _p99(figures: Figures) -> float:
     ordered = sorted(figures.latencies)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else 0.0
+
+
+def _database(name: str, args: argparse.Namespace) -> AbstractContextManager[str]:
+    return sqlite_url() if name == "sqlite" else postgres_url(args.pg_url)
 
 
 def main() -> None:
@@ -251,9 +282,8 @@ def main() -> None:
         results: list[Figures] = []
         try:
             for name in args.databases.split(","):
-                opener = sqlite_url() if name == "sqlite" else postgres_url(args.pg_url)
-                with opener as url:
-                    results.extend(run(name, url, server, args, keyring))
+                with _database(name, args) as plain, _database(name, args) as linked:
+                    results.extend(run(name, (plain, linked), server, args, keyring))
         finally:
             server.stop()
     print(f"\ncalendar benchmark: {args.events} events in {LINKED} Radicale calendars (a year), "

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from icalendar import Calendar, Event
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from calendars.busy_time import OWN_UID_DOMAIN
@@ -194,6 +195,15 @@ class OutboxDrain:
             return
         if not plan.remove and plan.target is None:
             report.dropped += 1
+        try:
+            self._record(plan, root_id, row_id, put)
+        except IntegrityError:  # another engine node drained the same change at once
+            log.info("calendar publication of appointment chain %d recorded by another node",
+                     root_id)
+
+    def _record(self, plan: _Plan, root_id: int, row_id: int,
+                put: tuple[str, str | None] | None) -> None:
+        """What the calendars now hold, and the outbox rows done (one transaction)."""
         with self.db.session() as session:
             for publication in plan.remove:
                 session.execute(delete(CalendarPublication).where(

@@ -18,10 +18,10 @@ Listing changes, cheapest first:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import caldav
@@ -34,9 +34,14 @@ from calendars.credentials import CalendarSource
 
 MULTIGET_BATCH = 250
 ICS_MAX_BYTES = 20 * 1024 * 1024
-T = TypeVar("T")
 
 log = logging.getLogger("telesec.calendars")
+
+# The HTTP libraries log addresses (an ICS address may be its own secret, Google's "secret
+# address"), headers and bodies (a published event may name a patient) at INFO or DEBUG:
+# they stay quiet whatever Telesec's log level.
+for _name in ("caldav", "httpx", "httpcore", "urllib3", "requests"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class CalendarServerError(Exception):
@@ -301,9 +306,3 @@ def _server_error(what: str, exc: BaseException) -> CalendarServerError:
     if isinstance(exc, etree.LxmlError):
         return CalendarServerError(f"the calendar server's answer to {what} is not CalDAV")
     return CalendarServerError(f"calendar server unreachable during {what} ({name})")
-
-
-def run_guarded(what: str, call: Callable[[], T]) -> T:
-    """Run ``call`` with the same error translation (for callers outside this module)."""
-    with _guarded(what):
-        return call()

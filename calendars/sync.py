@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -287,7 +287,3 @@ def _due(link: CalendarLink, now: datetime, interval: timedelta) -> bool:
     if link.sync_requested_at is not None or link.last_attempt_at is None:
         return True
     return now - link.last_attempt_at >= interval
-
-
-def sync_lines(reports: Iterable[SyncReport]) -> list[str]:
-    return [report.line() for report in reports]

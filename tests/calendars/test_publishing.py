@@ -247,8 +247,10 @@ def test_server_stopped_mid_sync_loses_nothing_and_the_next_sync_completes(
 
 def test_credentials_are_sealed_and_never_in_the_database_or_logs(
         world: CalendarWorld, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.DEBUG, logger="telesec"):
+    with caplog.at_level(logging.DEBUG):  # every logger, at its most talkative
         world.link()
+        world.sync.sync_now()
+        world.link(kind="ics")
         world.sync.sync_now()
     raw = Path(world.db.url.split("///", 1)[1]).read_bytes()
     wal = Path(world.db.url.split("///", 1)[1] + "-wal")
@@ -256,6 +258,7 @@ def test_credentials_are_sealed_and_never_in_the_database_or_logs(
     assert DOCTOR_PASSWORD.encode() not in raw
     assert world.url.encode() not in raw  # object paths are kept, the address is sealed
     assert DOCTOR_PASSWORD not in caplog.text and world.url not in caplog.text
+    assert "cabinet-" not in caplog.text  # no address, not even its path
     with world.db.read_session() as session:
         link = session.scalar(select(CalendarLink))
         assert link is not None and link.server == f"127.0.0.1:{world.radicale.port}"

@@ -18,6 +18,7 @@ from calendars.credentials import CalendarSourceInvalid, open_sealed
 from calendars.links import statuses, update_settings
 from calendars.remote import CalDavCollection, RemoteObject
 from scheduling.values import Booked, Channel, Rescheduled
+from storage.erasure import erase_patient
 from storage.models import (
     Appointment,
     AppointmentStatus,
@@ -123,7 +124,7 @@ def test_an_ivr_booking_is_published_with_minimum_data_then_moved_and_cancelled(
     assert set(_telesec_events(world)) == already
 
 
-def test_the_remote_side_losing_an_event_never_cancels_the_appointment(
+def test_the_remote_side_losing_an_event_never_cancels_the_appointment_an_erasure_does(
         world: CalendarWorld) -> None:
     world.link()
     appointment = _ivr_booking(world)
@@ -138,15 +139,7 @@ def test_the_remote_side_losing_an_event_never_cancels_the_appointment(
     world.sync.run_due()
     assert uid in _telesec_events(world)
 
-
-def test_an_erased_patient_s_events_leave_the_calendar(world: CalendarWorld) -> None:
-    from storage.erasure import erase_patient
-
-    world.link()
-    appointment = _ivr_booking(world)
-    world.sync.sync_now()
-    uid = f"telesec-appointment-{appointment.id}@telesec.invalid"
-    assert uid in _telesec_events(world)
+    # the patient's erasure deletes the appointment: its event leaves the calendar
     with world.db.session() as session:
         erase_patient(session, appointment.patient_id, ADMIN, "request 42",
                       vault=world.demo.vault)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from calendars.busy_time import ParsedResource
@@ -238,30 +238,39 @@ def _find_conflicts(
             if appointment_id not in result.new_conflicts:
                 result.new_conflicts.append(appointment_id)
     session.flush()
-    for appointment_id in result.new_conflicts:
+    if result.new_conflicts:  # one audit event and one log line per sync, ids only
         audit_events.record(
-            session, actor=ACTOR, action="calendar.conflict", object_type="appointment",
-            object_id=appointment_id, purpose=None,
-            default_purpose="flag an appointment that the practitioner's calendar overlaps",
-            practice_id=link.practice_id, detail={"practitioner_id": link.practitioner_id})
-        log.warning("calendar conflict: appointment %d overlaps busy time in the calendar of "
-                    "practitioner %d; a secretary should move it", appointment_id,
-                    link.practitioner_id)
+            session, actor=ACTOR, action="calendar.conflict", object_type="calendar_link",
+            object_id=link.id, purpose=None,
+            default_purpose="flag appointments that the practitioner's calendar overlaps",
+            practice_id=link.practice_id,
+            detail={"practitioner_id": link.practitioner_id,
+                    "appointments": result.new_conflicts[:500],
+                    "count": len(result.new_conflicts)})
+        log.warning("calendar of practitioner %d: %d booked appointment(s) now overlap busy "
+                    "time (first: %s); secretaries see them flagged in the agenda, to move",
+                    link.practitioner_id, len(result.new_conflicts),
+                    ", ".join(str(i) for i in result.new_conflicts[:5]))
 
 
 def _resolve_conflicts(session: Session, link: CalendarLink, result: ImportResult) -> None:
-    """Drop conflicts whose appointment moved or went, or whose busy period did."""
-    rows = list(session.execute(
-        select(CalendarConflict, Appointment)
+    """Drop conflicts whose appointment moved or went, or whose busy period did (2 queries)."""
+    blocking = [a for a in Attendance if _blocks(session, link.practice_id, a)]
+    standing = (
+        select(CalendarConflict.id)
         .join(Appointment, Appointment.id == CalendarConflict.appointment_id)
-        .where(CalendarConflict.practitioner_id == link.practitioner_id)))
-    for conflict, appointment in rows:
-        still = appointment.status == AppointmentStatus.BOOKED and any(
-            _blocks(session, link.practice_id, attendance)
-            for attendance in session.scalars(select(ImportedBusy.attendance).where(
-                ImportedBusy.remote_event_id == conflict.remote_event_id,
-                ImportedBusy.starts_at < appointment.ends_at,
-                ImportedBusy.ends_at > appointment.starts_at)))
-        if not still:
-            session.delete(conflict)
-            result.resolved_conflicts += 1
+        .join(ImportedBusy, and_(
+            ImportedBusy.remote_event_id == CalendarConflict.remote_event_id,
+            ImportedBusy.starts_at < Appointment.ends_at,
+            ImportedBusy.ends_at > Appointment.starts_at))
+        .where(CalendarConflict.practitioner_id == link.practitioner_id,
+               Appointment.status == AppointmentStatus.BOOKED,
+               ImportedBusy.attendance.in_(blocking))
+    )
+    gone = list(session.scalars(select(CalendarConflict.id).where(
+        CalendarConflict.practitioner_id == link.practitioner_id,
+        CalendarConflict.id.not_in(standing))))
+    for first in range(0, len(gone), 500):
+        session.execute(delete(CalendarConflict).where(
+            CalendarConflict.id.in_(gone[first:first + 500])))
+    result.resolved_conflicts += len(gone)

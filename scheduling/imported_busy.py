@@ -11,29 +11,33 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
 from scheduling.clock import CELL, cells
 from scheduling.slots import Closure
-from storage.models import Attendance, ImportedBusy, PracticeCalendarSettings
+from storage.models import Attendance, ImportedBusy, PracticeCalendarSettings, UTCDateTime
 
-
-def _blocking(practice_id: int) -> ColumnElement[bool]:
-    """The rows whose attendance blocks slots under the practice's settings (one query)."""
-    settings = select(PracticeCalendarSettings).where(
-        PracticeCalendarSettings.practice_id == practice_id
+# Built once: slot search runs it for every chunk of days it looks at, and building a
+# statement costs more than running it. The practice's settings come in by an outer join
+# (no row: the defaults, tentative blocks and declined does not).
+_BLOCKING_PERIODS = (
+    select(ImportedBusy.practitioner_id, ImportedBusy.starts_at, ImportedBusy.ends_at)
+    .outerjoin(PracticeCalendarSettings,
+               PracticeCalendarSettings.practice_id == bindparam("practice_id"))
+    .where(
+        ImportedBusy.practitioner_id.in_(bindparam("practitioner_ids", expanding=True)),
+        ImportedBusy.ends_at > bindparam("starts_at", type_=UTCDateTime()),
+        ImportedBusy.starts_at < bindparam("ends_at", type_=UTCDateTime()),
+        or_(
+            ImportedBusy.attendance == Attendance.BUSY,
+            and_(ImportedBusy.attendance == Attendance.TENTATIVE,
+                 func.coalesce(PracticeCalendarSettings.tentative_blocks, true()).is_(True)),
+            and_(ImportedBusy.attendance == Attendance.DECLINED,
+                 func.coalesce(PracticeCalendarSettings.declined_blocks, false()).is_(True)),
+        ),
     )
-    tentative = settings.with_only_columns(PracticeCalendarSettings.tentative_blocks)
-    declined = settings.with_only_columns(PracticeCalendarSettings.declined_blocks)
-    return or_(
-        ImportedBusy.attendance == Attendance.BUSY,
-        and_(ImportedBusy.attendance == Attendance.TENTATIVE,
-             func.coalesce(tentative.scalar_subquery(), literal(True)).is_(True)),
-        and_(ImportedBusy.attendance == Attendance.DECLINED,
-             func.coalesce(declined.scalar_subquery(), literal(False)).is_(True)),
-    )
+)
 
 
 def periods(
@@ -55,14 +59,9 @@ def _rows(
     starts_at: datetime,
     ends_at: datetime,
 ) -> list[tuple[int, datetime, datetime]]:
-    rows = session.execute(
-        select(ImportedBusy.practitioner_id, ImportedBusy.starts_at, ImportedBusy.ends_at).where(
-            ImportedBusy.practitioner_id.in_(practitioner_ids),
-            ImportedBusy.ends_at > starts_at,
-            ImportedBusy.starts_at < ends_at,
-            _blocking(practice_id),
-        )
-    )
+    rows = session.execute(_BLOCKING_PERIODS, {
+        "practice_id": practice_id, "practitioner_ids": list(practitioner_ids),
+        "starts_at": starts_at, "ends_at": ends_at})
     return [(person, start, end) for person, start, end in rows]
 
 

@@ -169,29 +169,33 @@ def run(name: str, urls: tuple[str, str], server: RadicaleServer, args: argparse
             session.execute(delete(CalendarOutbox))
             link_ids = list(session.scalars(select(CalendarLink.id).order_by(CalendarLink.id)))
 
-        initial_s, initial_requests = [], 0
+        initial_s, initial_requests, network = [], 0, 0.0
         for link_id in link_ids:
             report = sync.sync_link(link_id)
             assert report is not None and report.ok, report
             initial_s.append(report.seconds)
             initial_requests += report.requests
+            network += report.network_seconds
         with linked.read_session() as session:
             periods = sum(link.busy_count for link in session.scalars(select(CalendarLink)))
         figures.append(Figures(name, f"initial import ({per_calendar * LINKED} ev)", LINKED,
                                sum(initial_s), initial_s,
-                               f"{initial_requests} HTTP requests, {periods} busy periods"))
+                               f"{initial_requests} HTTP requests ({network:.1f} s waiting for "
+                               f"Radicale), {periods} busy periods"))
 
         for _person, collection in links:
             ten_changes(server, "doctor", collection, rng, start)
-        again_s, again_requests, summaries = [], 0, []
+        again_s, again_requests, summaries, network = [], 0, [], 0.0
         for link_id in link_ids:
             report = sync.sync_link(link_id)
             assert report is not None and report.ok, report
             again_s.append(report.seconds)
             again_requests += report.requests
+            network += report.network_seconds
             summaries.append(report.message.split(";")[0])
         figures.append(Figures(name, "incremental (10 changes)", LINKED, sum(again_s), again_s,
-                               f"{again_requests} HTTP requests ({summaries[0]} each)"))
+                               f"{again_requests} HTTP requests ({network:.1f} s waiting), "
+                               f"{summaries[0]} each"))
 
         baseline, with_busy = _searches(name, plain, linked, practice_id, now, args.seconds)
         figures += [baseline, with_busy]

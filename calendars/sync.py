@@ -59,6 +59,7 @@ class SyncReport:
     requests: int
     seconds: float
     imported: ImportResult | None = None
+    network_seconds: float = 0.0  # of ``seconds``: talking to the calendar server
 
     def line(self) -> str:
         state = "ok" if self.ok else "FAILED"
@@ -160,6 +161,7 @@ class CalendarSync:
             window_end = now + timedelta(days=self.settings.horizon_days)
             reexpand = (state.expanded_until is None
                         or state.expanded_until < window_end - REEXPAND_EVERY)
+            talking = time.perf_counter()
             if state.kind is CalendarKind.CALDAV:
                 with self.open_caldav(state.source, timeout=self.settings.timeout_seconds
                                       ) as client:
@@ -167,6 +169,7 @@ class CalendarSync:
                         listing, objects = self._read_caldav(client, state, reexpand)
                     finally:
                         requests = client.requests
+                talked = time.perf_counter() - talking
                 fetched = [self._parse(state, path, etag, data, now, window_end)
                            for path, etag, data in objects]
                 changes: dict[str, Any] = {
@@ -181,6 +184,7 @@ class CalendarSync:
                                                           window_end)
                     finally:
                         requests = feed.requests
+                talked = time.perf_counter() - talking
             with self.db.session() as session:
                 result = apply_import(
                     session, link_id, fetched=fetched, now=now, requests=requests,
@@ -191,7 +195,7 @@ class CalendarSync:
         log.info("calendar sync of practitioner %d: %s (%d HTTP requests, %.1f s)",
                  practitioner_id, result.summary(), requests, seconds)
         return SyncReport(link_id, practitioner_id, True, result.summary(), requests, seconds,
-                          result)
+                          result, talked)
 
     def _state(self, link_id: int) -> _LinkState:
         with self.db.read_session() as session:

@@ -24,6 +24,7 @@ from api.routers import (
     agenda,
     audit,
     auth,
+    calendars,
     calls,
     escalations,
     gdpr,
@@ -57,8 +58,8 @@ Every read of health data is written to the audit trail.
 
 CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
 
-ROUTERS = (health, auth, users, practices, agenda, patients, calls, escalations, voicemail,
-           recordings, audit, retention, gdpr)
+ROUTERS = (health, auth, users, practices, agenda, calendars, patients, calls, escalations,
+           voicemail, recordings, audit, retention, gdpr)
 
 
 def create_app(

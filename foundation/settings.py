@@ -293,6 +293,17 @@ class NotificationSettings(BaseModel):
         if self.email == "smtp" and self.smtp_user and not self.smtp_password:
             raise ValueError("smtp_user is set without smtp_password; set both or neither")
         return self
+class CalendarSettings(BaseModel):
+    """Practitioners' own calendars (docs/calendars.md)."""
+
+    sync_interval_seconds: int = Field(300, ge=30, le=24 * 3600)
+    """How often each linked calendar is read; "sync now" does not wait for it."""
+    publish_interval_seconds: float = Field(5.0, ge=1, le=600)
+    """How often the sync job looks for appointments to publish and syncs asked for."""
+    horizon_days: int = Field(400, ge=30, le=1100)
+    """How far ahead busy time is imported (slot search looks 92 days ahead by default)."""
+    timeout_seconds: float = Field(20.0, ge=1, le=300)
+    """Per HTTP request to a calendar server."""
 
 
 class Settings(BaseSettings):
@@ -316,6 +327,7 @@ class Settings(BaseSettings):
     speech: SpeechSettings = SpeechSettings()
     retention: RetentionSettings = RetentionSettings()
     notifications: NotificationSettings = NotificationSettings()
+    calendars: CalendarSettings = CalendarSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -5,9 +5,9 @@ time (:mod:`scheduling.occupancy`), two overlapping ones collide on the primary 
 ``slot_cells`` and the loser's ``IntegrityError`` becomes ``Refused(SLOT_TAKEN)``.
 Bookings and moves carry an idempotency key (:mod:`scheduling.idempotency`).
 
-Every change is recorded by :func:`_record_change` inside its transaction: today the
-audit event; it is also the one place where a change's other effects belong (e.g.
-publishing it to a calendar), so that a rolled-back change has none.
+Every change is recorded by :func:`_record_change` inside its transaction: the audit
+event and the calendar outbox row that publishes it to the practitioner's own calendar
+(:mod:`scheduling.calendar_outbox`), so that a rolled-back change has neither.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduling import audit_events, idempotency, lookup, occupancy, patient_rules, rules
+from scheduling import (
+    audit_events,
+    calendar_outbox,
+    idempotency,
+    lookup,
+    occupancy,
+    patient_rules,
+    rules,
+)
 from scheduling.audit_events import Action, Who
 from scheduling.clock import cells, now_utc
 from scheduling.errors import InvalidSlot
@@ -241,7 +249,8 @@ class Bookings:
                     if dropped:
                         detail["expired_holds_dropped"] = dropped
                 session.flush()
-                _record_change(session, audit_events.APPOINTMENT_MOVE, who, old, detail)
+                _record_change(session, audit_events.APPOINTMENT_MOVE, who, old, detail,
+                               replacement=row)
                 return Rescheduled(appointment_view(session, old), appointment_view(session, row))
         except _HoldLost:
             return HOLD_EXPIRED
@@ -256,9 +265,15 @@ class _HoldLost(Exception):
 
 
 def _record_change(
-    session: Session, action: Action, who: Who, row: Appointment, detail: dict[str, object]
+    session: Session, action: Action, who: Who, row: Appointment, detail: dict[str, object],
+    *, replacement: Appointment | None = None,
 ) -> None:
-    """Record a change of ``row`` in its transaction (the audit event)."""
+    """Record a change of ``row`` (moved to ``replacement``) in its transaction: the
+    calendar outbox row, then the audit event."""
+    if replacement is None:
+        calendar_outbox.record_change(session, row)
+    else:
+        calendar_outbox.record_change(session, row, replacement)
     audit_events.record(
         session, action, who, object_id=row.id, patient_id=row.patient_id,
         practice_id=row.practice_id, detail=detail,

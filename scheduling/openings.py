@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduling import occupancy
+from scheduling import imported_busy, occupancy
 from scheduling.slots import WeeklyOpening, fits_opening, windows_on
 from scheduling.values import Reason, Refused
 from storage.models import OpeningTemplate, Practice, Practitioner
@@ -44,6 +44,7 @@ def opening_refusal(
     day = starts_at.astimezone(zone).date()
     windows = windows_on(day, weekly_openings(session, [person]), zone)
     closed = occupancy.closures(session, place.id, [person.id], starts_at, ends_at)
+    closed += imported_busy.periods(session, place.id, [person.id], starts_at, ends_at)
     if fits_opening(person.id, starts_at, ends_at, windows, closed):
         return None
     return Refused(

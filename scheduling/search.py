@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from scheduling import lookup, occupancy, patient_rules, rules
+from scheduling import imported_busy, lookup, occupancy, patient_rules, rules
 from scheduling.clock import now_utc, require_aware
 from scheduling.lookup import PracticeRef, PractitionerRef
 from scheduling.openings import weekly_openings
@@ -144,6 +144,7 @@ def _free_slots_between(
     span_end = max(w.ends_at for w in windows)
     ids = [p.id for p in people]
     busy = occupancy.busy_cells(session, ids, span_start, span_end, now)
+    imported_busy.add_busy_cells(session, busy, place.id, ids, span_start, span_end)
     closed = occupancy.closures(session, place.id, ids, span_start, span_end)
     names = {p.id: p.display_name for p in people}
     duration = timedelta(minutes=kind.duration_minutes)

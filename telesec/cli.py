@@ -12,6 +12,7 @@ from telesec.commands import (
     agenda,
     audit,
     backup,
+    calendars,
     db,
     demo,
     flows,
@@ -38,6 +39,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(demo.app, name="demo")
 app.add_typer(agenda.app, name="agenda")
 app.add_typer(practice.app, name="practice")
+app.add_typer(calendars.app, name="calendars")
 app.add_typer(models.app, name="models")
 app.add_typer(prompts.app, name="prompts")
 app.command("serve")(serve.serve)

@@ -1,8 +1,11 @@
-"""Periodic jobs of a running engine: hold expiry, retention, audit checkpoints, and the
-notification outbox (booking confirmations, staff alerts: ``notify.dispatch``).
+"""Periodic jobs of a running engine: hold expiry, retention, audit checkpoints, the
+notification outbox (booking confirmations, staff alerts: ``notify.dispatch``) and the
+practitioners' calendars.
 
-Each job runs on its own period in one background thread; a failing job is logged (no
+Each job runs on its own period in a background thread; a failing job is logged (no
 health data: the exception type only) and retried at its next period, never fatal.
+The calendar sync has a runner (thread) of its own: a slow or unreachable calendar
+server must not hold up hold expiry or the vault's jobs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from calendars.sync import CalendarSync
 from notify.dispatch import OutboxDispatcher
 from notify.notifier import Notifier
 from scheduling.service import Agenda
@@ -53,13 +57,18 @@ def engine_jobs(agenda: Agenda, vault: Vault, notifier: Notifier | None = None) 
     ]
 
 
+def calendar_jobs(sync: CalendarSync, period_s: float) -> list[Job]:
+    """Publish queued appointments, sync calendars that are due or asked for (issue 18)."""
+    return [Job("calendar-sync", period_s, sync.run_due)]
+
+
 class JobRunner:
     """Runs jobs on their periods in a daemon thread until :meth:`stop`."""
 
-    def __init__(self, jobs: list[Job]) -> None:
+    def __init__(self, jobs: list[Job], name: str = "jobs") -> None:
         self.jobs = jobs
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="jobs", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()

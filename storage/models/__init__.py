@@ -14,6 +14,17 @@ from storage.models.agenda import (
 )
 from storage.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from storage.models.base import Base, UTCDateTime, utcnow
+from storage.models.calendars import (
+    Attendance,
+    CalendarConflict,
+    CalendarKind,
+    CalendarLink,
+    CalendarOutbox,
+    CalendarPublication,
+    CalendarRemoteEvent,
+    ImportedBusy,
+    PracticeCalendarSettings,
+)
 from storage.models.calls import CallRecord, Escalation, EscalationStatus
 from storage.models.lockouts import IdentityLockout
 from storage.models.notifications import Notification, NotificationKind, NotificationStatus
@@ -31,16 +42,24 @@ from storage.models.vault import ObjectKind, ObjectStatus, VaultObject
 __all__ = [
     "Appointment",
     "AppointmentStatus",
+    "Attendance",
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Base",
+    "CalendarConflict",
+    "CalendarKind",
+    "CalendarLink",
+    "CalendarOutbox",
+    "CalendarPublication",
+    "CalendarRemoteEvent",
     "CallRecord",
     "Escalation",
     "EscalationStatus",
     "ExceptionKind",
     "Hold",
     "IdentityLockout",
+    "ImportedBusy",
     "Notification",
     "NotificationKind",
     "NotificationStatus",
@@ -49,6 +68,7 @@ __all__ = [
     "OpeningTemplate",
     "Patient",
     "Practice",
+    "PracticeCalendarSettings",
     "PracticeProfile",
     "Practitioner",
     "ScheduleException",

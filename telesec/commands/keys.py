@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from calendars.links import reseal_all as reseal_calendar_sources
 from foundation.errors import TelesecError
 from foundation.settings import load_settings
 from storage import escalations
@@ -55,9 +56,11 @@ def rotate() -> None:
     rewrapped = vault.rewrap_all()
     with vault.db.session() as session:
         resealed = PatientDirectory(session).reseal_all()
+        calendars = reseal_calendar_sources(session, vault.keyring)
     numbers = escalations.reseal_caller_numbers(vault.db)
     typer.echo(f"current key is now {new}; {rewrapped} data keys rewrapped, "
-               f"{resealed} patient records and {numbers} call-back numbers resealed")
+               f"{resealed} patient records, {numbers} call-back numbers and "
+               f"{calendars} calendar credentials resealed")
 
 
 @app.command("retire")

@@ -2,7 +2,7 @@
 
 On the embedded default it prepares the data directory on first run (keyring, schema),
 then runs: the periodic jobs (hold expiry, vault recovery, retention, audit checkpoints,
-the notification outbox),
+the notification outbox; the practitioners' calendars in a thread of their own),
 the staff API with its console, and the SIP pool (Kamailio front + pjsua2 workers running
 the IVR flows), until SIGTERM or Ctrl-C, when it drains live calls and stops.
 """
@@ -16,6 +16,7 @@ import threading
 import typer
 import uvicorn
 
+from calendars.sync import CalendarSync
 from foundation.settings import Settings, load_settings
 from notify.notifier import Notifier
 from scheduling.service import Agenda
@@ -25,7 +26,7 @@ from speech.status import announce
 from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
-from telesec.jobs import JobRunner, engine_jobs
+from telesec.jobs import JobRunner, calendar_jobs, engine_jobs
 from telesec.wiring import DatabaseDirectory, api_app, open_database, open_vault
 
 log = logging.getLogger("telesec.serve")
@@ -37,7 +38,8 @@ def serve(
     sip: bool = typer.Option(True, help="Answer calls (Kamailio front and SIP workers)."),
     api: bool = typer.Option(True, help="Serve the staff API and web console."),
     jobs: bool = typer.Option(
-        True, help="Run retention, hold expiry, audit checkpoints and notifications."),
+        True, help="Run retention, hold expiry, audit checkpoints, notifications and "
+        "calendar sync."),
     front: bool = typer.Option(
         True, help="Run this node's own Kamailio front; --no-front: the workers listen on "
         "sip.node_host behind a shared `telesec front` (docs/deploy.md)."),
@@ -60,8 +62,12 @@ def serve(
     notifier = Notifier.from_settings(settings)
     log.info(notifier.describe())
     runner = JobRunner(engine_jobs(Agenda(db), vault, notifier)) if jobs else None
-    if runner:
-        runner.start()
+    calendar_runner = JobRunner(calendar_jobs(
+        CalendarSync(db, vault.keyring, settings.calendars),
+        settings.calendars.publish_interval_seconds), name="calendar-jobs") if jobs else None
+    for started in (runner, calendar_runner):
+        if started:
+            started.start()
     api_server = _start_api(settings) if api else None
     speech_server = None
     try:
@@ -85,8 +91,9 @@ def serve(
             speech_server.stop()
         if api_server is not None:
             api_server.should_exit = True
-        if runner:
-            runner.stop()
+        for started in (runner, calendar_runner):
+            if started:
+                started.stop()
         db.dispose()
     log.info("stopped")
 

@@ -1,14 +1,15 @@
 """The folder layout is the architecture: each package imports only the layers below it.
 
 storage knows nothing of the rest; scheduling builds on storage; staff (accounts, login)
-builds on both, below the API and the CLI that administer it; notify sends the
+builds on both, below the API and the CLI that administer it; calendars (the
+practitioners' own calendars) builds on scheduling and storage; notify sends the
 storage's outbox (confirmations, staff alerts); speech stands alone;
 telephony knows SIP and media, and may write into the vault; ivr_flows drives calls through
 the telephony interface with scheduling, speech and storage; api serves staff over
-staff, scheduling and storage. ``foundation`` (settings, errors, process and file helpers) is
-the ground floor every layer may use, and it imports none of them. ``telesec`` is the
-composition root (CLI, wiring, call handler, jobs): it may import anything, and nothing
-imports it.
+staff, scheduling, calendars and storage. ``foundation`` (settings, errors, process and
+file helpers) is the ground floor every layer may use, and it imports none of them.
+``telesec`` is the composition root (CLI, wiring, call handler, jobs): it may import
+anything, and nothing imports it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ ALLOWED = {
     "storage": {"storage"},
     "scheduling": {"scheduling", "storage"},
     "staff": {"staff", "scheduling", "storage"},
+    "calendars": {"calendars", "scheduling", "storage"},
     "speech": {"speech"},
     "telephony": {"telephony", "storage"},
     "notify": {"notify", "storage"},
     "ivr_flows": {"ivr_flows", "scheduling", "storage", "speech", "telephony", "notify"},
-    "api": {"api", "staff", "scheduling", "storage"},
+    "api": {"api", "staff", "scheduling", "calendars", "storage"},
 }
 PROJECT = set(ALLOWED) | {"telesec"}
 GROUND = "foundation"

@@ -1,9 +1,13 @@
 // The day's agenda: a secretary's practices, or a doctor's own appointments.
 // The list holds patient ids only; a name is shown on demand (an audited read).
+// An appointment that the practitioner's own calendar overlaps is flagged, to be moved;
+// a practitioner's calendar that does not sync is a warning above the list.
 
 import {api} from "./api.js";
 import {h, fill, field, busy, toast, showError} from "./dom.js";
 import * as fmt from "./format.js";
+import {modal} from "./dialog.js";
+import {calendarWarnings} from "./calendars.js";
 
 export function practicePicker(session, onChange, selectedId) {
   if (session.practices.length < 2) return null;
@@ -64,6 +68,7 @@ export function agendaView(place, session) {
   const title = h("h2", {class: "day-title"});
   const table = h("div", {class: "table-wrap"});
   const errors = h("div");
+  const warnings = h("div", {class: "calendar-warnings"});
 
   async function loadPractitioners() {
     if (!isSecretary) return;
@@ -80,6 +85,10 @@ export function agendaView(place, session) {
     title.textContent = fmt.longDate(day);
     fill(table, h("p", {class: "muted"}, "Chargement…"));
     let rows;
+    // the calendars' side is a help: the day's list shows even if it cannot be read
+    const conflicts = api(`/practices/${practice.slug}/calendar-conflicts`, {query: {day}})
+      .catch(() => []);
+    const calendars = api(`/practices/${practice.slug}/calendars`).catch(() => null);
     try {
       rows = await api(`/practices/${practice.slug}/agenda`,
                        {query: {day, practitioner_id: practitionerId}});
@@ -89,7 +98,12 @@ export function agendaView(place, session) {
       showError(errors, error);
       return;
     }
+    const flagged = new Map((await conflicts).map(c => [c.appointment_id, c]));
+    const state = await calendars;
     if (mine !== latest) return;
+    fill(warnings, state ? calendarWarnings(state.practitioners, practice.timezone) : null,
+      flagged.size ? h("p", {class: "notice warn", role: "status"},
+        `${flagged.size} rendez-vous en conflit avec l'agenda personnel du praticien : à déplacer.`) : null);
     if (!rows.length) {
       fill(table, h("div", {class: "empty"}, h("p", {}, "Aucun rendez-vous ce jour-là.")));
       return;
@@ -99,13 +113,69 @@ export function agendaView(place, session) {
         h("th", {scope: "col"}, "Heure"), h("th", {scope: "col"}, "Praticien"),
         h("th", {scope: "col"}, "Motif"), h("th", {scope: "col"}, "Patient"),
         h("th", {scope: "col"}, "État"), isSecretary ? h("th", {scope: "col"}, h("span", {class: "visually-hidden"}, "Actions")) : null)),
-      h("tbody", {}, rows.map(row => h("tr", {class: row.status === "cancelled" ? "cancelled" : ""},
+      h("tbody", {}, rows.map(row => h("tr", {class: row.status === "cancelled" ? "cancelled" : (flagged.has(row.id) ? "conflict" : ""),
+                                              dataset: {appointment: row.id}},
         h("td", {class: "time"}, `${fmt.time(row.starts_at, row.timezone)} – ${fmt.time(row.ends_at, row.timezone)}`),
         h("td", {}, row.practitioner_name),
         h("td", {}, row.visit_type_label),
         h("td", {}, patientReveal(row.patient_id, patients)),
-        h("td", {}, h("span", {class: `badge status-${row.status}`}, fmt.statusLabel(row.status))),
-        isSecretary ? h("td", {}, h("div", {class: "row-actions"}, cancelButton(row))) : null)))));
+        h("td", {}, h("span", {class: `badge status-${row.status}`}, fmt.statusLabel(row.status)),
+          flagged.has(row.id) ? conflictBadge(flagged.get(row.id), row) : null),
+        isSecretary ? h("td", {}, h("div", {class: "row-actions"},
+          flagged.has(row.id) ? moveButton(row) : null, cancelButton(row))) : null)))));
+  }
+
+  function conflictBadge(conflict, row) {
+    return h("span", {class: "badge danger conflict-flag",
+                      title: `Indisponible dans son calendrier de ${fmt.time(conflict.busy_starts_at, row.timezone)} à ${fmt.time(conflict.busy_ends_at, row.timezone)}`},
+      "Conflit agenda personnel — à déplacer");
+  }
+
+  function moveButton(row) {
+    const button = h("button", {type: "button", class: "ghost"}, "Déplacer…");
+    button.addEventListener("click", () => moveDialog(row));
+    return button;
+  }
+
+  async function moveDialog(row) {
+    const list = h("div", {class: "slots"}, h("p", {class: "muted"}, "Recherche des créneaux…"));
+    const errors2 = h("div");
+    const dialog = modal(`Déplacer le rendez-vous de ${fmt.time(row.starts_at, row.timezone)} (${row.practitioner_name})`,
+      h("div", {}, h("p", {class: "muted small"}, "Créneaux libres du même praticien pour le même motif :"), errors2, list),
+      {closeLabel: "Annuler"});
+    let found;
+    try {
+      found = await api(`/practices/${practice.slug}/slots`, {query: {
+        visit_type: row.visit_type_code, practitioner_id: row.practitioner_id, after: row.starts_at, limit: 6}});
+    } catch (error) {
+      fill(list);
+      showError(errors2, error);
+      return;
+    }
+    if (!found.length) {
+      fill(list, h("p", {class: "empty"}, "Aucun créneau libre."));
+      return;
+    }
+    fill(list, found.map(slot => {
+      const choose = h("button", {type: "button", class: "slot"},
+        h("span", {class: "slot-day"}, fmt.date(slot.starts_at, slot.timezone)),
+        h("span", {class: "slot-time"}, fmt.time(slot.starts_at, slot.timezone)),
+        h("span", {class: "slot-who"}, slot.practitioner_name));
+      choose.addEventListener("click", () => busy(choose, async () => {
+        try {
+          await api(`/appointments/${row.id}/move`, {method: "POST", body: {
+            practitioner_id: slot.practitioner_id, starts_at: slot.starts_at,
+            idempotency_key: `move-${row.id}-${Date.parse(slot.starts_at)}`}});
+        } catch (error) {
+          showError(errors2, error);
+          return;
+        }
+        dialog.close();
+        toast(`Rendez-vous déplacé au ${fmt.dateTime(slot.starts_at, slot.timezone)}.`, "ok");
+        load();
+      }));
+      return choose;
+    }));
   }
 
   function cancelButton(row) {
@@ -144,6 +214,6 @@ export function agendaView(place, session) {
                      onclick: () => { day = fmt.todayIso(practice.timezone); load(); }}, "Aujourd'hui"),
         h("button", {type: "button", class: "secondary", onclick: () => step(1)}, "Lendemain ▶")),
       dayInput, isSecretary ? who : null),
-    title, errors, table);
+    title, errors, warnings, table);
   loadPractitioners().then(load, error => showError(errors, error));
 }

@@ -14,6 +14,7 @@ import {newPatientsView} from "./newpatients.js";
 import {usersView} from "./users.js";
 import {auditView} from "./audit.js";
 import {retentionView} from "./retention.js";
+import {calendarsView} from "./calendars.js";
 import {accountView} from "./account.js";
 
 const SECTIONS = {
@@ -30,6 +31,7 @@ const SECTIONS = {
   ],
   admin: [
     {id: "utilisateurs", label: "Utilisateurs", view: usersView},
+    {id: "calendriers", label: "Calendriers", view: calendarsView},
     {id: "audit", label: "Audit", view: auditView},
     {id: "conservation", label: "Conservation", view: retentionView},
   ],

@@ -240,13 +240,16 @@ def _find_conflicts(
     session.flush()
     if result.new_conflicts:  # one audit event and one log line per sync, ids only
         audit_events.record(
-            session, actor=ACTOR, action="calendar.conflict", object_type="calendar_link",
-            object_id=link.id, purpose=None,
-            default_purpose="flag appointments that the practitioner's calendar overlaps",
+            session,
+            audit_events.Action("calendar.conflict", "calendar_link",
+                                "flag appointments that the practitioner's calendar overlaps"),
+            audit_events.Who(ACTOR, None),
+            object_id=link.id,
             practice_id=link.practice_id,
             detail={"practitioner_id": link.practitioner_id,
                     "appointments": result.new_conflicts[:500],
-                    "count": len(result.new_conflicts)})
+                    "count": len(result.new_conflicts)},
+        )
         log.warning("calendar of practitioner %d: %d booked appointment(s) now overlap busy "
                     "time (first: %s); secretaries see them flagged in the agenda, to move",
                     link.practitioner_id, len(result.new_conflicts),

@@ -145,8 +145,11 @@ def link_calendar(
     if source.kind is CalendarKind.CALDAV:
         queued = _queue_upcoming(session, [practitioner_id], now)
     audit_events.record(
-        session, actor=actor, action="calendar.link", object_type="calendar_link",
-        object_id=row.id, purpose=purpose, default_purpose="link a practitioner's calendar",
+        session,
+        audit_events.Action("calendar.link", "calendar_link",
+                            "link a practitioner's calendar"),
+        audit_events.Who(actor, purpose),
+        object_id=row.id,
         practice_id=practice_id,
         detail={"practitioner_id": practitioner_id, "kind": str(source.kind),
                 "server": source.server, "replaced": replaced is not None,
@@ -188,9 +191,13 @@ def unlink_calendar(
     session.delete(row)
     session.flush()
     audit_events.record(
-        session, actor=actor, action="calendar.unlink", object_type="calendar_link",
-        object_id=link_id, purpose=purpose, default_purpose="unlink a practitioner's calendar",
-        practice_id=practice_id, detail=detail,
+        session,
+        audit_events.Action("calendar.unlink", "calendar_link",
+                            "unlink a practitioner's calendar"),
+        audit_events.Who(actor, purpose),
+        object_id=link_id,
+        practice_id=practice_id,
+        detail=detail,
     )
     return True
 
@@ -247,10 +254,13 @@ def update_settings(
             log.warning("practice %d now publishes patients' names and numbers to its "
                         "practitioners' calendars (turned on by an admin; audited)", practice_id)
     audit_events.record(
-        session, actor=actor, action="calendar.settings.update",
-        object_type="practice_calendar_settings", object_id=practice_id, purpose=purpose,
-        default_purpose="change what the practitioners' calendars receive and block",
-        practice_id=practice_id, detail={**changes, "appointments_queued": queued},
+        session,
+        audit_events.Action("calendar.settings.update", "practice_calendar_settings",
+                            "change what the practitioners' calendars receive and block"),
+        audit_events.Who(actor, purpose),
+        object_id=practice_id,
+        practice_id=practice_id,
+        detail={**changes, "appointments_queued": queued},
     )
     return settings_of(session, practice_id)
 
@@ -269,10 +279,13 @@ def request_sync(
         row.sync_requested_at = now or utcnow()
     if rows:
         audit_events.record(
-            session, actor=actor, action="calendar.sync.request", object_type="calendar_link",
-            object_id=rows[0].id if len(rows) == 1 else None, purpose=None,
-            default_purpose="synchronise the practitioners' calendars now",
-            practice_id=practice_id, detail={"links": len(rows)},
+            session,
+            audit_events.Action("calendar.sync.request", "calendar_link",
+                                "synchronise the practitioners' calendars now"),
+            audit_events.Who(actor, None),
+            object_id=rows[0].id if len(rows) == 1 else None,
+            practice_id=practice_id,
+            detail={"links": len(rows)},
         )
     return len(rows)
 

@@ -296,10 +296,14 @@ def _patient_line(session: Session, row: Appointment) -> PatientLine | None:
     except UnknownPatient:
         return None
     audit_events.record(
-        session, actor=PUBLISH_ACTOR, action="patient.read", object_type="patient",
-        object_id=None, purpose=None,
-        default_purpose="publish the appointment with the patient's name to the "
-                        "practitioner's calendar (practice setting)",
-        patient_id=record.id, practice_id=row.practice_id,
-        detail={"appointment_id": row.id, "fields": ["name", "phone"]})
+        session,
+        audit_events.Action("patient.read", "patient",
+                            "publish the appointment with the patient's name to the "
+                        "practitioner's calendar (practice setting)"),
+        audit_events.Who(PUBLISH_ACTOR, None),
+        object_id=None,
+        patient_id=record.id,
+        practice_id=row.practice_id,
+        detail={"appointment_id": row.id, "fields": ["name", "phone"]},
+    )
     return PatientLine(f"{record.last_name.upper()} {record.first_name}", record.phone)

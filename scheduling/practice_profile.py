@@ -190,9 +190,13 @@ def set_profile(
         session.flush()
     if changed:
         audit_events.record(
-            session, actor=actor, action="practice_profile.update", object_type="practice",
-            object_id=practice_id, purpose=purpose, default_purpose="practice set-up",
-            practice_id=practice_id, detail={"fields": sorted(changed)},
+            session,
+            audit_events.Action("practice_profile.update", "practice",
+                                "practice set-up"),
+            audit_events.Who(actor, purpose),
+            object_id=practice_id,
+            practice_id=practice_id,
+            detail={"fields": sorted(changed)},
         )
     return profile(session, practice_id)
 
@@ -228,9 +232,13 @@ def set_practitioner_options(
     if changed:
         session.flush()
         audit_events.record(
-            session, actor=actor, action="practitioner.update", object_type="practitioner",
-            object_id=person.id, purpose=purpose, default_purpose="practice set-up",
-            practice_id=person.practice_id, detail={"fields": changed},
+            session,
+            audit_events.Action("practitioner.update", "practitioner",
+                                "practice set-up"),
+            audit_events.Who(actor, purpose),
+            object_id=person.id,
+            practice_id=person.practice_id,
+            detail={"fields": changed},
         )
     return person
 

@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scheduling.errors import (
     IdempotencyKeyReused,
+    InvalidProfileValue,
     InvalidSlot,
     OverlappingException,
     PracticeConfigError,
@@ -87,6 +88,7 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     UnknownVisitType: (404, "not_found"),
     UnknownPatient: (404, "not_found"),
     IdempotencyKeyReused: (409, "idempotency_key_reused"),
+    InvalidProfileValue: (422, "invalid_request"),
     PracticeConfigError: (409, "conflict"),
     OverlappingException: (409, "conflict"),
     InvalidSlot: (422, "invalid_request"),

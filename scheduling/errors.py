@@ -50,3 +50,7 @@ class OverlappingException(SchedulingError):
 
 class PracticeConfigError(SchedulingError):
     """A practice definition (file or mapping) that cannot be applied."""
+
+
+class InvalidProfileValue(PracticeConfigError):
+    """A value of a practice's profile or a doctor's options that is not valid as given."""

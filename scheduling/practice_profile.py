@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy.orm import Session
 
 from scheduling import audit_events
-from scheduling.errors import PracticeConfigError
+from scheduling.errors import InvalidProfileValue, PracticeConfigError
 from storage.models import PracticeProfile, Practitioner, utcnow
 from storage.models.practice_profile import DEFAULT_DUPLICATE_WINDOW_DAYS, PHARMACY_ON_DUTY
 
@@ -129,7 +129,7 @@ def profile(session: Session, practice_id: int) -> ProfileView:
 
 
 def parse_profile(data: Any, source: str = "practice profile") -> ProfileDefinition:
-    """Validate a profile; any problem is one :class:`PracticeConfigError` line."""
+    """Validate a profile; any problem is one :class:`InvalidProfileValue` line."""
     try:
         return ProfileDefinition.model_validate(data)
     except ValidationError as exc:
@@ -138,7 +138,7 @@ def parse_profile(data: Any, source: str = "practice profile") -> ProfileDefinit
             f"{e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         )
-        raise PracticeConfigError(f"{source}: {problems}") from None
+        raise InvalidProfileValue(f"{source}: {problems}") from None
 
 
 def update_profile(
@@ -153,7 +153,7 @@ def update_profile(
     audit_events.require_actor(actor)
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
-        raise PracticeConfigError(
+        raise InvalidProfileValue(
             f"unknown profile field {unknown[0]!r}; known: {', '.join(FIELDS)}")
     current = profile(session, practice_id)
     wanted = parse_profile({**current.as_definition(), **changes})
@@ -225,7 +225,7 @@ def set_practitioner_options(
             try:
                 address = check_recipient(str(alert_address))
             except ValueError as exc:
-                raise PracticeConfigError(f"alert_address: {exc}") from None
+                raise InvalidProfileValue(f"alert_address: {exc}") from None
         if person.alert_address != address:
             person.alert_address = address
             changed.append("alert_address")

@@ -50,6 +50,12 @@ sys.path.insert(0, str(REPO))
 from interruptible import main_of  # noqa: E402
 
 from foundation.errors import TelesecError  # noqa: E402
+from foundation.processes import (  # noqa: E402
+    cpu_seconds,
+    descendants,
+    signal_group,
+    thread_cpu_seconds,
+)
 from foundation.settings import load_settings  # noqa: E402
 from telephony.audio import FRAME_MS  # noqa: E402
 from telephony.pool_settings import PoolTuning  # noqa: E402
@@ -78,7 +84,6 @@ NEXT_PROMPT_CLASS = 100  # the next prompt (660 Hz at 0.6) peaks at ~115
 KEY_AFTER_PROMPT_S = 0.4  # the caller presses the key this long after the menu starts
 KEY_EVENT_PACKETS = 3  # 60 ms key, then three end packets
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; absent from Python 3.11
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------- media
@@ -318,28 +323,10 @@ class CallerMedia:
 # ---------------------------------------------------------------------------- processes
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` (seconds); processes gone meanwhile count as 0."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
 def thread_cpu(pids: list[int]) -> dict[tuple[int, int], tuple[str, float]]:
     """{(pid, tid): (thread name, utime + stime seconds)} of every thread of ``pids``."""
-    out: dict[tuple[int, int], tuple[str, float]] = {}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                    name = (task / "comm").read_text().strip()
-                    out[(pid, int(task.name))] = (name, (int(fields[11]) + int(fields[12]))
-                                                  / CLK_TCK)
-    return out
+    return {(pid, tid): named for pid in pids
+            for tid, named in thread_cpu_seconds(pid).items()}
 
 
 def cpu_by_thread_name(before: dict[tuple[int, int], tuple[str, float]],
@@ -350,22 +337,6 @@ def cpu_by_thread_name(before: dict[tuple[int, int], tuple[str, float]],
     for key, (name, seconds) in after.items():
         shares[name] += (seconds - before.get(key, (name, 0.0))[1]) / elapsed * 100
     return dict(shares.most_common())
-
-
-def descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
 
 
 def pool_pids(pool: Supervisor) -> tuple[list[int], list[int]]:
@@ -429,8 +400,7 @@ def choose_ports(requested: int | None, workers: int) -> Ports:
 
 def kill_group(process: subprocess.Popen | None) -> None:
     if process is not None and process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
 

@@ -21,7 +21,6 @@ import atexit
 import collections
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -31,6 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.processes import signal_group
 
 log = logging.getLogger("speech.server")
 
@@ -71,8 +71,7 @@ class SpeechServerProcess:
                 self.popen.stdin.close()  # the server exits on stdin EOF
         for signum, wait in ((None, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
             if signum is not None and self.alive:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signum)
+                signal_group(self.popen.pid, signum)
             try:
                 return self.popen.wait(wait)
             except subprocess.TimeoutExpired:

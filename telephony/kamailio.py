@@ -24,6 +24,7 @@ from collections import deque
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.processes import group_members, signal_group
 from telephony.kamailio_config import FrontLayout, write_front_files
 
 log = logging.getLogger("telesec.telephony.kamailio")
@@ -230,16 +231,16 @@ class KamailioFront:
             return
         self._stopping = True
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 log.warning("Kamailio did not stop within %.0f s; killing it", timeout)
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         # Children outlive a main process that was killed outright; they still hold the
         # ports. They keep its process group, which therefore still exists: sweep it.
-        for pid in _group_members(process.pid):
+        for pid in group_members(process.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         if self._reader:
@@ -247,23 +248,3 @@ class KamailioFront:
         if process.stderr:
             process.stderr.close()
         self.layout.pid_path.unlink(missing_ok=True)
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live processes whose process group is ``pgid`` (from /proc)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

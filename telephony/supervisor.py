@@ -14,7 +14,6 @@ any worker starts; see docs/telephony-pool.md.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from foundation.errors import TelesecError
+from foundation.processes import descendants, pss_kb, signal_group
 from foundation.settings import Settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
@@ -410,8 +410,8 @@ class Supervisor:
             roots = [s.process.pid for s in self._slots if s.process and s.process.poll() is None]
             if self._front is not None and self._front.is_alive() and self._front.pid:
                 roots.append(self._front.pid)
-        pids = roots + [child for root in roots for child in _descendants(root)]
-        sizes = {pid: _pss_kb(pid) for pid in pids}
+        pids = roots + [child for root in roots for child in descendants(root)]
+        sizes = {pid: pss_kb(pid) for pid in pids}
         return {pid: size for pid, size in sizes.items() if size is not None}
 
     # ------------------------------------------------------------------ stop
@@ -431,7 +431,7 @@ class Supervisor:
             slots = list(self._slots)
         running = [s.process for s in slots if s.process is not None and s.process.poll() is None]
         for process in running:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
         end = time.monotonic() + deadline
         while any(p.poll() is None for p in running) and time.monotonic() < end:
             if self._abort_drain.wait(_POLL_S):
@@ -442,7 +442,7 @@ class Supervisor:
         for slot in slots:
             if slot.process is not None:
                 if slot.process.poll() is None:
-                    _signal_group(slot.process.pid, signal.SIGKILL)
+                    signal_group(slot.process.pid, signal.SIGKILL)
                 slot.process.wait()
                 for reader in slot.readers:
                     reader.join(timeout=2)
@@ -481,43 +481,8 @@ class Supervisor:
                 signal.signal(sig, handler)
 
 
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-            except (OSError, IndexError, ValueError):
-                continue
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
-
-
-def _pss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def _last_line(slot: _WorkerSlot) -> str:
     return slot.stderr_tail[-1] if slot.stderr_tail else "no output"
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def _close_pipes(process: subprocess.Popen[str]) -> None:

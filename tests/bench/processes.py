@@ -11,23 +11,23 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from foundation.processes import process_table
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def live_processes(belongs: Callable[[str, bytes], bool]) -> list[str]:
     """Command lines of live (not zombie) processes for which ``belongs(cmdline, environ)``."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for process in process_table():
         try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            environ = Path(f"/proc/{process.pid}/environ").read_bytes()
         except OSError:
             continue
-        if state != "Z" and belongs(cmdline, environ):
-            found.append(cmdline)
+        command = cmdline.replace(b"\0", b" ").decode(errors="replace")
+        if belongs(command, environ):
+            found.append(command)
     return found
 
 

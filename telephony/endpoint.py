@@ -23,10 +23,17 @@ from typing import Any
 import pjsua2 as pj
 
 from telephony.audio import FRAME_MS
-from telephony.call import CallLeg, SipCall, call_param, request_uri_user, uri_user, via_transport
 from telephony.media import CallAudioPort, CallerAudioTap
 from telephony.port_pool import AudioPortPool
 from telephony.session import BridgeResult, CallInfo, CallSession
+from telephony.sip_call import (
+    CallLeg,
+    SipCall,
+    call_param,
+    request_uri_user,
+    uri_user,
+    via_transport,
+)
 from telephony.transfer import BridgedTransfer, OutboundLeg
 from telephony.worker_config import (
     PJSUA_MAX_CALLS,

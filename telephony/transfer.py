@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 import pjsua2 as pj
 
-from telephony.call import call_param
 from telephony.media import StopReason
 from telephony.session import BridgeResult, CallEvent
+from telephony.sip_call import call_param
 
 if TYPE_CHECKING:
-    from telephony.call import CallLeg
     from telephony.endpoint import SipEndpoint
+    from telephony.sip_call import CallLeg
 
 log = logging.getLogger(__name__)
 

@@ -382,7 +382,7 @@ class Ports:
     def free(self, workers: int) -> bool:
         ports = [self.front, self.sipp, self.sipp_media, self.sipp_media + 2,
                  *range(self.workers, self.workers + workers)]
-        # each worker's first RTP port (telephony.endpoint: 20000 + (port % 2000) * 10)
+        # each worker's first RTP port (telephony.worker_config: 20000 + (port % 2000) * 10)
         ports += [20000 + ((self.workers + i) % 2000) * 10 for i in range(workers)]
         return all(port_free(p) for p in ports)
 

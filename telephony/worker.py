@@ -21,14 +21,8 @@ import sys
 import threading
 import time
 
-from telephony.endpoint import (
-    SRTP_MODES,
-    HandlerFactory,
-    Registration,
-    SipEndpoint,
-    TlsSettings,
-    WorkerConfig,
-)
+from telephony.endpoint import HandlerFactory, SipEndpoint
+from telephony.worker_config import SRTP_MODES, Registration, TlsSettings, WorkerConfig
 
 log = logging.getLogger("telephony.worker")
 

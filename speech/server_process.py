@@ -31,10 +31,11 @@ from pathlib import Path
 
 from foundation.errors import TelesecError
 from foundation.processes import signal_group
+from speech.client import RemoteSpeechEngine
+from speech.protocol import SOCKET_ENV
 
 log = logging.getLogger("speech.server")
 
-SOCKET_ENV = "TELESEC_RECOGNIZER_SOCKET"
 _LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
            "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
 
@@ -132,8 +133,6 @@ def start_server_process(
                 f"speech server not ready after {ready_timeout:.0f} s (loading models?); "
                 "check the model paths or raise the timeout"
             )
-    from speech.client import RemoteSpeechEngine
-
     if RemoteSpeechEngine(socket_path, reply_timeout=10.0).ping() is None:
         server.stop(timeout=1.0)
         raise SpeechServerError(f"speech server started but does not answer on {socket_path}")

@@ -29,6 +29,9 @@ log = logging.getLogger("telephony.worker")
 
 def load_handler(spec: str) -> HandlerFactory:
     """Import ``module:callable``."""
+    if not spec:
+        raise ValueError("--handler module:factory is required: the call handler every "
+                         "answered call runs (telesec serve uses telesec.call_handler:answer)")
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"--handler {spec!r}: write it as module:factory")
@@ -51,8 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m telephony.worker", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="SIP port (UDP and TCP)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--handler", default="telephony.demo_handler:menu",
-                        help="module:factory called as factory(session) in a thread per call")
+    parser.add_argument("--handler", default="",
+                        help="module:factory called as factory(session) in a thread per call "
+                             "(required; telesec serve runs telesec.call_handler:answer)")
     parser.add_argument("--accept", action="append", default=[], metavar="USER",
                         help="dialled user/number to accept (repeat); none: accept any")
     parser.add_argument("--allow-net", action="append", default=[], metavar="CIDR",

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
 
 
 def test_rfc4733_keys_arrive_in_order_and_the_call_is_recorded(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:menu")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:menu")
     try:
         sink = RtpSink()  # the engine latches onto sipp's RTP; this only takes the SDP port
         track = RtpTrack().silence(1.5).keys("4071#").silence(2.0)
@@ -34,7 +34,7 @@ def test_rfc4733_keys_arrive_in_order_and_the_call_is_recorded(tmp_path):
 
 
 def test_sip_info_keys_and_the_prompt_reaches_the_caller(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:menu")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:menu")
     sink = RtpSink()
     try:
         caller = scenario(tmp_path, "caller_info.xml", RTP_SINK_PORT=sink.port, PAUSE_MS=1500,
@@ -55,7 +55,7 @@ def test_sip_info_keys_and_the_prompt_reaches_the_caller(tmp_path):
 
 def test_caller_speech_reaches_the_listener_and_the_left_channel(tmp_path):
     speech = speech_alaw("Bonjour, je voudrais prendre un rendez-vous.", tmp_path)
-    worker = start_worker(tmp_path, "telephony.demo_handler:listen_once")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:listen_once")
     sink = RtpSink()
     try:
         sink.play(RtpTrack().silence(0.5).audio(speech).silence(1.5))
@@ -78,7 +78,7 @@ def test_caller_speech_reaches_the_listener_and_the_left_channel(tmp_path):
 
 
 def test_caller_hangs_up_during_a_prompt(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line")
     sink = RtpSink()
     try:
         caller = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=sink.port, PAUSE_MS=1500)
@@ -93,7 +93,7 @@ def test_caller_hangs_up_during_a_prompt(tmp_path):
 
 
 def test_no_rtp_means_the_engine_hangs_up(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line", "--rtp-timeout", "2")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line", "--rtp-timeout", "2")
     try:
         # sipp sends no RTP at all; its SDP points at a port nobody sends from
         caller = scenario(tmp_path, "caller_waits_bye.xml", RTP_SINK_PORT=9,

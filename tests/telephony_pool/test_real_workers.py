@@ -22,7 +22,7 @@ from .conftest import children_of, finish_sipp, run_sipp, sipp_args, start_sipp,
 
 pytestmark = pytest.mark.timeout(120)
 
-HANDLER = "telephony.demo_handler:hold_line"
+HANDLER = "tests.telephony.handlers:hold_line"
 TUNING = PoolTuning(probe_interval_s=1, worker_answer_timeout_ms=1000, kamailio_children=2,
                     restart_backoff_min_s=4, drain_deadline_s=2, ready_timeout_s=40)
 ROUTED = re.compile(r"call-id (\S+) to worker sip:127\.0\.0\.1:(\d+)")

@@ -23,6 +23,7 @@ import pjsua2 as pj
 
 from telephony.admission import refusal
 from telephony.media import CallAudioPort, CallerAudioTap
+from telephony.pjsip_log import log_writer, quiet_until_configured
 from telephony.pjsua_callbacks import AnsweringAccount, TelesecEndpoint
 from telephony.pjsua_config import (
     account_config,
@@ -188,8 +189,11 @@ class SipEndpoint:
         cfg = self.config
         ep = TelesecEndpoint(self._enqueue)
         self._ep = ep
+        quiet_until_configured(cfg.pjsip_log_level)
         ep.libCreate()
-        ep.libInit(endpoint_config(cfg))
+        ep_cfg = endpoint_config(cfg)
+        ep_cfg.logConfig.writer = log_writer()  # pjsip's lines go to the `pjsip` logger
+        ep.libInit(ep_cfg)
         ep.audDevManager().setNullDev()
         set_codecs(ep)
         ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport_config(cfg.host, cfg.port))

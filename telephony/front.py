@@ -31,7 +31,7 @@ from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.pool_settings import PoolTuning
 
-log = logging.getLogger("telesec.telephony.front")
+log = logging.getLogger(__name__)
 
 MAX_WORKERS_PER_NODE = 64
 _WATCH_S = 0.5
@@ -148,6 +148,7 @@ def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTun
         run_dir=run_dir or settings.data_path / "run" / f"front-{sip.listen_port}",
         allowed_networks=list(sip.allowed_networks),
         tuning=tuning,
+        log_level=settings.log_level,
     )
 
 

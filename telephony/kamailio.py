@@ -2,9 +2,9 @@
 
 Kamailio runs in the foreground (``-DD -E``) as a child of the supervisor, with its own
 run directory (config, dispatcher list, pid file, ctl socket), so several fronts can run
-side by side. Its stderr is forwarded to Python logging with SIP user parts and message
-dumps removed; when it fails to start, :func:`summarise_errors` turns its output into
-one line a person can act on.
+side by side. Its stderr is relayed (``foundation.logs.relay``) under
+``telesec.kamailio.<module>`` with SIP user parts and message dumps removed; when it fails
+to start, :func:`summarise_errors` turns its output into one line a person can act on.
 """
 
 from __future__ import annotations
@@ -21,23 +21,29 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.logs import ChildLine, relay
 from foundation.processes import group_members, signal_group
 from telephony.kamailio_config import FrontLayout, write_front_files
+from telephony.log_redaction import redact
 
-log = logging.getLogger("telesec.telephony.kamailio")
+log = logging.getLogger(__name__)
 
 _SYSTEM_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
-_LEVEL = re.compile(r"\b(ALERT|BUG|CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG):")
 _PREFIX = re.compile(
     r"^.*?\b(?:ALERT|BUG|CRITICAL|ERROR|WARNING):\s*(?:<[^>]*>\s*)?(?:\[[^\]]*\]:\s*)?"
 )
 _TELLING = re.compile(r"bind|parse error|syntax error|yyerror")
 _FUNCTION = re.compile(r"^[a-z_][a-z0-9_]*\(\):\s*")
-_SIP_USER = re.compile(r"\b(sips?|tel):[^@\s>;]+@", re.IGNORECASE)
-_MESSAGE_DUMP = re.compile(r"(message|buf|msg)\s*=?\s*<.*", re.IGNORECASE | re.DOTALL)
+#: `` 3(1234) INFO: <script>: text``, `` 0(1234) ERROR: dispatcher [file.c:12]: f(): text``
+_LINE = re.compile(
+    r"^\s*(?:\d+\(\d+\)\s+)?(ALERT|BUG|CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG):\s*"
+    r"(?:<(\w+)>|(\w+))?\s*(?:\[[^\]]*\])?:?\s*(.*)$"
+)
+#: Kamailio's NOTICE is our INFO and its INFO (one line per request) our DEBUG
 _LOG_LEVELS = {
     "ALERT": logging.ERROR,
     "BUG": logging.ERROR,
@@ -64,12 +70,6 @@ def find_kamailio(binary: str = "kamailio") -> str | None:
     return None
 
 
-def redact(line: str) -> str:
-    """Drop SIP user parts and dumped messages from a Kamailio log line."""
-    line = _MESSAGE_DUMP.sub(r"\1=<redacted>", line)
-    return _SIP_USER.sub(lambda m: f"{m.group(1)}:***@", line)
-
-
 def summarise_errors(output: str) -> str:
     """The most telling error of Kamailio's output, as one line with a hint."""
     errors = [line for line in output.splitlines() if _PREFIX.match(line)]
@@ -80,6 +80,16 @@ def summarise_errors(output: str) -> str:
     line = (preferred or errors)[0]
     message = _FUNCTION.sub("", _PREFIX.sub("", line)).strip()
     return redact(message) + _hint(message)
+
+
+def parse_line(line: str) -> ChildLine:
+    """(level, logger, message) of one line of Kamailio's log: the logger is ``core``,
+    ``script`` (our routing script's xlog lines) or the module's name."""
+    match = _LINE.match(line)
+    if match is None:
+        return logging.DEBUG, "", line
+    level, inner, module, message = match.groups()
+    return _LOG_LEVELS[level], inner or module or "", message
 
 
 def _hint(message: str) -> str:
@@ -212,17 +222,22 @@ class KamailioFront:
         )
 
     def _forward_logs(self, process: subprocess.Popen[str]) -> None:
+        """Relay Kamailio's stderr under ``telesec.kamailio``, without callers' numbers."""
         assert process.stderr is not None
-        for raw in process.stderr:
+        relay(self._redacted(process.stderr), "kamailio", parse=self._parse)
+
+    def _redacted(self, lines: Iterable[str]) -> Iterator[str]:
+        for raw in lines:
             line = redact(raw.rstrip())
-            if not line:
-                continue
-            self._recent.append(line)
-            level = _LEVEL.search(line)
-            severity = _LOG_LEVELS[level.group(1)] if level else logging.DEBUG
-            if self._stopping:  # children reporting their exit: expected, not alarming
-                severity = min(severity, logging.DEBUG)
-            log.log(severity, "kamailio: %s", line)
+            if line:
+                self._recent.append(line)  # whole lines: summarise_errors reads them
+                yield line
+
+    def _parse(self, line: str) -> ChildLine:
+        level, logger, message = parse_line(line)
+        if self._stopping:  # children reporting their exit: expected, not alarming
+            level = min(level, logging.DEBUG)
+        return level, logger, message
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM Kamailio and its children; SIGKILL the group after ``timeout``."""

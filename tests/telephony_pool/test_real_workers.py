@@ -40,9 +40,11 @@ def _final_worker_of_each_call(log_text: str, sipp_pid: int) -> dict[str, int]:
 def test_two_real_workers_hold_eight_calls_refuse_the_ninth_and_survive_a_kill(
     tmp_path: Path, port_base: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony")
+    caplog.set_level(logging.INFO, logger="telephony.supervisor")
+    caplog.set_level(logging.DEBUG, logger="telesec.kamailio")  # its routing lines (last:
+    # set_level also sets the capture's own level)
     settings = load_settings(
-        data_dir=tmp_path / "data",
+        data_dir=tmp_path / "data", log_level="DEBUG",  # Kamailio's routing lines
         sip={"listen_host": "127.0.0.1", "listen_port": port_base,
              "worker_base_port": port_base + 1, "workers": 2},
     )
@@ -94,9 +96,11 @@ def test_two_real_workers_hold_eight_calls_refuse_the_ninth_and_survive_a_kill(
 def test_stop_drains_live_calls_then_leaves_nothing_behind(
     tmp_path: Path, port_base: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony")
+    caplog.set_level(logging.INFO, logger="telephony.supervisor")
+    caplog.set_level(logging.DEBUG, logger="telesec.kamailio")  # its routing lines (last:
+    # set_level also sets the capture's own level)
     settings = load_settings(
-        data_dir=tmp_path / "data",
+        data_dir=tmp_path / "data", log_level="DEBUG",  # Kamailio's routing lines
         sip={"listen_host": "127.0.0.1", "listen_port": port_base,
              "worker_base_port": port_base + 1, "workers": 1},
     )

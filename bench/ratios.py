@@ -54,15 +54,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr import SENTENCES, korean_model
+from interruptible import main_of
+
+from foundation.processes import cpu_seconds, signal_group
+from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from asr import SENTENCES, korean_model  # noqa: E402
-from interruptible import main_of  # noqa: E402
-
-from foundation.processes import cpu_seconds, signal_group  # noqa: E402
-from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech  # noqa: E402
 
 SIPP_SAMPLE = Path("/usr/share/sip-tester/g711a.pcap")
 DEMO_NUMBER = "+33199000000"  # scheduling/demo_practice.yaml

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,23 @@ def process_table() -> list[ProcessEntry]:
             continue
         entries.append(ProcessEntry(int(entry.name), int(fields[1]), int(fields[2])))
     return entries
+
+
+def processes_where(belongs: Callable[[str, bytes], bool]) -> dict[int, str]:
+    """{pid: command line} of the live processes (of this user: others' are unreadable) for
+    which ``belongs(command line, environment)`` is true; the command line's arguments are
+    joined by spaces, the environment is the raw ``NAME=value\\0...`` bytes."""
+    found = {}
+    for entry in process_table():
+        try:
+            cmdline = (PROC / str(entry.pid) / "cmdline").read_bytes()
+            environ = (PROC / str(entry.pid) / "environ").read_bytes()
+        except OSError:
+            continue
+        command = cmdline.replace(b"\0", b" ").decode(errors="replace").strip()
+        if belongs(command, environ):
+            found[entry.pid] = command
+    return found
 
 
 def descendants(pid: int) -> list[int]:

@@ -11,24 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from foundation.processes import process_table
+from foundation.processes import processes_where
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def live_processes(belongs: Callable[[str, bytes], bool]) -> list[str]:
     """Command lines of live (not zombie) processes for which ``belongs(cmdline, environ)``."""
-    found = []
-    for process in process_table():
-        try:
-            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
-            environ = Path(f"/proc/{process.pid}/environ").read_bytes()
-        except OSError:
-            continue
-        command = cmdline.replace(b"\0", b" ").decode(errors="replace")
-        if belongs(command, environ):
-            found.append(command)
-    return found
+    return list(processes_where(belongs).values())
 
 
 def interrupt_run(script: Path, *, once_printed: str, settle: float, start_within: float,

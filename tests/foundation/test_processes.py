@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 from foundation.processes import (
     cpu_seconds,
     descendants,
     group_members,
     process_table,
+    processes_where,
     pss_kb,
     signal_group,
     thread_cpu_seconds,
@@ -31,8 +33,10 @@ time.sleep(60)
 
 
 def test_a_tree_is_walked_measured_and_signalled_as_a_group() -> None:
+    mark = f"TREE_MARK={uuid.uuid4().hex}"
     parent = subprocess.Popen([sys.executable, "-c", TREE], stdout=subprocess.PIPE, text=True,
-                              start_new_session=True)
+                              start_new_session=True,
+                              env={**os.environ, mark.split("=")[0]: mark.split("=")[1]})
     try:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
@@ -40,6 +44,9 @@ def test_a_tree_is_walked_measured_and_signalled_as_a_group() -> None:
         assert child in descendants(os.getpid())  # grandchildren too
         assert set(group_members(parent.pid)) == {parent.pid, child}
         assert {parent.pid, child} <= {entry.pid for entry in process_table()}
+        marked = processes_where(lambda _command, environ: mark.encode() in environ)
+        assert set(marked) == {parent.pid, child}
+        assert marked[child].endswith("-c import time; time.sleep(60)")
         size = pss_kb(parent.pid)
         assert size is not None and size > 1000  # a Python interpreter: megabytes
         deadline = time.monotonic() + 10

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from asr import concurrency_level, korean_model, make_clips, percentile
 
+from foundation.processes import pss_kb
 from speech.client import RemoteSpeechEngine
 from speech.models import ModelRegistry
 from speech.recognizer import SpeechEngine
@@ -52,14 +53,6 @@ engine = SpeechEngine(registry, max_concurrent_streams=1)
 print("ready", flush=True)
 sys.stdin.read()
 """
-
-
-def pss_kb(pid: int) -> int:
-    """Proportional set size of one process (shared pages split between their users)."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return 0
 
 
 def spawn_ready(code: str, arg: str, count: int) -> list[subprocess.Popen[str]]:
@@ -98,15 +91,15 @@ def delay_table(engines: dict[str, object], clips, levels: list[int], rounds: in
 
 
 def memory_table(server_pid: int, socket_path: Path, model_dir: Path, workers: int) -> None:
-    server_pss = pss_kb(server_pid)
+    server_pss = pss_kb(server_pid) or 0
     clients = spawn_ready(IDLE_CLIENT, str(socket_path), workers)
     try:
-        client_pss = [pss_kb(p.pid) for p in clients]
+        client_pss = [pss_kb(p.pid) or 0 for p in clients]
     finally:
         release(clients)
     owners = spawn_ready(MODEL_OWNER, str(model_dir), workers)
     try:
-        owner_pss = [pss_kb(p.pid) for p in owners]
+        owner_pss = [pss_kb(p.pid) or 0 for p in owners]
     finally:
         release(owners)
     shared_pool = server_pss + sum(client_pss)

@@ -6,7 +6,7 @@ One ``pjsua2.Endpoint`` with the null audio device and a UDP transport. Every IN
 answered with 200 and its audio is connected to nothing; a BYE ends the call (pjsua answers
 it). Nothing else: no handler thread, no audio port, no recording, no database.
 
-The endpoint is set up like a Telesec worker's (``telephony.endpoint``: media clock 16 kHz,
+The endpoint is set up like a Telesec worker's (``telephony.pjsua_config``: media clock 16 kHz,
 40 ms bridge frames, no VAD, no echo canceller, one media thread, PCMA/PCMU/G722 only, the
 SIP thread polling ``libHandleEvents`` from Python, 20 ms with calls, 100 ms idle), so
 that the difference with a worker is the engine's own work, not a configuration choice.
@@ -32,7 +32,7 @@ from collections import deque
 
 import pjsua2 as pj
 
-CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")  # as telephony.endpoint
+CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")  # as telephony.pjsua_config
 MAX_CALLS = 4  # the PyPI wheel's PJSUA_MAX_CALLS
 
 
@@ -105,7 +105,7 @@ class BareAnswerer:
         cfg.logConfig.msgLogging = 0
         med = cfg.medConfig
         med.clockRate = 16000
-        med.quality = 4  # as telephony.endpoint (RESAMPLE_QUALITY)
+        med.quality = 4  # as telephony.pjsua_config (RESAMPLE_QUALITY)
         med.sndClockRate = 16000
         med.channelCount = 1
         med.audioFramePtime = 40  # as telephony.audio.FRAME_MS

@@ -54,15 +54,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asr import SENTENCES, korean_model
+from interruptible import main_of
+
+from foundation.processes import cpu_seconds, signal_group
+from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-
-from asr import SENTENCES, korean_model  # noqa: E402
-from interruptible import main_of  # noqa: E402
-from sip_load import cpu_seconds  # noqa: E402
-
-from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech  # noqa: E402
 
 SIPP_SAMPLE = Path("/usr/share/sip-tester/g711a.pcap")
 DEMO_NUMBER = "+33199000000"  # scheduling/demo_practice.yaml
@@ -94,8 +92,7 @@ def stop_process(process: subprocess.Popen | None, timeout: float = 15.0) -> Non
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
 
@@ -264,8 +261,7 @@ class DataDirSetup(threading.Thread):
         """Stop the command in progress (and its children) and wait for the thread."""
         self.cancelled.set()
         if self.current is not None and self.current.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.current.pid, signal.SIGKILL)
+            signal_group(self.current.pid, signal.SIGKILL)
         self.join(10)
 
 

@@ -20,6 +20,9 @@ calls are up, in % of one core, per call; pool memory (sum of PSS) in total and 
 call; key-to-prompt delay p50/p95 from the caller (first RFC 4733 packet sent -> first
 packet of the next prompt received) and from the engine (key event -> first prompt frame).
 The last line, ``RESULT ...``, sums it up.
+
+The callers' media is bench/rtp_caller.py, the pool's CPU by thread bench/pool_usage.py,
+the figures and their printing bench/sip_load_report.py; this script runs the levels.
 """
 
 from __future__ import annotations
@@ -30,359 +33,44 @@ import csv
 import json
 import math
 import os
-import selectors
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interruptible import main_of
+from pool_usage import cpu_by_thread_name, pool_pids, relay_cpu_seconds, thread_cpu
+from rtp_caller import CallerMedia, synthesise_caller_speech
+from sip_load_report import (
+    LEGEND,
+    LevelResult,
+    print_header,
+    print_row,
+    summarise_profile,
+    summary,
+)
+
+from foundation.errors import TelesecError
+from foundation.processes import cpu_seconds, signal_group
+from foundation.settings import load_settings
+from telephony.audio import FRAME_MS
+from telephony.pool_settings import PoolTuning
+from telephony.supervisor import Supervisor
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from interruptible import main_of  # noqa: E402
-
-from foundation.errors import TelesecError  # noqa: E402
-from foundation.settings import load_settings  # noqa: E402
-from telephony.audio import FRAME_MS  # noqa: E402
-from telephony.pool_settings import PoolTuning  # noqa: E402
-from telephony.supervisor import Supervisor  # noqa: E402
-
 HANDLER = "bench.sip_load_handler:menu_recorded"
 SCENARIO = REPO / "bench" / "sipp" / "caller_menu.xml"
 FULL_LEVELS = (8, 16, 32, 48, 64, 80, 100, 120)
 QUICK_LEVELS = (4, 8)
-CALLER_TEXT = ("Bonjour, je voudrais prendre rendez-vous avec le docteur pour la semaine "
-               "prochaine, le matin si possible. Merci beaucoup.")
-
-PT_PCMA = 8
-PT_DTMF = 101
-FRAME_S = 0.02
-SAMPLES = 160  # 20 ms at 8 kHz
-ALAW_SILENCE = 0xD5
-# A call's media clock may lag by up to two of its frames and a recording miss 100 ms
-# (counting is at frame granularity) before the level counts as audio lost
-CLOCK_SLACK_MS = 2 * FRAME_MS
-RECORDING_SLACK_MS = max(100, 2 * FRAME_MS)
-#: A-law byte -> magnitude class 0..127 (monotonic in |sample|)
-MAGNITUDE = bytes(((b ^ 0x55) & 0x7F) for b in range(256))
-PROMPT_CLASS = 40  # the menu prompt (440 Hz at 0.1 full scale) peaks at ~73
-NEXT_PROMPT_CLASS = 100  # the next prompt (660 Hz at 0.6) peaks at ~115
-KEY_AFTER_PROMPT_S = 0.4  # the caller presses the key this long after the menu starts
-KEY_EVENT_PACKETS = 3  # 60 ms key, then three end packets
-SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; absent from Python 3.11
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-# ---------------------------------------------------------------------------- media
-
-
-def synthesise_caller_speech(workdir: Path) -> bytes:
-    """The caller's speech: espeak-ng, then sox to 8 kHz A-law; a multiple of 20 ms."""
-    wav, raw = workdir / "caller.wav", workdir / "caller.al"
-    subprocess.run(["espeak-ng", "-v", "fr", "-w", str(wav), CALLER_TEXT],
-                   check=True, timeout=60, capture_output=True)
-    subprocess.run(["sox", str(wav), "-r", "8000", "-c", "1", "-e", "a-law", "-t", "raw",
-                    str(raw)], check=True, timeout=60, capture_output=True)
-    alaw = raw.read_bytes()
-    return alaw + bytes([ALAW_SILENCE]) * (-len(alaw) % SAMPLES)
-
-
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, math.ceil(q / 100 * len(ordered)) - 1)
-    return ordered[rank]
-
-
-@dataclass
-class CallMedia:
-    """The caller side of one call: what it sent and what it saw of the engine's RTP."""
-
-    index: int
-    sock: socket.socket
-    port: int
-    ssrc: int
-    engine: tuple[str, int] | None = None
-    # received (times are kernel arrival times, CLOCK_REALTIME seconds)
-    first_rx: float = 0.0
-    last_rx: float = 0.0
-    packets: int = 0
-    next_seq: int | None = None
-    first_ts: int | None = None
-    anchor: float | None = None  # min over packets of arrival - media time
-    lost: int = 0
-    late: int = 0
-    late_max_ms: float = 0.0
-    late_at: list[float] = field(default_factory=list)  # seconds into the call
-    menu_at: float = 0.0
-    next_prompt_at: float = 0.0
-    # sent
-    seq: int = 1
-    ts: int = 0
-    key_step: int = 0
-    key_ts: int = 0
-    key_down_at: float = 0.0
-    key_end_at: float = 0.0
-    speech_pos: int = 0
-    done: bool = False
-
-    @property
-    def key_to_prompt_ms(self) -> float | None:
-        if self.key_down_at and self.next_prompt_at:
-            return (self.next_prompt_at - self.key_down_at) * 1000
-        return None
-
-
-class CallerMedia:
-    """One RTP socket per call, a receiver thread and a 20 ms sender thread.
-
-    Arrival times come from the kernel (SO_TIMESTAMPNS), so a busy benchmark process does
-    not show up as a gap in the engine's audio. The sender's own lateness is measured and
-    reported (it feeds the engine's jitter buffer).
-    """
-
-    def __init__(self, count: int, speech: bytes, jitter_ms: float) -> None:
-        self.speech = speech
-        self.jitter_s = jitter_ms / 1000
-        self.calls: list[CallMedia] = []
-        self._by_fd: dict[int, CallMedia] = {}
-        self._selector = selectors.DefaultSelector()
-        for index in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            sock.bind(("127.0.0.1", 0))
-            sock.setblocking(False)
-            call = CallMedia(index, sock, sock.getsockname()[1], 0x5EED0000 + index)
-            self.calls.append(call)
-            self._by_fd[sock.fileno()] = call
-            self._selector.register(sock, selectors.EVENT_READ)
-        self.sender_late_max_ms = 0.0
-        self.sender_skipped_ticks = 0
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._receive, daemon=True, name="rtp-rx"),
-                         threading.Thread(target=self._send, daemon=True, name="rtp-tx")]
-        for thread in self._threads:
-            thread.start()
-
-    def write_injection(self, path: Path) -> None:
-        """sipp's injection file: the RTP port of call n on line n."""
-        path.write_text("SEQUENTIAL\n" + "".join(f"{c.port};\n" for c in self.calls))
-
-    @property
-    def calls_up(self) -> int:
-        return sum(1 for c in self.calls if c.engine is not None)
-
-    # -- receive ----------------------------------------------------------------------
-    def _receive(self) -> None:
-        ancillary = socket.CMSG_SPACE(16)
-        while not self._stop.is_set():
-            for key, _ in self._selector.select(0.2):
-                call = self._by_fd[key.fd]
-                while True:
-                    try:
-                        data, anc, _flags, source = call.sock.recvmsg(2048, ancillary)
-                    except (BlockingIOError, InterruptedError):
-                        break
-                    except OSError:
-                        break
-                    arrived = time.time()
-                    for level, kind, value in anc:
-                        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-                            sec, nsec = struct.unpack("qq", value[:16])
-                            arrived = sec + nsec / 1e9
-                    self._on_packet(call, data, source, arrived)
-
-    def _on_packet(self, call: CallMedia, data: bytes, source: tuple[str, int],
-                   arrived: float) -> None:
-        if len(data) < 12 or data[1] & 0x7F != PT_PCMA:
-            return
-        seq, timestamp = struct.unpack_from("!HI", data, 2)
-        if call.engine is None:
-            call.engine, call.first_rx = source, arrived
-            call.first_ts = timestamp
-        call.packets += 1
-        call.last_rx = arrived
-        if call.next_seq is not None:
-            ahead = (seq - call.next_seq) & 0xFFFF
-            if ahead >= 0x8000:  # late duplicate or reordered: not a gap
-                return
-            call.lost += ahead
-        call.next_seq = (seq + 1) & 0xFFFF
-        # playout deadline: a phone with a jitter buffer of jitter_s plays the packet
-        # at anchor + media time; arriving after that is an audible gap
-        media_time = ((timestamp - (call.first_ts or 0)) & 0xFFFFFFFF) / 8000
-        offset = arrived - media_time
-        if call.anchor is None or offset < call.anchor:
-            call.anchor = offset
-        lateness = offset - call.anchor
-        if lateness > self.jitter_s:
-            call.late += 1
-            call.late_max_ms = max(call.late_max_ms, lateness * 1000)
-            if len(call.late_at) < 5:
-                call.late_at.append(round(arrived - call.first_rx, 2))
-            call.anchor = offset  # the phone re-buffers after the gap
-        peak = max(data[12:].translate(MAGNITUDE), default=0)
-        if not call.menu_at and peak >= PROMPT_CLASS:
-            call.menu_at = arrived
-        if call.key_down_at and not call.next_prompt_at and peak >= NEXT_PROMPT_CLASS:
-            call.next_prompt_at = arrived
-
-    # -- send -------------------------------------------------------------------------
-    def _send(self) -> None:
-        start = time.monotonic()
-        tick = 0
-        while not self._stop.is_set():
-            due = start + tick * FRAME_S
-            delay = due - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            late = time.monotonic() - due
-            self.sender_late_max_ms = max(self.sender_late_max_ms, late * 1000)
-            if late > 5 * FRAME_S:  # far behind: drop ticks rather than burst
-                skipped = int(late / FRAME_S)
-                self.sender_skipped_ticks += skipped
-                tick += skipped
-            now = time.time()
-            for call in self.calls:
-                if call.engine is not None and not call.done:
-                    self._send_one(call, now)
-            tick += 1
-
-    def _send_one(self, call: CallMedia, now: float) -> None:
-        if now - call.last_rx > 1.5:  # the engine stopped sending: the call is over
-            call.done = True
-            return
-        if call.menu_at and not call.key_step and now >= call.menu_at + KEY_AFTER_PROMPT_S:
-            call.key_step, call.key_ts = 1, call.ts
-        try:
-            if 1 <= call.key_step <= KEY_EVENT_PACKETS + 1:
-                self._send_key(call)
-            else:
-                self._send_audio(call)
-        except OSError:
-            call.done = True
-        call.ts = (call.ts + SAMPLES) & 0xFFFFFFFF
-
-    def _header(self, call: CallMedia, payload_type: int, marker: bool, timestamp: int) -> bytes:
-        header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | payload_type,
-                             call.seq, timestamp, call.ssrc)
-        call.seq = (call.seq + 1) & 0xFFFF
-        return header
-
-    def _send_key(self, call: CallMedia) -> None:
-        """Key '1': event packets every 20 ms, then three end packets in one tick."""
-        assert call.engine is not None
-        step = call.key_step
-        if step <= KEY_EVENT_PACKETS:
-            payload = struct.pack("!BBH", 1, 10, step * SAMPLES)
-            call.sock.sendto(self._header(call, PT_DTMF, step == 1, call.key_ts) + payload,
-                             call.engine)
-            if step == 1:
-                call.key_down_at = time.time()
-        else:
-            payload = struct.pack("!BBH", 1, 0x80 | 10, KEY_EVENT_PACKETS * SAMPLES)
-            for _ in range(3):
-                call.sock.sendto(self._header(call, PT_DTMF, False, call.key_ts) + payload,
-                                 call.engine)
-            call.key_end_at = time.time()
-        call.key_step += 1
-
-    def _send_audio(self, call: CallMedia) -> None:
-        assert call.engine is not None
-        if call.key_step:  # after the key the caller speaks (looped)
-            start = call.speech_pos
-            payload = self.speech[start : start + SAMPLES]
-            call.speech_pos = (start + SAMPLES) % len(self.speech)
-        else:  # listening to the menu
-            payload = bytes([ALAW_SILENCE]) * SAMPLES
-        call.sock.sendto(self._header(call, PT_PCMA, False, call.ts) + payload, call.engine)
-
-    def close(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(2)
-        self._selector.close()
-        for call in self.calls:
-            call.sock.close()
-
-
-# ---------------------------------------------------------------------------- processes
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """utime + stime of ``pids`` (seconds); processes gone meanwhile count as 0."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
-
-
-def thread_cpu(pids: list[int]) -> dict[tuple[int, int], tuple[str, float]]:
-    """{(pid, tid): (thread name, utime + stime seconds)} of every thread of ``pids``."""
-    out: dict[tuple[int, int], tuple[str, float]] = {}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-                    name = (task / "comm").read_text().strip()
-                    out[(pid, int(task.name))] = (name, (int(fields[11]) + int(fields[12]))
-                                                  / CLK_TCK)
-    return out
-
-
-def cpu_by_thread_name(before: dict[tuple[int, int], tuple[str, float]],
-                       after: dict[tuple[int, int], tuple[str, float]],
-                       elapsed: float) -> dict[str, float]:
-    """% of one core by thread name between two :func:`thread_cpu` readings."""
-    shares: Counter[str] = Counter()
-    for key, (name, seconds) in after.items():
-        shares[name] += (seconds - before.get(key, (name, 0.0))[1]) / elapsed * 100
-    return dict(shares.most_common())
-
-
-def descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
-
-
-def relay_cpu_seconds(pool: Supervisor) -> float:
-    """CPU seconds rtpengine has used (0 without the relay)."""
-    relay = pool._relay  # the benchmark reads the supervisor's own process handle
-    try:
-        return relay.cpu_seconds() if relay is not None and relay.is_alive() else 0.0
-    except OSError:
-        return 0.0
-
-
-def pool_pids(pool: Supervisor) -> tuple[list[int], list[int]]:
-    """(worker pids, Kamailio pids) of the running pool."""
-    status = pool.status()
-    workers = [w.pid for w in status.workers if w.pid and w.alive]
-    front = [status.front_pid, *descendants(status.front_pid)] if status.front_pid else []
-    return workers, front
+# ---------------------------------------------------------------------------- ports
 
 
 def port_free(port: int) -> bool:
@@ -420,7 +108,7 @@ class Ports:
     def free(self, workers: int) -> bool:
         ports = [self.front, self.sipp, self.sipp_media, self.sipp_media + 2,
                  *range(self.workers, self.workers + workers)]
-        # each worker's first RTP port (telephony.endpoint: 20000 + (port % 2000) * 10)
+        # each worker's first RTP port (telephony.worker_config: 20000 + (port % 2000) * 10)
         ports += [20000 + ((self.workers + i) % 2000) * 10 for i in range(workers)]
         return all(port_free(p) for p in ports)
 
@@ -438,68 +126,12 @@ def choose_ports(requested: int | None, workers: int) -> Ports:
 
 def kill_group(process: subprocess.Popen | None) -> None:
     if process is not None and process.poll() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(5)
 
 
 # ---------------------------------------------------------------------------- levels
-
-
-@dataclass
-class LevelResult:
-    level: int
-    attempted: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    sipp_failed: int = 0
-    lost: int = 0
-    late: int = 0
-    late_max_ms: float = 0.0
-    clock_deficit_ms: float = 0.0
-    rec_deficit_ms: int = 0
-    jb_empty: int = 0
-    jb_lost: int = 0
-    cpu_pool_pct: float = 0.0
-    cpu_threads: dict[str, float] = field(default_factory=dict)
-    cpu_kamailio_pct: float = 0.0
-    cpu_generator_pct: float = 0.0
-    cpu_relay_pct: float = 0.0  # rtpengine (--via-relay), not in cpu_pool_pct
-    mem_total_mb: float = 0.0
-    mem_added_mb: float = 0.0
-    k2p_caller: list[float] = field(default_factory=list)
-    k2p_engine: list[float] = field(default_factory=list)
-    sender_late_max_ms: float = 0.0
-    sink_open_ms_max: float = 0.0
-    loadavg: float = 0.0
-    plateau_s: float = 0.0
-    restarts: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def audio_lost(self) -> bool:
-        """Audio that never existed: engine RTP never sent, media clock or recording holes."""
-        return (self.lost > 0 or self.clock_deficit_ms > CLOCK_SLACK_MS
-                or self.rec_deficit_ms > RECORDING_SLACK_MS)
-
-    @property
-    def clean(self) -> bool:
-        """No failed call, no lost audio, and no engine packet later than the allowance."""
-        return self.failed == 0 and not self.audio_lost and self.late == 0
-
-    @property
-    def no_loss(self) -> bool:
-        """No failed call and no lost audio (late packets, i.e. jitter, allowed)."""
-        return self.failed == 0 and not self.audio_lost
-
-    @property
-    def cpu_per_call(self) -> float:
-        return self.cpu_pool_pct / self.level if self.level else 0.0
-
-    @property
-    def mem_per_call_mb(self) -> float:
-        return self.mem_total_mb / self.level if self.level else 0.0
 
 
 @dataclass
@@ -674,37 +306,6 @@ class Bench:
         return summarise_profile(path) if path.exists() else "py-spy wrote no profile"
 
 
-def summarise_profile(path: Path, top: int = 10) -> str:
-    """Self time by function and by thread, from py-spy's raw (collapsed) output."""
-    own: Counter[str] = Counter()
-    threads: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        total += count
-        frames = stack.split(";")
-        threads[frames[0]] += count
-        own[_short_frame(frames[-1])] += count
-    if not total:
-        return "no samples"
-    lines = [f"{total} samples of one worker (py-spy, Python frames, active threads only)"]
-    lines += [f"  thread {name[:60]:<60} {n * 100 / total:5.1f} %"
-              for name, n in threads.most_common(6)]
-    lines += [f"  self   {name[:60]:<60} {n * 100 / total:5.1f} %"
-              for name, n in own.most_common(top)]
-    return "\n".join(lines)
-
-
-def _short_frame(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    where = where.rsplit("/", 1)[-1]
-    return f"{name} ({where})" if where else name
-
-
 def _dump_calls(media: CallerMedia, path: Path) -> None:
     """What each caller saw (for --keep): ports and counters, no audio."""
     with path.open("w") as out:
@@ -733,59 +334,6 @@ def _sipp_failed(stats: Path, level: int) -> int:
         return int(last[header.index("FailedCall(C)")])
     except (OSError, IndexError, ValueError):
         return level  # no statistics: count every call as failed
-
-
-# ---------------------------------------------------------------------------- output
-
-
-def _fmt(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def print_header() -> None:
-    print(f"{'calls':>5} {'ok':>4} {'fail':>4} {'lost':>4} {'late':>4} {'lateMax':>7} "
-          f"{'clkDef':>6} {'recDef':>6} {'jbEmpty':>7} {'CPU%':>6} {'%/call':>6} "
-          f"{'kam%':>5} {'gen%':>5} {'MB':>6} {'MB/call':>7} {'+MB/c':>6} {'k2p50':>5} "
-          f"{'k2p95':>5} "
-          f"{'eng50':>5} {'eng95':>5} {'load':>5} {'relay%':>6} {'rel/c':>5}", flush=True)
-
-
-def print_row(r: LevelResult) -> None:
-    print(f"{r.level:>5} {r.succeeded:>4} {r.failed:>4} {r.lost:>4} {r.late:>4} "
-          f"{r.late_max_ms:>7.0f} {r.clock_deficit_ms:>6.0f} {r.rec_deficit_ms:>6} "
-          f"{r.jb_empty:>7} {r.cpu_pool_pct:>6.1f} {r.cpu_per_call:>6.2f} "
-          f"{r.cpu_kamailio_pct:>5.1f} {r.cpu_generator_pct:>5.1f} {r.mem_total_mb:>6.0f} "
-          f"{r.mem_per_call_mb:>7.2f} {r.mem_added_mb:>6.2f} "
-          f"{_fmt(_percentile(r.k2p_caller, 50)):>5} "
-          f"{_fmt(_percentile(r.k2p_caller, 95)):>5} {_fmt(_percentile(r.k2p_engine, 50)):>5} "
-          f"{_fmt(_percentile(r.k2p_engine, 95)):>5} {r.loadavg:>5.2f} "
-          f"{r.cpu_relay_pct:>6.1f} {r.cpu_relay_pct / r.level if r.level else 0:>5.2f}",
-          flush=True)
-    if r.cpu_threads:
-        print("      CPU by thread (all workers, % of a core): " + ", ".join(
-            f"{name} {pct:.1f}" for name, pct in r.cpu_threads.items() if pct >= 0.1),
-            flush=True)
-    for note in r.notes:
-        print(f"      note: {note}", flush=True)
-
-
-LEGEND = """\
-columns: ok/fail = calls through the whole menu (prompt heard, key, next prompt heard,
-recorded) or not; lost = engine RTP packets never received by the callers; late = times
-an engine packet came later than the {jitter:g} ms jitter allowance (kernel arrival
-time; a phone would play a gap); lateMax = worst lateness ms; clkDef = most ms the engine's
-media clock fell behind in one call (counted in its {frame_ms} ms frames); recDef = most ms
-missing from one recording; jbEmpty = engine jitter-buffer underruns, all calls (caller
-audio arriving late: partly the load generator, see gen%); CPU% = all pool processes (workers +
-Kamailio) in % of one core over the plateau with every call up, %/call = CPU% / calls;
-kam% = Kamailio's share; gen% = the load generator (sipp + this script's RTP threads);
-MB = pool PSS, MB/call = MB / calls, +MB/c = (MB - idle pool MB) / calls; k2p50/95 =
-key-to-prompt ms from the caller (first RFC 4733 packet sent -> first packet of the next
-prompt received); eng50/95 = the same inside the worker (key event -> first frame of the
-prompt); load = 1-min load average at the end of the level; relay% = rtpengine (with
---via-relay; not in CPU%), rel/c = relay% / calls. Thread names: 'clock' is
-the conference bridge's media clock (it runs the Python audio-port callbacks), 'media'
-pjmedia's RTP I/O, 'python' the SIP event loop, handler and recorder threads."""
 
 
 # ---------------------------------------------------------------------------- main
@@ -861,40 +409,6 @@ def start_pool(args: argparse.Namespace, ports: Ports, workdir: Path,
         pool.stop(deadline=1)
         raise TelesecError("Kamailio is not installed: the benchmark needs the pool's front")
     return pool
-
-
-def _highest(results: list[LevelResult], ok: str) -> LevelResult | None:
-    """The highest level such that it and every level below it satisfy ``ok``."""
-    best = None
-    for r in results:
-        if not getattr(r, ok):
-            break
-        best = r
-    return best
-
-
-def summary(results: list[LevelResult], args: argparse.Namespace, load_start: float,
-            idle_cpu: float) -> str:
-    clean, no_loss = _highest(results, "clean"), _highest(results, "no_loss")
-    ref = no_loss or clean or (results[0] if results else None)
-    k2p = ref.k2p_caller if ref else []
-    added = (ref.cpu_pool_pct - idle_cpu) / ref.level if ref else None
-    return (
-        f"RESULT max_clean_concurrent_calls={clean.level if clean else 0} "
-        f"max_calls_without_lost_audio={no_loss.level if no_loss else 0} "
-        f"clean_levels={','.join(str(r.level) for r in results if r.clean) or '-'} "
-        f"workers={args.workers} sink={args.sink} "
-        f"relay={'rtpengine' if args.via_relay else 'none'} "
-        f"cpu_per_call={_fmt(ref.cpu_per_call if ref else None, 2)}%core "
-        f"relay_cpu_per_call={_fmt(ref.cpu_relay_pct / ref.level if ref else None, 2)}%core "
-        f"(+{_fmt(added, 2)} over the idle pool) "
-        f"mb_per_call={_fmt(ref.mem_per_call_mb if ref else None, 1)} "
-        f"pool_mb={_fmt(ref.mem_total_mb if ref else None)} "
-        f"key_to_prompt_p50={_fmt(_percentile(k2p, 50))}ms "
-        f"p95={_fmt(_percentile(k2p, 95))}ms "
-        f"(figures at {ref.level if ref else 0} calls; load avg {load_start:.2f} at start, "
-        f"{os.getloadavg()[0]:.2f} at end, {os.cpu_count()} cores)"
-    )
 
 
 def idle_pool_cpu(pool: Supervisor, seconds: float) -> float:

@@ -22,13 +22,12 @@ import threading
 import time
 from typing import Any
 
-from telephony.audio import BYTES_PER_SECOND, FRAME_MS
-from telephony.demo_handler import tone
+from telephony.audio import BYTES_PER_SECOND, FRAME_MS, sine_tone
 from telephony.recording import RECORDING_CHANNELS
 from telephony.session import CallEnded, CallSession
 
-PROMPT_MENU = tone(440, 4.0, level=0.1)  # A-law peak class < 100 at the caller
-PROMPT_NEXT = tone(660, 1.0, level=0.6)  # A-law peak class >= 100: "the next prompt"
+PROMPT_MENU = sine_tone(440, 4.0, level=0.1)  # A-law peak class < 100 at the caller
+PROMPT_NEXT = sine_tone(660, 1.0, level=0.6)  # A-law peak class >= 100: "the next prompt"
 _HOLD = re.compile(r"hold(\d+)")
 
 _lock = threading.Lock()

@@ -29,6 +29,7 @@ from speech.grammar import GrammarPlan
 from speech.protocol import (
     MAX_MESSAGE,
     PROTOCOL_VERSION,
+    SOCKET_ENV,
     MessageType,
     ProtocolError,
     decode_json,
@@ -47,7 +48,6 @@ from speech.recognizer import (
     UtteranceLimits,
     UtteranceResult,
 )
-from speech.server_process import SOCKET_ENV
 
 log = logging.getLogger(__name__)
 

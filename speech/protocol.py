@@ -13,6 +13,9 @@ Server → client: ``ACCEPTED`` (JSON: the grammar plan) or ``REFUSED`` (JSON: t
 answer to ``START``; then ``PARTIAL`` (UTF-8 text) messages and exactly one ``RESULT`` (JSON),
 after which the server closes the connection. ``PONG`` (JSON: languages, limits) answers
 ``PING``. Anything else, a length out of bounds or odd-length audio, ends the connection.
+
+A worker finds the server's socket in the environment variable :data:`SOCKET_ENV`, which
+the process that starts the server hands to the workers it starts.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from speech.grammar import DecodingMode, GrammarPlan
 from speech.recognizer import EndReason, UtteranceLimits, UtteranceResult, Word
 
 PROTOCOL_VERSION = 1
+SOCKET_ENV = "TELESEC_RECOGNIZER_SOCKET"  # the server's socket path, for the workers
 MAX_MESSAGE = 64 * 1024  # type byte + payload; 1 s of audio is 32 000 bytes
 _HEADER = struct.Struct(">IB")
 

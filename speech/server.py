@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+from foundation.logs import LEVELS, configure_child
 from speech.models import ModelRegistry
 from speech.protocol import (
     PROTOCOL_VERSION,
@@ -53,7 +54,7 @@ from speech.server_process import SpeechServerError, SpeechServerProcess, start_
 __all__ = ["SpeechServer", "SpeechServerError", "SpeechServerProcess", "main",
            "start_server_process"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("speech.server")  # not __name__: it runs as __main__
 
 READY_LINE = "READY"
 FRAME_BYTES = 640  # 20 ms of 16 kHz s16le audio
@@ -359,9 +360,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="utterances decoded at once; more are refused")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin closes (the parent died or let go)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS,
+                        help="DEBUG, INFO, WARNING or ERROR (lines for the parent to relay)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(levelname)s %(message)s")
+    configure_child(args.log_level)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -372,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry.preload()
         listener = listen_private(args.socket)
     except Exception as exc:  # one line for people, no traceback
-        print(f"ERROR speech server cannot start: {exc}", file=sys.stderr, flush=True)
+        log.error("speech server cannot start: %s", exc)
         return 2
     server = SpeechServer(registry, listener, max_streams=args.max_streams)
     server.start()

@@ -21,7 +21,6 @@ import atexit
 import collections
 import contextlib
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -31,12 +30,15 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.logs import relay
+from foundation.processes import signal_group
+from speech.client import RemoteSpeechEngine
+from speech.protocol import SOCKET_ENV
 
-log = logging.getLogger("speech.server")
+log = logging.getLogger(__name__)
 
-SOCKET_ENV = "TELESEC_RECOGNIZER_SOCKET"
-_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING,
-           "ERROR": logging.ERROR, "CRITICAL": logging.CRITICAL}
+PROCESS_NAME = "speech"  # its lines are relayed under telesec.speech.<logger>
+
 
 
 _RUNNING: set[SpeechServerProcess] = set()  # kept referenced; stopped at interpreter exit
@@ -71,8 +73,7 @@ class SpeechServerProcess:
                 self.popen.stdin.close()  # the server exits on stdin EOF
         for signum, wait in ((None, timeout), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
             if signum is not None and self.alive:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signum)
+                signal_group(self.popen.pid, signum)
             try:
                 return self.popen.wait(wait)
             except subprocess.TimeoutExpired:
@@ -87,10 +88,10 @@ class SpeechServerProcess:
 
 
 def server_argv(model_paths: Mapping[str, Path], socket_path: Path, max_streams: int,
-                python: str = sys.executable) -> list[str]:
+                python: str = sys.executable, log_level: str = "INFO") -> list[str]:
     """The command line of the server process."""
     argv = [python, "-m", "speech.server", "--socket", str(socket_path),
-            "--max-streams", str(max_streams), "--exit-on-stdin-eof"]
+            "--max-streams", str(max_streams), "--exit-on-stdin-eof", "--log-level", log_level]
     for language, directory in sorted(model_paths.items()):
         argv += ["--model", f"{language}={Path(directory)}"]
     return argv
@@ -103,6 +104,7 @@ def start_server_process(
     *,
     ready_timeout: float = 180.0,
     python: str = sys.executable,
+    log_level: str = "INFO",
 ) -> tuple[SpeechServerProcess, dict[str, str]]:
     """Start the server and wait until it serves; (process, env for the workers).
 
@@ -111,14 +113,16 @@ def start_server_process(
     """
     socket_path = Path(socket_path).absolute()
     popen = subprocess.Popen(
-        server_argv(model_paths, socket_path, max_streams, python),
+        server_argv(model_paths, socket_path, max_streams, python, log_level),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, errors="replace", start_new_session=True,
     )
     server = SpeechServerProcess(popen, socket_path)
     readers = [
         threading.Thread(target=_read_stdout, args=(server,), daemon=True, name="speech-srv-out"),
-        threading.Thread(target=_read_stderr, args=(server,), daemon=True, name="speech-srv-err"),
+        threading.Thread(target=relay, args=(popen.stderr, PROCESS_NAME),
+                         kwargs={"tail": server.stderr_tail}, daemon=True,
+                         name="speech-srv-err"),
     ]
     for reader in readers:
         reader.start()
@@ -133,8 +137,6 @@ def start_server_process(
                 f"speech server not ready after {ready_timeout:.0f} s (loading models?); "
                 "check the model paths or raise the timeout"
             )
-    from speech.client import RemoteSpeechEngine
-
     if RemoteSpeechEngine(socket_path, reply_timeout=10.0).ping() is None:
         server.stop(timeout=1.0)
         raise SpeechServerError(f"speech server started but does not answer on {socket_path}")
@@ -150,12 +152,10 @@ def _stop_running() -> None:
 
 
 def _cause(server: SpeechServerProcess) -> str:
-    for line in reversed(server.stderr_tail):
-        text = line.strip()
+    for message in reversed(server.stderr_tail):
+        text = message.strip()
         if text:
-            for prefix in ("ERROR ", "speech server cannot start: "):
-                text = text.removeprefix(prefix)
-            return text
+            return text.removeprefix("speech server cannot start: ")
     return f"exit code {server.popen.returncode}"
 
 
@@ -164,15 +164,3 @@ def _read_stdout(server: SpeechServerProcess) -> None:
     for line in server.popen.stdout:
         if line.startswith("READY"):
             server.ready.set()
-
-
-def _read_stderr(server: SpeechServerProcess) -> None:
-    assert server.popen.stderr is not None
-    for line in server.popen.stderr:
-        line = line.rstrip("\n")
-        server.stderr_tail.append(line)
-        level, _, message = line.partition(" ")
-        if level in _LEVELS:
-            log.log(_LEVELS[level], "%s", message)
-        elif line:
-            log.info("%s", line)

@@ -9,7 +9,7 @@ from pathlib import Path
 from foundation.settings import Settings
 from speech.models import SUPPORTED_LANGUAGES, configured_model_paths
 
-log = logging.getLogger("telesec.speech")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from foundation.files import write_atomically
+
 FORMAT_VERSION = 1
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _WRAP_AAD = b"telesec-dek-wrap-v1:"
@@ -155,13 +157,7 @@ class Keyring:
         else:
             outer["keys"] = inner
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(outer, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
+        write_atomically(self.path, json.dumps(outer, indent=1).encode(), mode=0o600, sync=True)
 
     # ---- keys -------------------------------------------------------------------------
     def kek(self, kek_id: str) -> bytes:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
-from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -71,12 +71,17 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest migration's revision (the scripts are read once per process)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
 def pending_model_changes(engine: Engine) -> list[object]:
     """Differences between the migrated schema and the models (empty when they agree)."""
+    # imported here: loading autogenerate sets up alembic's plugins, which no engine needs
+    from alembic.autogenerate import compare_metadata
+
     with engine.connect() as conn:
         ctx = MigrationContext.configure(
             conn, opts={"compare_type": True, "render_as_batch": True}

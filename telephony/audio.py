@@ -45,6 +45,16 @@ def rms_dbfs(pcm: bytes) -> float:
     return max(-120.0, 10.0 * math.log10(power / (32768.0 * 32768.0)))
 
 
+def sine_tone(hz: float, seconds: float, level: float = 0.3) -> bytes:
+    """A sine tone in the engine format, ``level`` of full scale (beeps, test prompts)."""
+    amplitude = level * 32767
+    values = array("h", (int(amplitude * math.sin(2 * math.pi * hz * i / SAMPLE_RATE))
+                         for i in range(int(SAMPLE_RATE * seconds))))
+    if not _NATIVE_LITTLE:
+        values.byteswap()
+    return values.tobytes()
+
+
 def interleave(left: bytes, right: bytes) -> bytes:
     """Two mono s16 chunks of equal length as one interleaved stereo chunk."""
     left_samples, right_samples = samples(left), samples(right)

@@ -1,6 +1,6 @@
 """The pjsua2 endpoint of one worker process, on its own SIP thread.
 
-Threading rules (docs/call-interface.md, DESIGN.md): the endpoint is created, polled and
+Threading rules (docs/call-interface.md): the endpoint is created, polled and
 destroyed on one dedicated thread; every pjsua2 call happens there. Other threads post
 commands with :meth:`SipEndpoint.post`. pjsua2 callbacks only record and enqueue; the loop
 acts on them after ``libHandleEvents`` returns.
@@ -9,7 +9,6 @@ acts on them after ``libHandleEvents`` returns.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import queue
 import threading
@@ -22,86 +21,30 @@ from typing import Any
 
 import pjsua2 as pj
 
-from telephony.audio import FRAME_MS
-from telephony.call import CallLeg, SipCall, call_param, request_uri_user, via_transport
-from telephony.caller_id import network_caller, trusted_source
+from telephony.admission import refusal
 from telephony.media import CallAudioPort, CallerAudioTap
+from telephony.pjsip_log import log_writer, quiet_until_configured
+from telephony.pjsua_callbacks import AnsweringAccount, TelesecEndpoint
+from telephony.pjsua_config import (
+    account_config,
+    endpoint_config,
+    registered_account_config,
+    set_codecs,
+    tls_transport_config,
+    transport_config,
+)
 from telephony.port_pool import AudioPortPool
 from telephony.session import BridgeResult, CallInfo, CallSession
+from telephony.sip_call import CallLeg, SipCall
+from telephony.sip_messages import call_param
 from telephony.transfer import BridgedTransfer, OutboundLeg
-from telephony.worker_config import (
-    PJSUA_MAX_CALLS,
-    SRTP_MODES,
-    Registration,
-    RegistrationStatus,
-    TlsSettings,
-    WorkerConfig,
-)
-
-__all__ = ["SRTP_MODES", "HandlerFactory", "Registration", "SipEndpoint", "TlsSettings",
-           "WorkerConfig"]
+from telephony.worker_config import PJSUA_MAX_CALLS, RegistrationStatus, WorkerConfig
 
 log = logging.getLogger(__name__)
 
 HandlerFactory = Callable[[CallSession], None]
-#: codecs offered and accepted, best first; every other codec is disabled
-CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")
 BUSY_POLL_MS = 20  # SIP thread poll while any call is up
 IDLE_POLL_MS = 100  # with none: the INVITE wakes the poll anyway
-RESAMPLE_QUALITY = 4  # pjsua media quality: 3-4 = small-filter resampling
-
-
-class AnsweringAccount(pj.Account):
-    """An account whose INVITEs each become a ``SipCall`` and an 'incoming' event."""
-
-    def __init__(
-        self,
-        post: Callable[..., None],
-        registry: dict[int, SipCall],
-        registration: RegistrationStatus | None = None,
-        config: WorkerConfig | None = None,
-    ) -> None:
-        super().__init__()
-        self._post = post
-        self._registry = registry
-        self.registration = registration
-        self._config = config
-
-    def onIncomingCall(self, prm) -> None:
-        try:
-            call = SipCall(self, prm.callId, self._post, self._registry)
-            message = prm.rdata.wholeMsg
-            source = prm.rdata.srcAddress
-            cfg = self._config
-            # behind the front, the front has already dropped untrusted asserted identities
-            trusted = cfg is not None and (
-                bool(cfg.outbound_proxy) or trusted_source(source, cfg.trusted_networks))
-            self._post(
-                "incoming", call.key, request_uri_user(message), source,
-                via_transport(message) or "UDP", network_caller(message, trust_asserted=trusted),
-            )
-        except Exception:
-            log.error("incoming call could not be taken: %s", traceback.format_exc(limit=2))
-
-    def onRegState(self, prm) -> None:
-        if self.registration is not None:
-            self._post("reg", 0, prm.code, prm.expiration)
-
-
-class TelesecEndpoint(pj.Endpoint):
-    """The pjsua2 endpoint; it only reports TLS connections (no message content)."""
-
-    def __init__(self, post: Callable[..., None]) -> None:
-        super().__init__()
-        self._post = post
-
-    def onTransportState(self, prm) -> None:
-        try:
-            info = prm.tlsInfo
-            if prm.type.upper().startswith("TLS") and info.established:
-                self._post("tls", 0, info.cipherName, info.remoteAddr)
-        except Exception:
-            pass
 
 
 class SipEndpoint:
@@ -246,100 +189,26 @@ class SipEndpoint:
         cfg = self.config
         ep = TelesecEndpoint(self._enqueue)
         self._ep = ep
+        quiet_until_configured(cfg.pjsip_log_level)
         ep.libCreate()
-        ep_cfg = pj.EpConfig()
-        ep_cfg.uaConfig.threadCnt = 0
-        ep_cfg.uaConfig.mainThreadOnly = True
-        ep_cfg.uaConfig.maxCalls = cfg.max_calls
-        ep_cfg.uaConfig.userAgent = cfg.user_agent
-        ep_cfg.logConfig.level = cfg.pjsip_log_level
-        ep_cfg.logConfig.consoleLevel = cfg.pjsip_log_level
-        ep_cfg.logConfig.msgLogging = 0  # SIP messages carry phone numbers: never log them
-        med = ep_cfg.medConfig
-        med.clockRate = 16000
-        # pjsua's default quality (8) resamples the 8 kHz calls to the 16 kHz bridge with
-        # libresample's large filter, the biggest cost of the media clock; 4 selects its
-        # small filter (bench/README.md, sip_load findings)
-        med.quality = RESAMPLE_QUALITY
-        med.sndClockRate = 16000
-        med.channelCount = 1
-        med.audioFramePtime = FRAME_MS
-        med.ecTailLen = 0
-        med.noVad = True
-        med.threadCnt = 1
+        ep_cfg = endpoint_config(cfg)
+        ep_cfg.logConfig.writer = log_writer()  # pjsip's lines go to the `pjsip` logger
         ep.libInit(ep_cfg)
         ep.audDevManager().setNullDev()
-        self._set_codecs(ep)
-        udp = pj.TransportConfig()
-        udp.boundAddress = cfg.host
-        udp.port = cfg.port
-        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, udp)
+        set_codecs(ep)
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, transport_config(cfg.host, cfg.port))
         if cfg.tcp:
-            tcp = pj.TransportConfig()
-            tcp.boundAddress = cfg.host
-            tcp.port = cfg.port
-            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcp)
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, transport_config(cfg.host, cfg.port))
         if cfg.tls is not None:
-            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, self._tls_transport_config())
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls_transport_config(cfg))
         ep.libStart()
         self._account = AnsweringAccount(self._enqueue, self._calls, config=cfg)
-        account_cfg = self._account_config(f"sip:telesec@{cfg.host}:{cfg.port}")
-        if cfg.outbound_proxy:  # outgoing legs go out through the front
-            account_cfg.sipConfig.proxies.append(cfg.outbound_proxy + ";lr")
-        self._account.create(account_cfg, True)
+        self._account.create(account_config(cfg, f"sip:telesec@{cfg.host}:{cfg.port}"), True)
         if cfg.registration is not None:
             self._registered_account = AnsweringAccount(
                 self._enqueue, self._calls, self.registration, config=cfg
             )
-            self._registered_account.create(self._registered_config(cfg.registration))
-
-    def _tls_transport_config(self) -> pj.TransportConfig:
-        cfg = self.config
-        assert cfg.tls is not None
-        tls = pj.TransportConfig()
-        tls.boundAddress = cfg.host
-        tls.port = cfg.tls.port
-        tls.tlsConfig.certFile = cfg.tls.cert_file
-        tls.tlsConfig.privKeyFile = cfg.tls.key_file
-        tls.tlsConfig.proto = pj.PJ_SSL_SOCK_PROTO_TLS1_2 | pj.PJ_SSL_SOCK_PROTO_TLS1_3
-        if cfg.tls.ca_file:
-            tls.tlsConfig.CaListFile = cfg.tls.ca_file
-            tls.tlsConfig.verifyServer = True
-        tls.tlsConfig.verifyClient = cfg.tls.verify_client
-        tls.tlsConfig.requireClientCert = cfg.tls.verify_client
-        return tls
-
-    def _account_config(self, id_uri: str) -> pj.AccountConfig:
-        cfg = self.config
-        acc_cfg = pj.AccountConfig()
-        acc_cfg.idUri = id_uri
-        acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
-        acc_cfg.mediaConfig.transportConfig.port = cfg.effective_rtp_port
-        acc_cfg.mediaConfig.transportConfig.portRange = 200
-        acc_cfg.mediaConfig.srtpUse = SRTP_MODES[cfg.srtp]
-        acc_cfg.mediaConfig.srtpSecureSignaling = cfg.srtp_secure_signaling
-        return acc_cfg
-
-    def _registered_config(self, reg: Registration) -> pj.AccountConfig:
-        acc_cfg = self._account_config(reg.aor)
-        acc_cfg.regConfig.registrarUri = reg.registrar
-        acc_cfg.regConfig.timeoutSec = reg.expiry
-        acc_cfg.regConfig.retryIntervalSec = reg.retry_seconds
-        acc_cfg.regConfig.firstRetryIntervalSec = min(reg.retry_seconds, 5)
-        # refresh well before expiry; pjsua's 5 s default is too tight for short expiries
-        acc_cfg.regConfig.delayBeforeRefreshSec = max(2, min(60, reg.expiry // 3))
-        acc_cfg.regConfig.dropCallsOnFail = False
-        acc_cfg.sipConfig.authCreds.append(
-            pj.AuthCredInfo("digest", reg.realm, reg.auth_user, 0, reg.password)
-        )
-        return acc_cfg
-
-    @staticmethod
-    def _set_codecs(ep: pj.Endpoint) -> None:
-        for codec in ep.codecEnum2():
-            ep.codecSetPriority(codec.codecId, 0)
-        for rank, codec_id in enumerate(CODECS):
-            ep.codecSetPriority(codec_id, 200 - rank)
+            self._registered_account.create(registered_account_config(cfg, cfg.registration))
 
     def _process(self) -> None:
         while self._events:
@@ -388,10 +257,14 @@ class SipEndpoint:
             ),
         )
         self._legs[key] = leg
-        refusal = self._refusal(dialled, source)
-        if refusal is not None:
+        refused = refusal(
+            self.config, dialled=dialled, source=source, draining=self.draining,
+            calls_taken=sum(1 for leg in self._legs.values() if not leg.end_reason) - 1,
+            lines_in_use=self.live_calls(),
+        )
+        if refused is not None:
             self.calls_refused += 1
-            leg.reject(*refusal)
+            leg.reject(refused.status_code, refused.reason, refused.retry_after)
             return
         self.calls_answered += 1
         if self.config.ring_seconds > 0:
@@ -406,24 +279,6 @@ class SipEndpoint:
         for leg in due:
             if not leg.disconnected:
                 leg.answer()
-
-    def _refusal(self, dialled: str, source: str) -> tuple[int, str, int] | None:
-        cfg = self.config
-        if self.draining:
-            return 503, "Shutting Down", cfg.retry_after
-        host = source.rsplit(":", 1)[0].strip("[]")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return 403, "Forbidden", 0
-        if not any(address in network for network in cfg.allowed_networks):
-            return 403, "Forbidden", 0
-        if cfg.accept_users and dialled not in cfg.accept_users:
-            return 404, "Not Found", 0
-        accepted = sum(1 for leg in self._legs.values() if not leg.end_reason) - 1
-        if accepted >= cfg.max_calls or self.live_calls() > PJSUA_MAX_CALLS:
-            return 486, "Busy Here", cfg.retry_after
-        return None
 
     def _on_state(self, key: int, state: int, status_code: int, reason: str) -> None:
         outbound = self._outbound.get(key)

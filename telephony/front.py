@@ -32,7 +32,7 @@ from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.pool_settings import PoolTuning
 
-log = logging.getLogger("telesec.telephony.front")
+log = logging.getLogger(__name__)
 
 MAX_WORKERS_PER_NODE = 64
 _WATCH_S = 0.5
@@ -150,6 +150,7 @@ def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTun
         allowed_networks=list(sip.allowed_networks),
         tuning=tuning,
         edge=edge_from_settings(sip),  # trunks, phones, TLS, hygiene; no media relay yet
+        log_level=settings.log_level,
     )
 
 

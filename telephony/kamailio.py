@@ -2,9 +2,9 @@
 
 Kamailio runs in the foreground (``-DD -E``) as a child of the supervisor, with its own
 run directory (config, dispatcher list, pid file, ctl socket), so several fronts can run
-side by side. Its stderr is forwarded to Python logging with SIP user parts and message
-dumps removed; when it fails to start, :func:`summarise_errors` turns its output into
-one line a person can act on.
+side by side. Its stderr is relayed (``foundation.logs.relay``) under
+``telesec.kamailio.<module>`` with SIP user parts and message dumps removed; when it fails
+to start, :func:`summarise_errors` turns its output into one line a person can act on.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.logs import ChildLine, relay
+from foundation.processes import group_members, signal_group
 from telephony.kamailio_config import (
     FrontLayout,
     render_numbers,
@@ -32,18 +35,22 @@ from telephony.kamailio_config import (
     write_private,
 )
 from telephony.kamailio_rpc import reload_table
+from telephony.log_redaction import redact
 
-log = logging.getLogger("telesec.telephony.kamailio")
+log = logging.getLogger(__name__)
 
 _SYSTEM_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
-_LEVEL = re.compile(r"\b(ALERT|BUG|CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG):")
 _PREFIX = re.compile(
     r"^.*?\b(?:ALERT|BUG|CRITICAL|ERROR|WARNING):\s*(?:<[^>]*>\s*)?(?:\[[^\]]*\]:\s*)?"
 )
 _TELLING = re.compile(r"bind|parse error|syntax error|yyerror")
 _FUNCTION = re.compile(r"^[a-z_][a-z0-9_]*\(\):\s*")
-_SIP_USER = re.compile(r"\b(sips?|tel):[^@\s>;]+@", re.IGNORECASE)
-_MESSAGE_DUMP = re.compile(r"(message|buf|msg)\s*=?\s*<.*", re.IGNORECASE | re.DOTALL)
+#: `` 3(1234) INFO: <script>: text``, `` 0(1234) ERROR: dispatcher [file.c:12]: f(): text``
+_LINE = re.compile(
+    r"^\s*(?:\d+\(\d+\)\s+)?(ALERT|BUG|CRITICAL|ERROR|WARNING|NOTICE|INFO|DEBUG):\s*"
+    r"(?:<(\w+)>|(\w+))?\s*(?:\[[^\]]*\])?:?\s*(.*)$"
+)
+#: Kamailio's NOTICE is our INFO and its INFO (one line per request) our DEBUG
 _LOG_LEVELS = {
     "ALERT": logging.ERROR,
     "BUG": logging.ERROR,
@@ -70,12 +77,6 @@ def find_kamailio(binary: str = "kamailio") -> str | None:
     return None
 
 
-def redact(line: str) -> str:
-    """Drop SIP user parts and dumped messages from a Kamailio log line."""
-    line = _MESSAGE_DUMP.sub(r"\1=<redacted>", line)
-    return _SIP_USER.sub(lambda m: f"{m.group(1)}:***@", line)
-
-
 def summarise_errors(output: str) -> str:
     """The most telling error of Kamailio's output, as one line with a hint."""
     errors = [line for line in output.splitlines() if _PREFIX.match(line)]
@@ -86,6 +87,16 @@ def summarise_errors(output: str) -> str:
     line = (preferred or errors)[0]
     message = _FUNCTION.sub("", _PREFIX.sub("", line)).strip()
     return redact(message) + _hint(message)
+
+
+def parse_line(line: str) -> ChildLine:
+    """(level, logger, message) of one line of Kamailio's log: the logger is ``core``,
+    ``script`` (our routing script's xlog lines) or the module's name."""
+    match = _LINE.match(line)
+    if match is None:
+        return logging.DEBUG, "", line
+    level, inner, module, message = match.groups()
+    return _LOG_LEVELS[level], inner or module or "", message
 
 
 def _hint(message: str) -> str:
@@ -242,17 +253,22 @@ class KamailioFront:
         )
 
     def _forward_logs(self, process: subprocess.Popen[str]) -> None:
+        """Relay Kamailio's stderr under ``telesec.kamailio``, without callers' numbers."""
         assert process.stderr is not None
-        for raw in process.stderr:
+        relay(self._redacted(process.stderr), "kamailio", parse=self._parse)
+
+    def _redacted(self, lines: Iterable[str]) -> Iterator[str]:
+        for raw in lines:
             line = redact(raw.rstrip())
-            if not line:
-                continue
-            self._recent.append(line)
-            level = _LEVEL.search(line)
-            severity = _LOG_LEVELS[level.group(1)] if level else logging.DEBUG
-            if self._stopping:  # children reporting their exit: expected, not alarming
-                severity = min(severity, logging.DEBUG)
-            log.log(severity, "kamailio: %s", line)
+            if line:
+                self._recent.append(line)  # whole lines: summarise_errors reads them
+                yield line
+
+    def _parse(self, line: str) -> ChildLine:
+        level, logger, message = parse_line(line)
+        if self._stopping:  # children reporting their exit: expected, not alarming
+            level = min(level, logging.DEBUG)
+        return level, logger, message
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM Kamailio and its children; SIGKILL the group after ``timeout``."""
@@ -261,16 +277,16 @@ class KamailioFront:
             return
         self._stopping = True
         if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 log.warning("Kamailio did not stop within %.0f s; killing it", timeout)
-                _signal_group(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         # Children outlive a main process that was killed outright; they still hold the
         # ports. They keep its process group, which therefore still exists: sweep it.
-        for pid in _group_members(process.pid):
+        for pid in group_members(process.pid):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         if self._reader:
@@ -278,23 +294,3 @@ class KamailioFront:
         if process.stderr:
             process.stderr.close()
         self.layout.pid_path.unlink(missing_ok=True)
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live processes whose process group is ``pgid`` (from /proc)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            members.append(int(entry.name))
-    return members
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)

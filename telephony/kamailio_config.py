@@ -32,6 +32,9 @@ CONFIG_FILE_NAME = "kamailio.cfg"
 DISPATCHER_FILE_NAME = "dispatcher.list"
 RPC_SOCKET_NAME = "kamailio_rpc.sock"
 TABLES_DIR_NAME = "tables"
+#: Kamailio's ``debug`` for each Telesec log level: its INFO lines (one per request, relayed
+#: as DEBUG) only when Telesec logs DEBUG, its NOTICE (relayed as INFO) from INFO on
+KAMAILIO_DEBUG = {"DEBUG": 2, "INFO": 1, "WARNING": 0, "ERROR": -1, "CRITICAL": -2}
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,8 @@ class FrontLayout:
     @property
     def rpc_socket(self) -> Path:
         return self.run_dir / RPC_SOCKET_NAME
+    log_level: str = "INFO"
+    """Telesec's log level; Kamailio's ``debug`` follows it (:data:`KAMAILIO_DEBUG`)."""
 
     @property
     def config_path(self) -> Path:
@@ -415,6 +420,7 @@ def render_config(layout: FrontLayout) -> str:
         phone_lookup = ""
         phone_sources = "has_totag()"
     return _TEMPLATE.format(
+        debug=KAMAILIO_DEBUG[layout.log_level.upper()],
         listen=_listen_lines(layout),
         tls_core="enable_tls=yes" if edge.tls is not None else "",
         user_agent=_quote(edge.user_agent),
@@ -552,7 +558,7 @@ def write_front_files(layout: FrontLayout, numbers: list[str] | None = None,
 _TEMPLATE = """#!KAMAILIO
 # Telesec pool front. Generated at every start by telephony/kamailio_config.py: edits are lost.
 
-debug=2
+debug={debug}
 log_stderror=yes
 children={children}
 tcp_children={tcp_children}

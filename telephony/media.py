@@ -65,7 +65,7 @@ class StopReason(Enum):
     CALL_ENDED = "call_ended"
 
 
-class Prompt:
+class PromptPlayback:
     """One prompt being played; ``done`` is set when it finished or was interrupted."""
 
     def __init__(self, pcm: bytes, barge_in: bool, loop: bool = False) -> None:
@@ -92,10 +92,10 @@ class PromptPlayer:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._current: Prompt | None = None
+        self._current: PromptPlayback | None = None
 
-    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False) -> Prompt:
-        prompt = Prompt(pcm, barge_in, loop)
+    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False) -> PromptPlayback:
+        prompt = PromptPlayback(pcm, barge_in, loop)
         with self._lock:
             previous, self._current = self._current, prompt
         if previous is not None:
@@ -103,7 +103,7 @@ class PromptPlayer:
         return prompt
 
     def interrupt(
-        self, reason: StopReason, *, only_barge_in: bool = True, only: Prompt | None = None
+        self, reason: StopReason, *, only_barge_in: bool = True, only: PromptPlayback | None = None
     ) -> bool:
         """Stop the current prompt (if barge-in allows it); True if one was stopped.
 

@@ -56,7 +56,9 @@ class Digits:
 
 
 @dataclass(frozen=True)
-class Utterance:
+class HeardSpeech:
+    """What the caller said, as audio (the IVR's recognizer turns it into words)."""
+
     pcm: bytes  # engine format, from shortly before speech started to its end
     complete: bool  # False when cut at max_seconds
 
@@ -86,7 +88,7 @@ class CallEvent:
 
 
 class CallControl(Protocol):
-    """What a session asks of the SIP side (telephony.call implements it on the SIP thread)."""
+    """What a session asks of the SIP side (telephony.sip_call implements it on the SIP thread)."""
 
     def request_hangup(self) -> None: ...
 
@@ -217,7 +219,7 @@ class CallSession:
 
     def listen(
         self, timeout: float = 5.0, max_seconds: float = 15.0, preroll_ms: int = 300
-    ) -> Utterance | None:
+    ) -> HeardSpeech | None:
         """Wait for the caller to speak and return what was said, or None if nothing was."""
         preroll: deque[bytes] = deque(maxlen=max(1, preroll_ms // FRAME_MS))
         spoken: list[bytes] = []
@@ -246,8 +248,8 @@ class CallSession:
                 frame, speaking = item
                 spoken.append(frame)
                 if not speaking:
-                    return Utterance(b"".join(spoken), True)
-            return Utterance(b"".join(spoken), False)
+                    return HeardSpeech(b"".join(spoken), True)
+            return HeardSpeech(b"".join(spoken), False)
 
     # -- recording ---------------------------------------------------------------------
     def start_recording(self, sink: RecordingSink) -> None:

@@ -14,7 +14,6 @@ any worker starts; see docs/telephony-pool.md.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 import os
@@ -31,6 +30,8 @@ from typing import Literal, Protocol
 
 from foundation.errors import TelesecError
 from foundation.front_status import write_trunk_status
+from foundation.logs import RELAY_ROOT, relay
+from foundation.processes import descendants, pss_kb, signal_group
 from foundation.settings import Settings
 from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
@@ -39,8 +40,7 @@ from telephony.kamailio_rpc import TrunkState, trunk_states
 from telephony.media_relay import MediaRelay, RelayLayout, find_rtpengine
 from telephony.pool_settings import PoolTuning
 
-log = logging.getLogger("telesec.telephony.supervisor")
-worker_log = logging.getLogger("telesec.telephony.worker")
+log = logging.getLogger(__name__)
 
 READY_PREFIX = "READY"
 _POLL_S = 0.1
@@ -73,6 +73,12 @@ class WorkerSpec:
     outbound_proxy: str = ""  # the front, where outgoing legs go (sip:host:port)
     user_agent: str = "Telesec"
     trusted_networks: tuple[str, ...] = ()  # direct mode: the trunks (caller ID believed)
+    log_level: str = "INFO"
+
+    @property
+    def process_name(self) -> str:
+        """Its name in the pool's log: ``telesec.worker<index>.<logger>``."""
+        return f"worker{self.index}"
 
 
 WorkerArgv = Callable[[WorkerSpec], list[str]]
@@ -88,6 +94,7 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
         "--handler", spec.handler,
         "--max-calls", str(spec.max_calls),
         "--drain-seconds", f"{spec.drain_seconds:g}",
+        "--log-level", spec.log_level,
     ]
     for network in spec.allowed_networks:
         argv += ["--allow-net", network]
@@ -210,7 +217,8 @@ class Supervisor:
             specs = [
                 WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, tuple(sip.front_networks),
-                           self.tuning.drain_deadline_s)
+                           self.tuning.drain_deadline_s, user_agent=sip.user_agent,
+                           log_level=self.settings.log_level)
                 for i in range(sip.workers)
             ]
         elif binary is None:
@@ -224,7 +232,8 @@ class Supervisor:
                 WorkerSpec(0, sip.listen_host, sip.listen_port, self.handler, sip.calls_per_worker,
                            tuple(sip.allowed_networks) + trunk_nets,
                            self.tuning.drain_deadline_s, user_agent=sip.user_agent,
-                           trusted_networks=trunk_nets)
+                           trusted_networks=trunk_nets,
+                           log_level=self.settings.log_level)
             ]
         else:
             proxy = f"sip:{_host_in_uri(sip.listen_host)}:{sip.listen_port}"
@@ -232,7 +241,7 @@ class Supervisor:
                 WorkerSpec(i, sip.worker_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, _front_sources(sip.listen_host, sip.worker_host),
                            self.tuning.drain_deadline_s, outbound_proxy=proxy,
-                           user_agent=sip.user_agent)
+                           user_agent=sip.user_agent, log_level=self.settings.log_level)
                 for i in range(sip.workers)
             ]
         with self._lock:
@@ -254,6 +263,7 @@ class Supervisor:
                     allowed_networks=list(sip.allowed_networks),
                     tuning=self.tuning,
                     edge=edge,
+                    log_level=self.settings.log_level,
                 )
                 self._front = KamailioFront(binary, layout)
                 self._refresh_directory(force=True)
@@ -354,7 +364,8 @@ class Supervisor:
                 name=f"worker{slot.spec.index}-out",
             ),
             threading.Thread(
-                target=self._read_stderr, args=(slot, process), daemon=True,
+                target=relay, args=(process.stderr, slot.spec.process_name),
+                kwargs={"tail": slot.stderr_tail}, daemon=True,
                 name=f"worker{slot.spec.index}-err",
             ),
         ]
@@ -365,22 +376,15 @@ class Supervisor:
 
     @staticmethod
     def _read_stdout(slot: _WorkerSlot, process: subprocess.Popen[str]) -> None:
+        """The READY line; anything else a worker prints there is relayed at DEBUG."""
         assert process.stdout is not None
+        stray = logging.getLogger(f"{RELAY_ROOT}.{slot.spec.process_name}")
         for line in process.stdout:
             line = line.rstrip()
             if line.startswith(READY_PREFIX) and process is slot.process:
                 slot.ready.set()
             elif line:
-                worker_log.debug("worker %d: %s", slot.spec.index, line)
-
-    @staticmethod
-    def _read_stderr(slot: _WorkerSlot, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            line = line.rstrip()
-            if line:
-                slot.stderr_tail.append(line)
-                worker_log.info("worker %d: %s", slot.spec.index, line)
+                stray.debug("%s", line)
 
     def _wait_workers_ready(self) -> None:
         deadline = time.monotonic() + self.tuning.ready_timeout_s
@@ -544,8 +548,8 @@ class Supervisor:
                 roots.append(self._front.pid)
             if self._relay is not None and self._relay.is_alive() and self._relay.pid:
                 roots.append(self._relay.pid)
-        pids = roots + [child for root in roots for child in _descendants(root)]
-        sizes = {pid: _pss_kb(pid) for pid in pids}
+        pids = roots + [child for root in roots for child in descendants(root)]
+        sizes = {pid: pss_kb(pid) for pid in pids}
         return {pid: size for pid, size in sizes.items() if size is not None}
 
     # ------------------------------------------------------------------ stop
@@ -565,7 +569,7 @@ class Supervisor:
             slots = list(self._slots)
         running = [s.process for s in slots if s.process is not None and s.process.poll() is None]
         for process in running:
-            _signal_group(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
         end = time.monotonic() + deadline
         while any(p.poll() is None for p in running) and time.monotonic() < end:
             if self._abort_drain.wait(_POLL_S):
@@ -576,7 +580,7 @@ class Supervisor:
         for slot in slots:
             if slot.process is not None:
                 if slot.process.poll() is None:
-                    _signal_group(slot.process.pid, signal.SIGKILL)
+                    signal_group(slot.process.pid, signal.SIGKILL)
                 slot.process.wait()
                 for reader in slot.readers:
                     reader.join(timeout=2)
@@ -618,43 +622,8 @@ class Supervisor:
                 signal.signal(sig, handler)
 
 
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int(
-                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
-                )
-            except (OSError, IndexError, ValueError):
-                continue
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
-
-
-def _pss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def _last_line(slot: _WorkerSlot) -> str:
     return slot.stderr_tail[-1] if slot.stderr_tail else "no output"
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def _close_pipes(process: subprocess.Popen[str]) -> None:

@@ -13,25 +13,52 @@ import contextlib
 import logging
 import time
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from telephony.call import call_param
 from telephony.media import StopReason
-from telephony.session import BridgeResult, CallEvent
-
-if TYPE_CHECKING:
-    from telephony.call import CallLeg
-    from telephony.endpoint import SipEndpoint
+from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession
+from telephony.sip_messages import call_param
 
 log = logging.getLogger(__name__)
+
+
+class BridgeLines(Protocol):
+    """What a bridged transfer asks of the SIP loop (``telephony.endpoint.SipEndpoint``)."""
+
+    def sip_call(self, key: int) -> Any:
+        """The pjsua2 call of ``key``, or None once pjsua2 is done with it."""
+
+    def free_lines(self) -> int:
+        """Calls the process may still place."""
+
+    def dial(self, target: str, bridge: BridgedTransfer) -> OutboundLeg:
+        """Place a call to ``target`` for ``bridge``; raises pj.Error if it cannot start."""
+
+    def add_bridge(self, bridge: BridgedTransfer) -> None:
+        """Tick ``bridge`` from the SIP loop until it is over."""
+
+
+class BridgedCaller(Protocol):
+    """The caller's leg as a bridged transfer sees it (``telephony.sip_call.CallLeg``)."""
+
+    info: CallInfo
+    session: CallSession | None
+    bridge: BridgedTransfer | None
+    disconnected: bool
+    end_reason: str
+    audio_index: int
+
+    @property
+    def call(self) -> Any:
+        """The caller's pjsua2 call, or None once it is over."""
 
 
 class OutboundLeg:
     """One call the engine placed to a bridge target (SIP-thread state)."""
 
-    def __init__(self, endpoint: SipEndpoint, key: int, target: str, bridge: BridgedTransfer):
+    def __init__(self, endpoint: BridgeLines, key: int, target: str, bridge: BridgedTransfer):
         self.endpoint = endpoint
         self.key = key
         self.target = target
@@ -73,8 +100,8 @@ class BridgedTransfer:
 
     def __init__(
         self,
-        endpoint: SipEndpoint,
-        patient: CallLeg,
+        endpoint: BridgeLines,
+        patient: BridgedCaller,
         targets: list[str],
         ring_seconds: float,
         future: Future[BridgeResult],

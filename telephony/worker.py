@@ -1,9 +1,11 @@
 """One user-agent worker process: ``python -m telephony.worker --port N --handler mod:factory``.
 
-Prints ``READY port=<n>`` on stdout once it listens (nothing else ever goes to stdout:
-pjsip's own output is sent to stderr). SIGTERM or SIGINT drains: new INVITEs get 503 with
-Retry-After, live calls go on until ``--drain-seconds``, then all are hung up and the
-endpoint is shut down; exit code 0. Exit code 2: bad arguments or the port is taken.
+Prints ``READY port=<n>`` on stdout once it listens (nothing else ever goes to stdout). Logs
+go to stderr as ``LEVEL logger: message`` lines for the supervisor to relay
+(``foundation.logs``), pjsip's own through the ``pjsip`` logger (``telephony.pjsip_log``).
+SIGTERM or SIGINT drains: new INVITEs get 503 with Retry-After, live calls go on until
+``--drain-seconds``, then all are hung up and the endpoint is shut down; exit code 0. Exit
+code 2: bad arguments, no handler, or the port is taken (one line saying so).
 """
 
 from __future__ import annotations
@@ -21,20 +23,19 @@ import sys
 import threading
 import time
 
-from telephony.endpoint import (
-    SRTP_MODES,
-    HandlerFactory,
-    Registration,
-    SipEndpoint,
-    TlsSettings,
-    WorkerConfig,
-)
+from foundation.logs import LEVELS, configure_child, level_number
+from telephony.endpoint import HandlerFactory, SipEndpoint
+from telephony.pjsip_log import pjsip_level
+from telephony.worker_config import SRTP_MODES, Registration, TlsSettings, WorkerConfig
 
-log = logging.getLogger("telephony.worker")
+log = logging.getLogger("telephony.worker")  # not __name__: it runs as __main__
 
 
 def load_handler(spec: str) -> HandlerFactory:
     """Import ``module:callable``."""
+    if not spec:
+        raise ValueError("--handler module:factory is required: the call handler every "
+                         "answered call runs (telesec serve uses telesec.call_handler:answer)")
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"--handler {spec!r}: write it as module:factory")
@@ -57,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m telephony.worker", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="SIP port (UDP and TCP)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--handler", default="telephony.demo_handler:menu",
-                        help="module:factory called as factory(session) in a thread per call")
+    parser.add_argument("--handler", default="",
+                        help="module:factory called as factory(session) in a thread per call "
+                             "(required; telesec serve runs telesec.call_handler:answer)")
     parser.add_argument("--accept", action="append", default=[], metavar="USER",
                         help="dialled user/number to accept (repeat); none: accept any")
     parser.add_argument("--allow-net", action="append", default=[], metavar="CIDR",
@@ -101,8 +103,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trust-net", action="append", default=[], metavar="CIDR",
                         help="direct mode: source network whose P-Asserted-Identity is "
                              "believed (a trunk's; repeat)")
-    parser.add_argument("--pjsip-log-level", type=int, default=1)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS,
+                        help="DEBUG, INFO, WARNING or ERROR (telesec serve passes log_level)")
+    parser.add_argument("--pjsip-log-level", type=int, default=None, choices=range(0, 7),
+                        help="pjsip's own level, 0-6 (default: follows --log-level)")
     return parser.parse_args(argv)
 
 
@@ -171,7 +175,8 @@ def build_config(args: argparse.Namespace) -> WorkerConfig:
         max_calls=args.max_calls,
         rtp_port=args.rtp_port,
         rtp_timeout=args.rtp_timeout,
-        pjsip_log_level=args.pjsip_log_level,
+        pjsip_log_level=(args.pjsip_log_level if args.pjsip_log_level is not None
+                         else pjsip_level(level_number(args.log_level))),
         ring_seconds=args.ring_seconds,
         tls=build_tls(args),
         srtp=args.srtp,
@@ -187,7 +192,8 @@ def build_config(args: argparse.Namespace) -> WorkerConfig:
 
 
 def _stdout_for_ready_line_only() -> int:
-    """Point fd 1 at stderr (pjsip prints there) and return a private fd for READY."""
+    """Point fd 1 at stderr (what a library prints lands in the log) and return a private
+    fd for READY."""
     sys.stdout.flush()
     ready_fd = os.dup(1)
     os.dup2(2, 1)
@@ -210,15 +216,13 @@ def _drain_when_parent_dies() -> None:
 
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler_package = args.handler.partition(":")[0].split(".")[0]
+    configure_child(args.log_level, own=[handler_package] if handler_package else [])
     try:
         config = build_config(args)
         handler = load_handler(args.handler)
     except (ValueError, ImportError, AttributeError) as exc:
-        print(f"telephony.worker: {exc}", file=sys.stderr)
+        log.error("%s", exc)
         return 2
     faulthandler.enable()  # a crash in C prints every thread's Python stack to stderr
     if os.environ.get("TELESEC_GC_STRESS") == "1":  # tests only: collect at every chance
@@ -238,8 +242,8 @@ def run(argv: list[str] | None = None) -> int:
         endpoint.start()
     except Exception as exc:
         ports = f"{config.port}" + (f" and TLS port {config.tls.port}" if config.tls else "")
-        print(f"telephony.worker: cannot start on {config.host} port {ports} ({exc}); "
-              "choose free ports and check the TLS certificate and key", file=sys.stderr)
+        log.error("cannot start on %s port %s (%s); choose free ports and check the TLS "
+                  "certificate and key", config.host, ports, exc)
         endpoint.stop()
         return 2
     os.write(ready_fd, f"READY port={config.port}\n".encode())

@@ -57,7 +57,7 @@ from telephony.recording import RecordingSink, open_vault_sink
 from telephony.session import CallEnded, CallSession
 from telesec.wiring import open_database, open_vault
 
-log = logging.getLogger("telesec.calls")
+log = logging.getLogger(__name__)
 
 DEFAULT_FLOWS = Path(ivr_flows.__file__).resolve().parent / "flows"
 DEFAULT_LANGUAGE = "fr"

@@ -25,7 +25,7 @@ from storage.retention import Retention
 from storage.vault import Vault
 from storage.vault.spool import VaultSpool
 
-log = logging.getLogger("telesec.jobs")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -9,12 +9,11 @@ goes to espeak-ng on stdin, so it never shows in the process list either.
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.files import write_atomically
 
 SAMPLE_RATE = 16_000
 CACHE_VERSION = "1"  # bump when the synthesis settings change, to ignore old files
@@ -43,14 +42,7 @@ class Synthesizer:
             pass
         pcm = self.speak(voice, text)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(pcm)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, pcm)
         return pcm
 
     def speak(self, voice: str, text: str) -> bytes:

@@ -5,12 +5,11 @@ sounds equally loud. Decoding uses the ffmpeg shipped by imageio-ffmpeg; pydub d
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.files import write_atomically
 from ivr_flows.prompts.catalogue import load_catalogue
 from ivr_flows.prompts.compose import recording_path
 from ivr_flows.prompts.synth import SAMPLE_RATE, ffmpeg_exe, to_engine_format
@@ -74,12 +73,5 @@ def import_recording(
     target = recording_path(recordings_dir, practice, language, prompt_id)
     pcm = normalise(source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(pcm)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(target, pcm)
     return target

@@ -33,7 +33,7 @@ from storage.vault.format import StreamEncryptor, new_dek
 from storage.vault.store import RecoveryReport, Vault, _try_lock
 from storage.vault.writer import VaultWriter, fsync_dir
 
-log = logging.getLogger("telesec.vault.spool")
+log = logging.getLogger(__name__)
 
 SPOOL_DIR = "spool"
 META_SUFFIX = ".meta"

@@ -7,12 +7,12 @@ The front listens on ``sip.listen_host``:``sip.listen_port`` and takes calls fro
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import typer
 
 from foundation.errors import TelesecError
+from foundation.logs import configure as configure_logging
 from foundation.settings import load_settings
 from telephony.front import EngineNode, SharedFront, load_nodes_file, parse_node
 from telephony.pool_settings import PoolTuning
@@ -43,9 +43,7 @@ def front(
 ) -> None:
     """Run the SIP front of several engine nodes (Kamailio dispatcher, probing, failover)."""
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     nodes: list[EngineNode] = [parse_node(text) for text in node]
     if nodes_file is not None:
         nodes += load_nodes_file(nodes_file)

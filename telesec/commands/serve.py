@@ -17,6 +17,8 @@ import typer
 import uvicorn
 
 from calendars.sync import CalendarSync
+from foundation.logs import configure as configure_logging
+from foundation.logs import level_number
 from foundation.settings import Settings, load_settings
 from notify.notifier import Notifier
 from scheduling.service import Agenda
@@ -29,7 +31,7 @@ from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, calendar_jobs, engine_jobs
 from telesec.wiring import DatabaseDirectory, api_app, open_database, open_vault
 
-log = logging.getLogger("telesec.serve")
+log = logging.getLogger(__name__)
 
 CALL_HANDLER = "telesec.call_handler:answer"
 
@@ -50,9 +52,7 @@ def serve(
     settings = load_settings()
     if not front:
         settings.sip = settings.sip.model_copy(update={"front": "external"})
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level)
     prepare_data_dir(settings)
     db = open_database(settings)
     vault = open_vault(settings, db)
@@ -74,11 +74,12 @@ def serve(
         if sip:
             preload = None
             if announce(settings, log).enabled:
-                # One process holds the models for every worker (DESIGN.md, process model).
+                # One process holds the models for every worker (docs/speech.md).
                 speech_server, speech_env = start_server_process(
                     configured_model_paths(settings),
                     settings.data_path / "run" / "speech" / "asr.sock",
                     settings.speech.max_concurrent_streams,
+                    log_level=settings.log_level,
                 )
                 preload = lambda: speech_env  # noqa: E731
             directory = DatabaseDirectory(settings, db, vault.keyring)
@@ -103,7 +104,8 @@ def _start_api(settings: Settings) -> uvicorn.Server:
         api_app(settings),
         host=settings.api.host,
         port=settings.api.port,
-        log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through ours (foundation.logs), capped
+        log_level=max(level_number(settings.log_level), logging.WARNING),
         access_log=False,  # URLs may name patients' objects; the API audits reads itself
     )
     server = uvicorn.Server(config)

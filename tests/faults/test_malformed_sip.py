@@ -109,7 +109,7 @@ def test_hostile_sip_is_refused_and_a_flood_does_not_stop_other_callers(tmp_path
     _telesec(env, "demo", "seed")
     served = start_serve(env, tmp_path, workers=1, max_calls=3,
                          extra_args=("--no-api", "--no-jobs", "--handler",
-                                     "telephony.demo_handler:hold_line"))
+                                     "tests.telephony.handlers:hold_line"))
     worker_port = served.worker_base_port
     try:
         for port in (served.sip_port, worker_port):

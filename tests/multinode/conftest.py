@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from foundation.processes import descendants
 from telephony.kamailio import sip_ping
 from tests.conftest import PG_ADMIN_URL
 
@@ -79,26 +80,6 @@ def wait_until(predicate, timeout: float, step: float = 0.1) -> bool:
     return bool(predicate())
 
 
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and every live descendant (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                parents[int(entry.name)] = int(fields[1])
-    found, frontier = [pid], [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
-
-
 @dataclass
 class Node:
     """One engine node: a ``telesec serve --no-front`` process tree."""
@@ -132,7 +113,7 @@ class Node:
 
     def kill(self) -> list[int]:
         """SIGKILL every process of the node at once (a machine or container dying)."""
-        pids = _process_tree(self.process.pid)
+        pids = [self.process.pid, *descendants(self.process.pid)]
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -312,7 +293,7 @@ class Cluster:
             try:
                 self.front.wait(20)
             except subprocess.TimeoutExpired:
-                for pid in _process_tree(self.front.pid):
+                for pid in [self.front.pid, *descendants(self.front.pid)]:
                     os.kill(pid, signal.SIGKILL)
                 self.front.wait()
 

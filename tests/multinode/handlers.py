@@ -3,7 +3,7 @@
 - a call to ``race-<patient id>`` books the one slot named in the file ``MULTINODE_RACE_FILE``
   for that patient, through the real agenda on the shared database, at the instant the
   file gives (so that two calls on two nodes really race), then keeps the line;
-- any other call holds the line until the caller hangs up (``demo_handler.hold_line``).
+- any other call holds the line until the caller hangs up (``tests.telephony.handlers.hold_line``).
 
 Both write one JSON line per call to ``TELESEC_DEMO_REPORT`` (the node's own file), with
 the node's name from ``MULTINODE_NODE``.
@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from telephony import demo_handler
 from telephony.session import CallSession
+from tests.telephony import handlers
 
 if TYPE_CHECKING:
     from scheduling.service import Agenda
@@ -33,7 +33,7 @@ def answer(session: CallSession) -> None:
     if session.dialled.startswith("race-"):
         book_the_raced_slot(session, int(session.dialled.removeprefix("race-")))
     else:
-        demo_handler.hold_line(session)
+        handlers.hold_line(session)
 
 
 def _shared_agenda() -> Agenda:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.processes import pss_kb
 from foundation.settings import load_settings
 from speech.server import SpeechServerProcess, start_server_process
 from telephony.supervisor import Supervisor, WorkerSpec
@@ -19,17 +20,10 @@ pytestmark = pytest.mark.timeout(120)
 STAND_IN = Path(__file__).with_name("speech_worker.py")
 
 
-def _pss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    raise AssertionError("no Pss")
-
-
 def test_preload_starts_one_server_and_workers_use_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony.worker")
+    caplog.set_level(logging.DEBUG, logger="telesec.worker0")  # what it printed
     settings = load_settings(
         data_dir=tmp_path / "data",
         sip={"listen_host": "127.0.0.1", "listen_port": 15990, "worker_base_port": 15991,
@@ -58,7 +52,8 @@ def test_preload_starts_one_server_and_workers_use_it(
         assert "libvosk" not in Path(f"/proc/{worker.pid}/maps").read_text()
         (server,) = servers
         worker_pss = sum(pool.memory_pss_kb().values())
-        server_pss = _pss_kb(server.pid)
+        server_pss = pss_kb(server.pid)
+        assert server_pss is not None
         print(f"\npool memory (PSS): speech server {server_pss / 1024:.0f} MB + "
               f"worker {worker_pss / 1024:.0f} MB")
         assert worker_pss < server_pss / 4

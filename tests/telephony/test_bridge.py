@@ -27,7 +27,7 @@ def test_first_secretary_to_answer_is_bridged_and_hears_the_caller(tmp_path):
     never = sipp_uas(tmp_path, never_xml, never_port)
     answers = sipp_uas(tmp_path, answers_xml, answers_port)
     targets = [f"sip:sec1@127.0.0.1:{never_port}", f"sip:sec2@127.0.0.1:{answers_port}"]
-    worker = start_worker(tmp_path, "telephony.demo_handler:bridge_to", env={
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
         "TELESEC_DEMO_BRIDGE_TARGETS": ",".join(targets), "TELESEC_DEMO_RING_SECONDS": "5",
     })
     try:
@@ -64,7 +64,7 @@ def test_nobody_answers_the_caller_stays_with_the_ivr(tmp_path):
     never_xml = scenario(tmp_path, "secretary_never_answers.xml")
     never = sipp_uas(tmp_path, never_xml, never_port)
     patient_sink = RtpSink()
-    worker = start_worker(tmp_path, "telephony.demo_handler:bridge_to", env={
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
         "TELESEC_DEMO_BRIDGE_TARGETS": f"sip:sec1@127.0.0.1:{never_port}",
         "TELESEC_DEMO_RING_SECONDS": "2",
     })

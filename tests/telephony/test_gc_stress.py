@@ -21,7 +21,7 @@ CALLS = 150
 
 
 def test_many_short_calls_under_gc_stress_exit_cleanly(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line",
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line",
                           env={"TELESEC_GC_STRESS": "1"})
     try:
         short = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=9, PAUSE_MS=1000)

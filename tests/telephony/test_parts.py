@@ -7,8 +7,7 @@ import time
 
 import pjsua2 as pj
 
-from telephony.audio import FRAME_BYTES, SILENT_FRAME, samples
-from telephony.demo_handler import tone
+from telephony.audio import FRAME_BYTES, SILENT_FRAME, samples, sine_tone
 from telephony.dtmf import DigitBuffer
 from telephony.media import CallerAudioTap, PromptPlayer, StopReason, fill_vector, vector_bytes
 from telephony.recording import MemorySink, StereoRecorder
@@ -34,12 +33,12 @@ def test_collect_wakes_when_the_call_ends():
 
 def test_a_key_or_speech_stops_a_barge_in_prompt_but_not_a_mandatory_one():
     player = PromptPlayer()
-    prompt = player.start(tone(440, 1.0), barge_in=True)
+    prompt = player.start(sine_tone(440, 1.0), barge_in=True)
     assert player.next_frame() != SILENT_FRAME
     assert player.interrupt(StopReason.KEY)
     assert prompt.reason is StopReason.KEY and prompt.done.is_set()
     assert player.next_frame() == SILENT_FRAME
-    mandatory = player.start(tone(440, 0.1), barge_in=False)
+    mandatory = player.start(sine_tone(440, 0.1), barge_in=False)
     assert not player.interrupt(StopReason.SPEECH)
     frames = [player.next_frame() for _ in range(5)]
     assert mandatory.reason is StopReason.FINISHED
@@ -48,7 +47,7 @@ def test_a_key_or_speech_stops_a_barge_in_prompt_but_not_a_mandatory_one():
 
 def test_voice_detector_starts_and_ends_speech():
     vad = VoiceActivityDetector()
-    loud = tone(300, 0.02)
+    loud = sine_tone(300, 0.02)
     events = [vad.feed(loud) for _ in range(10)] + [vad.feed(SILENT_FRAME) for _ in range(40)]
     assert events.count(VoiceEvent.SPEECH_STARTED) == 1
     assert events.count(VoiceEvent.SPEECH_ENDED) == 1
@@ -57,7 +56,7 @@ def test_voice_detector_starts_and_ends_speech():
 def test_voice_detector_times_speech_in_milliseconds_whatever_the_frame_length():
     for frame_s in (0.02, 0.04, 0.06):
         vad = VoiceActivityDetector()
-        loud, quiet = tone(300, frame_s), bytes(int(16000 * frame_s) * 2)
+        loud, quiet = sine_tone(300, frame_s), bytes(int(16000 * frame_s) * 2)
         started = ended = None
         loud_frames = round(1.2 / frame_s)  # 1.2 s: a whole number of frames of each length
         feed = [loud] * loud_frames + [quiet] * round(1.5 / frame_s)
@@ -76,10 +75,10 @@ def test_voice_detector_times_speech_in_milliseconds_whatever_the_frame_length()
 def test_caller_speech_interrupts_the_prompt_through_the_tap():
     player = PromptPlayer()
     tap = CallerAudioTap(player)
-    prompt = player.start(tone(440, 2.0), barge_in=True)
+    prompt = player.start(sine_tone(440, 2.0), barge_in=True)
     frames = tap.subscribe(max_frames=3)
     for _ in range(5):
-        tap.caller_frame(tone(300, 0.02))
+        tap.caller_frame(sine_tone(300, 0.02))
     assert prompt.reason is StopReason.SPEECH
     assert frames.dropped == 2 and len(frames) == 3  # bounded, oldest dropped
 
@@ -87,7 +86,7 @@ def test_caller_speech_interrupts_the_prompt_through_the_tap():
 def test_recorder_writes_caller_left_engine_right():
     sink = MemorySink()
     recorder = StereoRecorder(sink)
-    caller, engine = tone(300, 0.02), SILENT_FRAME
+    caller, engine = sine_tone(300, 0.02), SILENT_FRAME
     for _ in range(50):
         recorder.caller_frame(caller)
         recorder.engine_frame(engine)
@@ -121,7 +120,7 @@ def test_a_failing_sink_is_aborted_not_fatal():
 
 def test_hold_audio_loops_until_stopped():
     player = PromptPlayer()
-    hold = player.start(tone(440, 0.05), barge_in=False, loop=True)
+    hold = player.start(sine_tone(440, 0.05), barge_in=False, loop=True)
     frames = [player.next_frame() for _ in range(20)]  # 0.4 s from a 0.05 s loop
     assert all(f != SILENT_FRAME for f in frames[:2]) and not hold.done.is_set()
     other = PromptPlayer().start(b"", barge_in=False)

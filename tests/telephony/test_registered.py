@@ -25,7 +25,7 @@ def test_worker_registers_with_digest_auth_renews_and_receives_calls(tmp_path):
     worker = None
     try:
         worker = start_worker(
-            tmp_path, "telephony.demo_handler:hold_line",
+            tmp_path, "tests.telephony.handlers:hold_line",
             "--register", f"sip:1000@127.0.0.1:{registrar.port}",
             "--auth-password-env", "TEST_SIP_PASSWORD", "--register-expiry", "10", env=env,
         )
@@ -62,7 +62,7 @@ def test_a_wrong_password_is_reported_not_fatal(tmp_path):
     worker = None
     try:
         worker = start_worker(
-            tmp_path, "telephony.demo_handler:hold_line",
+            tmp_path, "tests.telephony.handlers:hold_line",
             "--register", f"sip:1000@127.0.0.1:{registrar.port}",
             "--auth-password-env", "TEST_SIP_PASSWORD", env={"TEST_SIP_PASSWORD": "wrong"},
         )
@@ -80,5 +80,5 @@ def test_a_wrong_password_is_reported_not_fatal(tmp_path):
 
 def test_a_password_on_the_command_line_is_not_accepted(tmp_path):
     with pytest.raises(AssertionError, match="needs --auth-password-env"):
-        start_worker(tmp_path, "telephony.demo_handler:hold_line",
+        start_worker(tmp_path, "tests.telephony.handlers:hold_line",
                      "--register", "sip:1000@127.0.0.1:5999")

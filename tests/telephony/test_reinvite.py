@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
 @pytest.mark.parametrize("direction", ["sendonly", "inactive"])
 def test_hold_and_resume_keep_the_call_and_suspend_the_no_rtp_timeout(tmp_path, direction):
     # no RTP at all while on hold for 3.5 s, well past the 2 s no-RTP timeout
-    worker = start_worker(tmp_path, "telephony.demo_handler:menu", "--rtp-timeout", "2")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:menu", "--rtp-timeout", "2")
     sink = RtpSink()
     try:
         pcap = RtpTrack().silence(0.4).keys("12#").silence(2.0).write_pcap(tmp_path / "k.pcap")

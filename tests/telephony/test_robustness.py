@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -45,7 +47,7 @@ def _assert_clean(worker) -> None:
     ids=["source-not-allowed", "unknown-number", "unknown-codec", "malformed-sdp"],
 )
 def test_bad_calls_get_a_clean_refusal(tmp_path, worker_args, sdp, status):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line", *worker_args)
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line", *worker_args)
     try:
         refused = scenario(tmp_path, "refused.xml", SDP=sdp, STATUS=status)
         run = sipp(worker.port, refused, timeout=15)
@@ -58,7 +60,7 @@ def test_bad_calls_get_a_clean_refusal(tmp_path, worker_args, sdp, status):
 
 
 def test_cancel_before_answer(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:menu", "--ring-seconds", "3")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:menu", "--ring-seconds", "3")
     try:
         cancel = scenario(tmp_path, "cancel.xml", RTP_SINK_PORT=9)
         run = sipp(worker.port, cancel, timeout=15)
@@ -70,7 +72,7 @@ def test_cancel_before_answer(tmp_path):
 
 
 def test_four_calls_per_worker_and_the_fifth_is_refused_busy(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line")
     try:
         four = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=9, PAUSE_MS=4000)
         held = sipp(worker.port, four, calls=4, concurrent=4, rate=20, background=True)
@@ -87,7 +89,7 @@ def test_four_calls_per_worker_and_the_fifth_is_refused_busy(tmp_path):
 
 
 def test_sigterm_drains_refuses_new_calls_and_exits_cleanly_with_calls_up(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line", "--drain-seconds", "2")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line", "--drain-seconds", "2")
     try:
         waiting = scenario(tmp_path, "caller_waits_bye.xml", RTP_SINK_PORT=9,
                            BYE_TIMEOUT_MS=20000)
@@ -110,7 +112,7 @@ def test_sigterm_drains_refuses_new_calls_and_exits_cleanly_with_calls_up(tmp_pa
 
 
 def test_a_hundred_calls_in_a_row_leave_memory_and_file_handles_flat(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:record_until_hangup")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:record_until_hangup")
     try:
         short = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=9, PAUSE_MS=300)
         warm = sipp(worker.port, short, calls=20, concurrent=3, rate=15, timeout=60)
@@ -129,3 +131,12 @@ def test_a_hundred_calls_in_a_row_leave_memory_and_file_handles_flat(tmp_path):
     print(f"rss {rss_before} -> {rss_after} kB, fds {fds_before} -> {fds_after}")
     assert fds_after <= fds_before + 2, (fds_before, fds_after)
     assert rss_after - rss_before < 6 * 1024, (rss_before, rss_after)
+
+
+def test_a_worker_without_a_handler_refuses_to_start_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "telephony.worker", "--port", "5999"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--handler module:factory is required" in lines[0], done.stderr

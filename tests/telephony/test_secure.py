@@ -24,7 +24,7 @@ def test_baresip_calls_over_tls_with_mandatory_srtp(tmp_path):
     cert, key = self_signed_cert(tmp_path)
     tls_port = free_port()
     worker = start_worker(
-        tmp_path, "telephony.demo_handler:hold_line", "--tls-port", str(tls_port),
+        tmp_path, "tests.telephony.handlers:hold_line", "--tls-port", str(tls_port),
         "--tls-cert", str(cert), "--tls-key", str(key), "--srtp", "mandatory",
     )
     try:
@@ -49,7 +49,7 @@ def test_baresip_calls_over_tls_with_mandatory_srtp(tmp_path):
 
 
 def test_mandatory_srtp_refuses_a_plain_rtp_offer(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line", "--srtp", "mandatory",
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line", "--srtp", "mandatory",
                           "--srtp-secure-signaling", "0")
     try:
         refused = scenario(tmp_path, "refused.xml", SDP=GOOD_SDP, STATUS=488)
@@ -61,7 +61,7 @@ def test_mandatory_srtp_refuses_a_plain_rtp_offer(tmp_path):
 
 
 def test_optional_srtp_still_takes_a_plain_rtp_call(tmp_path):
-    worker = start_worker(tmp_path, "telephony.demo_handler:hold_line", "--srtp", "optional")
+    worker = start_worker(tmp_path, "tests.telephony.handlers:hold_line", "--srtp", "optional")
     try:
         caller = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=9, PAUSE_MS=500)
         run = sipp(worker.port, caller, timeout=15)
@@ -75,5 +75,5 @@ def test_optional_srtp_still_takes_a_plain_rtp_call(tmp_path):
 
 def test_tls_without_a_key_is_a_clear_startup_error(tmp_path):
     with pytest.raises(AssertionError, match="--tls-port needs --tls-key"):
-        start_worker(tmp_path, "telephony.demo_handler:hold_line", "--tls-port", "5999",
+        start_worker(tmp_path, "tests.telephony.handlers:hold_line", "--tls-port", "5999",
                      "--tls-cert", str(self_signed_cert(tmp_path)[0]))

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
 def test_blind_transfer_reaches_the_target(tmp_path):
     target_port = free_port()
     worker = start_worker(
-        tmp_path, "telephony.demo_handler:transfer_to",
+        tmp_path, "tests.telephony.handlers:transfer_to",
         env={"TELESEC_DEMO_TRANSFER_TARGET": f"sip:secretary@127.0.0.1:{target_port}"},
     )
     target_xml = scenario(tmp_path, "transfer_target.xml")

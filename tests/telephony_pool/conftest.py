@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.processes import descendants
 from telephony.kamailio import sip_ping
 
 HERE = Path(__file__).parent
@@ -186,31 +187,10 @@ def _children_before_the_test() -> Iterator[None]:
     """Processes other test folders left running on purpose (a session-wide browser, a
     module's speech server) are not this test's: note them so children_of skips them."""
     _BEFORE_THE_TEST.clear()
-    _BEFORE_THE_TEST.update(_descendants(os.getpid()))
+    _BEFORE_THE_TEST.update(descendants(os.getpid()))
     yield
 
 
 def children_of(pid: int) -> list[int]:
     """Every live descendant of ``pid`` started during this test, zombies excluded."""
-    return [child for child in _descendants(pid) if child not in _BEFORE_THE_TEST]
-
-
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parents[int(entry.name)] = int(fields[1])
-    found: list[int] = []
-    frontier = [pid]
-    while frontier:
-        current = frontier.pop()
-        kids = [child for child, parent in parents.items() if parent == current]
-        found += kids
-        frontier += kids
-    return found
+    return [child for child in descendants(pid) if child not in _BEFORE_THE_TEST]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from foundation.errors import TelesecError
-from telephony.kamailio import KamailioFront, check_config, find_kamailio, redact
+from telephony.kamailio import KamailioFront, check_config, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout, render_config, write_front_files
+from telephony.log_redaction import redact
 from telephony.pool_settings import PoolTuning
 
 from .conftest import (
@@ -35,7 +36,7 @@ FAST = PoolTuning(probe_interval_s=1, worker_answer_timeout_ms=1000, retry_after
 def _layout(run_dir: Path, front_port: int, worker_ports: list[int],
             tuning: PoolTuning = FAST) -> FrontLayout:
     return FrontLayout("127.0.0.1", front_port, [Backend("127.0.0.1", p) for p in worker_ports],
-                       run_dir, tuning=tuning)
+                       run_dir, tuning=tuning, log_level="DEBUG")  # with the routing lines
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_calls_are_spread_over_the_workers(
     front, fake_workers: FakeWorkers, port_base: int, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony.kamailio")
+    caplog.set_level(logging.DEBUG, logger="telesec.kamailio")
     workers = [port_base + 1, port_base + 2, port_base + 3]
     for port in workers:
         fake_workers.start(port)

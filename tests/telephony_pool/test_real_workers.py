@@ -30,7 +30,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.timeout(120)
 
-HANDLER = "telephony.demo_handler:hold_line"
+HANDLER = "tests.telephony.handlers:hold_line"
 TUNING = PoolTuning(probe_interval_s=1, worker_answer_timeout_ms=1000, kamailio_children=2,
                     restart_backoff_min_s=4, drain_deadline_s=2, ready_timeout_s=40)
 ROUTED = re.compile(r"call-id (\S+) to worker sip:127\.0\.0\.1:(\d+)")
@@ -45,16 +45,24 @@ def _final_worker_of_each_call(log_text: str, sipp_pid: int) -> dict[str, int]:
     return final
 
 
+def _pool_logging_routes(tmp_path: Path, port_base: int, workers: int,
+                         caplog: pytest.LogCaptureFixture) -> Supervisor:
+    """A pool of real workers whose Kamailio logs its routing lines (at DEBUG) into caplog."""
+    caplog.set_level(logging.INFO, logger="telephony.supervisor")
+    # last: set_level also sets the capture's own level
+    caplog.set_level(logging.DEBUG, logger="telesec.kamailio")
+    settings = load_settings(
+        data_dir=tmp_path / "data", log_level="DEBUG",  # Kamailio writes them at DEBUG only
+        sip={"listen_host": "127.0.0.1", "listen_port": port_base,
+             "worker_base_port": port_base + 1, "workers": workers, "media": relay_media()},
+    )
+    return Supervisor(settings, HANDLER, tuning=TUNING)
+
+
 def test_two_real_workers_hold_eight_calls_refuse_the_ninth_and_survive_a_kill(
     tmp_path: Path, port_base: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony")
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        sip={"listen_host": "127.0.0.1", "listen_port": port_base,
-             "worker_base_port": port_base + 1, "workers": 2, "media": relay_media()},
-    )
-    supervisor = Supervisor(settings, HANDLER, tuning=TUNING)
+    supervisor = _pool_logging_routes(tmp_path, port_base, 2, caplog)
     try:
         supervisor.start()
         first, second = (w.port for w in supervisor.status().workers)
@@ -102,13 +110,7 @@ def test_two_real_workers_hold_eight_calls_refuse_the_ninth_and_survive_a_kill(
 def test_stop_drains_live_calls_then_leaves_nothing_behind(
     tmp_path: Path, port_base: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="telesec.telephony")
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        sip={"listen_host": "127.0.0.1", "listen_port": port_base,
-             "worker_base_port": port_base + 1, "workers": 1, "media": relay_media()},
-    )
-    supervisor = Supervisor(settings, HANDLER, tuning=TUNING)
+    supervisor = _pool_logging_routes(tmp_path, port_base, 1, caplog)
     supervisor.start()
     callers = start_sipp(sipp_args("caller_hold.xml", f"127.0.0.1:{port_base}", port_base + 20,
                                    2, rate=20, hold_ms=30000, timeout_s=20), tmp_path)

@@ -67,7 +67,7 @@ def test_pool_starts_restarts_a_dead_worker_and_stops_clean(
     tmp_path: Path, port_base: int, stand_in, supervisors: list[Supervisor],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="telesec.telephony.supervisor")
+    caplog.set_level(logging.INFO, logger="telephony.supervisor")
     supervisor = Supervisor(pool_settings(tmp_path, port_base), "unused:factory",
                             tuning=FAST, worker_argv=stand_in)
     supervisors.append(supervisor)
@@ -153,7 +153,7 @@ def test_without_kamailio_one_worker_listens_on_the_practice_address(
     tmp_path: Path, port_base: int, stand_in, supervisors: list[Supervisor],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="telesec.telephony")
+    caplog.set_level(logging.INFO, logger="telephony")
     settings = pool_settings(tmp_path, port_base, workers=3, kamailio="/nowhere/kamailio")
     supervisor = Supervisor(settings, "unused:factory", tuning=FAST, worker_argv=stand_in)
     supervisors.append(supervisor)

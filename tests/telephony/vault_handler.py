@@ -1,6 +1,6 @@
 """A test handler that records calls into the encrypted vault (settings from TELESEC_*).
 
-Apart from ``telephony.demo_handler`` because its ``prepare()`` opens the vault when the
+Apart from ``tests.telephony.handlers`` because its ``prepare()`` opens the vault when the
 worker starts, which the other test handlers must not need. Reports like them, as JSON
 lines to ``$TELESEC_DEMO_REPORT``.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 
-from telephony.demo_handler import PROMPT_OK, _report
 from telephony.session import CallEnded, CallSession
+from tests.telephony.handlers import PROMPT_OK, _report
 
 _vault_lock = threading.Lock()
 _vault = None

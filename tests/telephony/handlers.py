@@ -1,37 +1,28 @@
-"""Small call handlers for tests and benchmarks (no speech recognition, no storage).
+"""Small call handlers the telephony tests run in real workers (no speech, no storage).
 
-Each writes one line per call to the file named by ``TELESEC_DEMO_REPORT`` (if set), a
-JSON object with what really happened, so tests can assert on it. Test numbers only:
-real deployments use ivr_flows, never these handlers.
+``python -m telephony.worker --handler tests.telephony.handlers:menu`` (and ``listen_once``,
+``hold_line``, ``transfer_to``, ``record_until_hangup``, ``bridge_to``). Each writes one line
+per call to the file named by ``TELESEC_DEMO_REPORT`` (if set), a JSON object with what
+really happened, so tests can assert on it. The product's handler is
+``telesec.call_handler:answer``.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
-from array import array
 
-from telephony.audio import SAMPLE_RATE, rms_dbfs
+from telephony.audio import SAMPLE_RATE, rms_dbfs, sine_tone
 from telephony.recording import MemorySink
 from telephony.session import CallEnded, CallSession
 
 _report_lock = threading.Lock()
 
 
-def tone(hz: float, seconds: float, level: float = 0.3) -> bytes:
-    """A sine tone in the engine format (the demo's 'prompts')."""
-    count = int(SAMPLE_RATE * seconds)
-    amplitude = level * 32767
-    values = array("h", (int(amplitude * math.sin(2 * math.pi * hz * i / SAMPLE_RATE))
-                         for i in range(count)))
-    return values.tobytes()
-
-
-PROMPT_MENU = tone(440, 1.0)
-PROMPT_OK = tone(660, 0.4)
+PROMPT_MENU = sine_tone(440, 1.0)
+PROMPT_OK = sine_tone(660, 0.4)
 
 
 def _report(record: dict) -> None:
@@ -131,7 +122,7 @@ def hold_line(session: CallSession) -> None:
     """Play a long prompt and keep the line until the caller hangs up (or 60 s)."""
     record: dict = {"call_id": session.call_id}
     try:
-        result = session.play(tone(440, 20.0), barge_in=False)
+        result = session.play(sine_tone(440, 20.0), barge_in=False)
         record["played"] = result.reason.value
         session.wait_ended(60.0)
     except CallEnded as ended:
@@ -174,7 +165,7 @@ def bridge_to(session: CallSession) -> None:
     ring = float(os.environ.get("TELESEC_DEMO_RING_SECONDS", "5"))
     started = time.monotonic()
     try:
-        result = session.bridge(targets, ring_seconds=ring, hold_audio=tone(523, 0.5))
+        result = session.bridge(targets, ring_seconds=ring, hold_audio=sine_tone(523, 0.5))
         record.update(bridge_ok=result.ok, answered_by=result.answered_by,
                       bridge_status=result.status_code, bridge_detail=result.detail,
                       bridge_seconds=round(time.monotonic() - started, 2))

@@ -10,63 +10,25 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from telephony.media import CallAudioPort
+from telephony.media import CallAudioPort, CallerAudioTap
 from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession, TransferResult
-
-if TYPE_CHECKING:
-    from telephony.endpoint import SipEndpoint
-    from telephony.transfer import BridgedTransfer
+from telephony.sip_messages import call_param
+from telephony.transfer import BridgedTransfer
 
 log = logging.getLogger(__name__)
 
-_USER_IN_URI = re.compile(r"(?:sips?|tel):([^@;>\s]+)", re.IGNORECASE)
-_VIA_TRANSPORT = re.compile(r"^(?:Via|v)\s*:\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)",
-                            re.IGNORECASE | re.MULTILINE)
 #: media transports that mean SRTP (keys by SDES or DTLS)
 _SECURE_PROTOS = frozenset(
     (pj.PJMEDIA_TP_PROTO_RTP_SAVP, pj.PJMEDIA_TP_PROTO_RTP_SAVPF,
      pj.PJMEDIA_TP_PROTO_DTLS_SRTP, pj.PJMEDIA_TP_PROTO_DTLS_SRTPF)
 )
-
-
-def uri_user(uri: str) -> str:
-    """The user part of a SIP URI or name-addr ('' if none)."""
-    match = _USER_IN_URI.search(uri)
-    return match.group(1) if match else ""
-
-
-def via_transport(message: str) -> str:
-    """The transport of the top Via of a raw SIP message: 'UDP', 'TCP', 'TLS' ('' if none)."""
-    match = _VIA_TRANSPORT.search(message)
-    return match.group(1).upper() if match else ""
-
-
-def request_uri_user(message: str) -> str:
-    """The user part of the request URI of a raw SIP request."""
-    first_line = message.split("\r\n", 1)[0].split("\n", 1)[0]
-    parts = first_line.split()
-    return uri_user(parts[1]) if len(parts) >= 2 else ""
-
-
-def call_param(status_code: int = 0, reason: str = "", headers: dict[str, str] | None = None):
-    prm = pj.CallOpParam(True)
-    if status_code:
-        prm.statusCode = status_code
-    if reason:
-        prm.reason = reason
-    for name, value in (headers or {}).items():
-        header = pj.SipHeader()
-        header.hName, header.hValue = name, value
-        prm.txOption.headers.append(header)
-    return prm
 
 
 _call_keys = itertools.count(1)
@@ -121,10 +83,30 @@ class SipCall(pj.Call):
         self._post("xfer", self.key, prm.statusCode, prm.finalNotify)
 
 
+class CallLegHost(Protocol):
+    """What a call leg asks of the SIP loop that holds it (``telephony.endpoint.SipEndpoint``)."""
+
+    def sip_call(self, key: int) -> SipCall | None:
+        """The pjsua2 call of ``key``, or None once pjsua2 is done with it."""
+
+    def post(self, fn: Callable[..., Any], *args: Any) -> Future:
+        """Run ``fn(*args)`` on the SIP thread."""
+
+    def audio_port(self, tap: CallerAudioTap) -> CallAudioPort:
+        """A bridge port carrying the call's audio to and from ``tap``."""
+
+    def start_handler(self, session: CallSession) -> None:
+        """Run the call handler on ``session`` in a thread of its own."""
+
+    def start_bridge(self, patient: CallLeg, targets: list[str], ring_seconds: float,
+                     future: Future[BridgeResult]) -> None:
+        """Dial ``targets`` and bridge the first to answer to ``patient``."""
+
+
 class CallLeg:
     """SIP-thread state of one call; also the session's :class:`CallControl`."""
 
-    def __init__(self, endpoint: SipEndpoint, call: SipCall, info: CallInfo) -> None:
+    def __init__(self, endpoint: CallLegHost, call: SipCall, info: CallInfo) -> None:
         self.endpoint = endpoint
         self.key = call.key
         self.info = info

@@ -71,7 +71,7 @@ class IdentityCipher:
         self._keys: dict[str, AESGCM] = {}
         self._lock = threading.Lock()
         self._blind_key = keyring.blind_index_key
-        self._pseudonym_key = _hkdf(keyring.blind_index_key, "telesec:patient-pseudonym")
+        self._pseudonym_key = keyring.pseudonym_key
 
     def _aead(self, kek_id: str) -> AESGCM:
         with self._lock:

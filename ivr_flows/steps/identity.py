@@ -16,7 +16,7 @@ from ivr_flows.call import Call
 from ivr_flows.channel import Utterance
 from ivr_flows.flow import Step
 from ivr_flows.steps.base import Option, StepKind
-from storage.patients import PatientDirectory, PatientRecord, fold_name
+from storage.patients import PatientDirectory, PatientRecord
 
 PURPOSE = "caller identity verification"
 
@@ -64,14 +64,7 @@ def _match(call: Call, born: date, by_phone: list[PatientRecord]) -> PatientReco
             found = directory.by_code(call.practice.id, value)
             candidates = [found] if found is not None else []
         else:
-            candidates = directory.find_by_birth_date(call.practice.id, born)
-            wanted = fold_name(value)
-            candidates = [
-                p for p in candidates
-                if fold_name(p.last_name) == wanted
-                or fold_name(f"{p.first_name} {p.last_name}") == wanted
-                or wanted.endswith(" " + fold_name(p.last_name))
-            ]
+            candidates = directory.find_by_birth_date_and_name(call.practice.id, born, value)
     matching = [p for p in candidates if p.birth_date == born]
     return matching[0] if len(matching) == 1 else None
 

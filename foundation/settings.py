@@ -65,6 +65,24 @@ class RetentionSettings(BaseModel):
     export_days: int = Field(7, ge=1, le=365)
 
 
+class AuditSettings(BaseModel):
+    anchor_file: Path | None = None
+    """A file on other storage than the database's: every signed checkpoint is appended."""
+    anchor_syslog: str | None = None
+    """``unix:/dev/log`` or ``udp:HOST:PORT``: every signed checkpoint is also sent there."""
+
+    @field_validator("anchor_syslog")
+    @classmethod
+    def _syslog_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        kind, _, where = value.partition(":")
+        if not ((kind == "unix" and where) or
+                (kind == "udp" and where.rpartition(":")[2].isdigit())):
+            raise ValueError("use unix:/dev/log or udp:HOST:PORT")
+        return value
+
+
 class Settings(BaseSettings):
     """All of Telesec's settings. Paths are resolved against the working directory."""
 
@@ -85,6 +103,7 @@ class Settings(BaseSettings):
     sip: SipSettings = SipSettings()
     speech: SpeechSettings = SpeechSettings()
     retention: RetentionSettings = RetentionSettings()
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -456,15 +456,6 @@ class Keyring:
         return self.checkpoint_signing_key.public_key()
 
     @property
-    def audit_signing_key(self) -> Ed25519PrivateKey:
-        """The key audit checkpoints are signed with until the trail uses its own key."""
-        return Ed25519PrivateKey.from_private_bytes(self.audit_seed)
-
-    @property
-    def audit_public_key(self) -> Ed25519PublicKey:
-        return self.audit_signing_key.public_key()
-
-    @property
     def legacy_checkpoint_public_key(self) -> Ed25519PublicKey:
         """The key that signed checkpoints before the split (derived from the chain seed)."""
         return Ed25519PrivateKey.from_private_bytes(self.audit_seed).public_key()

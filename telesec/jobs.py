@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scheduling.service import Agenda
 from storage import audit
+from storage.audit_anchor import AuditAnchor
 from storage.retention import Retention
 from storage.vault import Vault
 from storage.vault.spool import VaultSpool
@@ -31,12 +32,12 @@ class Job:
     failures: int = 0
 
 
-def engine_jobs(agenda: Agenda, vault: Vault) -> list[Job]:
-    """The jobs every engine node runs."""
+def engine_jobs(agenda: Agenda, vault: Vault, anchors: Sequence[AuditAnchor] = ()) -> list[Job]:
+    """The jobs every engine node runs; audit checkpoints also go to ``anchors``."""
 
     def checkpoint() -> None:
         with vault.db.session() as session:
-            audit.checkpoint(session, vault.keyring)
+            audit.checkpoint(session, vault.keyring, anchors, only_if_moved=True)
 
     return [
         Job("hold-expiry", 30.0, agenda.expire_holds),

@@ -24,7 +24,7 @@ from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, engine_jobs
-from telesec.wiring import api_app, open_database, open_vault
+from telesec.wiring import api_app, audit_anchors, open_database, open_vault
 
 log = logging.getLogger("telesec.serve")
 
@@ -54,7 +54,7 @@ def serve(
     log.info("vault spool: %s", VaultSpool(vault).land().summary())  # lands before recovery
     log.info("vault recovery: %s", vault.recover().summary())
 
-    runner = JobRunner(engine_jobs(Agenda(db), vault)) if jobs else None
+    runner = JobRunner(engine_jobs(Agenda(db), vault, audit_anchors(settings))) if jobs else None
     if runner:
         runner.start()
     api_server = _start_api(settings) if api else None

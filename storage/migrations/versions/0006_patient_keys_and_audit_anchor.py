@@ -1,4 +1,4 @@
-"""per-patient identity keys, combined blind indexes
+"""per-patient identity keys, combined blind indexes, audit source and checkpoint keys
 
 Revision ID: 0006
 Revises: 0005
@@ -9,6 +9,10 @@ Patients: every sealed identity value is resealed under its patient's own key (f
 first-name indexes (low-entropy values indexed alone) are replaced by a last + first
 name index and a last name + birth date index. On SQLite, ``storage.migrate`` then
 vacuums the file so that no freed page keeps the old values or indexes.
+
+Audit: events get a ``source`` (e.g. the client address of a staff request, covered by
+the chain when set); checkpoints name the public key that signed them (NULL: the key of
+the chain seed, before the two were split).
 """
 
 import secrets
@@ -95,6 +99,10 @@ def upgrade() -> None:
     op.create_index('ix_patients_name_birth_index', 'patients',
                     ['practice_id', 'name_birth_index'], unique=False)
 
+    op.add_column('audit_events', sa.Column('source', sa.String(length=64), nullable=True))
+    op.add_column('audit_checkpoints',
+                  sa.Column('public_key', sa.String(length=72), nullable=True))
+
 
 def _seal_v1(keyring, field: str, row_id: int, text: str) -> bytes:
     """A format 1 value: under a key derived from the current KEK (schema 0003 to 0005)."""
@@ -107,6 +115,9 @@ def _seal_v1(keyring, field: str, row_id: int, text: str) -> bytes:
 
 
 def downgrade() -> None:
+    op.drop_column('audit_checkpoints', 'public_key')
+    op.drop_column('audit_events', 'source')
+
     for name in OLD_INDEXES:
         op.add_column('patients', sa.Column(name, sa.String(length=32), nullable=True))
     table = _patients(*ALL_INDEXES)

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage import audit
 from storage.models import ObjectKind, ObjectStatus, VaultObject, utcnow
+from storage.private_files import private_dir
 from storage.vault.format import StreamEncryptor, new_dek
 from storage.vault.store import RecoveryReport, Vault, _try_lock
 from storage.vault.writer import VaultWriter, fsync_dir
@@ -76,7 +77,7 @@ class VaultSpool:
             "created_at": utcnow().isoformat(), "kek_id": kek_id,
             "wrapped_dek": base64.b64encode(wrapped).decode(),
         }
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.dir)
         self._write_meta(object_id, kek_id, row)
         part = self.dir / f"{object_id}{OPEN_SUFFIX}"
         try:
@@ -154,7 +155,7 @@ class VaultSpool:
         source, target = (done, final) if done.exists() else (open_part, part)
         known = self._insert_row(row, relative)
         if source.exists():
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(target.parent)
             os.rename(source, target)
             fsync_dir(target.parent)
         elif not (final.exists() or part.exists()):

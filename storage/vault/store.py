@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.models import ObjectKind, ObjectStatus, VaultObject, utcnow
+from storage.private_files import private_dir
 from storage.retention import RetentionPolicy
 from storage.vault.format import (
     DEFAULT_CHUNK_SIZE,
@@ -114,7 +115,7 @@ class Vault:
             ))
         part = self._part_path(relative)
         try:
-            part.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(part.parent)
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             encryptor = StreamEncryptor(dek, bytes.fromhex(object_id), self.chunk_size)

@@ -76,6 +76,7 @@ def rotate(
             count = PatientDirectory(session).reindex_all(
                 IdentityCipher(ring, blind_index_key=new_key))
         ring.finish_blind_index_rotation()
+        vault.db.truncate_wal()
         typer.echo(f"blind-index key rotated; {count} patients reindexed. Restart the engine "
                    "and the API now: until then they look patients up with the old key. "
                    "Back the keyring up again.")

@@ -373,7 +373,8 @@ def _apply_shred_register(url: str, shredded: set[str]) -> int:
                 session.execute(
                     update(VaultObject).where(VaultObject.id.in_(doomed[start : start + 500]))
                     .values(status=ObjectStatus.SHREDDED, wrapped_dek=None, kek_id=None,
-                            blob_path=None, patient_id=None, practitioner_id=None,
+                            key_patient_id=None, blob_path=None, patient_id=None,
+                            practitioner_id=None,
                             call_id=None, shredded_at=utcnow())
                 )
         return len(doomed)

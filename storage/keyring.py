@@ -6,8 +6,9 @@ Data keys (DEKs) of vault objects are stored wrapped by a KEK id; rotation makes
 KEK current, and the callers rewrap the DEKs they hold (no audio is re-encrypted).
 
 Each KEK comes with a *patient key tree* (:mod:`storage.patient_keys`): the per-patient
-keys that seal identity are derived from it, and erasing a patient destroys their key in
-every tree (:meth:`Keyring.record_erased`).
+keys that seal identity (and wrap the data keys of a patient's vault objects) are
+derived from it, and erasing a patient destroys their key in every tree
+(:meth:`Keyring.record_erased`).
 
 The audit trail has two keys: the chain seed (HMAC key of the event chain) and, apart
 from it, the Ed25519 seed that signs checkpoints, whose public key can be pinned.
@@ -48,7 +49,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from storage.patient_keys import PatientKeyTree
+from storage.patient_keys import PatientKeyDestroyed, PatientKeyTree
 from storage.private_files import private_dir
 
 FORMAT_VERSION = 2
@@ -57,6 +58,7 @@ READABLE_VERSIONS = (1, 2)
 # with a lower cost still open and are resealed at this cost on their next save.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 _WRAP_AAD = b"telesec-dek-wrap-v1:"
+_PATIENT_WRAP_AAD = b"telesec-dek-wrap-patient-v1:"
 PUBLIC_KEY_PREFIX = "ed25519:"
 
 
@@ -427,19 +429,35 @@ class Keyring:
         finally:
             os.close(fd)
 
-    def wrap(self, dek: bytes, kek_id: str | None = None) -> tuple[str, bytes]:
-        """Encrypt a data key under a KEK (the current one by default)."""
-        kid = kek_id or self.current_kek_id
-        nonce = secrets.token_bytes(12)
-        return kid, nonce + AESGCM(self.kek(kid)).encrypt(nonce, dek, _WRAP_AAD + kid.encode())
+    def wrap(self, dek: bytes, kek_id: str | None = None, *,
+             patient_id: int | None = None) -> tuple[str, bytes]:
+        """Encrypt a data key under a KEK (the current one by default).
 
-    def unwrap(self, kek_id: str, wrapped: bytes) -> bytes:
+        With ``patient_id``, under the KEK *and* that patient's key: the data key dies
+        with the patient's erasure, in every copy of the database.
+        """
+        kid = kek_id or self.current_kek_id
+        key, aad = self._wrapping(kid, patient_id)
+        nonce = secrets.token_bytes(12)
+        return kid, nonce + AESGCM(key).encrypt(nonce, dek, aad)
+
+    def unwrap(self, kek_id: str, wrapped: bytes, *, patient_id: int | None = None) -> bytes:
         try:
-            return AESGCM(self.kek(kek_id)).decrypt(
-                wrapped[:12], wrapped[12:], _WRAP_AAD + kek_id.encode()
-            )
+            key, aad = self._wrapping(kek_id, patient_id)
+        except PatientKeyDestroyed:
+            raise KeyringError(f"a data key bound to patient {patient_id} does not open: "
+                               "the patient was erased") from None
+        try:
+            return AESGCM(key).decrypt(wrapped[:12], wrapped[12:], aad)
         except InvalidTag:
             raise KeyringError(f"a data key wrapped under {kek_id} does not open") from None
+
+    def _wrapping(self, kek_id: str, patient_id: int | None) -> tuple[bytes, bytes]:
+        if patient_id is None:
+            return self.kek(kek_id), _WRAP_AAD + kek_id.encode()
+        leaf = self.patient_key(kek_id, patient_id)
+        return (_hkdf(self.kek(kek_id) + leaf, "telesec:dek-wrap-patient-v1"),
+                _PATIENT_WRAP_AAD + f"{kek_id}:{patient_id}".encode())
 
     def derive(self, purpose: str, kek_id: str | None = None) -> bytes:
         """A 32-byte key for one purpose (e.g. identity columns), derived from a KEK."""

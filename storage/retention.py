@@ -173,6 +173,7 @@ def destroy_in_session(vault: Vault, session: Session, object_id: str, *, actor:
     relative, patient_id, kind = row.blob_path, row.patient_id, ObjectKind(row.kind)
     row.wrapped_dek = None
     row.kek_id = None
+    row.key_patient_id = None
     row.status = ObjectStatus.SHREDDED
     row.shredded_at = now or utcnow()
     row.patient_id = row.practitioner_id = None

@@ -69,13 +69,13 @@ class VaultSpool:
         kind = ObjectKind(kind)
         object_id = uuid.uuid4().hex
         dek = new_dek()
-        kek_id, wrapped = self.vault.keyring.wrap(dek)
+        kek_id, wrapped = self.vault.keyring.wrap(dek, patient_id=patient_id)
         row = {
             "id": object_id, "kind": kind.value, "practice_id": practice_id,
             "patient_id": patient_id, "practitioner_id": practitioner_id, "call_id": call_id,
             "media_type": media_type, "retention_class": retention_class or kind.value,
             "created_at": utcnow().isoformat(), "kek_id": kek_id,
-            "wrapped_dek": base64.b64encode(wrapped).decode(),
+            "wrapped_dek": base64.b64encode(wrapped).decode(), "key_patient_id": patient_id,
         }
         private_dir(self.dir)
         self._write_meta(object_id, kek_id, row)
@@ -190,7 +190,7 @@ class VaultSpool:
                 created_at=created,
                 expires_at=self.vault.policy.expires_at(row["retention_class"], created),
                 size=0, kek_id=row["kek_id"], wrapped_dek=base64.b64decode(row["wrapped_dek"]),
-                blob_path=relative,
+                key_patient_id=row.get("key_patient_id"), blob_path=relative,
             ))
             if kind is ObjectKind.VOICEMAIL and row["call_id"]:
                 session.flush()

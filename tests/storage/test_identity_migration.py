@@ -13,7 +13,9 @@ from storage.db import Database, make_engine
 from storage.identity import IdentityCipher, IdentityKeysMissing, IdentityTampered
 from storage.keyring import Keyring
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.models import ObjectKind
 from storage.patients import PatientDirectory
+from storage.vault import Vault
 from tests.storage.identity_helpers import dump
 
 PATIENTS = [
@@ -196,3 +198,26 @@ def dump_columns(db: Database) -> list[str]:
     from sqlalchemy import inspect
 
     return [c["name"] for c in inspect(db.engine).get_columns("patients")]
+
+
+def test_0006_downgrade_rewraps_patient_bound_data_keys(
+    database_url: str, installed_keyring: Keyring, tmp_path: Path
+) -> None:
+    _plain_database_at_0002(database_url)
+    upgrade(database_url, keyring=installed_keyring)
+    db = Database(database_url)
+    try:
+        object_id = Vault(db, installed_keyring, tmp_path / "vault").put(
+            ObjectKind.VOICEMAIL, b"allo", patient_id=1)
+    finally:
+        db.dispose()
+    downgrade(database_url, "0005", keyring=installed_keyring)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            kek_id, wrapped = conn.execute(text(
+                "SELECT kek_id, wrapped_dek FROM vault_objects WHERE id = :i"),
+                {"i": object_id}).one()
+    finally:
+        engine.dispose()
+    assert len(installed_keyring.unwrap(kek_id, bytes(wrapped))) == 32  # the KEK alone

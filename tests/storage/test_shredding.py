@@ -4,9 +4,10 @@ On SQLite, every file of the data directory (database, WAL, shared memory, vault
 backup made before the erasure) is searched for every planted name, birth date and
 number, in every form they could take, and for the sealed values, blind indexes and
 wrapped data keys the patient had; the backup made before the erasure is opened with
-the live keyring and the patient's identity in it does not open. On PostgreSQL, a copy
-of the patient rows taken before the erasure, and the old row versions still in the
-table's pages, hold the sealed values and they do not open.
+the live keyring and neither the patient's identity nor the data keys of her objects in
+it open. On PostgreSQL, a copy of the patient rows taken before the erasure, and the old
+row versions still in the table's pages, hold the sealed values and they do not open;
+nor does her transcript's data key in a copy of the vault rows.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from storage.backup import _read_preamble, create_backup
 from storage.db import Database
 from storage.erasure import erase_patient
 from storage.identity import IdentityErased
-from storage.keyring import Keyring
+from storage.keyring import Keyring, KeyringError
 from storage.migrate import upgrade
 from storage.models import ObjectKind, ObjectStatus
 from storage.patients import IDENTITY_FIELDS, INDEX_COLUMNS, PatientDirectory, PatientRecord
@@ -162,12 +163,19 @@ def test_sqlite_data_dir_holds_nothing_of_an_erased_patient(
         other = old.execute("SELECT last_name_sealed FROM patients WHERE id = ?",
                             (kept.id,)).fetchone()
         assert seal.open("patients.last_name", other[0]).text == "Quillebeuf"
+        # ... nor do the data keys of her voicemail and transcript in it
+        for kek_id, wrapped, bound in old.execute(
+                "SELECT kek_id, wrapped_dek, key_patient_id FROM vault_objects "
+                "WHERE id IN (?, ?)", objects):
+            assert bound == gone.id
+            with pytest.raises(KeyringError, match="erased"):
+                installed_keyring.unwrap(kek_id, wrapped, patient_id=bound)
     finally:
         db.dispose()
 
 
 def test_postgresql_copies_and_old_row_versions_do_not_open_after_an_erasure(
-    pg_database_url: str, installed_keyring: Keyring
+    pg_database_url: str, installed_keyring: Keyring, tmp_path: Path
 ) -> None:
     upgrade(pg_database_url)
     db = Database(pg_database_url)
@@ -177,12 +185,16 @@ def test_postgresql_copies_and_old_row_versions_do_not_open_after_an_erasure(
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
             conn.execute(text("ALTER TABLE patients SET (autovacuum_enabled = false)"))
         gone, kept = _add_patients(db, practice)
+        vault = Vault(db, installed_keyring, tmp_path / "vault", chunk_size=1024)
+        transcript = vault.put(ObjectKind.TRANSCRIPT, TRANSCRIPT.encode(),
+                               practice_id=practice, patient_id=gone.id)
         with db.engine.begin() as conn:  # a copy: a replica, a dump, a snapshot
             conn.execute(text("CREATE TABLE patients_copy AS SELECT * FROM patients"))
+            conn.execute(text("CREATE TABLE vault_copy AS SELECT * FROM vault_objects"))
         sealed = _secrets_of(db, gone.id, [])[:4]
 
         with db.session() as s:
-            erase_patient(s, gone.id, "staff:dpo", "GDPR request 2026-119")
+            erase_patient(s, gone.id, "staff:dpo", "GDPR request 2026-119", vault=vault)
 
         with db.engine.connect() as conn:
             pages = conn.execute(text(
@@ -207,5 +219,11 @@ def test_postgresql_copies_and_old_row_versions_do_not_open_after_an_erasure(
                 seal.open(f"patients.{field}", blob)
         assert seal.open("patients.last_name", bytes(copy[1][2])).text == "Quillebeuf"
         assert kept.id == copy[1][0]
+        with db.engine.connect() as conn:  # her transcript's data key, from the copy
+            kek_id, wrapped, bound = conn.execute(text(
+                "SELECT kek_id, wrapped_dek, key_patient_id FROM vault_copy WHERE id = :i"),
+                {"i": transcript}).one()
+        with pytest.raises(KeyringError, match="erased"):
+            installed_keyring.unwrap(kek_id, bytes(wrapped), patient_id=bound)
     finally:
         db.dispose()

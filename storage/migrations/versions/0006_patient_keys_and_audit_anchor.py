@@ -10,6 +10,9 @@ first-name indexes (low-entropy values indexed alone) are replaced by a last + f
 name index and a last name + birth date index. On SQLite, ``storage.migrate`` then
 vacuums the file so that no freed page keeps the old values or indexes.
 
+Vault objects get ``key_patient_id``: the patient whose key also wraps the object's
+data key (objects made from now on; older ones are bound at the next key rotation).
+
 Audit: events get a ``source`` (e.g. the client address of a staff request, covered by
 the chain when set); checkpoints name the public key that signed them (NULL: the key of
 the chain seed, before the two were split).
@@ -99,6 +102,7 @@ def upgrade() -> None:
     op.create_index('ix_patients_name_birth_index', 'patients',
                     ['practice_id', 'name_birth_index'], unique=False)
 
+    op.add_column('vault_objects', sa.Column('key_patient_id', sa.Integer(), nullable=True))
     op.add_column('audit_events', sa.Column('source', sa.String(length=64), nullable=True))
     op.add_column('audit_checkpoints',
                   sa.Column('public_key', sa.String(length=72), nullable=True))
@@ -114,9 +118,30 @@ def _seal_v1(keyring, field: str, row_id: int, text: str) -> bytes:
     return header + nonce + aead.encrypt(nonce, text.encode("utf-8"), aad)
 
 
+def _rewrap_without_patients(conn) -> None:
+    """Schema 0005 knows only data keys wrapped by the KEK alone."""
+    keyring = _keyring("rewrapped")
+    objects = sa.table("vault_objects", sa.column("id", sa.String()),
+                       sa.column("kek_id", sa.String()),
+                       sa.column("wrapped_dek", sa.LargeBinary()),
+                       sa.column("key_patient_id", sa.Integer()))
+    rows = conn.execute(sa.select(objects).where(objects.c.key_patient_id.is_not(None)))
+    for row in rows.mappings().all():
+        dek = keyring.unwrap(row["kek_id"], bytes(row["wrapped_dek"]),
+                             patient_id=row["key_patient_id"])
+        _, wrapped = keyring.wrap(dek, row["kek_id"])
+        conn.execute(objects.update().where(objects.c.id == row["id"])
+                     .values(wrapped_dek=wrapped, key_patient_id=None))
+
+
 def downgrade() -> None:
     op.drop_column('audit_checkpoints', 'public_key')
     op.drop_column('audit_events', 'source')
+    conn = op.get_bind()
+    if conn.execute(sa.text("SELECT count(*) FROM vault_objects "
+                            "WHERE key_patient_id IS NOT NULL")).scalar():
+        _rewrap_without_patients(conn)
+    op.drop_column('vault_objects', 'key_patient_id')
 
     for name in OLD_INDEXES:
         op.add_column('patients', sa.Column(name, sa.String(length=32), nullable=True))

@@ -822,8 +822,8 @@ def start_pool(args: argparse.Namespace, ports: Ports, workdir: Path,
         "worker_base_port": ports.workers, "workers": args.workers,
         "allowed_networks": ["127.0.0.0/8"],
     })
-    upgrade(settings.effective_database_url)
-    Keyring.create(settings.effective_keyring_path)
+    keyring = Keyring.create(settings.effective_keyring_path)
+    upgrade(settings.effective_database_url, keyring=keyring)  # keys the audit trail
     os.environ.update({
         "TELESEC_DATA_DIR": str(data_dir),
         "SIP_LOAD_REPORT": str(report),

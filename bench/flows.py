@@ -130,9 +130,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
+        install(Keyring.create(Path(tmp) / "keyring.json"))  # keys the new audit trail
         upgrade(url)
         db = Database(url)
-        install(Keyring.create(Path(tmp) / "keyring.json"))
         report = seed_demo(db, now=NOW)
         from storage.patients import PatientDirectory
 

@@ -393,8 +393,8 @@ def start_pool(args: argparse.Namespace, ports: Ports, workdir: Path,
         "media": {"relay": "on" if args.via_relay else "off",
                   "port_min": args.relay_ports, "port_max": args.relay_ports + 999},
     })
-    upgrade(settings.effective_database_url)
-    Keyring.create(settings.effective_keyring_path)
+    keyring = Keyring.create(settings.effective_keyring_path)
+    upgrade(settings.effective_database_url, keyring=keyring)  # keys the audit trail
     os.environ.update({
         "TELESEC_DATA_DIR": str(data_dir),
         "SIP_LOAD_REPORT": str(report),

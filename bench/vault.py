@@ -102,10 +102,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         url = f"sqlite:///{root / 'bench.db'}"
-        upgrade(url)
-        db = Database(url)
         keyring = Keyring.create(root / "keyring.json")
         identity.install(keyring)
+        upgrade(url)  # keys the new audit trail with the installed keyring
+        db = Database(url)
         vault = Vault(db, keyring, root / "vault")
 
         raw_w, raw_r = min(raw_gcm(data) for _ in range(3))

@@ -304,6 +304,22 @@ class CalendarSettings(BaseModel):
     """How far ahead busy time is imported (slot search looks 92 days ahead by default)."""
     timeout_seconds: float = Field(20.0, ge=1, le=300)
     """Per HTTP request to a calendar server."""
+class AuditSettings(BaseModel):
+    anchor_file: Path | None = None
+    """A file on other storage than the database's: every signed checkpoint is appended."""
+    anchor_syslog: str | None = None
+    """``unix:/dev/log`` or ``udp:HOST:PORT``: every signed checkpoint is also sent there."""
+
+    @field_validator("anchor_syslog")
+    @classmethod
+    def _syslog_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        kind, _, where = value.partition(":")
+        if not ((kind == "unix" and where) or
+                (kind == "udp" and where.rpartition(":")[2].isdigit())):
+            raise ValueError("use unix:/dev/log or udp:HOST:PORT")
+        return value
 
 
 class Settings(BaseSettings):
@@ -328,6 +344,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     notifications: NotificationSettings = NotificationSettings()
     calendars: CalendarSettings = CalendarSettings()
+    audit: AuditSettings = AuditSettings()
 
     @classmethod
     def settings_customise_sources(

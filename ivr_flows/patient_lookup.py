@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from storage.db import Database
-from storage.patients import PatientDirectory, PatientRecord, fold_name
+from storage.patients import PatientDirectory, PatientRecord
 
 
 class PatientLookup:
@@ -33,13 +33,6 @@ class PatientLookup:
                                name: str) -> list[PatientRecord]:
         """The patients born on ``born`` whose name is ``name`` as a caller says it: the
         surname, the first name and surname, or words ending with the surname (case and
-        accents do not count)."""
-        wanted = fold_name(name)
+        accents do not count; ``storage.patients.said_name_matches``)."""
         with self.db.session() as session:
-            candidates = PatientDirectory(session).find_by_birth_date(practice_id, born)
-        return [
-            p for p in candidates
-            if fold_name(p.last_name) == wanted
-            or fold_name(f"{p.first_name} {p.last_name}") == wanted
-            or wanted.endswith(" " + fold_name(p.last_name))
-        ]
+            return PatientDirectory(session).find_by_birth_date_and_name(practice_id, born, name)

@@ -7,12 +7,19 @@ previous event's hash: someone with database access but no keys can neither forg
 event nor re-chain the events after an edit. Appends lock the single ``audit_head`` row
 (SELECT ... FOR UPDATE on PostgreSQL; on SQLite every write transaction already holds
 the database's write lock), and ``prev_hash`` is unique, so concurrent writers never
-fork the chain. :func:`checkpoint` signs (Ed25519) the head; :func:`verify` replays the
-chain against the head and the checkpoints.
+fork the chain. The head is keyed from the start: :func:`seal_genesis` MACs the empty
+head when the database is created, and an unkeyed head is never accepted again.
+
+:func:`checkpoint` signs the head with the Ed25519 checkpoint key (separate from the
+chain key; its public key can be pinned) and appends the checkpoint to the anchors
+outside the database (:mod:`storage.audit_anchor`); :func:`verify` replays the chain
+against the head, the checkpoints and the anchors.
 
 Patients appear in the hashed part only as a keyed pseudonym (``patient_ref``); the
 plain ``patient_id`` next to it is an unhashed lookup column that erasure clears, so
-erasing a patient never breaks the chain. ``detail`` must not hold health data or
+erasing a patient never breaks the chain; :func:`verify` checks that a non-empty
+``patient_id`` matches the pseudonym and that an empty one belongs to a patient whose
+erasure (``patient.erase``) is in the chain. ``detail`` must not hold health data or
 identity: counts, ids of objects, reasons codes.
 """
 
@@ -21,20 +28,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from storage.audit_anchor import AnchorEntry, AuditAnchor, append_all
 from storage.audit_report import AccessReport, OpeningHours, report
 from storage.identity import IdentityCipher, cipher
-from storage.keyring import Keyring
+from storage.keyring import Keyring, public_key_text
 from storage.models import AuditCheckpoint, AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
@@ -68,10 +77,16 @@ def _head_mac(key: bytes, seq: int, head_hash: str) -> str:
 
 
 def _head_valid(key: bytes, head: AuditHead) -> bool:
-    """The head's MAC matches; an empty chain's head (from the migration) has none."""
-    if head.seq == 0 and head.hash == GENESIS and head.mac == "":
-        return True
-    return hmac.compare_digest(head.mac, _head_mac(key, head.seq, head.hash))
+    """The head's MAC matches. An unkeyed head is never valid, not even an empty one."""
+    return bool(head.mac) and hmac.compare_digest(head.mac, _head_mac(key, head.seq, head.hash))
+
+
+def _unsealed(head: AuditHead) -> bool:
+    return head.seq == 0 and head.hash == GENESIS and head.mac == ""
+
+
+_UNSEALED = ("the audit trail has no keyed start (its head has no MAC): it was emptied, or "
+             "this database was never initialised with its keyring")
 
 
 def _iso(at: datetime) -> str:
@@ -94,6 +109,8 @@ def event_hash(key: bytes, event: AuditEvent) -> str:
         "detail": event.detail,
         "prev_hash": event.prev_hash,
     }
+    if event.source is not None:  # added in schema 0006; older events hash as before
+        canonical["source"] = event.source
     return _mac(key, json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode())
 
 
@@ -132,6 +149,7 @@ def record(
     practice_id: int | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
+    source: str | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction (who, did what, to which object, why).
 
@@ -140,7 +158,8 @@ def record(
     For ``object_type="patient"`` give ``patient_id``: the object id is not stored, the
     patient appears only as its pseudonym. Uses the process keyring
     (:func:`storage.identity.install`). The head row stays locked until the commit:
-    keep audited transactions short.
+    keep audited transactions short. ``source`` says where a request came from (e.g.
+    the client address of a staff request; at most 64 characters).
     """
     for name, value in (("actor", actor), ("action", action), ("purpose", purpose)):
         if not value or not value.strip():
@@ -155,10 +174,9 @@ def record(
         raise ValueError("audit time must be an aware datetime")
     key = chain_key(keys.keyring)
     head = _locked_head(session)
-    if not _head_valid(key, head):
-        raise AuditTampered(
-            "the audit head was altered in the database; run `telesec audit verify`"
-        )
+    _check_head_before_append(key, head)
+    if source is not None and len(source) > 64:
+        raise ValueError("an audit source is at most 64 characters")
     event = AuditEvent(
         seq=head.seq + 1,
         at=when.astimezone(UTC),
@@ -172,6 +190,7 @@ def record(
         detail=_canonical_detail(detail),
         prev_hash=head.hash,
         patient_id=patient_id,
+        source=source,
     )
     event.hash = event_hash(key, event)
     session.add(event)
@@ -181,8 +200,49 @@ def record(
     return event
 
 
+def _check_head_before_append(key: bytes, head: AuditHead) -> None:
+    if _unsealed(head):
+        raise AuditTampered(f"{_UNSEALED}; run `telesec audit verify` (with --anchor)")
+    if not _head_valid(key, head):
+        raise AuditTampered(
+            "the audit head was altered in the database; run `telesec audit verify`"
+        )
+
+
 INITIAL_HEAD = {"id": 1, "seq": 0, "hash": GENESIS, "mac": ""}
-"""The head row of an empty chain, written by the migration."""
+"""The head row of an empty chain, written by the migration; :func:`seal_genesis` keys it."""
+
+
+def seal_genesis(session: Session, keyring: Keyring) -> bool:
+    """Key the head of a new, empty chain (``telesec init``, :func:`storage.migrate.upgrade`).
+
+    Returns True if it was done now, False if the head was already keyed. Refuses
+    (:class:`AuditTampered`) a head without a MAC next to events or checkpoints: that
+    trail was emptied, and keying it again would hide it.
+    """
+    head = _locked_head(session)
+    if not _unsealed(head):
+        return False
+    events = session.scalar(select(func.count()).select_from(AuditEvent))
+    points = session.scalar(select(func.count()).select_from(AuditCheckpoint))
+    if events or points:
+        raise AuditTampered(f"{_UNSEALED}; run `telesec audit verify`")
+    head.mac = _head_mac(chain_key(keyring), head.seq, head.hash)
+    session.flush()
+    return True
+
+
+def refuse_start_over(session: Session, anchored: Sequence[AnchorEntry]) -> None:
+    """Refuse (:class:`AuditTampered`) to key an empty head that the anchor says had events
+    (``telesec init`` must not start a new trail over one that was emptied)."""
+    last = max((entry.seq for entry in anchored), default=0)
+    head = session.get(AuditHead, 1)
+    if last > 0 and head is not None and _unsealed(head):
+        raise AuditTampered(
+            f"{_UNSEALED}, while the audit anchor holds checkpoints up to seq {last}; "
+            "run `telesec audit verify`. To start a new trail in a new database anyway, "
+            "move the anchor file aside first"
+        )
 
 
 # ---- checkpoints ----------------------------------------------------------------------
@@ -192,18 +252,29 @@ def _checkpoint_message(seq: int, head_hash: str, at: datetime) -> bytes:
     return f"{_CHECKPOINT_PREFIX}|{seq}|{head_hash}|{_iso(at)}".encode()
 
 
-def checkpoint(session: Session, keyring: Keyring) -> AuditCheckpoint:
-    """Sign the current head with the audit key and store the checkpoint."""
+def checkpoint(session: Session, keyring: Keyring, anchors: Iterable[AuditAnchor] = (),
+               *, only_if_moved: bool = False) -> AuditCheckpoint:
+    """Sign the current head with the checkpoint key, store it and append it to ``anchors``.
+
+    With ``only_if_moved``, a head already covered by the last checkpoint is not signed
+    again (the periodic job); that last checkpoint is returned.
+    """
     head = _locked_head(session)
-    if not _head_valid(chain_key(keyring), head):
-        raise AuditTampered(
-            "the audit head was altered in the database; run `telesec audit verify`"
-        )
+    _check_head_before_append(chain_key(keyring), head)
+    if only_if_moved:
+        last = session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc())
+                              .limit(1))
+        if last is not None and (last.seq, last.hash) == (head.seq, head.hash):
+            return last
     at = utcnow()
-    signature = keyring.audit_signing_key.sign(_checkpoint_message(head.seq, head.hash, at))
-    point = AuditCheckpoint(seq=head.seq, hash=head.hash, at=at, signature=signature.hex())
+    signature = keyring.checkpoint_signing_key.sign(_checkpoint_message(head.seq, head.hash, at))
+    key_text = public_key_text(keyring.checkpoint_public_key)
+    point = AuditCheckpoint(seq=head.seq, hash=head.hash, at=at, signature=signature.hex(),
+                            public_key=key_text)
     session.add(point)
     session.flush()
+    append_all(anchors, AnchorEntry(seq=point.seq, hash=point.hash, at=at,
+                                    public_key=key_text, signature=point.signature))
     return point
 
 
@@ -214,6 +285,8 @@ def checkpoint(session: Session, keyring: Keyring) -> AuditCheckpoint:
 class Verification:
     events: int = 0
     last_checkpoint_seq: int | None = None
+    anchored: int | None = None  # checkpoints read from the anchor (None: no anchor given)
+    last_anchored_seq: int | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -222,7 +295,11 @@ class Verification:
 
     def summary(self) -> str:
         where = "none" if self.last_checkpoint_seq is None else str(self.last_checkpoint_seq)
-        return f"audit chain intact: {self.events} events, last checkpoint at seq {where}"
+        text = f"audit chain intact: {self.events} events, last checkpoint at seq {where}"
+        if self.anchored is not None:
+            text += (f"; anchor: {self.anchored} checkpoints, all found in the chain, "
+                     f"last at seq {self.last_anchored_seq}")
+        return text
 
 
 def _events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
@@ -241,16 +318,34 @@ def _events(session: Session, batch: int = 1000) -> Iterator[AuditEvent]:
         session.expunge_all()
 
 
-def verify(session: Session, keyring: Keyring) -> Verification:
-    """Replay the chain; every edit, insertion, deletion or forged checkpoint is a problem."""
+def verify(session: Session, keyring: Keyring, *, public_key: Ed25519PublicKey | None = None,
+           anchor: Sequence[AnchorEntry] | None = None) -> Verification:
+    """Replay the chain; every edit, insertion, deletion or forged checkpoint is a problem.
+
+    ``public_key`` pins the checkpoint key (instead of trusting the keyring's): every
+    checkpoint, in the database or the anchor, must be signed by it. ``anchor`` is the
+    list of checkpoints kept outside the database: each must be found in the chain, so
+    that no suffix, and not the whole history, can have been removed.
+    """
     key = chain_key(keyring)
     pseudonyms = IdentityCipher(keyring)
+    trusted = public_key or keyring.checkpoint_public_key
+    trusted_text = public_key_text(trusted)
     result = Verification()
-    checkpoints = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
-    wanted = {cp.seq for cp in checkpoints}
-    seen_hash: dict[int, str] = {0: GENESIS}
-    expected_seq, prev = 1, GENESIS
     problems = result.problems
+    if public_key is not None and public_key_text(keyring.checkpoint_public_key) != trusted_text:
+        problems.append(
+            "the keyring's checkpoint key "
+            f"{public_key_text(keyring.checkpoint_public_key)} is not the pinned key "
+            f"{trusted_text}: the keyring was replaced, or the pin is wrong"
+        )
+    checkpoints = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)))
+    anchored = list(anchor) if anchor is not None else []
+    wanted = {cp.seq for cp in checkpoints} | {entry.seq for entry in anchored}
+    seen_hash: dict[int, str] = {0: GENESIS}
+    erased_refs: set[str] = set()
+    cleared: list[tuple[int, str]] = []
+    expected_seq, prev = 1, GENESIS
     for event in _events(session):
         if event.seq > expected_seq:
             problems.append(f"events {expected_seq}..{event.seq - 1} are missing (deleted)")
@@ -261,33 +356,88 @@ def verify(session: Session, keyring: Keyring) -> Verification:
             )
         if not hmac.compare_digest(event.hash, event_hash(key, event)):
             problems.append(f"event {event.seq}: its content does not match its hash (edited)")
-        if event.patient_id is not None and event.patient_ref != pseudonyms.patient_pseudonym(
-            event.patient_id
-        ):
-            problems.append(f"event {event.seq}: its patient_id was changed")
+        elif event.action == "patient.erase" and event.patient_ref is not None:
+            erased_refs.add(event.patient_ref)
+        if event.patient_id is not None:
+            if event.patient_ref != pseudonyms.patient_pseudonym(event.patient_id):
+                problems.append(f"event {event.seq}: its patient_id was changed")
+        elif event.patient_ref is not None:
+            cleared.append((event.seq, event.patient_ref))
         if event.seq in wanted:
             seen_hash[event.seq] = event.hash
         result.events += 1
         expected_seq, prev = event.seq + 1, event.hash
+    for seq, ref in cleared:
+        if ref not in erased_refs:
+            problems.append(
+                f"event {seq}: its patient_id was removed, and that patient was never erased"
+            )
     last_seq = expected_seq - 1
     _check_head(session, key, last_seq, prev, problems)
     for cp in checkpoints:
-        try:
-            keyring.audit_public_key.verify(
-                bytes.fromhex(cp.signature), _checkpoint_message(cp.seq, cp.hash, cp.at)
-            )
-        except (InvalidSignature, ValueError):
+        if not _signed(cp.public_key, cp.signature, cp.seq, cp.hash, cp.at, keyring,
+                       trusted_text, trusted):
             problems.append(f"checkpoint at seq {cp.seq}: bad signature (forged or edited)")
             continue
-        if cp.seq > last_seq:
-            problems.append(
-                f"events {last_seq + 1}..{cp.seq} are missing: deleted after the checkpoint "
-                f"at seq {cp.seq}"
-            )
-        elif seen_hash.get(cp.seq) != cp.hash:
-            problems.append(f"event {cp.seq}: differs from the signed checkpoint at that seq")
+        _check_against_chain(cp.seq, cp.hash, last_seq, seen_hash, problems,
+                             f"the checkpoint at seq {cp.seq}")
         result.last_checkpoint_seq = cp.seq
+    if anchor is not None:
+        _check_anchor(anchored, last_seq, seen_hash, trusted_text, trusted, result)
     return result
+
+
+def _signed(key_text: str | None, signature: str, seq: int, head_hash: str, at: datetime,
+            keyring: Keyring, trusted_text: str, trusted: Ed25519PublicKey) -> bool:
+    """A checkpoint's signature is valid under the key it names: the trusted (pinned or
+    keyring) key, or, for those made before the keys were split, the chain seed's key."""
+    if key_text is None:
+        signer = keyring.legacy_checkpoint_public_key
+    elif key_text == trusted_text:
+        signer = trusted
+    else:
+        return False
+    try:
+        signer.verify(bytes.fromhex(signature), _checkpoint_message(seq, head_hash, at))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def _check_against_chain(seq: int, head_hash: str, last_seq: int, seen_hash: dict[int, str],
+                         problems: list[str], what: str) -> None:
+    if seq > last_seq:
+        problems.append(f"events {last_seq + 1}..{seq} are missing: deleted after {what}")
+    elif seen_hash.get(seq) != head_hash:
+        problems.append(f"event {seq}: differs from {what}")
+
+
+def _check_anchor(entries: list[AnchorEntry], last_seq: int, seen_hash: dict[int, str],
+                  trusted_text: str, trusted: Ed25519PublicKey, result: Verification) -> None:
+    problems = result.problems
+    if not entries:
+        problems.append("the anchor holds no checkpoint: check the --anchor path (every "
+                        "`telesec init` and checkpoint appends to it)")
+    good = [e for e in entries
+            if e.public_key == trusted_text and _anchor_signed(e, trusted)]
+    for entry in entries:
+        if entry not in good:
+            problems.append(f"anchored checkpoint at seq {entry.seq}: not signed by the "
+                            f"checkpoint key {trusted_text} (forged, edited or another key)")
+    for entry in good:
+        _check_against_chain(entry.seq, entry.hash, last_seq, seen_hash, problems,
+                             f"the checkpoint at seq {entry.seq} kept in the anchor")
+    result.anchored = len(good)
+    result.last_anchored_seq = max((e.seq for e in good), default=None)
+
+
+def _anchor_signed(entry: AnchorEntry, trusted: Ed25519PublicKey) -> bool:
+    try:
+        trusted.verify(bytes.fromhex(entry.signature),
+                       _checkpoint_message(entry.seq, entry.hash, entry.at))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def _check_head(session: Session, key: bytes, last_seq: int, last_hash: str,
@@ -296,7 +446,9 @@ def _check_head(session: Session, key: bytes, last_seq: int, last_hash: str,
     if head is None:
         problems.append("the audit head row is missing")
         return
-    if not _head_valid(key, head):
+    if _unsealed(head):
+        problems.append(_UNSEALED)
+    elif not _head_valid(key, head):
         problems.append("the audit head was altered (its MAC does not match)")
     if head.seq > last_seq:
         problems.append(f"events {last_seq + 1}..{head.seq} are missing: deleted from the end")
@@ -316,5 +468,6 @@ __all__ = [
     "checkpoint",
     "record",
     "report",
+    "seal_genesis",
     "verify",
 ]

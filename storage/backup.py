@@ -32,6 +32,7 @@ from storage.erasure import erase_patient
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, upgrade
 from storage.models import Base, ObjectStatus, Patient, VaultObject, utcnow
+from storage.private_files import private_dir
 from storage.vault.format import DEFAULT_CHUNK_SIZE, StreamEncryptor, VaultIntegrityError, new_dek
 from storage.vault.reader import VaultReader
 from storage.vault.writer import fsync_dir, write_all
@@ -233,7 +234,7 @@ def restore_backup(
         dek = keyring.unwrap(kek_id, wrapped)
     except KeyringError as exc:
         raise BackupError(f"this archive's key cannot be opened: {exc}") from None
-    into.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(into)
     shredded = set(keyring.shredded)
     url = database_url
     objects = 0
@@ -257,7 +258,7 @@ def restore_backup(
                 if object_id in shredded:
                     continue
                 target = into / member.name
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dir(target.parent)
                 fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 try:
                     while block := handle.read(1 << 16):
@@ -372,7 +373,8 @@ def _apply_shred_register(url: str, shredded: set[str]) -> int:
                 session.execute(
                     update(VaultObject).where(VaultObject.id.in_(doomed[start : start + 500]))
                     .values(status=ObjectStatus.SHREDDED, wrapped_dek=None, kek_id=None,
-                            blob_path=None, patient_id=None, practitioner_id=None,
+                            key_patient_id=None, blob_path=None, patient_id=None,
+                            practitioner_id=None,
                             call_id=None, shredded_at=utcnow())
                 )
         return len(doomed)

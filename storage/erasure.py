@@ -5,6 +5,10 @@ destroyed), their appointments are deleted (freeing the slots), their identity i
 destroyed (the row stays as an empty tombstone so its id is never reused), the audit
 events about them lose their plain ``patient_id`` and keep only the keyed pseudonym the
 chain was built on, and the erasure itself is audited.
+
+Before that transaction, the patient's identity key is destroyed in the keyring
+(:meth:`storage.keyring.Keyring.record_erased`): every copy of their sealed identity,
+wherever it is, no longer opens. After its commit, a SQLite WAL is emptied.
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 from storage import audit
+from storage.db import truncate_wal
 from storage.identity import cipher
 from storage.models import Appointment, AuditEvent, ObjectStatus, Patient, VaultObject
 from storage.patients import PatientDirectory, UnknownPatient
@@ -90,6 +95,8 @@ def erase_patient(
         update(AuditEvent).where(AuditEvent.patient_id == patient_id).values(patient_id=None)
     ).rowcount
     session.flush()
+    bind = session.get_bind()
+    event.listen(session, "after_commit", lambda _s: truncate_wal(bind.engine), once=True)
     return ErasureReport(
         patient_ref=cipher().patient_pseudonym(patient_id),
         objects_shredded=len(object_ids),

@@ -9,8 +9,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect
+from sqlalchemy.orm import Session
 
+from storage import audit, identity
 from storage.db import make_engine
 from storage.keyring import Keyring
 from storage.models import Base
@@ -29,13 +31,31 @@ def upgrade(url: str, revision: str = "head", keyring: Keyring | None = None) ->
     """Bring the database at ``url`` to ``revision`` (the latest by default).
 
     ``keyring`` is needed by migrations that encrypt existing data (0003 seals patient
-    identity); they refuse, in one line, to run on a database with data and no keyring.
+    identity, 0006 reseals it under per-patient keys); they refuse, in one line, to run
+    on a database with patients and no keyring. A new audit trail is then keyed
+    (:func:`storage.audit.seal_genesis`) with ``keyring``, or else with the keyring
+    installed in this process; with neither, ``telesec init`` does it later.
     """
     config = alembic_config(url)
     config.attributes["keyring"] = keyring
     command.upgrade(config, revision)
     if config.attributes.get("scrub_after_upgrade"):
         scrub_freed_space(url)
+    start_audit_trail(url, keyring or identity.installed_keyring())
+
+
+def start_audit_trail(url: str, keyring: Keyring | None) -> bool:
+    """Key the head of a new, empty audit trail; True if it was done now."""
+    if keyring is None:
+        return False
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table("audit_head"):
+            return False
+        with Session(engine) as session, session.begin():
+            return audit.seal_genesis(session, keyring)
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str, keyring: Keyring | None = None) -> None:

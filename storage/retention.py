@@ -72,6 +72,7 @@ class Retention:
             for object_id in ids:
                 self._destroy(object_id, actor=actor, purpose="retention period over",
                               now=now)
+            self.vault.db.truncate_wal()  # no older copy of the data keys stays in the WAL
         return report
 
     def shred(self, object_id: str, *, actor: str, purpose: str,

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 import ivr_flows
 from foundation.settings import Settings, load_settings
@@ -49,7 +49,7 @@ from ivr_flows.transcription import VoicemailTranscriber
 from ivr_flows.voicemail_emergency import EmergencyVoicemails
 from notify.notifier import Notifier
 from storage import calls, escalations
-from storage.models import Practice, VaultObject
+from storage.models import Practice
 from storage.outage import DATABASE_DOWN
 from storage.patients import normalise_phone
 from storage.vault import Vault
@@ -273,9 +273,7 @@ class CallEngine:
         Returns the call's outcome code."""
         patient_id = report.patient_id if report is not None and report.verified else None
         if recording_id is not None and patient_id is not None:
-            with self.db.session() as session:
-                session.execute(update(VaultObject).where(VaultObject.id == recording_id)
-                                .values(patient_id=patient_id))
+            self.vault.link_patient(recording_id, patient_id)
         outcome = ENDINGS.get(report.ended_by, "ended") if report is not None else "failed"
         calls.call_ended(
             self.db, call_id, outcome=outcome, verified=patient_id is not None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from calendars.sync import CalendarSync
@@ -21,6 +21,7 @@ from notify.dispatch import OutboxDispatcher
 from notify.notifier import Notifier
 from scheduling.service import Agenda
 from storage import audit, outbox
+from storage.audit_anchor import AuditAnchor
 from storage.retention import Retention
 from storage.vault import Vault
 from storage.vault.spool import VaultSpool
@@ -38,12 +39,14 @@ class Job:
     failures: int = 0
 
 
-def engine_jobs(agenda: Agenda, vault: Vault, notifier: Notifier | None = None) -> list[Job]:
-    """The jobs every engine node runs (the outbox is sent only with a ``notifier``)."""
+def engine_jobs(agenda: Agenda, vault: Vault, notifier: Notifier | None = None, *,
+                anchors: Sequence[AuditAnchor] = ()) -> list[Job]:
+    """The jobs every engine node runs (the outbox is sent only with a ``notifier``);
+    audit checkpoints also go to ``anchors``."""
 
     def checkpoint() -> None:
         with vault.db.session() as session:
-            audit.checkpoint(session, vault.keyring)
+            audit.checkpoint(session, vault.keyring, anchors, only_if_moved=True)
 
     return [
         Job("hold-expiry", 30.0, agenda.expire_holds),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from foundation.errors import TelesecError
 from foundation.settings import Settings
 from staff import phones as staff_phones
 from storage import identity
+from storage.audit_anchor import AnchorError, AuditAnchor, FileAnchor, SyslogAnchor
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.migrate import current_revision, head_revision
@@ -32,8 +34,23 @@ def open_keyring(settings: Settings, *, create_if_missing: bool = False) -> Keyr
             ring = Keyring.load(path, settings.keyring_passphrase)
     except KeyringError as exc:
         raise TelesecError(str(exc)) from None
+    for notice in ring.notices:  # said once: the keyring file is upgraded at once
+        print(f"telesec: {notice}", file=sys.stderr)
     identity.install(ring)
     return ring
+
+
+def audit_anchors(settings: Settings) -> list[AuditAnchor]:
+    """Where signed audit checkpoints are kept outside the database (settings ``audit``)."""
+    anchors: list[AuditAnchor] = []
+    if settings.audit.anchor_file is not None:
+        anchors.append(FileAnchor(settings.audit.anchor_file.expanduser().resolve()))
+    if settings.audit.anchor_syslog is not None:
+        try:
+            anchors.append(SyslogAnchor(settings.audit.anchor_syslog))
+        except AnchorError as exc:
+            raise TelesecError(str(exc)) from None
+    return anchors
 
 
 def open_database(settings: Settings, *, require_current: bool = True) -> Database:

@@ -2,7 +2,8 @@
 
 Only :mod:`storage.audit` writes them. Events are never updated, except that erasure
 clears ``patient_id`` (a lookup column outside the hashed part; the hashed
-``patient_ref`` is a keyed pseudonym from the start).
+``patient_ref`` is a keyed pseudonym from the start, and verification checks that a
+cleared ``patient_id`` belongs to a patient whose erasure is in the chain).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH), unique=True)
     # Not hashed: a convenience lookup, cleared when the patient is erased.
     patient_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Where the request came from (e.g. a staff client's address); hashed when set.
+    source: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):
@@ -58,3 +61,6 @@ class AuditCheckpoint(Base):
     hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     signature: Mapped[str] = mapped_column(String(128))
+    # ``ed25519:<hex>`` of the signing key; NULL: signed by the chain seed's key (before
+    # the checkpoint key was split from it).
+    public_key: Mapped[str | None] = mapped_column(String(72))

@@ -71,9 +71,10 @@ class Escalation(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution: Mapped[str | None] = mapped_column(String(32))
-    # The number to call back: sealed like a patient's identity (storage.identity).
+    # The number to call back: sealed under the KEK (storage.identity; not a patient row).
     caller_number_sealed: Mapped[RowBound | None] = mapped_column(
-        EncryptedIdentity("escalations.caller_number"), deferred=True  # opened on demand
+        EncryptedIdentity("escalations.caller_number", per_patient=False),
+        deferred=True,  # opened on demand
     )
     call_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     call_outcome: Mapped[str | None] = mapped_column(String(32))  # calls log outcome code

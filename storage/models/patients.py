@@ -1,8 +1,10 @@
 """The patients table. Read and write it only through :mod:`storage.patients`.
 
-Identity columns are sealed (see :mod:`storage.identity`) and found through blind
-indexes. They are NULL only for an instant while a row is inserted (its id is part of
-the sealed values) and for ever once the patient is erased (``erased_at`` set).
+Identity columns are sealed (see :mod:`storage.identity`), each patient's under their
+own key, and found through blind indexes (phone number; last name; last and first
+names; last name and birth date: never the birth date alone). They are NULL only for
+an instant while a row is inserted (its id is part of the sealed values) and for ever
+once the patient is erased (``erased_at`` set).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ class Patient(Base):
     __table_args__ = (
         UniqueConstraint("practice_id", "code"),
         Index("ix_patients_phone_index", "practice_id", "phone_index"),
-        Index("ix_patients_birth_date_index", "practice_id", "birth_date_index"),
         Index("ix_patients_last_name_index", "practice_id", "last_name_index"),
+        Index("ix_patients_full_name_index", "practice_id", "full_name_index"),
+        Index("ix_patients_name_birth_index", "practice_id", "name_birth_index"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,10 +44,10 @@ class Patient(Base):
         EncryptedIdentity("patients.birth_date")
     )
     phone_sealed: Mapped[RowBound | None] = mapped_column(EncryptedIdentity("patients.phone"))
-    first_name_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
-    last_name_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
-    birth_date_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
     phone_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
+    last_name_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
+    full_name_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
+    name_birth_index: Mapped[str | None] = mapped_column(String(INDEX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Created by the phone for a caller new to the practice: a secretary confirms or merges.
     provisional: Mapped[bool] = mapped_column(default=False, server_default=false())

@@ -1,8 +1,9 @@
 """Vault objects: metadata of encrypted blobs (recordings, voicemail, transcripts...).
 
 The blob itself lives under the vault directory (``blob_path``); its data key is here,
-wrapped under a keyring key (``kek_id``). A shredded object keeps its row as a
-tombstone with no key and no link to a person (docs/vault-format.md).
+wrapped under a keyring key (``kek_id``) and, for an object of a patient, under that
+patient's key too (``key_patient_id``). A shredded object keeps its row as a tombstone
+with no key and no link to a person (docs/vault-format.md).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, UTCDateTime, utcnow
@@ -68,4 +69,7 @@ class VaultObject(Base):
     size: Mapped[int] = mapped_column(BigInteger, default=0)  # plaintext bytes
     kek_id: Mapped[str | None] = mapped_column(String(64))
     wrapped_dek: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The patient whose key the data key is also wrapped under (NULL: the KEK alone).
+    # Not cleared by erasure like patient_id: the object is shredded instead.
+    key_patient_id: Mapped[int | None] = mapped_column(Integer)
     blob_path: Mapped[str | None] = mapped_column(String(255))  # relative to the vault dir

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage import audit
 from storage.models import ObjectKind, ObjectStatus, VaultObject, utcnow
+from storage.private_files import private_dir
 from storage.vault.format import StreamEncryptor, new_dek
 from storage.vault.store import RecoveryReport, Vault, _try_lock
 from storage.vault.writer import VaultWriter, fsync_dir
@@ -68,15 +69,15 @@ class VaultSpool:
         kind = ObjectKind(kind)
         object_id = uuid.uuid4().hex
         dek = new_dek()
-        kek_id, wrapped = self.vault.keyring.wrap(dek)
+        kek_id, wrapped = self.vault.keyring.wrap(dek, patient_id=patient_id)
         row = {
             "id": object_id, "kind": kind.value, "practice_id": practice_id,
             "patient_id": patient_id, "practitioner_id": practitioner_id, "call_id": call_id,
             "media_type": media_type, "retention_class": retention_class or kind.value,
             "created_at": utcnow().isoformat(), "kek_id": kek_id,
-            "wrapped_dek": base64.b64encode(wrapped).decode(),
+            "wrapped_dek": base64.b64encode(wrapped).decode(), "key_patient_id": patient_id,
         }
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.dir)
         self._write_meta(object_id, kek_id, row)
         part = self.dir / f"{object_id}{OPEN_SUFFIX}"
         try:
@@ -154,7 +155,7 @@ class VaultSpool:
         source, target = (done, final) if done.exists() else (open_part, part)
         known = self._insert_row(row, relative)
         if source.exists():
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(target.parent)
             os.rename(source, target)
             fsync_dir(target.parent)
         elif not (final.exists() or part.exists()):
@@ -189,7 +190,7 @@ class VaultSpool:
                 created_at=created,
                 expires_at=self.vault.policy.expires_at(row["retention_class"], created),
                 size=0, kek_id=row["kek_id"], wrapped_dek=base64.b64decode(row["wrapped_dek"]),
-                blob_path=relative,
+                key_patient_id=row.get("key_patient_id"), blob_path=relative,
             ))
             if kind is ObjectKind.VOICEMAIL and row["call_id"]:
                 session.flush()

@@ -16,6 +16,7 @@ from storage import audit, outbox
 from storage.db import Database
 from storage.keyring import Keyring, KeyringError
 from storage.models import ObjectKind, ObjectStatus, VaultObject, utcnow
+from storage.private_files import private_dir
 from storage.vault.format import (
     DEFAULT_CHUNK_SIZE,
     HEADER_LEN,
@@ -104,18 +105,18 @@ class Vault:
         created = now or utcnow()
         klass = retention_class or kind.value
         dek = new_dek()
-        kek_id, wrapped = self.keyring.wrap(dek)
+        kek_id, wrapped = self.keyring.wrap(dek, patient_id=patient_id)
         with self.db.session() as session:
             session.add(VaultObject(
                 id=object_id, kind=kind, status=ObjectStatus.WRITING, practice_id=practice_id,
                 patient_id=patient_id, practitioner_id=practitioner_id, call_id=call_id,
                 media_type=media_type, retention_class=klass, created_at=created,
                 expires_at=self.policy.expires_at(klass, created), size=0, kek_id=kek_id,
-                wrapped_dek=wrapped, blob_path=relative,
+                wrapped_dek=wrapped, key_patient_id=patient_id, blob_path=relative,
             ))
         part = self._part_path(relative)
         try:
-            part.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(part.parent)
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             encryptor = StreamEncryptor(dek, bytes.fromhex(object_id), self.chunk_size)
@@ -164,7 +165,7 @@ class Vault:
         if row.status is ObjectStatus.WRITING:
             raise VaultError(f"vault object {object_id} is still being written")
         try:
-            dek = self.keyring.unwrap(row.kek_id or "", row.wrapped_dek)
+            dek = self._unwrap(row)
         except KeyringError as exc:
             raise VaultIntegrityError(f"vault object {object_id}: {exc}") from None
         assert row.blob_path is not None
@@ -185,6 +186,24 @@ class Vault:
         self._part_path(relative).unlink(missing_ok=True)
         if final.parent.is_dir():
             fsync_dir(final.parent)
+
+    def link_patient(self, object_id: str, patient_id: int) -> None:
+        """Link an object made before its patient was known (a call's recording) to that
+        patient; its data key is rewrapped under the patient's key too. Nothing happens
+        if the object is gone."""
+        with self.db.session() as session:
+            row = session.get(VaultObject, object_id, with_for_update=True)
+            if row is None:
+                return
+            row.patient_id = patient_id
+            if row.wrapped_dek is not None and row.key_patient_id != patient_id:
+                dek = self._unwrap(row)
+                row.kek_id, row.wrapped_dek = self.keyring.wrap(dek, patient_id=patient_id)
+                row.key_patient_id = patient_id
+
+    def _unwrap(self, row: VaultObject) -> bytes:
+        return self.keyring.unwrap(row.kek_id or "", row.wrapped_dek or b"",
+                                   patient_id=row.key_patient_id)
 
     def shred(self, session: Session, object_id: str, *, actor: str, reason: str) -> bool:
         """Crypto-shred one object in the caller's transaction (patient erasure).
@@ -209,6 +228,7 @@ class Vault:
         relative, patient_id, kind = row.blob_path, row.patient_id, ObjectKind(row.kind)
         row.wrapped_dek = None
         row.kek_id = None
+        row.key_patient_id = None
         row.status = ObjectStatus.SHREDDED
         row.shredded_at = now or utcnow()
         row.patient_id = row.practitioner_id = None
@@ -237,7 +257,8 @@ class Vault:
 
     # ---- keys ------------------------------------------------------------------------
     def rewrap_all(self, batch: int = 500) -> int:
-        """Rewrap every data key not under the current KEK; returns how many. No blob I/O."""
+        """Rewrap every data key not under the current KEK (under the object's patient's
+        key too, if it has one); returns how many. No blob I/O."""
         current = self.keyring.current_kek_id
         done = 0
         while True:
@@ -248,8 +269,11 @@ class Vault:
                     ).limit(batch)
                 ).all()
                 for row in rows:
-                    dek = self.keyring.unwrap(row.kek_id or "", row.wrapped_dek or b"")
-                    row.kek_id, row.wrapped_dek = self.keyring.wrap(dek, current)
+                    dek = self._unwrap(row)
+                    # objects of a patient made before schema 0006 get bound to them here
+                    row.kek_id, row.wrapped_dek = self.keyring.wrap(
+                        dek, current, patient_id=row.patient_id)
+                    row.key_patient_id = row.patient_id
                 done += len(rows)
             if len(rows) < batch:
                 return done
@@ -314,7 +338,7 @@ class Vault:
             report.live.append(row.id)
             return
         try:
-            dek = self.keyring.unwrap(row.kek_id or "", row.wrapped_dek or b"")
+            dek = self._unwrap(row)
             header_key, payload_key = derive_keys(dek)
             try:
                 header = Header.decode(os.pread(fd, HEADER_LEN, 0), header_key,
@@ -347,7 +371,7 @@ class Vault:
             report.live.append(row.id)
             return
         try:
-            dek = self.keyring.unwrap(row.kek_id or "", row.wrapped_dek or b"")
+            dek = self._unwrap(row)
             with VaultReader(final, dek, bytes.fromhex(row.id)) as reader:
                 for _ in reader:
                     pass

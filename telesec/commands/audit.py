@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import getpass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import typer
 
 from foundation.errors import TelesecError
 from foundation.settings import Settings, load_settings
-from storage import audit, identity
+from storage import audit
+from storage.audit_anchor import AnchorError, read_anchor
 from storage.audit_report import AccessReport, OpeningHours
 from storage.db import Database
-from storage.keyring import Keyring, KeyringError
-from telesec.wiring import open_database
+from storage.keyring import Keyring, KeyringError, parse_public_key, public_key_text
+from telesec.wiring import audit_anchors, open_database, open_keyring
 
 app = typer.Typer(help="Audit trail: verify it, review access, sign checkpoints.",
                   no_args_is_help=True)
@@ -21,43 +23,64 @@ app = typer.Typer(help="Audit trail: verify it, review access, sign checkpoints.
 
 def _open() -> tuple[Settings, Database, Keyring]:
     settings = load_settings()
-    try:
-        keyring = Keyring.load(settings.effective_keyring_path, settings.keyring_passphrase)
-    except KeyringError as exc:
-        raise TelesecError(str(exc)) from None
-    identity.install(keyring)
+    keyring = open_keyring(settings)
     return settings, open_database(settings), keyring
 
 
 @app.command("verify")
-def verify() -> None:
+def verify(
+    public_key: str | None = typer.Option(
+        None, "--public-key",
+        help="The checkpoint public key kept apart (ed25519:...): every checkpoint must be "
+             "signed by it, whatever key the keyring holds."),
+    anchor: Path | None = typer.Option(
+        None, "--anchor",
+        help="A file of checkpoints kept outside the database (the audit anchor file, or "
+             "a syslog file): each must be found in the chain. Default: audit.anchor_file."),
+) -> None:
     """Replay the whole chain; exit 1 with one line per problem found."""
-    _, db, keyring = _open()
+    settings, db, keyring = _open()
+    try:
+        pinned = parse_public_key(public_key) if public_key else None
+    except KeyringError as exc:
+        raise TelesecError(str(exc)) from None
+    anchor_path = anchor or settings.audit.anchor_file
+    entries, damaged = None, []
+    if anchor_path is not None:
+        try:
+            entries, damaged = read_anchor(anchor_path.expanduser())
+        except AnchorError as exc:
+            raise TelesecError(str(exc)) from None
     try:
         with db.session() as session:
-            result = audit.verify(session, keyring)
+            result = audit.verify(session, keyring, public_key=pinned, anchor=entries)
     finally:
         db.dispose()
-    if not result.intact:
-        for problem in result.problems:
+    problems = damaged + result.problems
+    if problems:
+        for problem in problems:
             typer.echo(problem)
         raise typer.Exit(1)
     typer.echo(result.summary())
+    typer.echo(f"checkpoints signed by {public_key_text(pinned or keyring.checkpoint_public_key)}"
+               + (" (pinned)" if pinned else " (the keyring's: pin it with --public-key)"))
 
 
 @app.command("checkpoint")
 def checkpoint() -> None:
-    """Sign the current end of the chain; keep the printed line somewhere else too."""
-    _, db, keyring = _open()
+    """Sign the current end of the chain and append it to the anchors (audit.anchor_file,
+    audit.anchor_syslog); keep the printed line somewhere else too."""
+    settings, db, keyring = _open()
     try:
         with db.session() as session:
-            point = audit.checkpoint(session, keyring)
-    except audit.AuditTampered as exc:
+            point = audit.checkpoint(session, keyring, audit_anchors(settings))
+    except (audit.AuditTampered, AnchorError) as exc:
         raise TelesecError(str(exc)) from None
     finally:
         db.dispose()
     typer.echo(f"checkpoint at seq {point.seq}: {point.hash} "
                f"{point.at.isoformat(timespec='seconds')} {point.signature}")
+    typer.echo(f"signed by {point.public_key}")
 
 
 def _day(text: str, option: str) -> date:

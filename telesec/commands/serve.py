@@ -29,7 +29,7 @@ from storage.vault.spool import VaultSpool
 from telephony.supervisor import Supervisor
 from telesec.commands.db import prepare_data_dir
 from telesec.jobs import JobRunner, calendar_jobs, engine_jobs
-from telesec.wiring import DatabaseDirectory, api_app, open_database, open_vault
+from telesec.wiring import DatabaseDirectory, api_app, audit_anchors, open_database, open_vault
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ def serve(
 
     notifier = Notifier.from_settings(settings)
     log.info(notifier.describe())
-    runner = JobRunner(engine_jobs(Agenda(db), vault, notifier)) if jobs else None
+    runner = JobRunner(engine_jobs(Agenda(db), vault, notifier,
+                                   anchors=audit_anchors(settings))) if jobs else None
     calendar_runner = JobRunner(calendar_jobs(
         CalendarSync(db, vault.keyring, settings.calendars),
         settings.calendars.publish_interval_seconds), name="calendar-jobs") if jobs else None

@@ -19,8 +19,7 @@ from ivr_flows.simulator import Conversation, run_script
 from ivr_flows.steps import STEP_KINDS
 from scheduling.demo import DEMO_SLUG, seed_demo
 from storage.db import Database
-from storage.identity import install, uninstall
-from storage.keyring import Keyring
+from storage.identity import cipher
 from storage.vault import Vault
 
 FLOWS = Path(__file__).resolve().parents[2] / "ivr_flows" / "flows"
@@ -67,15 +66,11 @@ class Demo:
 
 
 def _demo(db: Database, tmp_path: Path) -> Iterator[Demo]:
-    keyring = Keyring.create(tmp_path / "keyring.json")
-    install(keyring)
-    try:
-        report = seed_demo(db, now=NOW)
-        clock = [NOW]
-        yield Demo(db, Vault(db, keyring, tmp_path / "vault"), report.practice_id,
-                   MemoryLockout(clock=lambda: clock[0]), clock)
-    finally:
-        uninstall()
+    keyring = cipher().keyring  # the one the database's audit trail was started with
+    report = seed_demo(db, now=NOW)
+    clock = [NOW]
+    yield Demo(db, Vault(db, keyring, tmp_path / "vault"), report.practice_id,
+               MemoryLockout(clock=lambda: clock[0]), clock)
 
 
 @pytest.fixture

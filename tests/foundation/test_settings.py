@@ -75,3 +75,17 @@ def test_named_config_file_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TELESEC_CONFIG", "/nonexistent/telesec.toml")
     with pytest.raises(SettingsError, match="no such file"):
         load_settings()
+
+
+def test_audit_anchors_are_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "telesec.toml").write_text(
+        '[audit]\nanchor_file = "/mnt/other/audit-anchor.log"\n'
+        'anchor_syslog = "udp:10.0.0.5:514"\n')
+    settings = load_settings()
+    assert settings.audit.anchor_file == Path("/mnt/other/audit-anchor.log")
+    assert settings.audit.anchor_syslog == "udp:10.0.0.5:514"
+    monkeypatch.setenv("TELESEC_AUDIT__ANCHOR_SYSLOG", "tcp:somewhere")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert str(error.value) == ("setting 'audit.anchor_syslog' (TELESEC_AUDIT__ANCHOR_SYSLOG): "
+                                "use unix:/dev/log or udp:HOST:PORT")

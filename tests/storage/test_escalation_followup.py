@@ -125,3 +125,24 @@ def test_key_rotation_reseals_the_numbers_to_call_back(
 
     assert sealed_kek_id(bytes(raw)) != old
     assert escalations.caller_number(db, kept) == "+33639980044"
+
+
+def test_an_escalation_number_is_no_patient_and_outlives_an_erasure_of_the_same_id(
+        db: Database, practice_id: int) -> None:
+    """Row ids of escalations and patients overlap: erasing patient N must not make the
+    number of escalation N unreadable (it is sealed under the KEK, not patient N's key)."""
+    from datetime import date
+
+    from storage.erasure import erase_patient
+    from storage.patients import PatientDirectory
+
+    with db.session() as session:
+        patient = PatientDirectory(session).add(
+            practice_id, first_name="Ana", last_name="Ruiz", birth_date=date(1980, 1, 2),
+            phone="+33639980050", actor="cli:test")
+    escalation = publish(db, practice_id, "call-same-id", caller_number="+33639980051")
+    with db.session() as session:  # the same id in both tables: the case that must hold
+        session.execute(text("UPDATE escalations SET id = :p WHERE id = :e"),
+                        {"p": patient.id, "e": escalation})
+        erase_patient(session, patient.id, actor="cli:test", reason="request")
+    assert escalations.caller_number(db, patient.id) == "+33639980051"

@@ -9,9 +9,15 @@ from sqlalchemy import text
 
 from storage import identity
 from storage.db import Database
-from storage.identity import IdentityCipher, IdentityKeysMissing, IdentityTampered
+from storage.erasure import erase_patient
+from storage.identity import (
+    IdentityCipher,
+    IdentityErased,
+    IdentityKeysMissing,
+    IdentityTampered,
+)
 from storage.keyring import Keyring
-from storage.patients import PatientDirectory, UnknownPatient
+from storage.patients import IDENTITY_FIELDS, PatientDirectory, UnknownPatient
 from tests.storage.identity_helpers import dump, make_practice
 
 SECRETS = ["Éloïse", "Dûpont-Laval", "1984-02-29", "+33612345678", "612345678"]
@@ -128,3 +134,93 @@ def test_rotation_reseals_under_the_new_key(db: Database, installed_keyring: Key
         d = PatientDirectory(s)
         assert d.get(a_id).first_name == "Éloïse"
         assert [p.id for p in d.find_by_phone(practice, "0612345678")] == [a_id]
+
+
+def test_no_blind_index_holds_a_birth_date_alone(db: Database) -> None:
+    # finding 2: an index of the birth date alone gave the date back after ~28,000 HMACs
+    practice = make_practice(db)
+    with db.session() as s:
+        d = PatientDirectory(s)
+        twins = [d.add(practice, first_name=first, last_name=last, birth_date=date(1961, 4, 23),
+                       phone=phone, actor="staff:test")
+                 for first, last, phone in (("Anne", "Lebrun", "0611111111"),
+                                            ("Paul", "Morel", "0622222222"))]
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM patients ORDER BY id")).mappings().all()
+    indexes = [{k: v for k, v in row.items() if k.endswith("_index")} for row in rows]
+    assert set(indexes[0]) == {"phone_index", "last_name_index", "full_name_index",
+                               "name_birth_index"}
+    shared = set(indexes[0].values()) & set(indexes[1].values())
+    assert shared == set()  # same birth date, nothing in common: the date is never alone
+    with db.session() as s:  # the staff search by birth date alone still works
+        found = PatientDirectory(s).find_by_birth_date(practice, date(1961, 4, 23))
+        assert [p.id for p in found] == [p.id for p in twins]
+
+
+@pytest.mark.parametrize("said,expected", [
+    ("Lebrun", ["anne"]), ("anne lebrun", ["anne"]), ("Marie-Anne Lebrun", ["anne"]),
+    ("LE BRUN", []), ("lebrun anne", []), ("morel", ["paul", "pauline"]),
+    ("Pauline Morel", ["paul", "pauline"]), ("", []),  # as before: the flow then asks again
+])
+def test_birth_date_and_said_name_as_the_phone_flow_asks(
+    db: Database, said: str, expected: list[str]
+) -> None:
+    practice = make_practice(db)
+    with db.session() as s:
+        d = PatientDirectory(s)
+        for first, last, born in (("Anne", "Lebrun", date(1961, 4, 23)),
+                                  ("Paul", "Morel", date(1961, 4, 23)),
+                                  ("Pauline", "Morel", date(1961, 4, 23)),
+                                  ("Hugo", "Lebrun", date(1990, 1, 1))):
+            d.add(practice, first_name=first, last_name=last, birth_date=born, actor="staff:t")
+    with db.session() as s:
+        found = PatientDirectory(s).find_by_birth_date_and_name(practice, date(1961, 4, 23), said)
+        assert sorted(p.first_name.lower() for p in found) == expected
+
+
+def test_a_copy_of_an_erased_patient_no_longer_opens(db: Database) -> None:
+    practice = make_practice(db)
+    a_id, b_id = _add_two(db, practice)
+    with db.engine.connect() as conn:  # a copy made before the erasure (backup, replica...)
+        copy = conn.execute(text(
+            "SELECT id, first_name_sealed, last_name_sealed, birth_date_sealed, phone_sealed "
+            "FROM patients ORDER BY id")).all()
+    seal = identity.cipher()
+    assert seal.open("patients.last_name", bytes(copy[0][2])).text == "Dûpont-Laval"
+    with db.session() as s:
+        erase_patient(s, a_id, actor="staff:dpo", reason="request 7")
+    for field, blob in zip(IDENTITY_FIELDS, copy[0][1:], strict=True):
+        with pytest.raises(IdentityErased):
+            seal.open(f"patients.{field}", bytes(blob))
+    fresh = IdentityCipher(Keyring.load(seal.keyring.path))  # the keyring as saved
+    with pytest.raises(IdentityErased):
+        fresh.open("patients.first_name", bytes(copy[0][1]))
+    assert fresh.open("patients.last_name", bytes(copy[1][2])) == identity.RowBound(
+        b_id, "Martin")
+
+
+def test_blind_index_rotation_recomputes_every_index(db: Database,
+                                                     installed_keyring: Keyring) -> None:
+    practice = make_practice(db)
+    a_id, b_id = _add_two(db, practice)
+    with db.engine.connect() as conn:
+        before = conn.execute(text("SELECT phone_index, last_name_index, full_name_index, "
+                                   "name_birth_index FROM patients ORDER BY id")).all()
+    new_key = installed_keyring.begin_blind_index_rotation()
+    with db.session() as s:
+        assert PatientDirectory(s).reindex_all(IdentityCipher(installed_keyring,
+                                                              blind_index_key=new_key)) == 2
+    installed_keyring.finish_blind_index_rotation()
+    identity.install(Keyring.load(installed_keyring.path))
+    with db.engine.connect() as conn:
+        after = conn.execute(text("SELECT phone_index, last_name_index, full_name_index, "
+                                  "name_birth_index FROM patients ORDER BY id")).all()
+    old = {v for row in before for v in row if v}
+    assert old and not old & {v for row in after for v in row if v}
+    with db.session() as s:
+        d = PatientDirectory(s)
+        assert [p.id for p in d.find_by_phone(practice, "0612345678")] == [a_id]
+        assert [p.id for p in d.find_by_name(practice, "dupont-laval", "eloise")] == [a_id]
+        assert [p.id for p in d.find_by_name(practice, "martin")] == [b_id]
+        assert [p.id for p in d.find_by_birth_date_and_name(
+            practice, date(1970, 1, 1), "Marc Martin")] == [b_id]

@@ -8,11 +8,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from storage import identity
 from storage.db import Database, make_engine
-from storage.identity import IdentityKeysMissing
+from storage.erasure import erase_patient
+from storage.identity import IdentityCipher, IdentityKeysMissing, IdentityTampered
 from storage.keyring import Keyring
 from storage.migrate import current_revision, downgrade, head_revision, upgrade
+from storage.models import ObjectKind
 from storage.patients import PatientDirectory
+from storage.vault import Vault
 from tests.storage.identity_helpers import dump
 
 PATIENTS = [
@@ -132,3 +136,89 @@ def test_downgrade_puts_the_plaintext_back(database_url: str, installed_keyring:
             assert [(r[0], r[1], r[2], str(r[3]), r[4]) for r in rows] == PATIENTS
     finally:
         engine.dispose()
+
+
+def _sealed_versions(url: str) -> set[int]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            blobs = conn.execute(text(
+                "SELECT first_name_sealed, last_name_sealed, birth_date_sealed FROM patients"))
+            return {bytes(b)[0] for row in blobs for b in row if b is not None}
+    finally:
+        engine.dispose()
+
+
+def test_0006_reseals_under_per_patient_keys_and_drops_the_birth_date_index(
+    database_url: str, installed_keyring: Keyring
+) -> None:
+    _plain_database_at_0002(database_url)
+    upgrade(database_url, keyring=installed_keyring)
+    # schema 0005 as it was: values sealed under the KEK itself, a birth-date index
+    downgrade(database_url, "0005", keyring=installed_keyring)
+    assert _sealed_versions(database_url) == {1}
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        v1_copy = conn.execute(text(  # a backup made before the upgrade
+            "SELECT last_name_sealed FROM patients WHERE id = 3")).scalar()
+        assert conn.execute(text("SELECT count(DISTINCT birth_date_index) FROM patients")
+                            ).scalar() == 3
+    engine.dispose()
+
+    upgrade(database_url, keyring=installed_keyring)
+    assert _sealed_versions(database_url) == {2}
+    db = Database(database_url)
+    try:
+        with db.session() as s:
+            d = PatientDirectory(s)
+            assert [p.id for p in d.find_by_birth_date(1, date(2003, 7, 14))] == [3]
+            assert [p.id for p in d.find_by_birth_date_and_name(
+                1, date(1951, 11, 30), "Zébulon Ferrandière")] == [2]
+            assert [p.id for p in d.find_by_name(1, "quintrec", "anais")] == [3]
+            assert [p.id for p in d.find_by_phone(1, "0798765432")] == [3]
+        columns = {c for c in dump_columns(db)}
+        assert "birth_date_index" not in columns and "first_name_index" not in columns
+        with db.session() as s:
+            erase_patient(s, 3, actor="staff:dpo", reason="request")
+        # a copy made before the upgrade is under the KEK, not the patient's key: it dies
+        # with the KEK (rotate, then retire once the old backups are gone)
+        seal = identity.cipher()
+        assert seal.open("patients.last_name", bytes(v1_copy)).text == "Quintrec"
+        old = installed_keyring.current_kek_id
+        installed_keyring.rotate()
+        with db.session() as s:
+            assert PatientDirectory(s).reseal_all() == 2
+        installed_keyring.retire(old)
+        with pytest.raises(IdentityTampered, match="does not have"):
+            IdentityCipher(installed_keyring).open("patients.last_name", bytes(v1_copy))
+    finally:
+        db.dispose()
+
+
+def dump_columns(db: Database) -> list[str]:
+    from sqlalchemy import inspect
+
+    return [c["name"] for c in inspect(db.engine).get_columns("patients")]
+
+
+def test_0006_downgrade_rewraps_patient_bound_data_keys(
+    database_url: str, installed_keyring: Keyring, tmp_path: Path
+) -> None:
+    _plain_database_at_0002(database_url)
+    upgrade(database_url, keyring=installed_keyring)
+    db = Database(database_url)
+    try:
+        object_id = Vault(db, installed_keyring, tmp_path / "vault").put(
+            ObjectKind.VOICEMAIL, b"allo", patient_id=1)
+    finally:
+        db.dispose()
+    downgrade(database_url, "0005", keyring=installed_keyring)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            kek_id, wrapped = conn.execute(text(
+                "SELECT kek_id, wrapped_dek FROM vault_objects WHERE id = :i"),
+                {"i": object_id}).one()
+    finally:
+        engine.dispose()
+    assert len(installed_keyring.unwrap(kek_id, bytes(wrapped))) == 32  # the KEK alone

@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import ObjectKind
+from storage.patients import PatientDirectory
 from storage.vault import Vault
+from tests.storage.identity_helpers import make_practice
 from tests.storage.vault_helpers import pattern
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,3 +86,44 @@ def test_exposed_keyring_is_refused_in_one_line(env: dict[str, str]) -> None:
     done = _telesec(env, "keys", "status")
     assert done.returncode == 2
     assert "chmod 600" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_blind_index_rotation_sealing_and_status(env: dict[str, str]) -> None:
+    data = Path(env["TELESEC_DATA_DIR"])
+    keyring_path = data / "keyring.json"
+    db = Database(f"sqlite:///{data / 'telesec.db'}")
+    try:
+        identity.install(Keyring.load(keyring_path))
+        practice = make_practice(db)
+        with db.session() as s:
+            patient = PatientDirectory(s).add(practice, first_name="Inès", last_name="Roux",
+                                              birth_date=date(1988, 8, 8), phone="0612121212",
+                                              actor="staff:test")
+        query = text("SELECT phone_index, last_name_index, full_name_index, name_birth_index "
+                     "FROM patients")
+        with db.engine.connect() as conn:
+            before = set(conn.execute(query).one())
+        done = _telesec(env, "keys", "rotate", "--blind-index")
+        assert done.returncode == 0, done.stderr
+        assert "1 patients reindexed" in done.stdout and "Restart" in done.stdout
+        with db.engine.connect() as conn:
+            assert not before & set(conn.execute(query).one())
+        identity.install(Keyring.load(keyring_path))
+        with db.session() as s:
+            d = PatientDirectory(s)
+            assert [p.id for p in d.find_by_phone(practice, "06 12 12 12 12")] == [patient.id]
+            assert [p.id for p in d.find_by_birth_date_and_name(
+                practice, date(1988, 8, 8), "Inès Roux")] == [patient.id]
+    finally:
+        identity.uninstall()
+        db.dispose()
+    status = _telesec(env, "keys", "status")
+    assert "audit checkpoint public key: ed25519:" in status.stdout, status.stderr
+
+    with_passphrase = {**env, "TELESEC_KEYRING_PASSPHRASE": "correct horse battery"}
+    refused = _telesec(with_passphrase, "keys", "status")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "not sealed" in refused.stderr and "telesec keys seal" in refused.stderr
+    assert _telesec(with_passphrase, "keys", "seal").returncode == 0
+    assert _telesec(with_passphrase, "keys", "status").returncode == 0
+    assert "is sealed" in _telesec(env, "keys", "status").stderr

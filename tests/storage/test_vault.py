@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import stat
 import threading
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
-from storage.keyring import Keyring
+from storage.erasure import erase_patient
+from storage.keyring import Keyring, KeyringError
 from storage.models import ObjectKind, ObjectStatus, utcnow
+from storage.patients import PatientDirectory
 from storage.vault import Vault, VaultError, VaultIntegrityError
+from tests.storage.identity_helpers import make_practice
 from tests.storage.vault_helpers import files_under, pattern
 
 
@@ -139,3 +143,43 @@ def test_still_writing_cannot_be_opened(vault: Vault) -> None:
     with pytest.raises(VaultError, match="still being written"):
         vault.open(writer.object_id)
     writer.abort()
+
+
+def test_a_patients_objects_die_with_the_patient_in_every_copy(vault: Vault,
+                                                               keyring: Keyring) -> None:
+    practice = make_practice(vault.db)
+    with vault.db.session() as s:
+        d = PatientDirectory(s)
+        gone = d.add(practice, first_name="A", last_name="B", birth_date=date(1961, 4, 23),
+                     actor="staff:t").id
+        kept = d.add(practice, first_name="C", last_name="D", birth_date=date(1970, 1, 1),
+                     actor="staff:t").id
+    voicemail = vault.put(ObjectKind.VOICEMAIL, b"message", patient_id=gone)
+    recording = vault.put(ObjectKind.RECORDING, b"call")  # the caller is not known yet
+    vault.link_patient(recording, gone)  # verified during the call
+    theirs = vault.put(ObjectKind.VOICEMAIL, b"other", patient_id=kept)
+    legacy = vault.put(ObjectKind.VOICEMAIL, b"made before 0006")
+    with vault.db.engine.begin() as conn:  # as made before schema 0006: the KEK alone
+        conn.execute(text("UPDATE vault_objects SET patient_id = :p WHERE id = :i"),
+                     {"p": kept, "i": legacy})
+        copy = {r.id: r for r in conn.execute(text(
+            "SELECT id, kek_id, wrapped_dek, key_patient_id FROM vault_objects"))}
+    assert copy[voicemail].key_patient_id == copy[recording].key_patient_id == gone
+    assert vault.read(recording) == b"call"
+    with pytest.raises(KeyringError):  # bound: the KEK alone does not open it
+        keyring.unwrap(copy[voicemail].kek_id, bytes(copy[voicemail].wrapped_dek))
+
+    with vault.db.session() as s:
+        erase_patient(s, gone, actor="staff:dpo", reason="request", vault=vault)
+    for object_id in (voicemail, recording):  # a copy from before: noise
+        row = copy[object_id]
+        with pytest.raises(KeyringError, match="erased"):
+            keyring.unwrap(row.kek_id, bytes(row.wrapped_dek), patient_id=gone)
+    assert vault.read(theirs) == b"other"
+
+    before = keyring.current_kek_id
+    keyring.rotate()
+    assert vault.rewrap_all() == 2  # the live ones; the legacy one is bound to its patient
+    assert vault.get(legacy).key_patient_id == kept and vault.read(legacy) == b"made before 0006"
+    assert vault.get(voicemail).key_patient_id is None  # a tombstone: no key, no link
+    assert vault.keys_in_use() == {keyring.current_kek_id: 2} and before in keyring.keks

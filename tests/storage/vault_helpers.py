@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.vault import Vault
 
 
 @pytest.fixture
-def keyring(tmp_path: Path) -> Iterator[Keyring]:
-    ring = Keyring.create(tmp_path / "keys" / "keyring.json")
-    identity.install(ring)  # the audit trail signs with the process keyring
-    try:
-        yield ring
-    finally:
-        identity.uninstall()
+def keyring(installed_keyring: Keyring) -> Keyring:
+    """The process keyring: the one the database's audit trail was started with."""
+    return installed_keyring
 
 
 @pytest.fixture

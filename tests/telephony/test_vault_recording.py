@@ -32,8 +32,8 @@ def test_a_call_recorded_into_the_vault_decrypts_and_leaves_no_plaintext(tmp_pat
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     settings = load_settings(data_dir=data_dir)
-    upgrade(settings.effective_database_url)
     keyring = Keyring.create(settings.effective_keyring_path)
+    upgrade(settings.effective_database_url, keyring=keyring)
     worker = start_worker(tmp_path, "tests.telephony.vault_handler:record_to_vault",
                           env={"TELESEC_DATA_DIR": str(data_dir)})
     sink = RtpSink()

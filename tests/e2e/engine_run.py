@@ -25,9 +25,11 @@ from tests.telephony.peers import REPO, free_port, free_rtp_base
 
 
 def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
-    """This process's environment without any TELESEC_* variable, plus ``settings``."""
+    """This process's environment without any TELESEC_* variable, plus ``settings``; the
+    repository on PYTHONPATH, so that workers can run the test handlers of tests/."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
     env["TELESEC_DATA_DIR"] = str(data_dir)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env.update(settings)
     return env
 

@@ -33,6 +33,7 @@ from api.routers import (
     practices,
     recordings,
     retention,
+    trunks,
     users,
     voicemail,
 )
@@ -59,7 +60,7 @@ Every read of health data is written to the audit trail.
 CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
 
 ROUTERS = (health, auth, users, practices, agenda, calendars, patients, calls, escalations,
-           voicemail, recordings, audit, retention, gdpr)
+           voicemail, recordings, audit, retention, gdpr, trunks)
 
 
 def create_app(

@@ -18,6 +18,9 @@ from collections.abc import Sequence
 log = logging.getLogger(__name__)
 
 RTP_PORTS_PER_WORKER = 20
+#: pjsua's ``portRange``: it binds RTP up to ``port + portRange`` inclusive (seen in a
+#: worker's log: a block starting at 26000 with range 20 bound 26020), RTCP one above
+PJSUA_PORT_RANGE = RTP_PORTS_PER_WORKER - 2
 RTP_AREA_START = 20000
 RTP_AREA_END = 30000
 BLOCKS = (RTP_AREA_END - RTP_AREA_START) // RTP_PORTS_PER_WORKER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from itertools import pairwise
 
 from telephony.rtp_ports import (
     RTP_AREA_END,
@@ -16,7 +17,7 @@ from telephony.supervisor import WorkerSpec, default_worker_argv
 
 def _overlap(firsts: list[int]) -> bool:
     spans = sorted(firsts)
-    return any(b - a < RTP_PORTS_PER_WORKER for a, b in zip(spans, spans[1:], strict=False))
+    return any(b - a < RTP_PORTS_PER_WORKER for a, b in pairwise(spans))
 
 
 def test_consecutive_workers_get_disjoint_blocks_below_the_ephemeral_ports() -> None:

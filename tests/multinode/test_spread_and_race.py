@@ -14,7 +14,7 @@ from scheduling.service import Agenda
 from storage.db import Database
 from storage.models import Appointment, Patient, Practice
 
-from .conftest import NODE_HOSTS, WORKERS_PER_NODE, Cluster
+from .conftest import NODE_HOSTS, WORKERS_PER_NODE, Cluster, wait_until
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(180)]
 
@@ -54,7 +54,11 @@ def test_two_callers_racing_for_one_slot_through_both_nodes_book_it_once(
         results = [run.finish(timeout=60) for run in runs]
         assert results == [(1, 0), (1, 0)], [run.errors()[-2000:] for run in runs]
 
-        reports = [r for node in cluster.nodes.values() for r in node.reports() if "race" in r]
+        def race_reports() -> list[dict]:
+            return [r for node in cluster.nodes.values() for r in node.reports() if "race" in r]
+
+        wait_until(lambda: len(race_reports()) == 2, 30)  # written as each handler returns
+        reports = race_reports()
         assert len(reports) == 2, reports
         assert {r["node"] for r in reports} == set(NODE_HOSTS), reports  # one call per node
         outcomes = Counter(r["race"] for r in reports)
@@ -85,8 +89,12 @@ def test_two_hundred_calls_spread_over_both_nodes_without_a_failure(cluster: Clu
     assert not deaths, deaths  # a worker crashing under load is a worker bug
     assert (successful, failed) == (CALLS, 0), run.errors()[-3000:]
 
-    by_node = {name: [r for r in node.reports() if r["call_id"].startswith("spread-")]
-               for name, node in cluster.nodes.items()}
+    def reports_by_node() -> dict[str, list[dict]]:  # a report is written once the call has ended
+        return {name: [r for r in node.reports() if r["call_id"].startswith("spread-")]
+                for name, node in cluster.nodes.items()}
+
+    wait_until(lambda: sum(map(len, reports_by_node().values())) >= CALLS, 30)
+    by_node = reports_by_node()
     counts = {name: len(rows) for name, rows in by_node.items()}
     print(f"\n{CALLS} calls in {took:.1f} s through the front: {counts} per node")
     assert sum(counts.values()) == CALLS, counts

@@ -27,7 +27,7 @@ from foundation.errors import TelesecError
 from foundation.logs import ChildLine, relay
 from foundation.processes import cpu_seconds, find_program, signal_group
 
-log = logging.getLogger("telesec.telephony.rtpengine")
+log = logging.getLogger(__name__)
 
 
 

@@ -10,8 +10,8 @@ The endpoint is set up like a Telesec worker's (``telephony.pjsua_config``: medi
 40 ms bridge frames, no VAD, no echo canceller, one media thread, PCMA/PCMU/G722 only, the
 SIP thread polling ``libHandleEvents`` from Python, 20 ms with calls, 100 ms idle), so
 that the difference with a worker is the engine's own work, not a configuration choice.
-DESIGN.md's threading rules hold: the endpoint is created, polled and destroyed on one SIP
-thread; callbacks only enqueue.
+The worker's threading rules hold (docs/call-interface.md, "Threads inside a worker"): the
+endpoint is created, polled and destroyed on one SIP thread; callbacks only enqueue.
 
 Prints ``READY port=<n>`` on stdout once it listens (pjsip's own log goes to stderr), and
 ``answered=<n>`` on stderr when it stops. SIGTERM or SIGINT: hang up every call, wait for

@@ -61,6 +61,7 @@ from foundation.processes import cpu_seconds, signal_group
 from foundation.settings import load_settings
 from telephony.audio import FRAME_MS
 from telephony.pool_settings import PoolTuning
+from telephony.rtp_ports import derived_rtp_port
 from telephony.supervisor import Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,8 +109,8 @@ class Ports:
     def free(self, workers: int) -> bool:
         ports = [self.front, self.sipp, self.sipp_media, self.sipp_media + 2,
                  *range(self.workers, self.workers + workers)]
-        # each worker's first RTP port (telephony.worker_config: 20000 + (port % 2000) * 10)
-        ports += [20000 + ((self.workers + i) % 2000) * 10 for i in range(workers)]
+        # each worker's first RTP port (the supervisor moves a busy block elsewhere)
+        ports += [derived_rtp_port(self.workers + i) for i in range(workers)]
         return all(port_free(p) for p in ports)
 
 

@@ -39,7 +39,7 @@ from storage.models import (
     PracticeCalendarSettings,
 )
 
-log = logging.getLogger("telesec.calendars")
+log = logging.getLogger(__name__)
 ACTOR = "system:calendar-sync"
 KEEP_PAST = timedelta(days=1)
 

@@ -33,7 +33,7 @@ from storage.models import (
     utcnow,
 )
 
-log = logging.getLogger("telesec.calendars")
+log = logging.getLogger(__name__)
 
 STALE_AFTER_INTERVALS = 3  # a calendar not synced for 3 periods is shown as a warning
 

@@ -49,7 +49,7 @@ from storage.models import (
 )
 from storage.patients import PatientDirectory, UnknownPatient
 
-log = logging.getLogger("telesec.calendars")
+log = logging.getLogger(__name__)
 
 PRODUCT_ID = "-//Telesec//Calendar sync//FR"
 PUBLISH_ACTOR = "system:calendar-publish"

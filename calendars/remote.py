@@ -35,7 +35,7 @@ from calendars.credentials import CalendarSource
 MULTIGET_BATCH = 250
 ICS_MAX_BYTES = 20 * 1024 * 1024
 
-log = logging.getLogger("telesec.calendars")
+log = logging.getLogger(__name__)
 
 # The HTTP libraries log addresses (an ICS address may be its own secret, Google's "secret
 # address"), headers and bodies (a published event may name a patient) at INFO or DEBUG:

@@ -44,7 +44,7 @@ from storage.models import (
     utcnow,
 )
 
-log = logging.getLogger("telesec.calendars")
+log = logging.getLogger(__name__)
 
 PAST = timedelta(days=1)
 REEXPAND_EVERY = timedelta(days=7)

@@ -8,7 +8,7 @@ The parent reads each child's stderr and :func:`relay` re-emits every line as on
 of its own, at the child's level, under ``telesec.<process>.<child's logger>``: one line,
 one timestamp, the real level. A line outside that format (a crash dump, a library
 printing on its own) comes through whole at WARNING under ``telesec.<process>``; programs
-with a log format of their own (Kamailio) come with a parser for it.
+with a log format of their own (Kamailio, rtpengine) come with a parser for it.
 
 Telesec's own loggers (and pjsip's, and the call handler's package) log at the configured
 level; every other library's (alembic, uvicorn, httpx...) is capped at WARNING.
@@ -28,8 +28,8 @@ TOP_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHILD_FORMAT = "%(levelname)s %(name)s: %(message)s"
 RELAY_ROOT = "telesec"
 #: the loggers that log at the configured level; any other is capped at WARNING
-OWN_LOGGERS = ("foundation", "storage", "scheduling", "speech", "telephony", "ivr_flows",
-               "api", "telesec", "pjsip")
+OWN_LOGGERS = ("foundation", "storage", "scheduling", "calendars", "notify", "staff", "speech",
+               "telephony", "ivr_flows", "api", "telesec", "pjsip")
 
 ChildLine = tuple[int, str, str]  # level, logger ('' for none), message
 LineParser = Callable[[str], ChildLine | None]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: where daemons are installed, looked at when they are not on the PATH (sbin often is not)
+SYSTEM_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin", "/usr/bin", "/usr/local/bin")
 
 
 @dataclass(frozen=True)
@@ -124,3 +127,18 @@ def _cpu_ticks(stat_path: Path) -> int:
         return int(fields[11]) + int(fields[12]) if fields else 0
     except (IndexError, ValueError):
         return 0
+
+
+def find_program(binary: str) -> str | None:
+    """Path of an executable (a name looked up on the PATH, then in :data:`SYSTEM_DIRS`,
+    or a path), or None when it is not installed."""
+    if os.sep in binary:
+        return binary if os.access(binary, os.X_OK) else None
+    found = shutil.which(binary)
+    if found:
+        return found
+    for directory in SYSTEM_DIRS:
+        candidate = Path(directory) / binary
+        if os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None

@@ -39,7 +39,7 @@ from storage.models import (
 from storage.outbox import Pending
 from storage.patients import PatientDirectory, UnknownPatient
 
-log = logging.getLogger("telesec.notifications")
+log = logging.getLogger(__name__)
 
 ACTOR = "system:notifications"
 PURPOSE = "booking confirmation to the patient"

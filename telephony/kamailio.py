@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from foundation.errors import TelesecError
 from foundation.logs import ChildLine, relay
-from foundation.processes import group_members, signal_group
+from foundation.processes import find_program, group_members, signal_group
 from telephony.kamailio_config import (
     FrontLayout,
     render_numbers,
@@ -39,7 +38,6 @@ from telephony.log_redaction import redact
 
 log = logging.getLogger(__name__)
 
-_SYSTEM_DIRS = ("/usr/sbin", "/usr/local/sbin", "/sbin")
 _PREFIX = re.compile(
     r"^.*?\b(?:ALERT|BUG|CRITICAL|ERROR|WARNING):\s*(?:<[^>]*>\s*)?(?:\[[^\]]*\]:\s*)?"
 )
@@ -65,16 +63,7 @@ _LOG_LEVELS = {
 
 def find_kamailio(binary: str = "kamailio") -> str | None:
     """Path of the Kamailio executable, or None when it is not installed."""
-    if os.sep in binary:
-        return binary if os.access(binary, os.X_OK) else None
-    found = shutil.which(binary)
-    if found:
-        return found
-    for directory in _SYSTEM_DIRS:
-        candidate = Path(directory) / binary
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    return find_program(binary)
 
 
 def summarise_errors(output: str) -> str:

@@ -12,10 +12,8 @@ loopback.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,25 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.logs import ChildLine, relay
+from foundation.processes import cpu_seconds, find_program, signal_group
 from foundation.settings import MediaRelaySettings
 
-log = logging.getLogger("telesec.telephony.rtpengine")
+log = logging.getLogger(__name__)
 
-_SYSTEM_DIRS = ("/usr/bin", "/usr/sbin", "/usr/local/bin")
 
 
 def find_rtpengine(binary: str = "rtpengine") -> str | None:
     """Path of the rtpengine executable, or None when it is not installed."""
-    if os.sep in binary:
-        return binary if os.access(binary, os.X_OK) else None
-    found = shutil.which(binary)
-    if found:
-        return found
-    for directory in _SYSTEM_DIRS:
-        candidate = Path(directory) / binary
-        if os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
+    return find_program(binary)
 
 
 @dataclass(frozen=True)
@@ -194,28 +184,18 @@ class MediaRelay:
 
     def _forward_logs(self, process: subprocess.Popen[str]) -> None:
         assert process.stderr is not None
-        for raw in process.stderr:
-            line = raw.rstrip()
-            if not line:
-                continue
-            self._recent.append(line)
-            # rtpengine names calls by Call-ID and addresses only; keep its chatter at DEBUG
-            level = logging.WARNING if line.startswith(("ERR", "CRIT", "WARNING")) \
-                else logging.DEBUG
-            log.log(level, "rtpengine: %s", line)
+        relay(process.stderr, "rtpengine", parse=_parse_line, tail=self._recent)
 
     def stop(self, timeout: float = 5.0) -> None:
         process = self._process
         if process is None:
             return
         if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         if self._reader:
             self._reader.join(timeout=2)
@@ -227,8 +207,13 @@ class MediaRelay:
         """User + system CPU time rtpengine has used so far (for the benchmark)."""
         if self.pid is None:
             return 0.0
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds([self.pid])
+
+
+def _parse_line(line: str) -> ChildLine:
+    """rtpengine names calls by Call-ID and addresses only; its chatter is kept at DEBUG."""
+    level = logging.WARNING if line.startswith(("ERR", "CRIT", "WARNING")) else logging.DEBUG
+    return level, "", line.rstrip()
 
 
 def ng_ping(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:

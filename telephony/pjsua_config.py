@@ -8,6 +8,7 @@ from __future__ import annotations
 import pjsua2 as pj
 
 from telephony.audio import FRAME_MS
+from telephony.rtp_ports import PJSUA_PORT_RANGE
 from telephony.worker_config import SRTP_MODES, Registration, WorkerConfig
 
 #: codecs offered and accepted, best first; every other codec is disabled
@@ -73,7 +74,7 @@ def account_config(cfg: WorkerConfig, id_uri: str) -> pj.AccountConfig:
         acc_cfg.sipConfig.proxies.append(cfg.outbound_proxy + ";lr")
     acc_cfg.mediaConfig.transportConfig.boundAddress = cfg.host
     acc_cfg.mediaConfig.transportConfig.port = cfg.effective_rtp_port
-    acc_cfg.mediaConfig.transportConfig.portRange = 200
+    acc_cfg.mediaConfig.transportConfig.portRange = PJSUA_PORT_RANGE
     acc_cfg.mediaConfig.srtpUse = SRTP_MODES[cfg.srtp]
     acc_cfg.mediaConfig.srtpSecureSignaling = cfg.srtp_secure_signaling
     return acc_cfg

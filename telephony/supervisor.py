@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -39,6 +39,7 @@ from telephony.kamailio_config import Backend, FrontLayout
 from telephony.kamailio_rpc import TrunkState, trunk_states
 from telephony.media_relay import MediaRelay, relay_from_settings
 from telephony.pool_settings import PoolTuning
+from telephony.rtp_ports import assign_rtp_ports
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class WorkerSpec:
     user_agent: str = "Telesec"
     trusted_networks: tuple[str, ...] = ()  # direct mode: the trunks (caller ID believed)
     log_level: str = "INFO"
+    rtp_port: int = 0  # first port of its RTP block (telephony.rtp_ports); 0: derived
 
     @property
     def process_name(self) -> str:
@@ -96,6 +98,8 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
         "--drain-seconds", f"{spec.drain_seconds:g}",
         "--log-level", spec.log_level,
     ]
+    if spec.rtp_port:
+        argv += ["--rtp-port", str(spec.rtp_port)]
     for network in spec.allowed_networks:
         argv += ["--allow-net", network]
     if spec.outbound_proxy:
@@ -244,6 +248,9 @@ class Supervisor:
                            user_agent=sip.user_agent, log_level=self.settings.log_level)
                 for i in range(sip.workers)
             ]
+        rtp_ports = assign_rtp_ports(specs[0].host, [spec.port for spec in specs])
+        specs = [replace(spec, rtp_port=first) for spec, first in zip(specs, rtp_ports,
+                                                                       strict=True)]
         with self._lock:
             self._slots = [_WorkerSlot(spec) for spec in specs]
             self._mode = "external" if external else "direct" if binary is None else "kamailio"

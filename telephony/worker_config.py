@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pjsua2 as pj
 
+from telephony.rtp_ports import derived_rtp_port
+
 #: calls one pjsua2 process holds at once, in and out (compiled into the wheel)
 PJSUA_MAX_CALLS = 4
 SRTP_MODES = {
@@ -80,4 +82,4 @@ class WorkerConfig:
 
     @property
     def effective_rtp_port(self) -> int:
-        return self.rtp_port or 20000 + (self.port % 2000) * 10
+        return self.rtp_port or derived_rtp_port(self.port)

@@ -9,7 +9,15 @@ from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
-from ivr_flows.steps import dialogs
+from ivr_flows.steps.dialogs import (
+    REFUSAL_PROMPTS,
+    GaveUp,
+    choose_appointment,
+    choose_doctor,
+    propose_and_take,
+    refusal_prompt,
+    yes_or_no,
+)
 from scheduling.values import AppointmentView, Cancelled, HoldView, Reason, Refused, Rescheduled
 
 
@@ -28,8 +36,8 @@ def run_cancel(call: Call, step: Step) -> str:
     if not appointments:
         return "none"
     try:
-        chosen = dialogs.choose_appointment(call, appointments, "confirm_cancel")
-    except dialogs.GaveUp:
+        chosen = choose_appointment(call, appointments, "confirm_cancel")
+    except GaveUp:
         return "gave_up"
     if chosen is None:
         call.say("appointment_kept")
@@ -40,7 +48,7 @@ def run_cancel(call: Call, step: Step) -> str:
     if isinstance(result, Cancelled):
         call.say(Prompt("cancel_done", {"appointment": result.appointment}))
         return "cancelled"
-    call.say(dialogs.refusal_prompt(result))
+    call.say(refusal_prompt(result))
     return "refused"
 
 
@@ -57,31 +65,31 @@ def run_reschedule(call: Call, step: Step) -> str:
     if not appointments:
         return "none"
     try:
-        chosen = dialogs.choose_appointment(call, appointments, "confirm_reschedule")
+        chosen = choose_appointment(call, appointments, "confirm_reschedule")
         if chosen is None:
             call.say("appointment_kept")
             return "kept"
         kind = call.practice.visit_kind(chosen.visit_type_code)
         notice = timedelta(minutes=kind.min_cancel_notice_minutes if kind else 0)
         if chosen.starts_at - call.now() < notice:  # say it now, not after choosing a slot
-            call.say(dialogs.refusal_prompt(Refused(Reason.TOO_LATE_TO_CANCEL)))
+            call.say(refusal_prompt(Refused(Reason.TOO_LATE_TO_CANCEL)))
             return "refused"
         doctor = call.practice.doctor(chosen.practitioner_id)
         if opts["same_doctor"] is False:
-            doctor = dialogs.choose_doctor(call, "ask")
-        result = dialogs.propose_and_take(
+            doctor = choose_doctor(call, "ask")
+        result = propose_and_take(
             call, chosen.visit_type_code, doctor, propose=opts["propose"],
             hold_minutes=opts["hold_minutes"], readback="reschedule_readback",
             take=partial(_move, call, chosen),
         )
-    except dialogs.GaveUp:
+    except GaveUp:
         return "gave_up"
     if result is None:
         return "none_free"
     if isinstance(result, Rescheduled):
         call.say(Prompt("reschedule_done", {"appointment": result.new}))
         return "rescheduled"
-    call.say(dialogs.refusal_prompt(result))
+    call.say(refusal_prompt(result))
     return "refused"
 
 
@@ -90,9 +98,9 @@ def run_confirm(call: Call, step: Step) -> str:
     if not appointments:
         return "none"
     try:
-        confirmed = dialogs.yes_or_no(call, Prompt("confirm_appointment",
+        confirmed = yes_or_no(call, Prompt("confirm_appointment",
                                                    {"appointment": appointments[0]}))
-    except dialogs.GaveUp:
+    except GaveUp:
         return "gave_up"
     if confirmed:
         call.say("appointment_confirmed")
@@ -101,7 +109,7 @@ def run_confirm(call: Call, step: Step) -> str:
 
 
 _COMMON_PROMPTS = ("no_appointment", "appointment_choices",
-                   "appointment_kept", *dialogs.REFUSAL_PROMPTS)
+                   "appointment_kept", *REFUSAL_PROMPTS)
 
 CANCEL = StepKind(
     name="cancel_appointment",

@@ -13,7 +13,14 @@ from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
-from ivr_flows.steps import dialogs
+from ivr_flows.steps.dialogs import (
+    REFUSAL_PROMPTS,
+    GaveUp,
+    choose_doctor,
+    choose_visit_kind,
+    propose_and_take,
+    refusal_prompt,
+)
 from scheduling.values import Booked, HoldView, Reason, Refused
 
 
@@ -27,13 +34,13 @@ def _book(call: Call, hold: HoldView) -> Booked | Refused:
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
     try:
-        kind = dialogs.choose_visit_kind(call, opts["visit_type"])
-        doctor = dialogs.choose_doctor(call, opts["doctor"])
-        result = dialogs.propose_and_take(
+        kind = choose_visit_kind(call, opts["visit_type"])
+        doctor = choose_doctor(call, opts["doctor"])
+        result = propose_and_take(
             call, kind.code, doctor, propose=opts["propose"], hold_minutes=opts["hold_minutes"],
             readback="booking_readback", take=partial(_book, call),
         )
-    except dialogs.GaveUp:
+    except GaveUp:
         return "gave_up"
     if result is None:
         return "none_free"
@@ -41,7 +48,7 @@ def run(call: Call, step: Step) -> str:
         call.context["appointment_id"] = result.appointment.id
         call.say(Prompt("booking_confirmed", {"appointment": result.appointment}))
         return "booked"
-    call.say(dialogs.refusal_prompt(result))
+    call.say(refusal_prompt(result))
     return "none_free" if result.reason is Reason.SLOT_TAKEN else "refused"
 
 
@@ -58,6 +65,6 @@ KIND = StepKind(
     personal=True,
     prompts=("ask_visit_type", "ask_doctor", "ask_when", "no_slot_that_day",
              "no_slots", "slot_choices", "booking_readback", "booking_confirmed",
-             *dialogs.REFUSAL_PROMPTS),
+             *REFUSAL_PROMPTS),
     run=run,
 )

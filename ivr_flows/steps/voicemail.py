@@ -11,9 +11,9 @@ from ivr_flows.call import Call, VoicemailMeta
 from ivr_flows.channel import CallerHungUp, MessageSink, Prompt, RecordedMessage, Utterance
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
-from ivr_flows.steps import dialogs
+from ivr_flows.steps.dialogs import ANY_DOCTOR, GaveUp, pick
 
-PRACTICE_BOX = dialogs.ANY_DOCTOR
+PRACTICE_BOX = ANY_DOCTOR
 
 
 def _addressee(call: Call, to: str) -> int | None:
@@ -24,7 +24,7 @@ def _addressee(call: Call, to: str) -> int | None:
         doctor = call.practice.doctor(to)
         return doctor.id if doctor else None
     doctors = call.practice.doctors
-    chosen = dialogs.pick(
+    chosen = pick(
         call, Prompt("ask_voicemail_box", {"choices": [d.name for d in doctors]}), doctors,
         labels=[d.name for d in doctors], zero=PRACTICE_BOX,
     )
@@ -55,7 +55,7 @@ def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
     try:
         practitioner_id = _addressee(call, opts["to"])
-    except dialogs.GaveUp:
+    except GaveUp:
         practitioner_id = None
     meta = VoicemailMeta(call.call_id, call.practice.id, practitioner_id,
                          call.patient.id if call.patient else None, call.language)

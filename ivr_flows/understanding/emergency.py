@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr_flows.understanding import emergency_table
+from ivr_flows.understanding.emergency_table import MASKS, PATTERNS
 from ivr_flows.understanding.normalise import fold, folded
 
 THRESHOLD = 1.0
@@ -89,7 +89,7 @@ class EmergencyDetector:
         return self.assess(text, lang).is_emergency
 
 
-DEFAULT_DETECTOR = EmergencyDetector.from_tables(emergency_table.PATTERNS, emergency_table.MASKS)
+DEFAULT_DETECTOR = EmergencyDetector.from_tables(PATTERNS, MASKS)
 
 
 def is_emergency(text: str, lang: str) -> bool:

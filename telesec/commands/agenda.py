@@ -41,18 +41,26 @@ def cli_actor() -> str:
 
 
 @contextmanager
-def open_agenda(*, identity: bool = False) -> Iterator[tuple[Agenda, Database]]:
-    """The configured agenda; its typed errors become one-line errors for people."""
+def opened_database(*, keys: bool = False) -> Iterator[Database]:
+    """The configured database, with the keyring loaded when ``keys`` (patient identity,
+    the audit trail's keys); the agenda's typed errors become one-line errors for people."""
     settings = load_settings()
     db = open_database(settings)
     try:
-        if identity:
+        if keys:
             open_keyring(settings)
-        yield Agenda(db), db
+        yield db
     except (SchedulingError, UnknownPatient) as exc:
         raise TelesecError(str(exc)) from None
     finally:
         db.dispose()
+
+
+@contextmanager
+def open_agenda(*, identity: bool = False) -> Iterator[tuple[Agenda, Database]]:
+    """The configured agenda (see :func:`opened_database`)."""
+    with opened_database(keys=identity) as db:
+        yield Agenda(db), db
 
 
 def refuse(refusal: Refused) -> None:

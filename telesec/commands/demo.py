@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from foundation.errors import TelesecError
-from foundation.settings import load_settings
 from scheduling.demo import DEMO_SLUG, seed_demo
-from scheduling.errors import SchedulingError
-from telesec.wiring import open_database, open_keyring
+from telesec.commands.agenda import opened_database
 
 app = typer.Typer(help="The demo practice.", no_args_is_help=True)
 
@@ -19,15 +16,8 @@ def seed() -> None:
 
     Audited as ``system:demo-seed``.
     """
-    settings = load_settings()
-    db = open_database(settings)
-    try:
-        open_keyring(settings)
+    with opened_database(keys=True) as db:
         report = seed_demo(db)
-    except SchedulingError as exc:
-        raise TelesecError(str(exc)) from None
-    finally:
-        db.dispose()
     typer.echo(
         f"demo practice '{DEMO_SLUG}' ready: {report.patients_added} patients and "
         f"{report.appointments_added} appointments added"

@@ -14,11 +14,8 @@ import json
 import typer
 
 from foundation.errors import TelesecError
-from foundation.settings import load_settings
 from scheduling import lookup, practice_profile
-from scheduling.errors import SchedulingError
-from telesec.commands.agenda import cli_actor
-from telesec.wiring import open_database, open_keyring
+from telesec.commands.agenda import cli_actor, opened_database
 
 app = typer.Typer(help="A practice's information for callers (its profile).",
                   no_args_is_help=True)
@@ -30,17 +27,10 @@ NONE_WORDS = {"none", "null", ""}
 @app.command("show")
 def show(practice: str = typer.Argument(..., help="The practice's slug.")) -> None:
     """Print the practice's profile and which doctors take new patients."""
-    settings = load_settings()
-    db = open_database(settings)
-    try:
-        with db.read_session() as session:
-            place = lookup.practice(session, practice)
-            about = practice_profile.profile(session, place.id)
-            doctors = [(p.slug, p.accepts_new_patients) for p in place.practitioners if p.active]
-    except SchedulingError as exc:
-        raise TelesecError(str(exc)) from None
-    finally:
-        db.dispose()
+    with opened_database() as db, db.read_session() as session:
+        place = lookup.practice(session, practice)
+        about = practice_profile.profile(session, place.id)
+        doctors = [(p.slug, p.accepts_new_patients) for p in place.practitioners if p.active]
     for name in practice_profile.FIELDS:
         value = getattr(about, name)
         shown = ", ".join(value) if isinstance(value, tuple) else value
@@ -77,18 +67,10 @@ def set_fields(
             raise TelesecError(f"{item!r}: write FIELD=VALUE with FIELD one of "
                                f"{', '.join(practice_profile.FIELDS)}")
         changes[name] = _value(name, text)
-    settings = load_settings()
-    db = open_database(settings)
-    try:
-        open_keyring(settings)  # the audit trail's keys
-        with db.session() as session:
-            place = lookup.practice(session, practice)
-            about = practice_profile.update_profile(session, place.id, changes,
-                                                    actor=cli_actor(), purpose=PURPOSE)
-    except SchedulingError as exc:
-        raise TelesecError(str(exc)) from None
-    finally:
-        db.dispose()
+    with opened_database(keys=True) as db, db.session() as session:  # keys: the audit's
+        place = lookup.practice(session, practice)
+        about = practice_profile.update_profile(session, place.id, changes,
+                                                actor=cli_actor(), purpose=PURPOSE)
     typer.echo(json.dumps({name: getattr(about, name) for name in changes},
                           ensure_ascii=False))
 
@@ -103,22 +85,14 @@ def doctor(
                                              "alerts go (e-mail or +33... mobile; none)."),
 ) -> None:
     """Whether a doctor takes new patients, and where their voicemail alerts go."""
-    settings = load_settings()
-    db = open_database(settings)
-    try:
-        open_keyring(settings)  # the audit trail's keys
-        with db.session() as session:
-            place = lookup.practice(session, practice)
-            person = lookup.practitioner(session, place.id, slug)
-            address: object = ...
-            if alert_address is not None:
-                address = None if alert_address.lower() in NONE_WORDS else alert_address
-            practice_profile.set_practitioner_options(
-                session, person.id, accepts_new_patients=new_patients, alert_address=address,
-                actor=cli_actor(), purpose=PURPOSE)
-            accepts = person.accepts_new_patients
-    except SchedulingError as exc:
-        raise TelesecError(str(exc)) from None
-    finally:
-        db.dispose()
+    with opened_database(keys=True) as db, db.session() as session:
+        place = lookup.practice(session, practice)
+        person = lookup.practitioner(session, place.id, slug)
+        address: object = ...
+        if alert_address is not None:
+            address = None if alert_address.lower() in NONE_WORDS else alert_address
+        practice_profile.set_practitioner_options(
+            session, person.id, accepts_new_patients=new_patients, alert_address=address,
+            actor=cli_actor(), purpose=PURPOSE)
+        accepts = person.accepts_new_patients
     typer.echo(f"doctor {slug}: {'takes' if accepts else 'does not take'} new patients")

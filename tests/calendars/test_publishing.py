@@ -200,7 +200,7 @@ def test_server_stopped_mid_sync_loses_nothing_and_the_next_sync_completes(
 
         _StopsBeforeMultiget.server = server
         world.sync.open_caldav = _StopsBeforeMultiget
-        with caplog.at_level(logging.INFO, logger="telesec"):
+        with caplog.at_level(logging.INFO, logger="calendars"):
             [report] = world.sync.sync_now()  # publishes, lists, then the server stops
         assert not report.ok and "unreachable" in report.message
         assert world.busy() == imported  # the last imported state stays in force

@@ -34,15 +34,26 @@ def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-def prepare_demo(env: dict[str, str], data_dir: Path, *, secretaries: str | None = None
-                 ) -> Path:
-    """`telesec init`, demo seed, French prompts and the demo practice's own flow (open all
-    day; ``secretaries`` as the address `transfer: secretaries` rings). Returns the flow."""
-    _telesec(env, "init")
-    _telesec(env, "demo", "seed")
-    # hermetic: the demo's line (a fixed loopback port) is rung only by tests that set it
-    _telesec(env, "practice", "set", "demo", "secretary_line=none")
-    _telesec(env, "prompts", "synth", "--lang", "fr")
+def prepare_demo(env: dict[str, str], data_dir: Path, *, secretaries: str | None = None,
+                 secretary_line: str = "none") -> Path:
+    """`telesec init`, demo seed, the practice's ``secretary_line`` (by default none: the
+    demo's line, a fixed loopback port, is rung only by tests that set it), French prompts
+    and the demo practice's own flow (open all day; ``secretaries`` as the address
+    `transfer: secretaries` rings). Returns the flow.
+
+    The prompts are synthesised meanwhile (espeak-ng, the longest step; it needs only the
+    data directory), so the CLI's start-ups and the synthesis overlap."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    synth = subprocess.Popen([sys.executable, "-m", "telesec.cli", "prompts", "synth",
+                              "--lang", "fr"], env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _telesec(env, "init")
+        _telesec(env, "demo", "seed")
+        _telesec(env, "practice", "set", "demo", f"secretary_line={secretary_line}")
+    finally:
+        output, _ = synth.communicate(timeout=300)
+    assert synth.returncode == 0, f"telesec prompts synth: {output}"
     _flow_open_all_day(data_dir)
     flow = data_dir / "flows" / "demo.yaml"
     if secretaries is not None:

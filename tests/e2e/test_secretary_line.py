@@ -30,7 +30,7 @@ from storage.models import Escalation
 from telesec.wiring import open_database
 from tests.e2e.caller import PACKET_S, phone_call, spoken_alaw, start_to_menu, step
 from tests.e2e.conftest import DEMO_NUMBER
-from tests.e2e.engine_run import clean_env, prepare_demo, start_serve, telesec_cli
+from tests.e2e.engine_run import clean_env, prepare_demo, start_serve
 from tests.telephony.peers import REPO, _port_with_next_free, free_rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(420)]
@@ -82,9 +82,8 @@ def test_the_demo_secretary_line_answers_then_a_gone_caller_is_shown(tmp_path: P
     data_dir = tmp_path / "var"
     env = clean_env(data_dir)
     port = _port_with_next_free()
-    prepare_demo(env, data_dir)  # the demo's own flow: `transfer: secretaries`
-    assert telesec_cli(env, "practice", "set", "demo",
-                       f"secretary_line=sip:secretariat@127.0.0.1:{port}").returncode == 0
+    # the demo's own flow (`transfer: secretaries`), its line set as a practice manager would
+    prepare_demo(env, data_dir, secretary_line=f"sip:secretariat@127.0.0.1:{port}")
     secretary, secretary_log = start_secretary(env, port)
     served = start_serve(env, tmp_path, workers=1, max_calls=3)
     settings = load_settings(data_dir=data_dir)

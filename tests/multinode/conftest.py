@@ -162,9 +162,10 @@ class Cluster:
         self.root = root
         self.base = port_block()
         self.front_port = self.base + 50
-        # 17000-17999 -> 40000-49999: a thousand relay ports per block of SIP ports
-        first = 40000 + (self.base - 17000) * 10
-        self.relay_ports = (first, first + 999)
+        # blocks 17000-17900 -> relay ports 31000-32699, 170 each (42 calls at once), above
+        # the workers' RTP blocks and below the ephemeral ports
+        first = 31000 + (self.base - 17000) // 100 * 170
+        self.relay_ports = (first, first + 169)
         self.shared = root / "shared"
         self.shared.mkdir()
         self.race_file = self.shared / "race.json"

@@ -30,10 +30,10 @@ _lock = threading.Lock()
 
 
 def prepare() -> None:
-    """Open the shared agenda before the worker says READY: opening the keyring (scrypt)
-    and the database during a race call took longer than the call on a loaded machine."""
-    if os.environ.get("MULTINODE_RACE_FILE"):
-        _shared_agenda()
+    """Open the agenda before the worker says READY: building it (imports, the keyring's
+    key derivation) takes seconds on a loaded machine, and a race call must book at the
+    instant the race file gives, not after (its report came after the test had looked)."""
+    _shared_agenda()
 
 
 def answer(session: CallSession) -> None:
@@ -44,7 +44,7 @@ def answer(session: CallSession) -> None:
 
 
 def _shared_agenda() -> Agenda:
-    """The agenda on the shared database (imported on the first race call only)."""
+    """The agenda on the shared database (opened once, by :func:`prepare`)."""
     from foundation.settings import load_settings
     from scheduling.service import Agenda
     from telesec.wiring import open_database, open_keyring

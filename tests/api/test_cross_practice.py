@@ -52,3 +52,73 @@ def test_a_reused_call_id_does_not_reach_another_practices_transcript(
         reads = session.scalars(select(AuditEvent.actor).where(
             AuditEvent.action == "transcript.read")).all()
     assert reads == ["staff:sue"]
+
+
+def _patient_of(world: ApiWorld, practice_id: int, code: str | None = None) -> int:
+    from datetime import date
+
+    from storage.patients import PatientDirectory
+
+    with world.db.session() as session:
+        directory = PatientDirectory(session)
+        if code is not None:
+            found = directory.by_code(practice_id, code)
+        else:
+            found = directory.add(practice_id, first_name="Ana", last_name="Autre",
+                                  actor="cli:test", birth_date=date(1980, 1, 1))
+        assert found is not None
+        return found.id
+
+
+def _booking(world: ApiWorld, login: str, slug: str, patient_id: int, key: str,
+             index: int = 0) -> dict[str, object]:
+    slots = world.client.get(f"/practices/{slug}/slots", headers=world.headers(login),
+                             params={"visit_type": "consultation", "limit": 3}).json()
+    return {"patient_id": patient_id, "practitioner_id": slots[index]["practitioner_id"],
+            "visit_type": "consultation", "starts_at": slots[index]["starts_at"],
+            "idempotency_key": key}
+
+
+def test_idempotency_keys_belong_to_one_practice(sqlite_world: ApiWorld) -> None:
+    world = sqlite_world
+    world.add_user("sam", "secretary", practices=["demo"])
+    world.add_user("sue", "secretary", practices=["other"])
+    world.ready("sam")
+    world.ready("sue")
+    sam, sue = world.headers("sam"), world.headers("sue")
+    theirs = _patient_of(world, world.demo_id, "100002")
+    ours = _patient_of(world, world.other_id)
+    key = "console-shared-key"
+    booked = world.client.post("/practices/demo/appointments", headers=sam,
+                               json=_booking(world, "sam", "demo", theirs, key))
+    assert booked.status_code == 201, booked.text
+
+    # B replays A's key with A's booking: nothing of A's appointment comes back
+    stolen = world.client.post("/practices/other/appointments", headers=sue,
+                               json=_booking(world, "sue", "other", theirs, key))
+    assert stolen.status_code == 404, stolen.text
+    assert str(booked.json()["id"]) not in stolen.text
+    # B uses the same key for its own patient: an ordinary booking, not a 409 that would
+    # confirm that the key exists elsewhere
+    own = world.client.post("/practices/other/appointments", headers=sue,
+                            json=_booking(world, "sue", "other", ours, key))
+    assert own.status_code == 201, own.text
+    assert own.json()["id"] != booked.json()["id"]
+    moved = world.client.post(f"/appointments/{own.json()['id']}/move", headers=sue, json={
+        **{k: v for k, v in _booking(world, "sue", "other", ours, key, 1).items()
+           if k in ("practitioner_id", "starts_at")}, "idempotency_key": key})
+    assert moved.status_code == 409  # B's own booking's key: B's own conflict
+    assert moved.json()["code"] == "idempotency_key_reused"
+
+    # A's replay of its own key answers the same appointment, and is audited
+    again = world.client.post("/practices/demo/appointments", headers=sam,
+                              json=_booking(world, "sam", "demo", theirs, key) | {
+                                  "practitioner_id": booked.json()["practitioner_id"],
+                                  "starts_at": booked.json()["starts_at"]})
+    assert again.status_code == 201 and again.json()["id"] == booked.json()["id"]
+    with world.db.read_session() as session:
+        events = session.execute(select(AuditEvent.actor, AuditEvent.action,
+                                        AuditEvent.practice_id, AuditEvent.source).where(
+            AuditEvent.action.in_(("appointment.replay", "appointment.key_reused")))).all()
+    assert ("staff:sam", "appointment.replay", world.demo_id, "testclient") in events
+    assert ("staff:sue", "appointment.key_reused", world.other_id, "testclient") in events

@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
+from api.proxies import TrustedProxies
 from api.ratelimit import AuthLimits
 from api.routers import (
     agenda,
@@ -93,4 +94,5 @@ def create_app(
                          include_in_schema=False)
     app.mount("/console", StaticFiles(directory=CONSOLE_FILES, html=True), name="console")
     app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc"))
+    app.add_middleware(TrustedProxies, networks=settings.api.trusted_proxies)  # outermost
     return app

@@ -6,6 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 
+from api.client import client_address
 from api.context import CSRF_COOKIE, SESSION_COOKIE
 from api.deps import AnyStaff, Context
 from api.errors import COMMON_RESPONSES, ApiError, responses
@@ -23,10 +24,6 @@ from staff.login import slowdown_seconds
 router = APIRouter(prefix="/auth", tags=["auth"], responses=COMMON_RESPONSES)
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 @router.post("/login", response_model=SessionOut, responses=responses(429))
 async def login(body: LoginIn, request: Request, response: Response, ctx: Context) -> SessionOut:
     """Open a session with password and TOTP code (or one recovery code).
@@ -35,7 +32,7 @@ async def login(body: LoginIn, request: Request, response: Response, ctx: Contex
     locked for 15 minutes (doubling each time). Attempts are rate limited per client
     address and per login (429 with Retry-After).
     """
-    for buckets, key in ((ctx.ip_buckets, _client_ip(request)),
+    for buckets, key in ((ctx.ip_buckets, client_address(request)),
                          (ctx.login_buckets, body.login.lower())):
         wait = buckets.take(key)
         if wait:

@@ -30,8 +30,8 @@ class BucketRule:
 
 @dataclass(frozen=True, slots=True)
 class ThrottleRule:
-    """After ``free_failures`` failures, each further one blocks the pair for
-    ``first_delay`` doubled per failure, up to ``max_delay``; ``forget_after`` without a
+    """From the ``free_failures``-th failure on, each one blocks the pair for
+    ``first_delay``, doubled per further failure, up to ``max_delay``; ``forget_after`` without a
     failure starts the count again."""
 
     free_failures: int = 5
@@ -77,8 +77,8 @@ def record_failure(db: Database, key: str, rule: ThrottleRule, now: datetime) ->
         row.failures += 1
         row.last_failure_at = now
         beyond = row.failures - rule.free_failures
-        if beyond > 0:
-            delay = min(rule.first_delay * 2 ** min(beyond - 1, 20), rule.max_delay)
+        if beyond >= 0:
+            delay = min(rule.first_delay * 2 ** min(beyond, 20), rule.max_delay)
             row.blocked_until = now + delay
         return row.failures
 

@@ -39,6 +39,9 @@ class ApiSettings(BaseModel):
     """Networks of the reverse proxies whose X-Forwarded-For/-Proto the API believes
     (e.g. ["10.0.0.0/24"]); empty: the client is the connection's peer, headers ignored."""
 
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
+    """The largest request body the API reads (bigger: 413 before reading it)."""
+
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_networks(cls, values: list[str]) -> list[str]:

@@ -122,3 +122,27 @@ def test_idempotency_keys_belong_to_one_practice(sqlite_world: ApiWorld) -> None
             AuditEvent.action.in_(("appointment.replay", "appointment.key_reused")))).all()
     assert ("staff:sam", "appointment.replay", world.demo_id, "testclient") in events
     assert ("staff:sue", "appointment.key_reused", world.other_id, "testclient") in events
+
+
+def test_the_end_of_a_call_reaches_only_its_own_practices_escalations(
+    sqlite_world: ApiWorld,
+) -> None:
+    from storage import calls, escalations
+    from storage.models import Escalation
+
+    world = sqlite_world
+    call_id = uuid.uuid4().hex  # B's call; a caller of A copies its Call-ID
+    calls.call_started(world.db, call_id, world.other_id)
+    theirs = escalations.publish(world.db, call_id=call_id, practice_id=world.other_id,
+                                 intent="book", reason="asked_for_human")
+    ours = escalations.publish(world.db, call_id=call_id, practice_id=world.demo_id,
+                               intent="book", reason="asked_for_human")
+    _shared_voicemail(world, world.demo_id, call_id, None)
+    changed = escalations.call_ended(world.db, call_id, outcome="caller_hung_up",
+                                     caller_number="+33612345678", practice_id=world.demo_id)
+    assert changed == [ours]
+    with world.db.read_session() as session:
+        other = session.get_one(Escalation, theirs)
+        assert other.call_ended_at is None and other.voicemail_object_id is None
+    assert escalations.caller_number(world.db, theirs) is None
+    assert escalations.caller_number(world.db, ours) == "+33612345678"

@@ -55,9 +55,15 @@ class ApiContext:
         self.agenda = Agenda(self.db)
         self.feed = EscalationFeed(self.db)
         now = lambda: self.clock()  # noqa: E731 (tests replace the clock)
-        self.ip_buckets = DatabaseBuckets(self.db, "ip", self.limits.per_ip, now)
-        self.login_buckets = DatabaseBuckets(self.db, "login", self.limits.per_login, now)
-        self.login_throttles = LoginThrottles(self.db, self.limits.throttle, now)
+        if api.rate_limit_redis_url:
+            from api.redis_limits import redis_limits  # only where Redis is configured
+
+            self.ip_buckets, self.login_buckets, self.login_throttles = redis_limits(  # type: ignore[assignment]
+                api.rate_limit_redis_url, self.limits, now)
+        else:
+            self.ip_buckets = DatabaseBuckets(self.db, "ip", self.limits.per_ip, now)
+            self.login_buckets = DatabaseBuckets(self.db, "login", self.limits.per_login, now)
+            self.login_throttles = LoginThrottles(self.db, self.limits.throttle, now)
         self.metrics = registry_for(self.db, lambda: self.feed.listeners,
                                     vault_dir=self.vault.root,
                                     trunks=lambda: read_trunk_status(self.settings))

@@ -1,8 +1,9 @@
 """Limits on authentication: token buckets per client address and per login, and a
 growing delay for a login that keeps failing from one address.
 
-The state lives in the database (:mod:`storage.throttles`), so every API node of one
-database shares it: a client cannot spread its tries over the nodes. The client address
+The state lives in the database (:mod:`storage.throttles`), or in Redis when
+``api.rate_limit_redis_url`` is set (:mod:`api.redis_limits`), so every API node shares
+it: a client cannot spread its tries over the nodes. The client address
 is the connection's peer unless a trusted proxy forwarded it (:mod:`api.proxies`).
 """
 
@@ -28,7 +29,7 @@ class AuthLimits:
     throttle: ThrottleRule = field(default_factory=ThrottleRule)
 
 
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:40]
 
 
@@ -41,7 +42,7 @@ class DatabaseBuckets:
 
     def take(self, key: str) -> float:
         """Take a token: 0.0 if allowed, else the seconds to wait for the next one."""
-        return throttles.take_token(self.db, f"{self.kind}:{_digest(key)}", self.rule,
+        return throttles.take_token(self.db, f"{self.kind}:{digest(key)}", self.rule,
                                     self.clock())
 
 
@@ -55,7 +56,7 @@ class LoginThrottles:
 
     @staticmethod
     def key(login: str, address: str) -> str:
-        return f"pair:{_digest(login.lower(), address)}"
+        return f"pair:{digest(login.lower(), address)}"
 
     def wait(self, login: str, address: str) -> float:
         return throttles.blocked_for(self.db, self.key(login, address), self.clock())

@@ -39,6 +39,8 @@ class ApiSettings(BaseModel):
     """Networks of the reverse proxies whose X-Forwarded-For/-Proto the API believes
     (e.g. ["10.0.0.0/24"]); empty: the client is the connection's peer, headers ignored."""
 
+    rate_limit_redis_url: str | None = None
+    """redis://host:port/db: keep the login limits there instead of in the database."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
     """The largest request body the API reads (bigger: 413 before reading it)."""
 

@@ -25,8 +25,10 @@ from staff.login import slowdown_seconds
 router = APIRouter(prefix="/auth", tags=["auth"], responses=COMMON_RESPONSES)
 
 
-def _limited(ctx: Context, login: str, address: str, reason: str, wait: float) -> ApiError:
-    ctx.authenticator.limited(login, reason=reason, source=address, now=ctx.clock())
+async def _limited(ctx: Context, login: str, address: str, reason: str,
+                   wait: float) -> ApiError:
+    await asyncio.to_thread(ctx.authenticator.limited, login, reason=reason, source=address,
+                            now=ctx.clock())
     return ApiError(429, "rate_limited", "too many login attempts; wait and retry",
                     {"Retry-After": str(max(1, math.ceil(wait)))})
 
@@ -45,10 +47,10 @@ async def login(body: LoginIn, request: Request, response: Response, ctx: Contex
                                  (ctx.login_buckets, body.login.lower(), "login")):
         wait = await asyncio.to_thread(buckets.take, key)
         if wait:
-            raise _limited(ctx, body.login, address, reason, wait)
-    wait = ctx.login_throttles.wait(body.login, address)
+            raise await _limited(ctx, body.login, address, reason, wait)
+    wait = await asyncio.to_thread(ctx.login_throttles.wait, body.login, address)
     if wait:
-        raise _limited(ctx, body.login, address, "failures", wait)
+        raise await _limited(ctx, body.login, address, "failures", wait)
     if not body.totp_code and not body.recovery_code:
         raise ApiError(422, "invalid_request", "give totp_code (or a recovery_code)")
     try:
@@ -62,7 +64,7 @@ async def login(body: LoginIn, request: Request, response: Response, ctx: Contex
         raise ApiError(401, "login_failed",
                        "wrong login, password or code, or the account is disabled"
                        ) from None
-    ctx.login_throttles.succeeded(body.login, address)
+    await asyncio.to_thread(ctx.login_throttles.succeeded, body.login, address)
     opened = ctx.sessions.open(user.id, ctx.clock())
     secure = request.url.scheme == "https"
     max_age = int((opened.expires_at - ctx.clock()).total_seconds())

@@ -16,9 +16,11 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.body_limit import BodyLimit
 from api.context import ApiContext
 from api.errors import install_error_handlers
 from api.headers import SecurityHeaders
+from api.proxies import TrustedProxies
 from api.ratelimit import AuthLimits
 from api.routers import (
     agenda,
@@ -57,6 +59,9 @@ requests that change something must send the `X-CSRF-Token` header. Sessions end
 Every read of health data is written to the audit trail.
 """
 
+# DOCS_PAGES: no /docs or /redoc. FastAPI's pages load their scripts from a CDN, which
+# the console's origin (where the session and CSRF cookies live) must not run; the schema
+# itself is at /openapi.json, for any OpenAPI viewer run elsewhere.
 CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
 
 ROUTERS = (health, auth, users, practices, agenda, calendars, patients, calls, escalations,
@@ -85,7 +90,7 @@ def create_app(
         context.feed.close()
 
     app = FastAPI(title="Telesec staff API", version="1", description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, docs_url=None, redoc_url=None)  # see DOCS_PAGES
     app.state.context = context
     install_error_handlers(app)
     for module in ROUTERS:
@@ -93,5 +98,7 @@ def create_app(
     app.router.add_route("/", lambda _request: RedirectResponse("/console/"),
                          include_in_schema=False)
     app.mount("/console", StaticFiles(directory=CONSOLE_FILES, html=True), name="console")
-    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc"))
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(TrustedProxies, networks=settings.api.trusted_proxies)  # outermost
     return app

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry
 
 from api.metrics import registry_for
-from api.ratelimit import AuthLimits, TokenBuckets
+from api.ratelimit import AuthLimits, DatabaseBuckets, LoginThrottles
 from api.services.escalation_feed import EscalationFeed
 from api.services.sessions import Sessions
 from foundation.front_status import read_trunk_status
@@ -41,8 +41,9 @@ class ApiContext:
     sessions: Sessions = field(init=False)
     agenda: Agenda = field(init=False)
     feed: EscalationFeed = field(init=False)
-    ip_buckets: TokenBuckets = field(init=False)
-    login_buckets: TokenBuckets = field(init=False)
+    ip_buckets: DatabaseBuckets = field(init=False)
+    login_buckets: DatabaseBuckets = field(init=False)
+    login_throttles: LoginThrottles = field(init=False)
     metrics: CollectorRegistry = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,8 +54,16 @@ class ApiContext:
                                  timedelta(hours=api.session_max_hours))
         self.agenda = Agenda(self.db)
         self.feed = EscalationFeed(self.db)
-        self.ip_buckets = TokenBuckets(self.limits.per_ip)
-        self.login_buckets = TokenBuckets(self.limits.per_login)
+        now = lambda: self.clock()  # noqa: E731 (tests replace the clock)
+        if api.rate_limit_redis_url:
+            from api.redis_limits import redis_limits  # only where Redis is configured
+
+            self.ip_buckets, self.login_buckets, self.login_throttles = redis_limits(  # type: ignore[assignment]
+                api.rate_limit_redis_url, self.limits, now)
+        else:
+            self.ip_buckets = DatabaseBuckets(self.db, "ip", self.limits.per_ip, now)
+            self.login_buckets = DatabaseBuckets(self.db, "login", self.limits.per_login, now)
+            self.login_throttles = LoginThrottles(self.db, self.limits.throttle, now)
         self.metrics = registry_for(self.db, lambda: self.feed.listeners,
                                     vault_dir=self.vault.root,
                                     trunks=lambda: read_trunk_status(self.settings))

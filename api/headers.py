@@ -1,4 +1,5 @@
-"""Security headers on every response (an ASGI middleware that never buffers bodies)."""
+"""Security headers on every response, without exception (an ASGI middleware that never
+buffers bodies): the same CSP for the console, the API and the schema."""
 
 from __future__ import annotations
 
@@ -21,24 +22,20 @@ NO_STORE = (b"cache-control", b"no-store")
 class SecurityHeaders:
     """Adds CSP, nosniff, referrer and framing rules, no-store; HSTS over TLS."""
 
-    def __init__(self, app: ASGIApp, *, docs_paths: tuple[str, ...] = ()) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.docs_paths = docs_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         tls = scope.get("scheme") == "https"
-        docs = scope.get("path", "") in self.docs_paths
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
                 extra = [h for h in BASE_HEADERS if h[0] not in present]
-                if docs:  # the Swagger page loads its script and style from a CDN
-                    extra = [h for h in extra if h[0] != b"content-security-policy"]
                 if NO_STORE[0] not in present:
                     extra.append(NO_STORE)
                 if tls:

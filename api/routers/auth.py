@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import math
 
 from fastapi import APIRouter, Request, Response
 
+from api.client import client_address
 from api.context import CSRF_COOKIE, SESSION_COOKIE
 from api.deps import AnyStaff, Context
 from api.errors import COMMON_RESPONSES, ApiError, responses
@@ -23,36 +25,46 @@ from staff.login import slowdown_seconds
 router = APIRouter(prefix="/auth", tags=["auth"], responses=COMMON_RESPONSES)
 
 
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+async def _limited(ctx: Context, login: str, address: str, reason: str,
+                   wait: float) -> ApiError:
+    await asyncio.to_thread(ctx.authenticator.limited, login, reason=reason, source=address,
+                            now=ctx.clock())
+    return ApiError(429, "rate_limited", "too many login attempts; wait and retry",
+                    {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 @router.post("/login", response_model=SessionOut, responses=responses(429))
 async def login(body: LoginIn, request: Request, response: Response, ctx: Context) -> SessionOut:
     """Open a session with password and TOTP code (or one recovery code).
 
-    Failures are answered slowly and identically; after 5 in a row the account is
-    locked for 15 minutes (doubling each time). Attempts are rate limited per client
-    address and per login (429 with Retry-After).
+    Failures are answered slowly and identically, for known and unknown logins alike.
+    Attempts are rate limited per client address and per login, and a login that keeps
+    failing from one address is blocked there for a time that grows (429 with
+    Retry-After); the account itself is never locked by failures.
     """
-    for buckets, key in ((ctx.ip_buckets, _client_ip(request)),
-                         (ctx.login_buckets, body.login.lower())):
-        wait = buckets.take(key)
+    address = client_address(request)
+    for buckets, key, reason in ((ctx.ip_buckets, address, "address"),
+                                 (ctx.login_buckets, body.login.lower(), "login")):
+        wait = await asyncio.to_thread(buckets.take, key)
         if wait:
-            raise ApiError(429, "rate_limited", "too many login attempts; wait and retry",
-                           {"Retry-After": str(max(1, round(wait)))})
+            raise await _limited(ctx, body.login, address, reason, wait)
+    wait = await asyncio.to_thread(ctx.login_throttles.wait, body.login, address)
+    if wait:
+        raise await _limited(ctx, body.login, address, "failures", wait)
     if not body.totp_code and not body.recovery_code:
         raise ApiError(422, "invalid_request", "give totp_code (or a recovery_code)")
     try:
         user = await asyncio.to_thread(
             ctx.authenticator.authenticate, body.login, body.password, totp_code=body.totp_code,
-            recovery_code=body.recovery_code, now=ctx.clock(),
+            recovery_code=body.recovery_code, now=ctx.clock(), source=address,
         )
-    except LoginFailed as failed:
-        await asyncio.sleep(slowdown_seconds(failed.failures, ctx.limits.failure_delay_seconds))
+    except LoginFailed:
+        failures = await asyncio.to_thread(ctx.login_throttles.failed, body.login, address)
+        await asyncio.sleep(slowdown_seconds(failures, ctx.limits.failure_delay_seconds))
         raise ApiError(401, "login_failed",
-                       "wrong login, password or code, or the account is locked or disabled"
+                       "wrong login, password or code, or the account is disabled"
                        ) from None
+    await asyncio.to_thread(ctx.login_throttles.succeeded, body.login, address)
     opened = ctx.sessions.open(user.id, ctx.clock())
     secure = request.url.scheme == "https"
     max_age = int((opened.expires_at - ctx.clock()).total_seconds())
@@ -89,8 +101,9 @@ def me(staff: AnyStaff, ctx: Context) -> MeOut:
 @router.post("/password", response_model=Done, responses=responses(400))
 def change_password(body: PasswordChangeIn, staff: AnyStaff, ctx: Context) -> Done:
     """Change one's password (required after the one-time password); a wrong current
-    password or a weak new one is a 400."""
-    ctx.accounts.change_password(staff.user_id, body.current_password, body.new_password)
+    password or a weak or common new one is a 400. Every other session of the user ends."""
+    ctx.accounts.change_password(staff.user_id, body.current_password, body.new_password,
+                                 keep_session_id=staff.session_id)
     return Done()
 
 

@@ -43,11 +43,16 @@ def may_hear(staff: Principal, practice_id: int | None, practitioner_id: int | N
 
 
 def _transcript_id(session: object, message: VaultObject) -> str | None:
-    if message.call_id is None:
+    """The transcript of ``message``: same call, same practice, same box.
+
+    The call id is the caller's SIP Call-ID, which a caller may copy from another call:
+    on its own it must never lead to another practice's (or doctor's) transcript.
+    """
+    if message.call_id is None or message.practice_id is None:
         return None
     query = select(VaultObject.id).where(
         VaultObject.kind == ObjectKind.TRANSCRIPT, VaultObject.call_id == message.call_id,
-        VaultObject.status.in_(LIVE),
+        VaultObject.practice_id == message.practice_id, VaultObject.status.in_(LIVE),
     )
     query = query.where(VaultObject.practitioner_id == message.practitioner_id) \
         if message.practitioner_id is not None else \

@@ -16,6 +16,7 @@ from storage.vault import Vault, VaultReader
 
 WAV_HEADER_LEN = 44
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+MAX_POSITION_DIGITS = 18
 
 
 class RangeNotSatisfiable(Exception):
@@ -63,15 +64,22 @@ def parse_range(header: str | None, total: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:  # the last N bytes
-        length = int(last)
+        length = _position(last)
         if length == 0:
             raise RangeNotSatisfiable(total)
         return max(0, total - length), total
-    start = int(first)
-    end = min(int(last) + 1, total) if last else total
-    if start >= total or (last and int(last) < start):
+    start = _position(first)
+    end = min(_position(last) + 1, total) if last else total
+    if start >= total or (last and _position(last) < start):
         raise RangeNotSatisfiable(total)
     return start, end
+
+
+def _position(digits: str) -> int:
+    """A byte position of a Range header; any number too long to convert (or to mean
+    anything) is past the end of every object (never ``int()`` on 5000 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_POSITION_DIGITS else 10**MAX_POSITION_DIGITS
 
 
 @dataclass

@@ -37,6 +37,7 @@ from storage.models.staff import (
     StaffSession,
     StaffUser,
 )
+from storage.models.throttles import LoginThrottle, RateBucket
 from storage.models.vault import ObjectKind, ObjectStatus, VaultObject
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Hold",
     "IdentityLockout",
     "ImportedBusy",
+    "LoginThrottle",
     "Notification",
     "NotificationKind",
     "NotificationStatus",
@@ -71,6 +73,7 @@ __all__ = [
     "PracticeCalendarSettings",
     "PracticeProfile",
     "Practitioner",
+    "RateBucket",
     "ScheduleException",
     "SlotCell",
     "StaffPractice",

@@ -100,16 +100,24 @@ def serve(
     log.info("stopped")
 
 
-def _start_api(settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(
-        api_app(settings),
+def api_server_config(settings: Settings, app: object) -> uvicorn.Config:
+    """How uvicorn serves the API. Forwarded headers are the API's business, from the
+    proxies of ``api.trusted_proxies`` only (api/proxies.py): uvicorn's own trust of
+    them (from loopback by default) is off."""
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
         host=settings.api.host,
         port=settings.api.port,
         log_config=None,  # uvicorn's loggers go through ours (foundation.logs), capped
         log_level=max(level_number(settings.log_level), logging.WARNING),
         access_log=False,  # URLs may name patients' objects; the API audits reads itself
+        proxy_headers=False,
+        server_header=False,
     )
-    server = uvicorn.Server(config)
+
+
+def _start_api(settings: Settings) -> uvicorn.Server:
+    server = uvicorn.Server(api_server_config(settings, api_app(settings)))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()

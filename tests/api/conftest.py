@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from api.app import create_app
-from api.ratelimit import AuthLimits, BucketRule
+from api.ratelimit import AuthLimits, BucketRule, ThrottleRule
 from foundation.settings import Settings
 from scheduling import practices
 from scheduling.demo import seed_demo
@@ -26,7 +26,7 @@ from storage.models import StaffUser
 from storage.vault import Vault
 
 GENEROUS = AuthLimits(per_ip=BucketRule(1000, 0.01), per_login=BucketRule(1000, 0.01),
-                      failure_delay_seconds=0.0)
+                      failure_delay_seconds=0.0, throttle=ThrottleRule(free_failures=1000))
 
 
 @dataclass

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pyotp
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.ratelimit import AuthLimits, BucketRule
+from storage.db import Database
+from storage.keyring import Keyring
 from storage.models import AuditEvent, StaffSession
 from tests.api.conftest import ApiWorld, build_world
 from tests.qr_codes import decode_svg_data_uri
@@ -62,24 +66,93 @@ def test_recovery_codes_work_once(world: ApiWorld) -> None:
     assert me.json()["recovery_codes_left"] == 9
 
 
-def test_lockout_after_five_failures_even_with_the_right_code(world: ApiWorld) -> None:
+def test_failures_block_the_login_from_that_address_only(
+    sqlite_db: Database, installed_keyring: Keyring, tmp_path: Path,
+) -> None:
+    world = build_world(sqlite_db, installed_keyring, tmp_path, AuthLimits(
+        per_ip=BucketRule(1000, 0.01), per_login=BucketRule(1000, 0.01),
+        failure_delay_seconds=0.0))
     enrolment = world.add_user("sam", "secretary", practices=["demo"])
+    stranger = TestClient(world.app, client=("192.0.2.1", 40000))
+    owner = TestClient(world.app, client=("198.51.100.7", 40000))
     for _ in range(5):
-        answer = world.client.post("/auth/login", json={
+        answer = stranger.post("/auth/login", json={
             "login": "sam", "password": "not the password", "totp_code": "123456"})
         assert answer.status_code == 401
     code = pyotp.TOTP(enrolment.totp_secret).now()
-    locked = world.client.post("/auth/login", json={
-        "login": "sam", "password": enrolment.password, "totp_code": code})
-    assert locked.status_code == 401
-    assert world.accounts.get("sam").locked_until is not None
-    world.accounts.enable("sam", actor="cli:test")  # an admin unlocks
-    assert world.client.post("/auth/login", json={
-        "login": "sam", "password": enrolment.password, "totp_code": code}).status_code == 200
+    right = {"login": "sam", "password": enrolment.password, "totp_code": code}
+    blocked = stranger.post("/auth/login", json=right)  # the right password, from there
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+    assert world.accounts.get("sam").locked_until is None  # the account is not locked
+    assert owner.post("/auth/login", json=right).status_code == 200  # its owner gets in
     with world.db.read_session() as session:
-        actions = session.scalars(select(AuditEvent.action).where(
-            AuditEvent.object_id == "sam")).all()
-    assert actions.count("staff.login_failed") == 6 and "staff.login" in actions
+        events = session.execute(select(AuditEvent.action, AuditEvent.source).where(
+            AuditEvent.object_id == "sam").order_by(AuditEvent.seq)).all()
+    assert events[-7:] == [*[("staff.login_failed", "192.0.2.1")] * 5,
+                           ("staff.login_limited", "192.0.2.1"),
+                           ("staff.login", "198.51.100.7")]
+
+
+def test_unknown_logins_and_429s_are_audited_with_their_source(
+    sqlite_db: Database, installed_keyring: Keyring, tmp_path: Path,
+) -> None:
+    world = build_world(sqlite_db, installed_keyring, tmp_path, AuthLimits(
+        per_ip=BucketRule(2, 600), per_login=BucketRule(1000, 0.01), failure_delay_seconds=0.0))
+    client = TestClient(world.app, client=("203.0.113.9", 40000))
+    for login in ("nobody", "My Secret Pass 1!", "nobody"):
+        client.post("/auth/login", json={"login": login, "password": "x" * 12,
+                                         "totp_code": "123456"})
+    with world.db.read_session() as session:
+        events = session.execute(select(
+            AuditEvent.actor, AuditEvent.action, AuditEvent.object_id, AuditEvent.source,
+        ).where(AuditEvent.action.like("staff.login%")).order_by(AuditEvent.seq)).all()
+    assert events == [
+        ("staff:nobody", "staff.login_failed", "nobody", "203.0.113.9"),
+        ("staff:?", "staff.login_failed", None, "203.0.113.9"),  # not what was typed
+        ("staff:nobody", "staff.login_limited", "nobody", "203.0.113.9"),
+    ]
+
+
+def test_unknown_and_known_logins_fail_alike(
+    sqlite_db: Database, installed_keyring: Keyring, tmp_path: Path,
+) -> None:
+    """Same slowdown for both (it follows the failures of the login and address, whether
+    the login exists or not); generous bounds for a loaded machine."""
+    world = build_world(sqlite_db, installed_keyring, tmp_path, AuthLimits(
+        per_ip=BucketRule(100, 0.01), per_login=BucketRule(100, 0.01),
+        failure_delay_seconds=0.5))
+    world.add_user("sam", "secretary", practices=["demo"])
+    took = {}
+    for login in ("sam", "samuel"):
+        for _ in range(3):
+            started = time.monotonic()
+            world.client.post("/auth/login", json={"login": login, "password": "wrong one",
+                                                   "totp_code": "123456"})
+            took[login] = time.monotonic() - started
+    assert took["samuel"] >= 1.5 and took["sam"] >= 1.5, took
+    assert abs(took["sam"] - took["samuel"]) < 0.5, took
+
+
+def test_a_common_password_is_refused(world: ApiWorld) -> None:
+    enrolment = world.add_user("sam", "secretary", practices=["demo"])
+    bearer = {"Authorization": f"Bearer {world.login('sam')['token']}"}
+    for common in ("password1234", "qwertyuiop123"):
+        refused = world.client.post("/auth/password", headers=bearer, json={
+            "current_password": enrolment.password, "new_password": common})
+        assert refused.status_code == 400, common
+        assert "common or breached" in refused.json()["message"]
+
+
+def test_a_password_change_ends_the_other_sessions(world: ApiWorld) -> None:
+    enrolment = world.add_user("sam", "secretary", practices=["demo"])
+    world.ready("sam")
+    elsewhere = world.headers("sam")  # e.g. a console left open on another computer
+    here = {"Authorization": f"Bearer {world.login('sam')['token']}"}
+    changed = world.client.post("/auth/password", headers=here, json={
+        "current_password": enrolment.password, "new_password": "correct horse battery"})
+    assert changed.status_code == 200
+    assert world.client.get("/auth/me", headers=elsewhere).status_code == 401
+    assert world.client.get("/auth/me", headers=here).status_code == 200
 
 
 def test_failed_logins_are_slowed_down(sqlite_db, installed_keyring, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,8 @@ from ivr_flows.understanding import (
 from ivr_flows.understanding import (
     is_emergency as heard_emergency,
 )
+from ivr_flows.understanding.information import InformationRequest
+from ivr_flows.understanding.information import information_request as ask_information
 from ivr_flows.understanding.normalise import folded
 
 # Outcome words a flow can ``expect`` from an ``ask`` step, and the intent each one is.
@@ -34,6 +36,7 @@ INTENT_WORDS: dict[str, str] = {
     "secretary": "SECRETARY",
     "prescription": "PRESCRIPTION",
     "results": "RESULTS",
+    "information": "INFORMATION",
 }
 ANSWER_WORDS = ("yes", "no")
 LANGUAGE_WORDS = ("fr", "en")
@@ -59,6 +62,11 @@ def intent_word(text: str, language: str) -> str | None:
         if intent == name:
             return word
     return None
+
+
+def information_request(text: str, language: str) -> InformationRequest:
+    """What about the practice the caller asked (topics; every day's hours or not)."""
+    return ask_information(text, language)
 
 
 def yes_no(text: str, language: str) -> bool | None:

@@ -10,6 +10,11 @@ from ivr_flows.understanding.emergency import (
     EmergencyVerdict,
     is_emergency,
 )
+from ivr_flows.understanding.information import (
+    InformationRequest,
+    Topic,
+    information_request,
+)
 from ivr_flows.understanding.intents import Intent, detect_intent, score_intents
 from ivr_flows.understanding.normalise import normalise, words
 from ivr_flows.understanding.numbers import parse_digits, parse_number
@@ -26,10 +31,13 @@ __all__ = [
     "LANGUAGES",
     "EmergencyDetector",
     "EmergencyVerdict",
+    "InformationRequest",
     "Intent",
+    "Topic",
     "Understanding",
     "When",
     "detect_intent",
+    "information_request",
     "is_emergency",
     "normalise",
     "parse_birth_date",

@@ -35,7 +35,11 @@ def run(call: Call, step: Step) -> str:
     def understand(heard: Utterance) -> str | None:
         if heard.keys:
             return keys.get(heard.keys[0])
-        return meaning.expected_word(heard.text, call.language, expect)
+        word = meaning.expected_word(heard.text, call.language, expect)
+        if word == "information":  # what was asked, for the information step
+            call.context["information"] = meaning.information_request(heard.text,
+                                                                      call.language)
+        return word
 
     result, value = call.ask(
         opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],

@@ -24,6 +24,8 @@ from ivr_flows.understanding import (
 )
 from ivr_flows.understanding.information import InformationRequest
 from ivr_flows.understanding.information import information_request as ask_information
+from ivr_flows.understanding.language import language_switch as switch_to
+from ivr_flows.understanding.language import leans_to_other
 from ivr_flows.understanding.normalise import folded
 
 # Outcome words a flow can ``expect`` from an ``ask`` step, and the intent each one is.
@@ -49,7 +51,15 @@ _LANGUAGE_NAMES = {
 
 
 def is_emergency(text: str, language: str) -> bool:
-    return bool(heard_emergency(text, language))
+    """An emergency, heard in the language the caller's words lean to ("my husband has
+    chest pain" in a French call, "c'est pas urgent" in an English one), else the call's."""
+    return bool(heard_emergency(text, leans_to_other(text, language) or language))
+
+
+def language_switch(text: str, current: str) -> str | None:
+    """The language the call should switch to ("fr"/"en") when the caller clearly speaks
+    another than ``current``; None for short or ambiguous words ("OK", "Moreau")."""
+    return switch_to(text, current)
 
 
 def intent_word(text: str, language: str) -> str | None:

@@ -16,6 +16,7 @@ from ivr_flows.understanding.information import (
     information_request,
 )
 from ivr_flows.understanding.intents import Intent, detect_intent, score_intents
+from ivr_flows.understanding.language import detect_language, language_switch
 from ivr_flows.understanding.normalise import normalise, words
 from ivr_flows.understanding.numbers import parse_digits, parse_number
 from ivr_flows.understanding.spelling import parse_spelled_name
@@ -37,8 +38,10 @@ __all__ = [
     "Understanding",
     "When",
     "detect_intent",
+    "detect_language",
     "information_request",
     "is_emergency",
+    "language_switch",
     "normalise",
     "parse_birth_date",
     "parse_digits",

@@ -1,5 +1,5 @@
 """``information``: tell the caller what they asked about the practice, then ask whether
-there is anything else (1 yes, 2 no, 0 the secretary).
+there is anything else (1 yes, 2 no, 0 the secretary; 0 at the topics menu too).
 
 The topics come from the step's ``topics`` option, else from what the caller said at the
 question that led here (``call.context["information"]``, set by an ``ask`` step whose
@@ -29,12 +29,16 @@ MORE_KEYS = {"1": "more", "2": "done", "0": "secretary"}
 MAX_ANSWERS = 5  # questions answered in one visit of the step, then "done"
 
 
-def _request(heard: Utterance, language: str) -> InformationRequest | None:
+def _request(heard: Utterance, language: str) -> InformationRequest | str | None:
     if heard.keys:
+        if heard.keys[0] == "0":
+            return "secretary"
         topics = TOPIC_KEYS.get(heard.keys[0])
         return InformationRequest(topics) if topics else None
     found = meaning.information_request(heard.text, language)
-    return found if found.topics else None
+    if found.topics:
+        return found
+    return meaning.expected_word(heard.text, language, ("secretary",))
 
 
 def _more(heard: Utterance, language: str) -> str | InformationRequest | None:
@@ -68,6 +72,8 @@ def run(call: Call, step: Step) -> str:
                                    retries=opts["retries"])
         if result != "ok":
             return "more" if result == "no_match" else "done"
+        if not isinstance(request, InformationRequest):
+            return "secretary"
     for _ in range(MAX_ANSWERS):
         say_answers(call, request)
         if not opts["ask_more"]:

@@ -141,6 +141,11 @@ def test_a_step_with_fixed_topics_asks_nothing_first() -> None:
     assert channel.said[1] == "info_hours_today" and "info_topics" not in channel.said
 
 
+def test_secretary_from_the_topics_menu() -> None:
+    channel = call("#5", "#0")
+    assert channel.said == ["main_menu", "info_topics", "goodbye"]
+
+
 def test_secretary_from_anything_else() -> None:
     channel = call("horaires", "#0")
     assert channel.said[-1] == "goodbye" and "info_anything_else" in channel.said
@@ -167,3 +172,26 @@ def test_numbers_and_names_as_said() -> None:
     assert spoken_name(practice(), "fr") == "le cabinet médical des Tilleuls"
     assert spoken_name(practice(), "en") == "Cabinet médical des Tilleuls"
     assert spoken_name(practice(spoken_name=""), "fr") == "Cabinet médical des Tilleuls"
+
+
+def test_an_english_sentence_switches_a_french_call_to_english() -> None:
+    channel = call("Hello, what are your opening hours please", "no")
+    said = spoken(channel)
+    assert channel.said[0] == "main_menu" and "Dites ce que vous souhaitez" in said
+    assert "Today, the practice is open" in said and "Thank you for calling" in said
+
+
+def test_short_words_do_not_switch_the_language() -> None:
+    said = spoken(call("horaires", "OK"))
+    assert "Aujourd'hui" in said and "Today" not in said
+
+
+@pytest.mark.parametrize(("lang", "line"), [
+    ("fr", "my husband has chest pain and he can't breathe"),
+    ("en", "mon mari ne respire plus"),
+    ("fr", "c'est urgent, ma fille a fait un malaise"),
+])
+def test_an_emergency_in_either_language_at_any_question(lang: str, line: str) -> None:
+    channel = call("horaires" if lang == "fr" else "opening hours", line, lang=lang)
+    assert "emergency_advice" in channel.said
+    assert "info_anything_else" in channel.said

@@ -70,3 +70,10 @@ def test_in_english_by_words() -> None:
     assert "recorded by Cabinet médical des Tilleuls, the data controller" in channel.spoken[1]
     assert channel.said[2] == "privacy_notice" and "14 days" in channel.spoken[2]
     assert channel.recording_changes[0] is True
+
+
+def test_an_emergency_said_over_the_notice_is_heard() -> None:
+    channel = call("au secours mon mari ne respire plus")
+    assert "emergency_advice" in channel.said
+    advice = channel.spoken[channel.said.index("emergency_advice")]
+    assert "raccrochez et appelez le 15 ou le 112, maintenant" in advice

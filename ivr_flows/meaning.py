@@ -24,8 +24,8 @@ from ivr_flows.understanding import (
 )
 from ivr_flows.understanding.information import InformationRequest
 from ivr_flows.understanding.information import information_request as ask_information
+from ivr_flows.understanding.language import detect_language, leans_to_other
 from ivr_flows.understanding.language import language_switch as switch_to
-from ivr_flows.understanding.language import leans_to_other
 from ivr_flows.understanding.normalise import folded
 
 # Outcome words a flow can ``expect`` from an ``ask`` step, and the intent each one is.
@@ -54,6 +54,11 @@ def is_emergency(text: str, language: str) -> bool:
     """An emergency, heard in the language the caller's words lean to ("my husband has
     chest pain" in a French call, "c'est pas urgent" in an English one), else the call's."""
     return bool(heard_emergency(text, leans_to_other(text, language) or language))
+
+
+def detected_language(text: str) -> str | None:
+    """"fr" or "en" when the caller clearly speaks it (a sentence), else None."""
+    return detect_language(text)
 
 
 def language_switch(text: str, current: str) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from foundation.settings import RetentionSettings
 from ivr_flows.call import Services
 from ivr_flows.flow import read_flow_text
@@ -77,3 +79,33 @@ def test_an_emergency_said_over_the_notice_is_heard() -> None:
     assert "emergency_advice" in channel.said
     advice = channel.spoken[channel.said.index("emergency_advice")]
     assert "raccrochez et appelez le 15 ou le 112, maintenant" in advice
+
+
+LANGUAGE_FLOW = """
+flow: test
+language: fr
+start: language
+steps:
+  language:
+    choose_language: {}
+    next: bye
+  bye:
+    hangup: [goodbye]
+"""
+
+
+@pytest.mark.parametrize(("line", "spoken"), [
+    ("I'd like to book an appointment please", "Thank you for calling. Goodbye."),
+    ("#2", "Thank you for calling. Goodbye."),
+    ("OK", "Merci de votre appel. Au revoir."),
+])
+def test_the_language_question_hears_a_sentence(line: str, spoken: str) -> None:
+    flow, problems = read_flow_text(LANGUAGE_FLOW, "<test>", kinds=STEP_KINDS)
+    assert flow is not None and not problems
+    services = Services(db=None, agenda=None, patients=None, voicemail_sinks=None,  # type: ignore[arg-type]
+                        lockout=None, audit=lambda **_: None)  # type: ignore[arg-type]
+    info = PracticeInfo(1, "demo", "Cabinet", "Europe/Paris", (), (), {})
+    feed = [line]
+    channel = TextChannel(lambda: feed.pop(0) if feed else None)
+    Interpreter(flow, services, info).run(channel)
+    assert channel.spoken[-1] == spoken

@@ -19,6 +19,9 @@ from ivr_flows.flow import Flow
 from ivr_flows.lockout import CallerLockout
 from ivr_flows.patient_lookup import PatientLookup
 from ivr_flows.practice import PracticeInfo
+from ivr_flows.practice_answers import spoken_name
+from ivr_flows.privacy_notice import RetentionDays
+from ivr_flows.prompts.wording import Fragment, Words
 from notify.notifier import Notifier
 from scheduling.service import Agenda
 from storage.db import Database
@@ -60,6 +63,8 @@ class Services:
     # What can be sent after the call; ask notifier.confirmation_channel(phone) before
     # promising a confirmation. None: nothing is configured, promise nothing.
     notifier: Notifier | None = None
+    # Retention periods said in the full privacy notice (None: the settings' defaults).
+    retention: RetentionDays | None = None
 
 
 @dataclass
@@ -111,7 +116,9 @@ class Call:
     # -- speaking ------------------------------------------------------------------------
     def say(self, *parts: str | Prompt, barge_in: bool = True) -> None:
         """Say prompts; what the caller does over them is kept for the next listen."""
-        common = {"practice": self.setting("name", self.practice.name)}
+        name = str(self.setting("name", spoken_name(self.practice, self.language)))
+        # the practice's name is public, not personal: its audio may be cached
+        common = {"practice": Words((Fragment(name),))}
         prompts = [
             Prompt(p.id, {**common, **p.values}) if isinstance(p, Prompt) else Prompt(p, common)
             for p in parts

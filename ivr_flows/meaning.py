@@ -22,6 +22,10 @@ from ivr_flows.understanding import (
 from ivr_flows.understanding import (
     is_emergency as heard_emergency,
 )
+from ivr_flows.understanding.information import InformationRequest
+from ivr_flows.understanding.information import information_request as ask_information
+from ivr_flows.understanding.language import detect_language, leans_to_other
+from ivr_flows.understanding.language import language_switch as switch_to
 from ivr_flows.understanding.normalise import folded
 
 # Outcome words a flow can ``expect`` from an ``ask`` step, and the intent each one is.
@@ -34,6 +38,7 @@ INTENT_WORDS: dict[str, str] = {
     "secretary": "SECRETARY",
     "prescription": "PRESCRIPTION",
     "results": "RESULTS",
+    "information": "INFORMATION",
 }
 ANSWER_WORDS = ("yes", "no")
 LANGUAGE_WORDS = ("fr", "en")
@@ -46,7 +51,20 @@ _LANGUAGE_NAMES = {
 
 
 def is_emergency(text: str, language: str) -> bool:
-    return bool(heard_emergency(text, language))
+    """An emergency, heard in the language the caller's words lean to ("my husband has
+    chest pain" in a French call, "c'est pas urgent" in an English one), else the call's."""
+    return bool(heard_emergency(text, leans_to_other(text, language) or language))
+
+
+def detected_language(text: str) -> str | None:
+    """"fr" or "en" when the caller clearly speaks it (a sentence), else None."""
+    return detect_language(text)
+
+
+def language_switch(text: str, current: str) -> str | None:
+    """The language the call should switch to ("fr"/"en") when the caller clearly speaks
+    another than ``current``; None for short or ambiguous words ("OK", "Moreau")."""
+    return switch_to(text, current)
 
 
 def intent_word(text: str, language: str) -> str | None:
@@ -59,6 +77,11 @@ def intent_word(text: str, language: str) -> str | None:
         if intent == name:
             return word
     return None
+
+
+def information_request(text: str, language: str) -> InformationRequest:
+    """What about the practice the caller asked (topics; every day's hours or not)."""
+    return ask_information(text, language)
 
 
 def yes_no(text: str, language: str) -> bool | None:

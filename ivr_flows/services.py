@@ -11,6 +11,7 @@ from ivr_flows.call import Services, SinkFactory, VoicemailMeta
 from ivr_flows.channel import MessageSink
 from ivr_flows.lockout import CallerLockout, DatabaseLockout
 from ivr_flows.patient_lookup import PatientLookup
+from ivr_flows.privacy_notice import RetentionDays
 from notify.notifier import Notifier
 from scheduling.service import Agenda
 from storage import audit
@@ -66,6 +67,7 @@ def build_services(
     lockout: CallerLockout | None = None,
     clock: Callable[[], datetime] | None = None,
     notifier: Notifier | None = None,
+    retention: RetentionDays | None = None,
 ) -> Services:
     """Services over ``db``: the real agenda, the patient directory, the audit chain, the
     given voicemail sinks and the lockout shared through the database (unless ``lockout``
@@ -80,4 +82,5 @@ def build_services(
         audit=audit_to(db),
         clock=now,
         notifier=notifier,
+        retention=retention,
     )

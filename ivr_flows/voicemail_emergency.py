@@ -2,7 +2,8 @@
 
 A caller may leave "mon mari ne respire plus" on the practice's voicemail at night. When
 the transcript of a voicemail is ready (``ivr_flows.transcription``), it is assessed with
-the same emergency detector as live speech (``understanding.emergency``); an emergency
+the same emergency detector as live speech (``understanding.emergency``), in the
+language its words lean to (an English message left in a French call); an emergency
 makes the call's escalation urgent, or raises an urgent one, linked to the message, and
 staff are alerted (``storage.escalations.urgent_voicemail``; the alert says only that an
 urgent call waits). Without a speech model there is no transcript and no detection.
@@ -14,6 +15,7 @@ import logging
 
 from ivr_flows.call import VoicemailMeta
 from ivr_flows.understanding.emergency import DEFAULT_DETECTOR, EmergencyDetector
+from ivr_flows.understanding.language import leans_to_other
 from storage import escalations
 from storage.db import Database
 
@@ -30,7 +32,8 @@ class EmergencyVoicemails:
     def __call__(self, voicemail_id: str, meta: VoicemailMeta, text: str,
                  transcript_id: str) -> int | None:
         """The escalation raised (its id), or None when the message is not an emergency."""
-        if not self.detector.is_emergency(text, meta.language):
+        language = leans_to_other(text, meta.language) or meta.language
+        if not self.detector.is_emergency(text, language):
             return None
         escalation_id = escalations.urgent_voicemail(
             self.db, call_id=meta.call_id, practice_id=meta.practice_id,

@@ -119,7 +119,7 @@ class CallEngine:
         self.notifier = Notifier.from_settings(settings)
         self.services = build_services(
             self.db, voicemail_sinks=vault_voicemail_sinks(self.vault, self.transcriber),
-            notifier=self.notifier)
+            notifier=self.notifier, retention=settings.retention)
         self.prompts: PromptComposer = composer_for(settings.data_path)
         self._lines: dict[str, PracticeLine] = {}
         self._lines_lock = threading.Lock()

@@ -19,6 +19,9 @@ from foundation.errors import TelesecError
 LANGUAGES = ("fr", "en")
 HERE = Path(__file__).parent
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# Parts a practice's own recording says in its own words: its name and its keys. A prompt
+# with only these parts ("Bonjour, vous êtes en ligne avec {practice}.") may be recorded.
+SAID_BY_RECORDING = frozenset({"practice", "refuse_key", "notice_key"})
 
 
 class MissingPrompts(TelesecError):
@@ -67,6 +70,11 @@ class Catalogue:
 
     def placeholders(self, prompt_id: str) -> tuple[str, ...]:
         return tuple(p.name for p in self.pieces(prompt_id) if isinstance(p, Placeholder))
+
+    def composed_parts(self, prompt_id: str) -> tuple[str, ...]:
+        """The parts a practice's recording of the prompt could not say (see
+        ``SAID_BY_RECORDING``): none means the prompt may be recorded."""
+        return tuple(n for n in self.placeholders(prompt_id) if n not in SAID_BY_RECORDING)
 
 
 def _split(text: str) -> list[Piece]:

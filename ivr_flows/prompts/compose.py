@@ -64,7 +64,7 @@ class PromptComposer:
         """The audio of one catalogue prompt with its ``{placeholders}`` filled from ``values``."""
         catalogue = load_catalogue(language)
         pieces = catalogue.pieces(prompt_id)
-        has_parts = any(isinstance(p, Placeholder) for p in pieces)
+        has_parts = bool(catalogue.composed_parts(prompt_id))
         recorded = None if has_parts else self.recording(practice, language, prompt_id)
         if recorded is not None:
             return recorded

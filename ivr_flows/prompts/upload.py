@@ -64,7 +64,7 @@ def import_recording(
 ) -> Path:
     """Normalise ``source`` and store it as the practice's recording of ``prompt_id``."""
     catalogue = load_catalogue(language)
-    placeholders = catalogue.placeholders(prompt_id)  # raises for an unknown prompt id
+    placeholders = catalogue.composed_parts(prompt_id)  # raises for an unknown prompt id
     if placeholders:
         raise TelesecError(
             f"prompt {prompt_id!r} has parts composed during the call "

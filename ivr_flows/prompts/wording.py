@@ -30,6 +30,13 @@ class Fragment:
     shared: bool = True  # from a fixed vocabulary: safe to cache on disk
 
 
+@dataclass(frozen=True)
+class Words:
+    """A value already worded by whoever fills the prompt (said as these fragments)."""
+
+    fragments: tuple[Fragment, ...]
+
+
 def _ordinal_en(day: int) -> str:
     suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
     return f"{day}{suffix}"
@@ -95,6 +102,8 @@ def say_value(value: Any, language: str) -> list[Fragment]:
     """Any value a flow hands to a prompt, as fragments to say."""
     if value is None:
         return []
+    if isinstance(value, Words):
+        return list(value.fragments)
     if isinstance(value, bool):
         return [Fragment(("oui" if value else "non") if language == "fr" else
                          ("yes" if value else "no"))]

@@ -12,6 +12,7 @@ from ivr_flows.steps import (
     branch,
     choose_language,
     hangup,
+    information,
     opening_hours,
     recording_notice,
     say,
@@ -26,5 +27,6 @@ STEP_KINDS: dict[str, StepKind] = {
         say.KIND, ask.KIND, branch.KIND, hangup.KIND, transfer.KIND, opening_hours.KIND,
         recording_notice.KIND, choose_language.KIND, verify_identity.KIND, book_appointment.KIND,
         appointments.CANCEL, appointments.RESCHEDULE, appointments.CONFIRM, voicemail.KIND,
+        information.KIND,
     )
 }

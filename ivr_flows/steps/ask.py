@@ -1,5 +1,8 @@
 """``ask``: say a question, then understand keys and/or speech, with retries.
 
+A sentence clearly in the other language switches the call to it (prompts and voice)
+before it is understood (``meaning.language_switch``).
+
 Outcomes are the words in ``expect`` (intents such as ``book``, or ``yes`` / ``no``, or a
 language ``fr`` / ``en``), the outcomes that ``keys`` lead to, and ``no_input`` /
 ``no_match`` once the retries are spent.
@@ -35,7 +38,15 @@ def run(call: Call, step: Step) -> str:
     def understand(heard: Utterance) -> str | None:
         if heard.keys:
             return keys.get(heard.keys[0])
-        return meaning.expected_word(heard.text, call.language, expect)
+        switched = meaning.language_switch(heard.text, call.language)
+        if switched:  # an English sentence in a French call: the call goes on in English
+            call.language = switched
+            call.context["language_switched"] = switched
+        word = meaning.expected_word(heard.text, call.language, expect)
+        if word == "information":  # what was asked, for the information step
+            call.context["information"] = meaning.information_request(heard.text,
+                                                                      call.language)
+        return word
 
     result, value = call.ask(
         opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],

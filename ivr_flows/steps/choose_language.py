@@ -1,4 +1,5 @@
-"""``choose_language``: the caller picks French or English; later prompts use it."""
+"""``choose_language``: the caller picks French or English (a key, the language's name,
+or a sentence clearly in one of them); later prompts use it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def run(call: Call, step: Step) -> str:
     def understand(heard: Utterance) -> str | None:
         if heard.keys:
             return keys.get(heard.keys[0])
-        return meaning.language_word(heard.text)
+        return meaning.language_word(heard.text) or meaning.detected_language(heard.text)
 
     result, chosen = call.ask(opts["prompt"], understand, retries=opts["retries"],
                               timeout=opts["timeout"])

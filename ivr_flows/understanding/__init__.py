@@ -10,7 +10,13 @@ from ivr_flows.understanding.emergency import (
     EmergencyVerdict,
     is_emergency,
 )
+from ivr_flows.understanding.information import (
+    InformationRequest,
+    Topic,
+    information_request,
+)
 from ivr_flows.understanding.intents import Intent, detect_intent, score_intents
+from ivr_flows.understanding.language import detect_language, language_switch
 from ivr_flows.understanding.normalise import normalise, words
 from ivr_flows.understanding.numbers import parse_digits, parse_number
 from ivr_flows.understanding.spelling import parse_spelled_name
@@ -26,11 +32,16 @@ __all__ = [
     "LANGUAGES",
     "EmergencyDetector",
     "EmergencyVerdict",
+    "InformationRequest",
     "Intent",
+    "Topic",
     "Understanding",
     "When",
     "detect_intent",
+    "detect_language",
+    "information_request",
     "is_emergency",
+    "language_switch",
     "normalise",
     "parse_birth_date",
     "parse_digits",

@@ -150,6 +150,7 @@ MASKS: dict[str, list[str]] = {
         r"tete|ventre|dents?|oreilles?|pied|pieds|epaule|cheville|hanche|poignet|dos)",
         r"ordonnance|renouvel\w*",
         r"(en cas d|numero d|numeros d) urgence",
+        r"(numero|numeros) (des|du|de l|pour les) (urgences?|samu|15|quinze)",
     ],
     "en": [
         r"(is |it is |this is |that is )?not (an |a |very |really |that |too |at all )?"
@@ -162,6 +163,6 @@ MASKS: dict[str, list[str]] = {
         r"(back|knee|tooth|ear|stomach|head|throat|foot|shoulder|ankle|hip|wrist) "
         r"(pain|ache|hurts)|sore (throat|back|knee)|(my|the) (back|knee|ear|tooth) (hurts|aches)",
         r"prescription|refill|repeat",
-        r"in case of emergency|emergency number",
+        r"in case of emergency|emergency (number|numbers)|(number|numbers) for emergencies",
     ],
 }

@@ -2,7 +2,8 @@
 
 Each row is (intent, regular expression on the accent-folded normalised text, weight);
 the intent with the highest total wins if it reaches MIN_SCORE. Emergencies come from
-the emergency table and override everything.
+the emergency table and override everything. INFORMATION scores from the topic table
+of ``information.py`` (what about the practice is asked).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ivr_flows.understanding.emergency import DEFAULT_DETECTOR, EmergencyDetector
+from ivr_flows.understanding.information import asks_general_information, topic_scores
 from ivr_flows.understanding.normalise import fold, folded
 
 MIN_SCORE = 1.0
@@ -29,6 +31,10 @@ class Intent(StrEnum):
     PRESCRIPTION = "prescription"
     RESULTS = "results"
     EMERGENCY = "emergency"
+    INFORMATION = "information"  # hours, address, doctors, new patients, on-call numbers
+
+# A question about the practice: its topics' score, plus this for "un renseignement".
+GENERAL_INFORMATION_WEIGHT = 1.2
 
 
 _RDV = r"(rendez vous|rendezvous|rdv|rendez vou|rendre vous|consultation|visite|creneau)"
@@ -171,6 +177,11 @@ def score_intents(text: str, lang: str,
     for intent, rx, weight in _COMPILED.get(lang, _COMPILED["fr"]):
         if rx.search(s):
             scores[intent] = scores.get(intent, 0.0) + weight
+    information = sum(topic_scores(text, lang).values())
+    if asks_general_information(text, lang):
+        information += GENERAL_INFORMATION_WEIGHT
+    if information:
+        scores[Intent.INFORMATION] = information
     if verdict.is_emergency:
         return IntentScores(Intent.EMERGENCY, scores, verdict.score)
     best = max(scores, key=lambda k: scores[k], default=None)

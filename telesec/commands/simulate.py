@@ -48,7 +48,8 @@ def simulate(
     try:
         open_keyring(settings)
         vault = Vault(db, cipher().keyring, settings.vault_path)
-        services = build_services(db, voicemail_sinks=vault_voicemail_sinks(vault), clock=clock)
+        services = build_services(db, voicemail_sinks=vault_voicemail_sinks(vault), clock=clock,
+                                  retention=settings.retention)
         try:
             interpreter = make_interpreter(services, practice,
                                            flow or FLOWS_DIR / f"default_{lang}.yaml")

@@ -41,6 +41,8 @@ SMOKES = {
                  [rf"\| sqlite\s+\| this tree\s+\| caller number -> patients\s+\|\s+{NUMBER} \|",
                   rf"\| postgres\s+\| this tree\s+\| staff: birth date alone\s+\|\s+{NUMBER} \|",
                   rf"sqlite, this tree: erasing one patient {NUMBER} ms"]),
+    "closed_message": (["bench/closed_message.py", "--estimate"],
+                       [rf"^fr\s+{NUMBER}s\s+{NUMBER}s"]),
     "flows": (["bench/flows.py", "--calls", "2"],
               [rf"^all turns\s+turns=\s*\d+\s+p50=\s*{NUMBER} ms"]),
     "api": (["bench/api.py", "--quick"],

@@ -164,7 +164,7 @@ def test_emergency_key_mid_booking_gives_advice_and_offers_a_priority_transfer(
         step(peer, "1")  # first slot: now held while the caller hears it read back
         step(peer, "*")  # emergency, instead of yes or no
         before = peer.loud_packets
-        # "... raccrochez et composez le 15 ou le 112. Pour parler tout de suite à une
+        # "... raccrochez et appelez le 15 ou le 112, maintenant. Pour parler tout de suite à une
         # personne, appuyez sur 0 ou restez en ligne."
         assert peer.wait_turn(), peer.timeline()
         offered = peer.loud_packets

@@ -320,7 +320,8 @@ def test_lockout_ends_after_a_while(demo: Demo) -> None:
 def test_out_of_hours_message_for_the_practice(demo: Demo) -> None:
     conv = demo.call("#1", "", "Bonjour, merci de rappeler lundi", "#3", at=SUNDAY)
     assert conv.report.outcome_of("hours") == "closed"
-    assert "closed_now" in conv.said and "emergency_numbers" in conv.said
+    assert "info_closed_now" in conv.said and "info_next_opening" in conv.said
+    assert "info_emergency" in conv.said
     assert "ask_birth_date" not in conv.said
     (message,) = voicemails(demo, conv.channel.call_id)
     assert message.status == ObjectStatus.COMPLETE and message.practitioner_id is None

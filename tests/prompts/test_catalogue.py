@@ -32,7 +32,11 @@ def test_catalogue_covers_what_a_medical_secretary_says():
 
 def test_key_texts_say_what_they_must():
     fr = load_catalogue("fr")
-    assert "9" in fr.text("recording_notice") and "je refuse" in fr.text("recording_notice")
+    notice = fr.text("recording_notice")
+    for part in ("{practice}", "responsable du traitement", "suivi de votre demande",
+                 "vous y opposer", "{refuse_key}", "je refuse", "{notice_key}"):
+        assert part in notice, part
+    assert "{practice}" in fr.text("greeting")
     menu = fr.text("main_menu")
     for key in ("1", "2", "3", "4", "0"):
         assert f"appuyez sur {key}" in menu

@@ -23,6 +23,8 @@ import pytest
 from sqlalchemy import select
 
 from foundation.settings import load_settings
+from ivr_flows.checker import load_flow
+from ivr_flows.steps import STEP_KINDS
 from storage import escalations
 from storage.identity import install
 from storage.keyring import Keyring
@@ -83,7 +85,13 @@ def test_the_demo_secretary_line_answers_then_a_gone_caller_is_shown(tmp_path: P
     env = clean_env(data_dir)
     port = _port_with_next_free()
     # the demo's own flow (`transfer: secretaries`), its line set as a practice manager would
-    prepare_demo(env, data_dir, secretary_line=f"sip:secretariat@127.0.0.1:{port}")
+    flow = prepare_demo(env, data_dir, secretary_line=f"sip:secretariat@127.0.0.1:{port}")
+    # the message after no answer goes to the practice's box: a caller who says nothing
+    # would otherwise sit through "which doctor?" and its retries (about 45 s of the test)
+    text = flow.read_text()
+    assert text.count("voicemail: {to: ask,") == 1
+    flow.write_text(text.replace("voicemail: {to: ask,", "voicemail: {to: practice,"))
+    load_flow(flow, kinds=STEP_KINDS)
     secretary, secretary_log = start_secretary(env, port)
     served = start_serve(env, tmp_path, workers=1, max_calls=3)
     settings = load_settings(data_dir=data_dir)

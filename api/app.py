@@ -33,6 +33,7 @@ from api.routers import (
     practices,
     recordings,
     retention,
+    softphone,
     users,
     voicemail,
 )
@@ -59,7 +60,7 @@ Every read of health data is written to the audit trail.
 CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
 
 ROUTERS = (health, auth, users, practices, agenda, calendars, patients, calls, escalations,
-           voicemail, recordings, audit, retention, gdpr)
+           voicemail, recordings, audit, retention, gdpr, softphone)
 
 
 def create_app(
@@ -92,5 +93,6 @@ def create_app(
     app.router.add_route("/", lambda _request: RedirectResponse("/console/"),
                          include_in_schema=False)
     app.mount("/console", StaticFiles(directory=CONSOLE_FILES, html=True), name="console")
-    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc"))
+    webphone = settings.webphone_url if settings.sip.webphone.enabled else None
+    app.add_middleware(SecurityHeaders, docs_paths=("/docs", "/redoc"), softphone=webphone)
     return app

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules rtpengine-daemon iproute2 nftables
+SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules kamailio-websocket-modules
+                 kamailio-autheph-modules rtpengine-daemon iproute2 nftables
                  espeak-ng sox chromium)
 
 missing=()

@@ -514,17 +514,16 @@ def render_config(layout: FrontLayout) -> str:
     )
 
 
-_PHONE_LOOKUP = """        if (lookup("location")) {
-            if ($rU =~ "^desk-") {
-                # every console softphone of the practice's desk rings (parallel fork)
-                $var(relay_flags) = "WEBRTC_FLAGS";
-                xlog("L_INFO", "call-id $ci to the console softphones of a desk\\n");
-            } else {
-                xlog("L_INFO", "call-id $ci to a registered phone\\n");
-            }
+_PHONE_LOOKUP = """        if ($rU =~ "^desk-") {
+            # every console softphone of the practice's desk rings (parallel fork)
+            $var(relay_flags) = "WEBRTC_FLAGS";
+        }
+        if (lookup("location")) {
+            xlog("L_INFO", "call-id $ci to a registered phone or desk\\n");
             route(RELAY_OUT);
             exit;
-        }""".replace("WEBRTC_FLAGS", _RELAY_WEBRTC)
+        }
+        $var(relay_flags) = "";""".replace("WEBRTC_FLAGS", _RELAY_WEBRTC)
 
 _WEBPHONE_CHECK = """    if ($proto == "ws" || $proto == "wss") {
         route(WEBPHONE);

@@ -36,6 +36,16 @@ class SoftphoneOut(BaseModel):
     desks: list[DeskToken]
 
 
+class SoftphoneAbout(BaseModel):
+    enabled: bool
+
+
+@router.get("", response_model=SoftphoneAbout)
+def about(staff: Secretary, ctx: Context) -> SoftphoneAbout:
+    """Whether the console's softphone is on (the page shows its panel only then)."""
+    return SoftphoneAbout(enabled=ctx.settings.sip.webphone.enabled)
+
+
 @router.post("/token", response_model=SoftphoneOut)
 def token(staff: Secretary, ctx: Context) -> SoftphoneOut:
     """Short-lived SIP credentials for the caller's practices' desks."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from foundation.settings import load_settings
 from storage import escalations
@@ -27,7 +27,14 @@ from telesec.wiring import open_database
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.e2e.caller import phone_call, spoken_alaw, start_to_menu, step
 from tests.e2e.conftest import DEMO_NUMBER
-from tests.e2e.engine_run import add_staff, clean_env, prepare_demo, start_serve
+from tests.e2e.engine_run import (
+    Served,
+    StaffLogin,
+    add_staff,
+    clean_env,
+    prepare_demo,
+    start_serve,
+)
 from tests.e2e.test_secretary_line import escalation_of
 from tests.telephony.peers import free_port
 
@@ -47,12 +54,36 @@ def _microphone(tmp: Path) -> Path:
     return wav
 
 
+def _console(browser: Browser, served: Served, staff: StaffLogin,
+             problems: list[str]) -> tuple[BrowserContext, Page]:
+    """A secretary's console, logged in (first password changed), her panel available."""
+    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris")
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page.on("pageerror", lambda error: problems.append(f"{staff.login}: script error: {error}"))
+    page.goto(f"{served.api}/")
+    page.get_by_label("Identifiant").fill(staff.login)
+    page.get_by_label("Mot de passe", exact=True).fill(staff.password)
+    page.get_by_label("Code de l'application d'authentification").fill(staff.totp.now())
+    page.get_by_role("button", name="Se connecter").click()
+    page.get_by_label("Mot de passe provisoire").fill(staff.password)
+    page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirmez le nouveau mot de passe").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_role("heading", name="File d'attente")).to_be_visible()
+    phone = page.locator("#softphone")
+    phone.get_by_role("button", name="Me rendre disponible").click()
+    expect(phone.get_by_role("status")).to_have_text("Disponible")
+    return context, page
+
+
 def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     env = clean_env(data_dir, TELESEC_SIP__WEBPHONE__ENABLED="true",
                     TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()))
     prepare_demo(env, data_dir)  # no secretaries' line: only the console's desk rings
     alice = add_staff(env, "alice", "--role", "secretary", "--practice", "demo")
+    bob = add_staff(env, "bob", "--role", "secretary", "--practice", "demo")
     served = start_serve(env, tmp_path, workers=1, max_calls=3)
     settings = load_settings(data_dir=data_dir)
     install(Keyring.load(settings.effective_keyring_path))
@@ -64,26 +95,11 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 executable_path=CHROMIUM,
                 args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
                       f"--use-file-for-fake-audio-capture={microphone}"])
-            context = browser.new_context(viewport=VIEWPORT, locale="fr-FR",
-                                          timezone_id="Europe/Paris")
-            context.set_default_timeout(20_000)
-            page = context.new_page()
             problems: list[str] = []
-            page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-            page.goto(f"{served.api}/")
-            page.get_by_label("Identifiant").fill("alice")
-            page.get_by_label("Mot de passe", exact=True).fill(alice.password)
-            page.get_by_label("Code de l'application d'authentification").fill(alice.totp.now())
-            page.get_by_role("button", name="Se connecter").click()
-            page.get_by_label("Mot de passe provisoire").fill(alice.password)
-            page.get_by_label("Nouveau mot de passe", exact=True).fill(NEW_PASSWORD)
-            page.get_by_label("Confirmez le nouveau mot de passe").fill(NEW_PASSWORD)
-            page.get_by_role("button", name="Enregistrer").click()
-            expect(page.get_by_role("heading", name="File d'attente")).to_be_visible()
-
+            context, page = _console(browser, served, alice, problems)
+            other_context, other_page = _console(browser, served, bob, problems)
             phone = page.locator("#softphone")
-            phone.get_by_role("button", name="Me rendre disponible").click()
-            expect(phone.get_by_role("status")).to_have_text("Disponible")
+            other_phone = other_page.locator("#softphone")
 
             hello = spoken_alaw("Bonjour, je voudrais un rendez-vous demain matin.", tmp_path)
             with phone_call(tmp_path, served.sip_port, caller=PHONE, dialled=DEMO_NUMBER,
@@ -92,12 +108,17 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 step(peer, "0")  # le secrétariat: the page rings
                 answer = phone.get_by_role("button", name="Décrocher")
                 expect(answer).to_be_visible(timeout=40_000)
+                expect(other_phone.get_by_role("button", name="Décrocher")).to_be_visible()
                 expect(phone).to_contain_text("Identité vérifiée")  # the caller's context
                 time.sleep(2.0)  # let "je vous mets en relation" end: then only she speaks
                 before = peer.loud_packets
                 clicked = time.monotonic()
                 answer.click()
                 expect(phone.get_by_text("En communication")).to_be_visible()
+                # the colleague's page stops ringing and her card says who took the call
+                expect(other_phone.get_by_role("button", name="Décrocher")).to_have_count(0)
+                expect(other_page.locator("article.call-card")).to_contain_text(
+                    "Pris par alice")
                 confirmed_ms = int(phone.get_attribute("data-answer-ms") or -1)
                 heard_at = None
                 while time.monotonic() - clicked < 15:
@@ -130,6 +151,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
             expect(phone.get_by_role("status")).to_have_text("En pause")
             assert not problems, problems
             context.close()
+            other_context.close()
             browser.close()
     finally:
         db.dispose()

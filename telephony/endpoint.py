@@ -299,6 +299,10 @@ class SipEndpoint:
         """A bridge port for a call's audio, from the pool (SIP thread)."""
         return self._ports.acquire(tap, time.monotonic())
 
+    def release_port(self, port: CallAudioPort) -> None:
+        """Give a port from :meth:`audio_port` back to the pool (SIP thread)."""
+        self._retire(port)
+
     def _retire(self, port: CallAudioPort | None) -> None:
         if port is not None:
             self._ports.release(port, time.monotonic())

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from telephony.media import StopReason
+from telephony.media import AnswererTap, StopReason
 from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession
 from telephony.sip_messages import call_param
 
@@ -38,6 +38,12 @@ class BridgeLines(Protocol):
 
     def add_bridge(self, bridge: BridgedTransfer) -> None:
         """Tick ``bridge`` from the SIP loop until it is over."""
+
+    def audio_port(self, tap: Any) -> Any:
+        """A bridge port from the process's pool, attached to ``tap``."""
+
+    def release_port(self, port: Any) -> None:
+        """Give a port from :meth:`audio_port` back."""
 
 
 class BridgedCaller(Protocol):
@@ -113,6 +119,7 @@ class BridgedTransfer:
         self.future = future
         self.ringing: list[OutboundLeg] = []
         self.winner: OutboundLeg | None = None
+        self._answerer_port: Any = None  # hears the answerer for the recording
         self.deadline = 0.0
         self.last_status = 0
         self._connected: tuple[int, int] | None = None  # (caller slot, target slot)
@@ -176,6 +183,7 @@ class BridgedTransfer:
             self.connect()
 
     def on_patient_ended(self) -> None:
+        self._release_answerer()
         self._finish(False, 0, "call ended")
         for leg in [*self.ringing, *([self.winner] if self.winner else [])]:
             leg.hangup()
@@ -223,12 +231,28 @@ class BridgedTransfer:
                 return
             patient_audio.startTransmit(target_audio)
             target_audio.startTransmit(patient_audio)
+            self._record_answerer(target_audio)
             self._connected = slots
         except pj.Error as exc:
             log.warning("call %s: bridge audio not connected (%s)",
                         patient.info.call_id, exc.status)
 
+    def _record_answerer(self, target_audio: Any) -> None:
+        """The answerer's voice goes to the call's recording too (the engine's side)."""
+        session = self.patient.session
+        if session is None:
+            return
+        if self._answerer_port is None:
+            self._answerer_port = self.endpoint.audio_port(AnswererTap(session.tap))
+        target_audio.startTransmit(self._answerer_port)
+
+    def _release_answerer(self) -> None:
+        port, self._answerer_port = self._answerer_port, None
+        if port is not None:
+            self.endpoint.release_port(port)
+
     def _target_left(self) -> None:
+        self._release_answerer()
         self.winner = None
         self._connected = None
         session = self.patient.session

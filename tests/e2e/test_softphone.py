@@ -12,17 +12,23 @@ printed.
 
 from __future__ import annotations
 
+import array
+import math
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from sqlalchemy import select
 
 from foundation.settings import load_settings
 from storage import escalations
+from storage.db import Database
 from storage.identity import install
 from storage.keyring import Keyring
+from storage.models import CallRecord, ObjectStatus
+from storage.vault import Vault
 from telesec.wiring import open_database
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
 from tests.e2e.caller import phone_call, spoken_alaw, start_to_menu, step
@@ -41,17 +47,55 @@ from tests.telephony.peers import free_port
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 
 PHONE, BIRTH_KEYS = "+33639980007", "03122001"  # demo patient 100007
+TONE_HZ = 1000
 NEW_PASSWORD = "Un-mot-de-passe-assez-long-2026"
 MEDIA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
               "--allow-loopback-in-peer-connection"]
 
 
 def _microphone(tmp: Path) -> Path:
-    """The secretary's fake microphone: a sentence, looped by Chromium."""
+    """The secretary's fake microphone, looped by Chromium: a 1 kHz tone (1 s on, 0.5 s
+    off), which no prompt of the engine contains, so the recording shows where she is."""
     wav = tmp / "secretary.wav"
-    subprocess.run(["espeak-ng", "-v", "fr", "-w", str(wav),
-                    "Secrétariat du cabinet, bonjour, je vous écoute."], check=True, timeout=30)
+    subprocess.run(["sox", "-n", "-r", "48000", "-c", "1", "-b", "16", str(wav),
+                    "synth", "1", "sine", str(TONE_HZ), "vol", "0.5", "pad", "0", "0.5"],
+                   check=True, timeout=30)
     return wav
+
+
+def tone_seconds(stereo: bytes, channel: int, rate: int = 16000) -> float:
+    """Seconds of one channel of a 16-bit stereo recording that are the 1 kHz tone
+    (Goertzel power over 20 ms blocks against the block's whole power)."""
+    samples = array.array("h")
+    samples.frombytes(stereo[: len(stereo) // 4 * 4])
+    side = samples[channel::2]
+    block = rate // 50
+    coeff = 2 * math.cos(2 * math.pi * TONE_HZ / rate)
+    found = 0
+    for start in range(0, len(side) - block + 1, block):
+        s1 = s2 = energy = 0.0
+        for x in side[start:start + block]:
+            s1, s2 = x + coeff * s1 - s2, s1
+            energy += x * x
+        if energy < block * 500.0 ** 2:
+            continue  # quiet
+        power = s1 * s1 + s2 * s2 - coeff * s1 * s2
+        if power / (energy * block / 2) > 0.6:
+            found += 1
+    return found * block / rate
+
+
+def recording_of(db: Database, vault: Vault, call_tag: str) -> bytes:
+    """The decrypted recording of the call whose Call-ID starts with ``call_tag``."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with db.session() as session:
+            object_id = session.scalar(select(CallRecord.recording_object_id).where(
+                CallRecord.id.like(f"{call_tag}-%")))
+        if object_id and vault.get(object_id).status is ObjectStatus.COMPLETE:
+            return vault.read(object_id)
+        time.sleep(0.3)
+    raise AssertionError(f"no finished recording for {call_tag}")
 
 
 def _console(browser: Browser, served: Served, staff: StaffLogin,
@@ -139,11 +183,17 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 phone.get_by_role("button", name="Couper le micro").click()
                 expect(phone.get_by_role("button", name="Réactiver le micro")).to_be_visible()
                 phone.get_by_role("button", name="Réactiver le micro").click()
+                time.sleep(max(0.0, 6.0 - (time.monotonic() - clicked)))  # 6 s of her
                 phone.get_by_role("button", name="Raccrocher").click()
                 expect(phone.get_by_text("En communication")).to_have_count(0)
             # the caller's call ended (phone_call waited for Telesec's BYE)
             print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
                   f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms")
+            # the recording holds both sides: him on the left, her tone on the right
+            audio = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
+                                           settings.vault_path), "softphone")
+            assert tone_seconds(audio, 1) >= 2.5, tone_seconds(audio, 1)
+            assert tone_seconds(audio, 0) < 1.0, tone_seconds(audio, 0)
             escalation = escalation_of(db, "softphone")
             view = escalations.get(db, escalation.id)
             assert view is not None and view.claimed_by == "alice"

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
+from telephony.audio import SAMPLE_RATE, sine_tone
 from telephony.media import AnswererTap, StopReason
 from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession
 from telephony.sip_messages import call_param
@@ -72,6 +73,7 @@ class OutboundLeg:
         self.confirmed = False
         self.disconnected = False
         self.audio_index = -1
+        self.holding = False  # the answerer put the caller on hold (a=sendonly/inactive)
 
     @property
     def call(self):
@@ -89,7 +91,20 @@ class OutboundLeg:
         if call is None or self.disconnected:
             return
         with contextlib.suppress(pj.Error):
-            self.audio_index = _active_audio_index(call.getInfo())
+            info = call.getInfo()
+            self.audio_index = _active_audio_index(info)
+            self.holding = _held_by_remote(info)
+
+
+def _held_by_remote(info) -> bool:
+    return any(media.type == pj.PJMEDIA_TYPE_AUDIO
+               and media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD for media in info.media)
+
+
+def hold_music() -> bytes:
+    """What a caller put on hold hears: a soft three-note chime, then a pause (looped)."""
+    notes = b"".join(sine_tone(hz, 0.35, level=0.12) for hz in (523.25, 659.25, 783.99))
+    return notes + bytes(int(SAMPLE_RATE * 1.5) * 2)
 
 
 def _active_audio_index(info) -> int:
@@ -120,6 +135,7 @@ class BridgedTransfer:
         self.ringing: list[OutboundLeg] = []
         self.winner: OutboundLeg | None = None
         self._answerer_port: Any = None  # hears the answerer for the recording
+        self._hold_prompt: Any = None  # the music played while the answerer holds
         self.deadline = 0.0
         self.last_status = 0
         self._connected: tuple[int, int] | None = None  # (caller slot, target slot)
@@ -177,6 +193,7 @@ class BridgedTransfer:
         leg.on_media()
         if leg is self.winner:
             self.connect()
+            self._music_on_hold(leg.holding)
 
     def on_patient_media(self) -> None:
         if self.winner is not None:
@@ -246,6 +263,19 @@ class BridgedTransfer:
             self._answerer_port = self.endpoint.audio_port(AnswererTap(session.tap))
         target_audio.startTransmit(self._answerer_port)
 
+    def _music_on_hold(self, holding: bool) -> None:
+        """The answerer put the caller on hold: the engine plays music until she resumes."""
+        session = self.patient.session
+        if session is None or holding == (self._hold_prompt is not None):
+            return
+        if holding:
+            self._hold_prompt = session.player.start(hold_music(), barge_in=False, loop=True)
+            log.info("call %s: on hold", self.patient.info.call_id)
+        else:
+            prompt, self._hold_prompt = self._hold_prompt, None
+            session.player.interrupt(StopReason.STOPPED, only_barge_in=False, only=prompt)
+            log.info("call %s: resumed", self.patient.info.call_id)
+
     def _release_answerer(self) -> None:
         port, self._answerer_port = self._answerer_port, None
         if port is not None:
@@ -253,6 +283,7 @@ class BridgedTransfer:
 
     def _target_left(self) -> None:
         self._release_answerer()
+        self._music_on_hold(False)
         self.winner = None
         self._connected = None
         session = self.patient.session

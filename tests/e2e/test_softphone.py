@@ -182,8 +182,22 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 expect(card).to_contain_text("Avec vous")  # she took the call
                 phone.get_by_role("button", name="Couper le micro").click()
                 expect(phone.get_by_role("button", name="Réactiver le micro")).to_be_visible()
+                time.sleep(1.0)
+                muted = peer.loud_packets
+                time.sleep(1.5)
+                assert peer.loud_packets - muted <= 5, peer.loud_packets - muted  # she is muted
+                # on hold (her microphone still muted): the caller hears the engine's music
+                phone.get_by_role("button", name="Mettre en attente").click()
+                expect(phone.get_by_text("En attente")).to_be_visible()
+                held = peer.loud_packets
+                deadline = time.monotonic() + 6
+                while time.monotonic() < deadline and peer.loud_packets - held < 25:
+                    time.sleep(0.1)
+                assert peer.loud_packets - held >= 25, peer.timeline()  # 0.5 s of music
+                phone.get_by_role("button", name="Reprendre").click()
+                expect(phone.get_by_text("En communication")).to_be_visible()
                 phone.get_by_role("button", name="Réactiver le micro").click()
-                time.sleep(max(0.0, 6.0 - (time.monotonic() - clicked)))  # 6 s of her
+                time.sleep(3.0)  # she talks again (the recording must hold her voice)
                 phone.get_by_role("button", name="Raccrocher").click()
                 expect(phone.get_by_text("En communication")).to_have_count(0)
             # the caller's call ended (phone_call waited for Telesec's BYE)

@@ -308,6 +308,16 @@ export class Softphone {
     this.draw();
   }
 
+  toggleHold() {
+    const call = this.call;
+    if (!call || call.state !== "talking") return;
+    if (call.held) call.rtc.unhold();
+    else call.rtc.hold();
+    call.held = !call.held; // the caller hears the engine's music meanwhile
+    announce(call.held ? "Appel en attente" : "Appel repris");
+    this.draw();
+  }
+
   key(tone) {
     if (this.call?.state === "talking") this.call.rtc.sendDTMF(tone, {transportType: "RFC2833"});
   }
@@ -369,13 +379,16 @@ export class Softphone {
       KEYS.map(k => h("button", {type: "button", class: "key", onclick: () => this.key(k)}, k)));
     fill(this.panel, head,
       h("p", {class: "in-call"},
-        call.state === "talking" ? "En communication " : "Connexion de l'appel… ",
+        call.state !== "talking" ? "Connexion de l'appel… "
+          : call.held ? "En attente (musique pour l'appelant) " : "En communication ",
         h("span", {class: "call-timer"}, "00:00")),
       this.context(),
       this.meter,
       h("div", {class: "actions"},
         h("button", {type: "button", class: "secondary", "aria-pressed": String(this.muted),
                      onclick: () => this.toggleMute()}, this.muted ? "Réactiver le micro" : "Couper le micro"),
+        h("button", {type: "button", class: "secondary", "aria-pressed": String(Boolean(call.held)),
+                     onclick: () => this.toggleHold()}, call.held ? "Reprendre" : "Mettre en attente"),
         h("button", {type: "button", class: "danger", onclick: () => this.hangUp()}, "Raccrocher")),
       pad);
     this.drawTimer();

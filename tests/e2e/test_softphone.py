@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import array
 import math
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 from sqlalchemy import select
 
+from foundation.processes import descendants
 from foundation.settings import load_settings
 from storage import escalations
 from storage.db import Database
@@ -83,6 +85,20 @@ def tone_seconds(stereo: bytes, channel: int, rate: int = 16000) -> float:
         if power / (energy * block / 2) > 0.6:
             found += 1
     return found * block / rate
+
+
+def relay_and_front_cpu(served: Served) -> float:
+    """CPU seconds used so far by the serve's rtpengine and Kamailio processes."""
+    total = 0.0
+    for pid in descendants(served.process.pid):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if command.endswith((b"rtpengine", b"kamailio")):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def recording_of(db: Database, vault: Vault, call_tag: str) -> bytes:
@@ -156,6 +172,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 expect(phone).to_contain_text("Identité vérifiée")  # the caller's context
                 time.sleep(2.0)  # let "je vous mets en relation" end: then only she speaks
                 before = peer.loud_packets
+                cpu_before = relay_and_front_cpu(served)
                 clicked = time.monotonic()
                 answer.click()
                 expect(phone.get_by_text("En communication")).to_be_visible()
@@ -198,11 +215,15 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 expect(phone.get_by_text("En communication")).to_be_visible()
                 phone.get_by_role("button", name="Réactiver le micro").click()
                 time.sleep(3.0)  # she talks again (the recording must hold her voice)
+                cpu = relay_and_front_cpu(served) - cpu_before
+                talked = time.monotonic() - clicked
                 phone.get_by_role("button", name="Raccrocher").click()
                 expect(phone.get_by_text("En communication")).to_have_count(0)
             # the caller's call ended (phone_call waited for Telesec's BYE)
             print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
-                  f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms")
+                  f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms; "
+                  f"rtpengine + Kamailio CPU {100 * cpu / talked:.1f}% of a core over "
+                  f"{talked:.0f} s of the browser call")
             # the recording holds both sides: him on the left, her tone on the right
             audio = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
                                            settings.vault_path), "softphone")

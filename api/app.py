@@ -34,6 +34,7 @@ from api.routers import (
     recordings,
     retention,
     softphone,
+    trunks,
     users,
     voicemail,
 )
@@ -60,7 +61,7 @@ Every read of health data is written to the audit trail.
 CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
 
 ROUTERS = (health, auth, users, practices, agenda, calendars, patients, calls, escalations,
-           voicemail, recordings, audit, retention, gdpr, softphone)
+           voicemail, recordings, audit, retention, gdpr, trunks, softphone)
 
 
 def create_app(

@@ -33,6 +33,7 @@ from scheduling.errors import (
     UnknownVisitType,
 )
 from staff.errors import AccountError, PasswordRefused, UnknownAccount
+from staff.phones import UnknownStaff
 from storage.patients import UnknownPatient
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidSlot: (422, "invalid_request"),
     SchedulingError: (422, "invalid_request"),
     UnknownAccount: (404, "not_found"),
+    UnknownStaff: (404, "not_found"),
     PasswordRefused: (400, "bad_request"),
     AccountError: (409, "conflict"),
 }

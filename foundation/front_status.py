@@ -17,6 +17,17 @@ from typing import Any
 from foundation.settings import Settings
 
 STATUS_FILE = "trunks.json"
+
+STATE_MEANING = {
+    "registered": "registered",
+    "registering": "registering (challenge in progress)",
+    "failed": "registration refused or unanswered; retried every 30 s",
+    "disabled": "disabled",
+    "down": "not registered",
+    "ip": "IP trunk (no registration)",
+    "unknown": "unknown: the front is not running here (start `telesec serve`)",
+}
+"""What each trunk state means, for people (CLI, console)."""
 STALE_AFTER_S = 60.0
 
 

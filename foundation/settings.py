@@ -167,6 +167,9 @@ class MediaRelaySettings(BaseModel):
     port_max: int = Field(30999, ge=1025, le=65535)
     edge_address: str = ""
     """The front's own address that media uses outside (default: sip.listen_host)."""
+    internal_address: str = ""
+    """The front's address on the workers' side (default: sip.worker_host on one machine,
+    sip.listen_host for `telesec front`: set it to the address the nodes reach it on)."""
     public_address: str = ""
     """The public address announced in SDP and SIP when it differs (a 1:1 NAT); empty: none."""
 

@@ -46,6 +46,7 @@ class StaffView:
     must_change_password: bool
     created_at: datetime
     last_login_at: datetime | None
+    sip_phone: bool = False
 
 
 def staff_view(session: Session, user: StaffUser, now: datetime | None = None) -> StaffView:
@@ -60,7 +61,7 @@ def staff_view(session: Session, user: StaffUser, now: datetime | None = None) -
         disabled=user.disabled_at is not None, locked_until=locked,
         mfa_enrolled=user.totp_sealed is not None,
         must_change_password=user.must_change_password, created_at=user.created_at,
-        last_login_at=user.last_login_at,
+        last_login_at=user.last_login_at, sip_phone=user.sip_ha1_sealed is not None,
     )
 
 

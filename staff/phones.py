@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
+from foundation.settings import Settings
 from storage import audit
 from storage.db import Database
 from storage.keyring import Keyring
@@ -30,6 +31,28 @@ class UnknownStaff(LookupError):
 
 def _aad(login: str, realm: str, kek_id: str) -> bytes:
     return f"telesec:sip-phone:{login}:{realm}:{kek_id}".encode()
+
+
+@dataclass(frozen=True)
+class PhoneAccount:
+    """What a secretary types into her SIP phone (the password is shown once)."""
+
+    address: str
+    login: str
+    password: str
+    realm: str
+    registrar: str
+
+
+def phone_account(settings: Settings, login: str, password: str) -> PhoneAccount:
+    """The account settings of ``login``'s phone on this node's front."""
+    sip = settings.sip
+    realm = sip.phones.realm
+    registrar = f"{sip.media.public_address or sip.listen_host}:{sip.listen_port}"
+    if sip.tls:
+        registrar += f" (TLS: port {sip.tls.port})"
+    return PhoneAccount(address=f"sip:{login}@{realm}", login=login, password=password,
+                        realm=realm, registrar=registrar)
 
 
 def ha1(login: str, realm: str, password: str) -> str:

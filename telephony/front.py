@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.front_status import front_run_dir, write_trunk_status
 from foundation.settings import Settings
-from telephony.edge import edge_from_settings
+from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
+from telephony.media_relay import MediaRelay, relay_from_settings
 from telephony.pool_settings import PoolTuning
 
 log = logging.getLogger(__name__)
@@ -124,8 +126,9 @@ def resolve_node(node: EngineNode) -> EngineNode:
 
 
 def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTuning,
-                 run_dir: Path | None = None) -> FrontLayout:
-    """The Kamailio layout dispatching over every worker of ``nodes``."""
+                 run_dir: Path | None = None, relay: RelayLink | None = None) -> FrontLayout:
+    """The Kamailio layout dispatching over every worker of ``nodes`` (media through
+    ``relay`` when given)."""
     if not nodes:
         raise TelesecError("no engine node given; name each one with --node HOST:BASEPORT:COUNT")
     nodes = [resolve_node(node) for node in nodes]
@@ -146,40 +149,69 @@ def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTun
         listen_host=sip.listen_host,
         listen_port=sip.listen_port,
         backends=backends,
-        run_dir=run_dir or settings.data_path / "run" / f"front-{sip.listen_port}",
+        run_dir=run_dir or front_run_dir(settings),
         allowed_networks=list(sip.allowed_networks),
         tuning=tuning,
-        edge=edge_from_settings(sip),  # trunks, phones, TLS, hygiene; no media relay yet
+        edge=edge_from_settings(sip, relay=relay),
         log_level=settings.log_level,
     )
 
 
 class SharedFront:
-    """Kamailio dispatching over several nodes' workers; restarted with backoff if it dies."""
+    """Kamailio dispatching over several nodes' workers, with rtpengine relaying their
+    media when the settings ask for it; each restarted if it dies."""
 
     def __init__(self, settings: Settings, nodes: list[EngineNode], *,
                  tuning: PoolTuning | None = None, run_dir: Path | None = None) -> None:
         self.tuning = tuning or PoolTuning()
         self.nodes = nodes
-        self.layout = front_layout(settings, nodes, tuning=self.tuning, run_dir=run_dir)
-        binary = find_kamailio(settings.sip.kamailio_binary)
+        sip = settings.sip
+        binary = find_kamailio(sip.kamailio_binary)
         if binary is None:
             raise TelesecError(
-                f"Kamailio not found ({settings.sip.kamailio_binary!r}); the shared front needs "
+                f"Kamailio not found ({sip.kamailio_binary!r}); the shared front needs "
                 "it: install the kamailio package or set sip.kamailio_binary"
             )
+        self.run_dir = run_dir or front_run_dir(settings)
+        self.relay: MediaRelay | None = relay_from_settings(
+            sip.media, internal_address=sip.listen_host, external_address=sip.listen_host,
+            run_dir=self.run_dir / "relay")
+        link = RelayLink("127.0.0.1", self.relay.ng_port) if self.relay else None
+        self.layout = front_layout(settings, nodes, tuning=self.tuning, run_dir=self.run_dir,
+                                   relay=link)
         self.kamailio = KamailioFront(binary, self.layout)
         self._shutdown = threading.Event()
+        self._status_at = 0.0
 
     def start(self) -> None:
-        """Write the config, start Kamailio and wait until it answers OPTIONS."""
-        self.kamailio.start()
-        log.info("front on %s:%s dispatching over %d worker(s) of %d node(s): %s",
+        """Start the media relay (if any), write the config, start Kamailio and wait
+        until it answers OPTIONS."""
+        if self.relay is not None:
+            self.relay.start()
+        try:
+            self.kamailio.start()
+        except BaseException:
+            if self.relay is not None:
+                self.relay.stop()
+            raise
+        log.info("front on %s:%s dispatching over %d worker(s) of %d node(s): %s%s",
                  self.layout.listen_host, self.layout.listen_port, len(self.layout.backends),
-                 len(self.nodes), " ".join(str(node) for node in self.nodes))
+                 len(self.nodes), " ".join(str(node) for node in self.nodes),
+                 "" if self.relay else " (no media relay: RTP goes straight to the nodes)")
 
     def stop(self) -> None:
         self.kamailio.stop()
+        if self.relay is not None:
+            self.relay.stop()
+
+    def report_trunks(self) -> None:
+        """The accounts' registration state in the run directory's status file (every 5 s),
+        for `telesec trunks status`, the health endpoint and the metrics on this machine."""
+        now = time.monotonic()
+        if not self.layout.edge.trunks or now - self._status_at < 5.0:
+            return
+        self._status_at = now
+        write_trunk_status(self.run_dir, self.kamailio.trunk_status())
 
     def request_shutdown(self) -> None:
         self._shutdown.set()
@@ -202,6 +234,9 @@ class SharedFront:
     def _watch(self) -> None:
         failures, started_at = 0, time.monotonic()
         while not self._shutdown.wait(_WATCH_S):
+            if self.relay is not None:
+                self.relay.keep_running()
+            self.report_trunks()
             if self.kamailio.is_alive():
                 continue
             stable = time.monotonic() - started_at >= self.tuning.stable_after_s

@@ -34,7 +34,7 @@ from telephony.kamailio_config import (
     write_front_files,
     write_private,
 )
-from telephony.kamailio_rpc import reload_table
+from telephony.kamailio_rpc import reload_table, trunk_states
 from telephony.log_redaction import redact
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,24 @@ class KamailioFront:
             if tables.is_dir():
                 realm = self.layout.edge.phones.realm if self.layout.edge.phones else "telesec"
                 write_private(tables / "subscriber", render_subscribers(list(self.phones), realm))
+
+    def trunk_status(self) -> list[dict[str, object]]:
+        """Each SIP account's registration as this front sees it (an IP trunk reads
+        ``ip``; an account Kamailio does not report, or a front that is down, ``down``)."""
+        states = {}
+        if self.is_alive():
+            with contextlib.suppress(TelesecError):
+                states = trunk_states(self.layout.rpc_socket)
+        entries: list[dict[str, object]] = []
+        for trunk in self.layout.edge.trunks:
+            if trunk.kind == "ip":
+                entries.append({"name": trunk.name, "state": "ip", "registered": False})
+                continue
+            state = states.get(trunk.uuid)
+            entries.append({"name": trunk.name, "state": state.state if state else "down",
+                            "registered": bool(state and state.registered),
+                            "expires_s": state.expires if state else 0})
+        return entries
 
     @property
     def pid(self) -> int | None:

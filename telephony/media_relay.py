@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from foundation.errors import TelesecError
+from foundation.settings import MediaRelaySettings
 
 log = logging.getLogger("telesec.telephony.rtpengine")
 
@@ -72,6 +73,30 @@ def _free_loopback_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def relay_from_settings(media: MediaRelaySettings, *, internal_address: str,
+                        external_address: str, run_dir: Path) -> MediaRelay | None:
+    """The rtpengine ``media`` asks for (auto: when installed), not started; None when off."""
+    if media.relay == "off":
+        return None
+    binary = find_rtpengine(media.rtpengine_binary)
+    if binary is None:
+        if media.relay == "on":
+            raise TelesecError(
+                f"sip.media.relay is on but rtpengine ({media.rtpengine_binary!r}) is not "
+                "installed; install the rtpengine-daemon package or set relay = \"auto\""
+            )
+        log.warning("rtpengine not found: RTP goes straight between callers and workers, "
+                    "which only works without NAT; install rtpengine-daemon")
+        return None
+    return MediaRelay(binary, RelayLayout(
+        internal_address=media.internal_address or internal_address,
+        external_address=media.edge_address or external_address,
+        port_min=media.port_min, port_max=media.port_max,
+        run_dir=run_dir, public_address=media.public_address,
+        ng_port=_free_loopback_udp_port(),
+    ))
 
 
 def render_config(layout: RelayLayout, ng_port: int) -> str:
@@ -150,6 +175,18 @@ class MediaRelay:
         self.stop()
         raise TelesecError(f"rtpengine did not answer on 127.0.0.1:{self.ng_port} within "
                            f"{timeout:.0f} s: {self._summary()}")
+
+    def keep_running(self) -> None:
+        """Restart rtpengine if it died (calls in progress lose their audio)."""
+        if self.is_alive():
+            return
+        log.error("rtpengine (pid %s) exited; restarting it (calls in progress lose audio)",
+                  self.pid)
+        self.stop(timeout=1)
+        try:
+            self.start()
+        except TelesecError as exc:
+            log.error("rtpengine restart failed: %s", exc)
 
     def _summary(self) -> str:
         errors = [line for line in self._recent if "ERR" in line or "CRIT" in line]

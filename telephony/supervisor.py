@@ -38,7 +38,7 @@ from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.kamailio_rpc import TrunkState, trunk_states
-from telephony.media_relay import MediaRelay, RelayLayout, find_rtpengine
+from telephony.media_relay import MediaRelay, relay_from_settings
 from telephony.pool_settings import PoolTuning
 
 log = logging.getLogger(__name__)
@@ -289,26 +289,12 @@ class Supervisor:
 
     def _start_relay(self) -> RelayLink | None:
         """Start rtpengine as the settings ask (auto: when installed); its control link."""
-        media = self.settings.sip.media
-        if media.relay == "off":
-            return None
-        binary = find_rtpengine(media.rtpengine_binary)
-        if binary is None:
-            if media.relay == "on":
-                raise TelesecError(
-                    f"sip.media.relay is on but rtpengine ({media.rtpengine_binary!r}) is not "
-                    "installed; install the rtpengine-daemon package or set relay = \"auto\""
-                )
-            log.warning("rtpengine not found: RTP goes straight between callers and workers, "
-                        "which only works without NAT; install rtpengine-daemon")
-            return None
         sip = self.settings.sip
-        self._relay = MediaRelay(binary, RelayLayout(
-            internal_address=sip.worker_host,
-            external_address=media.edge_address or sip.listen_host,
-            port_min=media.port_min, port_max=media.port_max,
-            run_dir=self.run_dir / "relay", public_address=media.public_address,
-        ))
+        self._relay = relay_from_settings(sip.media, internal_address=sip.worker_host,
+                                          external_address=sip.listen_host,
+                                          run_dir=self.run_dir / "relay")
+        if self._relay is None:
+            return None
         self._relay.start()
         return RelayLink("127.0.0.1", self._relay.ng_port)
 
@@ -429,32 +415,11 @@ class Supervisor:
         if front is None or not front.layout.edge.trunks or now - self._status_at < 5.0:
             return
         self._status_at = now
-        try:
-            states = self.trunk_states() if front.is_alive() else {}
-        except TelesecError:
-            states = {}
-        entries = []
-        for trunk in front.layout.edge.trunks:
-            if trunk.kind == "ip":
-                entries.append({"name": trunk.name, "state": "ip", "registered": False})
-                continue
-            state = states.get(trunk.uuid)
-            entries.append({"name": trunk.name, "state": state.state if state else "down",
-                            "registered": bool(state and state.registered),
-                            "expires_s": state.expires if state else 0})
-        write_trunk_status(self.run_dir, entries)
+        write_trunk_status(self.run_dir, front.trunk_status())
 
     def _check_relay(self) -> None:
-        relay = self._relay
-        if relay is None or relay.is_alive() or self._stopping.is_set():
-            return
-        log.error("rtpengine (pid %s) exited; restarting it (calls in progress lose audio)",
-                  relay.pid)
-        relay.stop(timeout=1)
-        try:
-            relay.start()
-        except TelesecError as exc:
-            log.error("rtpengine restart failed: %s", exc)
+        if self._relay is not None and not self._stopping.is_set():
+            self._relay.keep_running()
 
     def _check_worker(self, slot: _WorkerSlot, now: float) -> None:
         if slot.restart_at is not None:

@@ -1,4 +1,4 @@
-"""Staff users (admin): create with enrolment, change access, disable, reset MFA.
+"""Staff users (admin): create with enrolment, change access, disable, reset MFA, SIP phones.
 
 An unknown login is a 404 and a refused change a 409, answered in :mod:`api.errors`.
 """
@@ -12,7 +12,8 @@ from fastapi import APIRouter, Path, status
 from api.deps import Admin, Context
 from api.errors import COMMON_RESPONSES, responses
 from api.schemas.common import Done
-from api.schemas.staff import EnrolmentOut, UserIn, UserOut, UserPatch
+from api.schemas.staff import EnrolmentOut, SipPhoneOut, UserIn, UserOut, UserPatch
+from staff import phones
 from staff.accounts import StaffView
 from staff.enrolment import Enrolment, enrolment_qr_data_uri
 
@@ -77,3 +78,23 @@ def enable_user(login: Login, admin: Admin, ctx: Context) -> Done:
 def reset_mfa(login: Login, admin: Admin, ctx: Context) -> EnrolmentOut:
     """New TOTP secret and recovery codes (shown once); the user's sessions end."""
     return _enrolment(ctx.accounts.reset_mfa(login, actor=admin.actor))
+
+
+@router.post("/{login}/sip-password", response_model=SipPhoneOut)
+def set_sip_password(login: Login, admin: Admin, ctx: Context) -> SipPhoneOut:
+    """A new password for the user's SIP phone (shown once; the old one stops working);
+    transfers to the user then ring that phone wherever it registers from."""
+    settings = ctx.settings
+    password = phones.set_password(ctx.db, ctx.keyring, login, settings.sip.phones.realm,
+                                   actor=admin.actor)
+    account = phones.phone_account(settings, login, password)
+    return SipPhoneOut(address=account.address, login=account.login,
+                       password=account.password, realm=account.realm,
+                       registrar=account.registrar)
+
+
+@router.delete("/{login}/sip-password", response_model=Done)
+def clear_sip_password(login: Login, admin: Admin, ctx: Context) -> Done:
+    """Take the user's phone off the front (it stops ringing within a minute)."""
+    phones.clear_password(ctx.db, login, actor=admin.actor)
+    return Done()

@@ -89,3 +89,15 @@ class HealthOut(BaseModel):
     database: str
     trunks: dict[str, str] = {}
     """Each SIP account's state at the front (registered, failed, ip, unknown...)."""
+
+
+class TrunkOut(BaseModel):
+    """One SIP account or IP trunk of the front, as the running front last saw it."""
+
+    name: str
+    kind: str
+    where: str
+    """The account's address of record (register) or the provider's proxy (ip)."""
+    numbers: list[str]
+    state: str
+    meaning: str

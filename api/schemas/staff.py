@@ -34,6 +34,8 @@ class UserOut(BaseModel):
     must_change_password: bool
     created_at: datetime
     last_login_at: datetime | None
+    sip_phone: bool = False
+    """A SIP phone password is set: the account's phone may register to the front."""
 
 
 class EnrolmentOut(BaseModel):
@@ -46,3 +48,13 @@ class EnrolmentOut(BaseModel):
     otpauth_qr: str = Field(description="the otpauth URI as a QR code to scan: an SVG "
                                         "image as a data: URI")
     recovery_codes: list[str]
+
+
+class SipPhoneOut(BaseModel):
+    """Shown once: what to type into the secretary's SIP phone or softphone."""
+
+    address: str
+    login: str
+    password: str
+    realm: str
+    registrar: str

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from foundation.front_status import read_trunk_status
+from foundation.front_status import STATE_MEANING, read_trunk_status
 from foundation.settings import load_settings
 
 app = typer.Typer(help="The SIP accounts and IP trunks of the front (sip.trunks in the settings).",
                   no_args_is_help=True)
-
-_MEANING = {
-    "registered": "registered",
-    "registering": "registering (challenge in progress)",
-    "failed": "registration refused or unanswered; retried every 30 s",
-    "disabled": "disabled",
-    "down": "not registered",
-    "ip": "IP trunk (no registration)",
-    "unknown": "unknown: the front is not running here (start `telesec serve`)",
-}
 
 
 @app.command("status")
@@ -36,6 +26,6 @@ def status() -> None:
         if trunk.kind == "register" and state != "registered":
             healthy = False
         where = trunk.aor if trunk.kind == "register" else trunk.registrar
-        typer.echo(f"{trunk.name}\t{trunk.kind}\t{where}\t{_MEANING.get(state, state)}")
+        typer.echo(f"{trunk.name}\t{trunk.kind}\t{where}\t{STATE_MEANING.get(state, state)}")
     if not healthy:
         raise typer.Exit(1)

@@ -138,10 +138,9 @@ def sip_password(
         raise TelesecError(f"no staff account {login!r}; see `telesec users list`") from None
     finally:
         db.dispose()
-    sip = settings.sip
-    typer.echo(f"SIP account:   sip:{login}@{realm}")
-    typer.echo(f"user / auth:   {login}")
-    typer.echo(f"password:      {password}  (shown once; run this again to replace it)")
-    typer.echo(f"realm:         {realm}")
-    typer.echo(f"registrar:     {sip.media.public_address or sip.listen_host}:{sip.listen_port}"
-               + (f" (TLS: port {sip.tls.port})" if sip.tls else ""))
+    account = phone_credentials.phone_account(settings, login, password)
+    typer.echo(f"SIP account:   {account.address}")
+    typer.echo(f"user / auth:   {account.login}")
+    typer.echo(f"password:      {account.password}  (shown once; run this again to replace it)")
+    typer.echo(f"realm:         {account.realm}")
+    typer.echo(f"registrar:     {account.registrar}")

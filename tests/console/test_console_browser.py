@@ -17,6 +17,7 @@ import pyotp
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from staff import phones
 from storage import escalations
 from storage.models import Appointment, Practitioner, VaultObject
 from storage.patients import PatientDirectory
@@ -204,7 +205,20 @@ def test_doctor_plays_a_voicemail_and_the_audit_shows_it(site: ConsoleSite, page
     site.shot(page, "admin-enrolment")
     dialog.get_by_role("button", name="Fermer").click()
     expect(page.locator('tr[data-login="n.martin"]')).to_contain_text("Mot de passe provisoire")
+    expect(page.get_by_role("heading", name="Lignes SIP")).to_be_visible()
+    expect(page.get_by_text("Aucune ligne configurée")).to_be_visible()
     site.shot(page, "admin-users")
+
+    # her SIP phone: the password is shown once and only its HA1 reaches the front
+    page.locator('tr[data-login="n.martin"]').get_by_role("button", name="Téléphone SIP…").click()
+    dialog.get_by_role("button", name="Créer le mot de passe").click()
+    expect(dialog).to_contain_text("sip:n.martin@telesec")
+    password = dialog.locator('[data-role="sip-password"]').inner_text()
+    [phone] = phones.phone_credentials(world.db, world.keyring, "telesec")
+    assert phone == phones.PhoneCredential("n.martin", phones.ha1("n.martin", "telesec", password))
+    site.shot(page, "admin-sip-phone")
+    dialog.get_by_role("button", name="Fermer").click()
+    expect(page.locator('tr[data-login="n.martin"]')).to_contain_text("Configuré")
 
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_text("Chaîne d'audit intègre")).to_be_visible()

@@ -162,6 +162,9 @@ class Cluster:
         self.root = root
         self.base = port_block()
         self.front_port = self.base + 50
+        # 17000-17999 -> 40000-49999: a thousand relay ports per block of SIP ports
+        first = 40000 + (self.base - 17000) * 10
+        self.relay_ports = (first, first + 999)
         self.shared = root / "shared"
         self.shared.mkdir()
         self.race_file = self.shared / "race.json"
@@ -226,6 +229,10 @@ class Cluster:
             TELESEC_SIP__LISTEN_HOST=FRONT_HOST,
             TELESEC_SIP__LISTEN_PORT=str(self.front_port),
             TELESEC_SIP__ALLOWED_NETWORKS=json.dumps([f"{FRONT_HOST}/32"]),
+            # the front relays the nodes' media, on ports of this cluster's own
+            TELESEC_SIP__MEDIA__RELAY="on",
+            TELESEC_SIP__MEDIA__PORT_MIN=str(self.relay_ports[0]),
+            TELESEC_SIP__MEDIA__PORT_MAX=str(self.relay_ports[1]),
             TELESEC_LOG_LEVEL="DEBUG",  # Kamailio's routing lines ("call-id X to worker Y")
         )
         args = [sys.executable, "-m", "telesec.cli", "front",
@@ -243,6 +250,17 @@ class Cluster:
         assert up and self.front.poll() is None, self.front_text()[-3000:]
 
     # -- observing -----------------------------------------------------------------------
+    def relay_holds(self, call_id: str) -> bool:
+        """True if the front's rtpengine holds the media of ``call_id`` (ng ``query``)."""
+        run = self.root / "front" / "run" / f"front-{self.front_port}" / "relay"
+        found = re.search(r"listen-ng = 127\.0\.0\.1:(\d+)", (run / "rtpengine.conf").read_text())
+        assert found, "no ng port in the relay's configuration"
+        query = f"d7:command5:query7:call-id{len(call_id)}:{call_id}e"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2)
+            sock.sendto(f"c0ffee {query}".encode(), ("127.0.0.1", int(found.group(1))))
+            return b"6:result2:ok" in sock.recv(65536)
+
     def front_text(self) -> str:
         return self.front_log.read_text(errors="replace")
 

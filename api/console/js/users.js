@@ -1,9 +1,10 @@
-// Staff accounts (admin): create, assign practices, disable, reset MFA.
+// Staff accounts (admin): create, assign practices, disable, reset MFA, SIP phones; the SIP lines.
 
 import {api} from "./api.js";
 import {h, fill, field, busy, toast, showError} from "./dom.js";
 import * as fmt from "./format.js";
 import {modal, showEnrolment} from "./dialog.js";
+import {trunksPanel} from "./trunks.js";
 
 function stateOf(user) {
   if (user.disabled) return h("span", {class: "badge danger"}, "Désactivé");
@@ -36,7 +37,7 @@ export function usersView(place, session) {
     }
     fill(table, h("table", {class: "grid"},
       h("thead", {}, h("tr", {}, ["Identifiant", "Rôle", "Cabinets", "Double facteur", "État",
-        "Dernière connexion", "Actions"].map(t => h("th", {scope: "col"}, t)))),
+        "Téléphone SIP", "Dernière connexion", "Actions"].map(t => h("th", {scope: "col"}, t)))),
       h("tbody", {}, users.map(u => h("tr", {dataset: {login: u.login}},
         h("td", {}, h("strong", {}, u.login)),
         h("td", {}, fmt.roleLabel(u.role), u.shared_box ? h("span", {class: "muted small"}, " · boîte partagée") : null),
@@ -44,6 +45,7 @@ export function usersView(place, session) {
           : u.practice_ids.map(id => session.practiceById.get(id)?.name || `#${id}`).join(", ") || "—"),
         h("td", {}, u.mfa_enrolled ? "Activé" : h("span", {class: "badge warn"}, "À enrôler")),
         h("td", {}, stateOf(u)),
+        h("td", {}, u.sip_phone ? "Configuré" : h("span", {class: "muted"}, "—")),
         h("td", {}, u.last_login_at ? fmt.dateTime(u.last_login_at) : "jamais"),
         h("td", {}, h("div", {class: "row-actions"}, actions(u))))))));
   }
@@ -68,6 +70,8 @@ export function usersView(place, session) {
       });
     });
     buttons.push(reset);
+    buttons.push(h("button", {type: "button", class: "ghost small", onclick: () => phoneDialog(user)},
+      "Téléphone SIP…"));
     const toggle = h("button", {type: "button", class: user.disabled ? "ghost small" : "ghost small danger"},
       user.disabled ? "Réactiver" : "Désactiver");
     toggle.addEventListener("click", () => {
@@ -84,6 +88,55 @@ export function usersView(place, session) {
     });
     buttons.push(toggle);
     return buttons;
+  }
+
+  function phoneDialog(user) {
+    const errors2 = h("div");
+    const result = h("div");
+    const create = h("button", {type: "button", class: "primary"},
+      user.sip_phone ? "Nouveau mot de passe" : "Créer le mot de passe");
+    const remove = h("button", {type: "button", class: "ghost danger", hidden: !user.sip_phone},
+      "Retirer le téléphone");
+    create.addEventListener("click", () => busy(create, async () => {
+      showError(errors2, null);
+      let phone;
+      try {
+        phone = await api(`/users/${user.login}/sip-password`, {method: "POST"});
+      } catch (error) {
+        showError(errors2, error);
+        return;
+      }
+      create.hidden = true;
+      remove.hidden = true;
+      fill(result, h("div", {class: "enrolment"},
+        h("p", {class: "notice warn"},
+          "Affiché une seule fois : l'ancien mot de passe ne marche plus. À saisir dans le téléphone ou le logiciel SIP."),
+        h("dl", {class: "phone-account"},
+          h("dt", {}, "Compte SIP"), h("dd", {class: "secret"}, phone.address),
+          h("dt", {}, "Utilisateur"), h("dd", {class: "secret"}, phone.login),
+          h("dt", {}, "Mot de passe"), h("dd", {class: "secret", dataset: {role: "sip-password"}}, phone.password),
+          h("dt", {}, "Domaine (realm)"), h("dd", {class: "secret"}, phone.realm),
+          h("dt", {}, "Serveur d'enregistrement"), h("dd", {class: "secret"}, phone.registrar))));
+      load();
+    }));
+    remove.addEventListener("click", () => {
+      if (!window.confirm(`Retirer le téléphone SIP de ${user.login} ? Il ne sonnera plus.`)) return;
+      busy(remove, async () => {
+        try {
+          await api(`/users/${user.login}/sip-password`, {method: "DELETE"});
+        } catch (error) {
+          showError(errors2, error);
+          return;
+        }
+        dialog.close();
+        toast("Téléphone retiré : il cesse de sonner d'ici une minute.", "ok");
+        load();
+      });
+    });
+    const dialog = modal(`Téléphone SIP de ${user.login}`, h("div", {},
+      h("p", {class: "muted small"},
+        "Le téléphone s'enregistre auprès de Telesec avec ces identifiants ; les transferts vers ce compte le font sonner où qu'il soit."),
+      errors2, result, h("div", {class: "form-end"}, remove, create)));
   }
 
   function editAccess(user) {
@@ -167,7 +220,9 @@ export function usersView(place, session) {
       h("summary", {}, "Ajouter un utilisateur"), form);
   }
 
+  const lines = h("div");
   fill(place, h("div", {class: "view-head"}, h("h1", {}, "Utilisateurs")),
-    addForm(), errors, table);
+    addForm(), errors, table, lines);
   load();
+  trunksPanel(lines);
 }

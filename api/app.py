@@ -35,6 +35,7 @@ from api.routers import (
     practices,
     recordings,
     retention,
+    softphone,
     trunks,
     users,
     voicemail,
@@ -65,7 +66,7 @@ Every read of health data is written to the audit trail.
 CONSOLE_FILES = Path(__file__).with_name("console")  # the staff web console (static files)
 
 ROUTERS = (health, auth, users, practices, agenda, calendars, patients, calls, escalations,
-           voicemail, recordings, audit, retention, gdpr, trunks)
+           voicemail, recordings, audit, retention, gdpr, trunks, softphone)
 
 
 def create_app(
@@ -99,6 +100,7 @@ def create_app(
                          include_in_schema=False)
     app.mount("/console", StaticFiles(directory=CONSOLE_FILES, html=True), name="console")
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    webphone = settings.webphone_url if settings.sip.webphone.enabled else None
+    app.add_middleware(SecurityHeaders, softphone=webphone)
     app.add_middleware(TrustedProxies, networks=settings.api.trusted_proxies)  # outermost
     return app

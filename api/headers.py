@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 BASE_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; img-src 'self' data:; media-src 'self'; object-src 'none'; "
-     b"frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -22,8 +22,17 @@ NO_STORE = (b"cache-control", b"no-store")
 class SecurityHeaders:
     """Adds CSP, nosniff, referrer and framing rules, no-store; HSTS over TLS."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, softphone: str | None = None) -> None:
         self.app = app
+        self.base = list(BASE_HEADERS)
+        if softphone:  # the console's softphone: its WebSocket, and the microphone
+            self.base = [h for h in self.base
+                         if h[0] not in (b"content-security-policy", b"permissions-policy")]
+            self.base += [
+                (b"content-security-policy",
+                 f"{CSP}; connect-src 'self' {softphone}".encode()),
+                (b"permissions-policy", b"camera=(), microphone=(self), geolocation=()"),
+            ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,7 +44,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                extra = [h for h in BASE_HEADERS if h[0] not in present]
+                extra = [h for h in self.base if h[0] not in present]
                 if NO_STORE[0] not in present:
                     extra.append(NO_STORE)
                 if tls:

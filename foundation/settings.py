@@ -210,6 +210,27 @@ class PhoneSettings(BaseModel):
         return _networks(values)
 
 
+class WebphoneSettings(BaseModel):
+    """The console's softphone: SIP over WebSocket on the front (``[sip.webphone]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    ws_port: int = Field(5066, ge=1, le=65535)
+    """Plain WebSocket (ws://) port of the front; for a page served over HTTP on loopback,
+    or behind a reverse proxy that terminates TLS (docs/deploy.md)."""
+    wss_port: int | None = Field(None, ge=1, le=65535)
+    """Secure WebSocket (wss://) port, with [sip.tls]'s certificate and key."""
+    url: str = Field("", pattern=r"^(wss?://[^\s\"';]+)?$")
+    """The address browsers connect to; empty: wss on wss_port if set, else ws on ws_port,
+    at sip.listen_host."""
+    token_ttl_s: int = Field(900, ge=60, le=12 * 3600)
+    """How long a SIP token minted for a console session stays valid (renewed by the page)."""
+    secret_file: Path | None = None
+    """The secret the API and the front share (made 0600 on first use); default
+    <data_dir>/webphone.secret."""
+
+
 DEFAULT_SCANNERS = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "iWar",
                     "sundayddr", "VaxSIPUserAgent", "SIVuS", "smap", "pplsip", "PortSIP VoIP SDK"]
 
@@ -240,6 +261,7 @@ class SipSettings(BaseModel):
     tls: SipTlsSettings | None = None
     media: MediaRelaySettings = MediaRelaySettings()
     phones: PhoneSettings = PhoneSettings()
+    webphone: WebphoneSettings = WebphoneSettings()
 
     @field_validator("allowed_networks", "front_networks")
     @classmethod
@@ -412,6 +434,24 @@ class Settings(BaseSettings):
     @cached_property
     def data_path(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def webphone_secret_path(self) -> Path:
+        """The secret the API and the front share for the console softphone's tokens."""
+        named = self.sip.webphone.secret_file
+        return (named or self.data_path / "webphone.secret").expanduser().resolve()
+
+    @property
+    def webphone_url(self) -> str:
+        """The WebSocket address the console's softphone connects to."""
+        phone = self.sip.webphone
+        if phone.url:
+            return phone.url
+        host = self.sip.listen_host
+        host = f"[{host}]" if ":" in host else host
+        if phone.wss_port is not None:
+            return f"wss://{host}:{phone.wss_port}"
+        return f"ws://{host}:{phone.ws_port}"
 
     @property
     def effective_database_url(self) -> str:

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules rtpengine-daemon iproute2 nftables
+SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules kamailio-websocket-modules
+                 kamailio-autheph-modules rtpengine-daemon iproute2 nftables
                  espeak-ng sox chromium redis-server)
 
 missing=()
@@ -28,3 +29,14 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# The console's third-party browser code (JsSIP for the softphone), pinned by
+# console-vendor/package-lock.json and bundled into api/console/vendor/.
+if ! command -v npm >/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup: npm is missing (Debian package npm); run this script as root or install it" >&2
+        exit 1
+    fi
+    apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+(cd console-vendor && npm ci --no-audit --no-fund --silent && npm run --silent build >/dev/null)

@@ -73,6 +73,16 @@ class PhoneAccess:
 
 
 @dataclass(frozen=True)
+class WebphoneAccess:
+    """The console's softphones: SIP over WebSocket, tokens checked with the shared secret."""
+
+    realm: str
+    ws_port: int
+    wss_port: int | None
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Edge:
     """Everything of the front's configuration beyond spreading calls over the workers."""
 
@@ -80,6 +90,7 @@ class Edge:
     tls: TlsListener | None = None
     relay: RelayLink | None = None
     phones: PhoneAccess | None = None
+    webphone: WebphoneAccess | None = None
     user_agent: str = "Telesec"
     scanners: tuple[str, ...] = ()
     advertise: str = ""  # public address announced in SIP when behind a 1:1 NAT
@@ -149,8 +160,9 @@ def edge_trunk(trunk: TrunkSettings) -> EdgeTrunk:
 
 
 def edge_from_settings(sip: SipSettings, *, relay: RelayLink | None = None,
-                       check_numbers: bool = False) -> Edge:
-    """The :class:`Edge` of ``sip`` (reads the trunks' passwords)."""
+                       check_numbers: bool = False, webphone_secret: str | None = None) -> Edge:
+    """The :class:`Edge` of ``sip`` (reads the trunks' passwords); the console's softphones
+    register only when ``sip.webphone`` is enabled and ``webphone_secret`` is given."""
     tls = None
     if sip.tls is not None:
         for what, path in (("certificate", sip.tls.certificate),
@@ -169,7 +181,15 @@ def edge_from_settings(sip: SipSettings, *, relay: RelayLink | None = None,
                                "no TLS listener; add a [sip.tls] section (certificate, key)")
     phones = (PhoneAccess(sip.phones.realm, tuple(sip.phones.networks))
               if sip.phones.enabled else None)
+    webphone = None
+    if sip.webphone.enabled and webphone_secret:
+        if sip.webphone.wss_port is not None and tls is None:
+            raise TelesecError("sip.webphone.wss_port needs the front's certificate: add a "
+                               "[sip.tls] section (certificate, key)")
+        webphone = WebphoneAccess(sip.phones.realm, sip.webphone.ws_port,
+                                  sip.webphone.wss_port, webphone_secret)
     return Edge(
+        webphone=webphone,
         trunks=tuple(edge_trunk(trunk) for trunk in sip.trunks),
         tls=tls,
         relay=relay,

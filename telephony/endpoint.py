@@ -299,6 +299,10 @@ class SipEndpoint:
         """A bridge port for a call's audio, from the pool (SIP thread)."""
         return self._ports.acquire(tap, time.monotonic())
 
+    def release_port(self, port: CallAudioPort) -> None:
+        """Give a port from :meth:`audio_port` back to the pool (SIP thread)."""
+        self._retire(port)
+
     def _retire(self, port: CallAudioPort | None) -> None:
         if port is not None:
             self._ports.release(port, time.monotonic())
@@ -353,7 +357,8 @@ class SipEndpoint:
         account = self._account
         assert account is not None
         call = SipCall(account, pj.PJSUA_INVALID_ID, self._enqueue, self._calls)
-        prm = call_param()
+        # the caller's Call-ID: a console softphone finds the call's card with it
+        prm = call_param(headers={CALL_HEADER: bridge.patient.info.call_id})
         uri = dial_uri(target, self.config.outbound_proxy)
         practice = bridge.patient.info.dialled
         if self.config.outbound_proxy and practice:
@@ -432,6 +437,10 @@ class SipEndpoint:
             ep.libDestroy()
         self._ports.abandon()
         self._ep = None
+
+
+#: Header of a bridged transfer's outgoing call naming the caller's call (its SIP Call-ID)
+CALL_HEADER = "X-Telesec-Call"
 
 
 def dial_uri(target: str, outbound_proxy: str) -> str:

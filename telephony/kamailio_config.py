@@ -121,8 +121,13 @@ def _listen_lines(layout: FrontLayout) -> str:
     if edge.tls is not None:
         tls_advertise = f" advertise {edge.advertise}:{edge.tls.port}" if edge.advertise else ""
         lines.append(f"listen=tls:{host}:{edge.tls.port}{tls_advertise}")
-    if edge.phones is not None:
-        lines.append(f'alias="{edge.phones.realm}"')  # sip:LOGIN@REALM is this front
+    if edge.webphone is not None:
+        lines.append(f"listen=tcp:{host}:{edge.webphone.ws_port}")
+        if edge.webphone.wss_port is not None:
+            lines.append(f"listen=tls:{host}:{edge.webphone.wss_port}")
+    if edge.phones is not None or edge.webphone is not None:
+        realm = (edge.phones or edge.webphone).realm
+        lines.append(f'alias="{realm}"')  # sip:LOGIN@REALM is this front
     if edge.advertise:
         lines.append(f'alias="{edge.advertise}:{layout.listen_port}"')
     return "\n".join(lines)
@@ -139,8 +144,12 @@ def _modules(layout: FrontLayout) -> str:
         names.append("uac")
     if any(t.kind == "register" and t.keepalive_s for t in edge.trunks):
         names.append("rtimer")
+    if edge.phones is not None or edge.webphone is not None:
+        names += ["usrloc", "registrar", "auth"]
     if edge.phones is not None:
-        names += ["usrloc", "registrar", "auth", "auth_db"]
+        names.append("auth_db")
+    if edge.webphone is not None:
+        names += ["xhttp", "websocket", "auth_ephemeral"]
     if edge.relay is not None:
         names.append("rtpengine")
     return "\n".join(f'loadmodule "{name}.so"' for name in names)
@@ -187,12 +196,22 @@ def _edge_params(layout: FrontLayout) -> str:
             f'modparam("rtimer", "timer", "name=keepalive;interval={min(keepalives)};mode=1;")',
             'modparam("rtimer", "exec", "timer=keepalive;route=KEEPALIVE")',
         ]
-    if edge.phones is not None:
+    if edge.phones is not None or edge.webphone is not None:
         lines += [
             'modparam("usrloc", "db_mode", 0)',
             'modparam("registrar", "received_avp", "$avp(received)")',
             'modparam("registrar", "min_expires", 30)',
             'modparam("registrar", "max_expires", 3600)',
+        ]
+    if edge.webphone is not None:
+        lines += [
+            f'modparam("auth_ephemeral", "secret", "{_quote(edge.webphone.secret)}")',
+            'modparam("auth_ephemeral", "sha_algorithm", 1)',
+            'modparam("websocket", "keepalive_mechanism", 1)',
+            'modparam("websocket", "keepalive_timeout", 30)',
+        ]
+    if edge.phones is not None:
+        lines += [
             f'modparam("auth_db", "db_url", "{db_url}")',
             'modparam("auth_db", "calculate_ha1", 0)',
             'modparam("auth_db", "password_column", "ha1")',
@@ -373,6 +392,12 @@ _RELAY_IN = ("direction=external direction=internal replace-origin "
              "replace-session-connection ICE=remove RTP/AVP")
 _RELAY_OUT = ("direction=internal direction=external replace-origin "
               "replace-session-connection ICE=remove")
+#: towards a console softphone: ICE, DTLS-SRTP, rtcp-mux, as browsers require
+_RELAY_WEBRTC = ("direction=internal direction=external replace-origin "
+                 "replace-session-connection ICE=force DTLS=passive UDP/TLS/RTP/SAVPF "
+                 "SDES-off rtcp-mux-offer generate-mid")
+#: a softphone's re-offer (hold, resume) towards a worker: plain RTP again
+_RELAY_FROM_WEBRTC = "replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux"
 
 
 def render_config(layout: FrontLayout) -> str:
@@ -405,11 +430,7 @@ def render_config(layout: FrontLayout) -> str:
     xlog("L_INFO", "a phone registered, call-id $ci\\n");
     exit;
 }}"""
-        phone_lookup = """        if (lookup("location")) {
-            xlog("L_INFO", "call-id $ci to a registered phone\\n");
-            route(RELAY_OUT);
-            exit;
-        }"""
+        phone_lookup = _PHONE_LOOKUP
         phone_sources = (f'has_totag() || (is_method("REGISTER") && '
                          f'is_in_subnet("$si", "{",".join(phones.networks)}"))')
     else:
@@ -417,9 +438,20 @@ def render_config(layout: FrontLayout) -> str:
     sl_send_reply("403", "Forbidden");
     exit;
 }"""
-        phone_lookup = ""
+        phone_lookup = _PHONE_LOOKUP if edge.webphone is not None else ""
         phone_sources = "has_totag()"
+    webphone = edge.webphone
+    if webphone is not None:
+        phone_sources += ' || $proto == "ws" || $proto == "wss"'
     return _TEMPLATE.format(
+        webphone_core="tcp_accept_no_cl=yes" if webphone is not None else "",
+        webphone_check=_WEBPHONE_CHECK if webphone is not None else "",
+        webphone_routes=_webphone_routes(webphone) if webphone is not None else "",
+        webphone_reply=(
+            '    if ($proto == "ws" || $proto == "wss") {\n'
+            "        add_contact_alias();\n"
+            "    }"
+        ) if webphone is not None else "",
         debug=KAMAILIO_DEBUG[layout.log_level.upper()],
         listen=_listen_lines(layout),
         tls_core="enable_tls=yes" if edge.tls is not None else "",
@@ -460,7 +492,11 @@ def render_config(layout: FrontLayout) -> str:
         relay_reoffer=(
             '        if ((is_method("INVITE") || is_method("UPDATE")) && '
             'has_body("application/sdp")) {\n'
-            '            if (ds_is_from_list("' + str(DISPATCHER_SET) + '")) '
+            '            if ($du =~ "transport=wss?" || $ru =~ "transport=wss?") '
+            f'rtpengine_offer("{_RELAY_WEBRTC}");\n'
+            '            else if ($proto == "ws" || $proto == "wss") '
+            f'rtpengine_offer("{_RELAY_FROM_WEBRTC}");\n'
+            '            else if (ds_is_from_list("' + str(DISPATCHER_SET) + '")) '
             'rtpengine_offer("replace-origin replace-session-connection ICE=remove");\n'
             '            else rtpengine_offer("replace-origin replace-session-connection '
             'ICE=remove RTP/AVP");\n'
@@ -476,6 +512,75 @@ def render_config(layout: FrontLayout) -> str:
         to_trunk=_outbound_trunks(layout),
         keepalive=_keepalive(layout),
     )
+
+
+_PHONE_LOOKUP = """        if ($rU =~ "^desk-") {
+            # every console softphone of the practice's desk rings (parallel fork)
+            $var(relay_flags) = "WEBRTC_FLAGS";
+        }
+        if (lookup("location")) {
+            xlog("L_INFO", "call-id $ci to a registered phone or desk\\n");
+            route(RELAY_OUT);
+            exit;
+        }
+        $var(relay_flags) = "";""".replace("WEBRTC_FLAGS", _RELAY_WEBRTC)
+
+_WEBPHONE_CHECK = """    if ($proto == "ws" || $proto == "wss") {
+        route(WEBPHONE);
+    }"""
+
+
+def _webphone_routes(webphone) -> str:
+    """The WebSocket handshake and the console softphones' registrations (token auth)."""
+    ports = [str(webphone.ws_port)] + ([str(webphone.wss_port)] if webphone.wss_port else [])
+    port_check = " && ".join(f"$Rp != {port}" for port in ports)
+    return f"""event_route[xhttp:request] {{
+    set_reply_close();
+    set_reply_no_connect();
+    if ({port_check}) {{
+        xhttp_reply("403", "Forbidden", "", "");
+        exit;
+    }}
+    if ($hdr(Upgrade) =~ "websocket" && $hdr(Connection) =~ "Upgrade" && $rm =~ "GET") {{
+        if (ws_handle_handshake()) {{
+            exit;
+        }}
+    }}
+    xhttp_reply("404", "Not Found", "", "");
+}}
+
+route[WEBPHONE] {{
+    # a console softphone: it registers its practice's desk and takes calls, nothing else
+    if (is_method("REGISTER")) {{
+        route(WEBPHONE_REGISTER);
+        exit;
+    }}
+    if (!has_totag() && !is_method("ACK|CANCEL|OPTIONS")) {{
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
+}}
+
+route[WEBPHONE_REGISTER] {{
+    if (!autheph_www("{webphone.realm}")) {{
+        auth_challenge("{webphone.realm}", "0");
+        exit;
+    }}
+    # the token's username is <expiry>:desk-<practice>/<login>: that desk only
+    $var(desk) = $(au{{s.select,0,/}});  # $au is the part after the expiry
+    if ($var(desk) != $tU || $var(desk) == $au) {{
+        xlog("L_NOTICE", "a softphone token used for another desk, call-id $ci refused\\n");
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
+    consume_credentials();
+    fix_nated_register();
+    if (!save("location")) {{
+        sl_reply_error();
+    }}
+    xlog("L_INFO", "a console softphone registered, call-id $ci\\n");
+    exit;
+}}"""
 
 
 def _escape_dbtext(value: str) -> str:
@@ -551,7 +656,7 @@ def write_front_files(layout: FrontLayout, numbers: list[str] | None = None,
     write_private(layout.tables_dir / "numbers", render_numbers(numbers or []))
     realm = layout.edge.phones.realm if layout.edge.phones else "telesec"
     write_private(layout.tables_dir / "subscriber", render_subscribers(phones or [], realm))
-    layout.config_path.write_text(render_config(layout))
+    write_private(layout.config_path, render_config(layout))  # may hold the softphones' secret
     return layout.config_path
 
 
@@ -572,6 +677,7 @@ user_agent_header="User-Agent: {user_agent}"
 sip_warning=0
 tcp_connection_lifetime=3605
 {tls_core}
+{webphone_core}
 
 {listen}
 
@@ -627,6 +733,7 @@ request_route {{
         exit;
     }}
     force_rport();
+{webphone_check}
     if (is_method("REGISTER")) {{
         route(PHONE_REGISTER);
         exit;
@@ -749,6 +856,8 @@ route[RELAY_OUT] {{
 
 {phone_register}
 
+{webphone_routes}
+
 route[IN_DIALOG] {{
     if (loose_route()) {{
         handle_ruri_alias();
@@ -774,6 +883,7 @@ route[IN_DIALOG] {{
 }}
 
 onreply_route[EDGE_REPLY] {{
+{webphone_reply}
     if (nat_uac_test("1")) {{
         fix_nated_contact();
     }}

@@ -11,6 +11,7 @@ call's codec). Its two callbacks run on the media clock thread and only hand fra
 
 from __future__ import annotations
 
+import array
 import ctypes
 import threading
 import time
@@ -193,6 +194,7 @@ class CallerAudioTap:
         self.last_voice = threading.Event()  # set on each speech start (for waiters)
         self._subscribers: tuple[FrameQueue, ...] = ()
         self._recorder: StereoRecorder | None = None
+        self._answerer: deque[bytes] = deque(maxlen=10)  # a bridged secretary's frames
         self._lock = threading.Lock()
 
     def subscribe(self, max_frames: int = 250) -> FrameQueue:
@@ -232,13 +234,41 @@ class CallerAudioTap:
         if recorder is not None:
             recorder.caller_frame(frame)
 
+    def answerer_frame(self, frame: bytes) -> None:
+        """A frame of whoever the call is bridged to: recorded with the engine's side."""
+        self._answerer.append(frame)
+
     def engine_frame(self) -> bytes:
         self.counters.engine_frames += 1
         frame = self.player.next_frame()
+        theirs = self._answerer.popleft() if self._answerer else None
         recorder = self._recorder
         if recorder is not None:
-            recorder.engine_frame(frame)
+            recorder.engine_frame(mix_frames(frame, theirs) if theirs else frame)
         return frame
+
+
+class AnswererTap:
+    """What a bridge port listening to the answerer (a secretary) feeds: the caller's tap's
+    recording, on the engine's side; it sends nothing (silence)."""
+
+    def __init__(self, tap: CallerAudioTap) -> None:
+        self.tap = tap
+
+    def caller_frame(self, frame: bytes) -> None:
+        self.tap.answerer_frame(frame)
+
+    def engine_frame(self) -> bytes:
+        return SILENT_FRAME
+
+
+def mix_frames(first: bytes, second: bytes) -> bytes:
+    """Two 16-bit PCM frames summed (clipped): the engine's prompt and the answerer."""
+    if not any(first):
+        return second
+    left, right = array.array("h", first), array.array("h", second)
+    return array.array("h", [max(-32768, min(32767, a + b))
+                             for a, b in zip(left, right, strict=False)]).tobytes()
 
 
 def engine_audio_format() -> pj.MediaFormatAudio:

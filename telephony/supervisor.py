@@ -33,6 +33,7 @@ from foundation.front_status import write_trunk_status
 from foundation.logs import RELAY_ROOT, relay
 from foundation.processes import descendants, pss_kb, signal_group
 from foundation.settings import Settings
+from foundation.webphone_tokens import load_or_create_secret
 from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
@@ -260,7 +261,9 @@ class Supervisor:
             self._wait_workers_ready()
             if binary is not None:
                 link = self._start_relay()
-                edge = edge_from_settings(sip, relay=link,
+                secret = (load_or_create_secret(self.settings.webphone_secret_path)
+                          if sip.webphone.enabled else None)
+                edge = edge_from_settings(sip, relay=link, webphone_secret=secret,
                                           check_numbers=self.directory is not None)
                 layout = FrontLayout(
                     listen_host=sip.listen_host,

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from telephony.media import StopReason
+from telephony.audio import SAMPLE_RATE, sine_tone
+from telephony.media import AnswererTap, StopReason
 from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession
 from telephony.sip_messages import call_param
 
@@ -38,6 +39,12 @@ class BridgeLines(Protocol):
 
     def add_bridge(self, bridge: BridgedTransfer) -> None:
         """Tick ``bridge`` from the SIP loop until it is over."""
+
+    def audio_port(self, tap: Any) -> Any:
+        """A bridge port from the process's pool, attached to ``tap``."""
+
+    def release_port(self, port: Any) -> None:
+        """Give a port from :meth:`audio_port` back."""
 
 
 class BridgedCaller(Protocol):
@@ -66,6 +73,7 @@ class OutboundLeg:
         self.confirmed = False
         self.disconnected = False
         self.audio_index = -1
+        self.holding = False  # the answerer put the caller on hold (a=sendonly/inactive)
 
     @property
     def call(self):
@@ -83,7 +91,20 @@ class OutboundLeg:
         if call is None or self.disconnected:
             return
         with contextlib.suppress(pj.Error):
-            self.audio_index = _active_audio_index(call.getInfo())
+            info = call.getInfo()
+            self.audio_index = _active_audio_index(info)
+            self.holding = _held_by_remote(info)
+
+
+def _held_by_remote(info) -> bool:
+    return any(media.type == pj.PJMEDIA_TYPE_AUDIO
+               and media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD for media in info.media)
+
+
+def hold_music() -> bytes:
+    """What a caller put on hold hears: a soft three-note chime, then a pause (looped)."""
+    notes = b"".join(sine_tone(hz, 0.35, level=0.12) for hz in (523.25, 659.25, 783.99))
+    return notes + bytes(int(SAMPLE_RATE * 1.5) * 2)
 
 
 def _active_audio_index(info) -> int:
@@ -113,6 +134,8 @@ class BridgedTransfer:
         self.future = future
         self.ringing: list[OutboundLeg] = []
         self.winner: OutboundLeg | None = None
+        self._answerer_port: Any = None  # hears the answerer for the recording
+        self._hold_prompt: Any = None  # the music played while the answerer holds
         self.deadline = 0.0
         self.last_status = 0
         self._connected: tuple[int, int] | None = None  # (caller slot, target slot)
@@ -170,12 +193,14 @@ class BridgedTransfer:
         leg.on_media()
         if leg is self.winner:
             self.connect()
+            self._music_on_hold(leg.holding)
 
     def on_patient_media(self) -> None:
         if self.winner is not None:
             self.connect()
 
     def on_patient_ended(self) -> None:
+        self._release_answerer()
         self._finish(False, 0, "call ended")
         for leg in [*self.ringing, *([self.winner] if self.winner else [])]:
             leg.hangup()
@@ -223,12 +248,42 @@ class BridgedTransfer:
                 return
             patient_audio.startTransmit(target_audio)
             target_audio.startTransmit(patient_audio)
+            self._record_answerer(target_audio)
             self._connected = slots
         except pj.Error as exc:
             log.warning("call %s: bridge audio not connected (%s)",
                         patient.info.call_id, exc.status)
 
+    def _record_answerer(self, target_audio: Any) -> None:
+        """The answerer's voice goes to the call's recording too (the engine's side)."""
+        session = self.patient.session
+        if session is None:
+            return
+        if self._answerer_port is None:
+            self._answerer_port = self.endpoint.audio_port(AnswererTap(session.tap))
+        target_audio.startTransmit(self._answerer_port)
+
+    def _music_on_hold(self, holding: bool) -> None:
+        """The answerer put the caller on hold: the engine plays music until she resumes."""
+        session = self.patient.session
+        if session is None or holding == (self._hold_prompt is not None):
+            return
+        if holding:
+            self._hold_prompt = session.player.start(hold_music(), barge_in=False, loop=True)
+            log.info("call %s: on hold", self.patient.info.call_id)
+        else:
+            prompt, self._hold_prompt = self._hold_prompt, None
+            session.player.interrupt(StopReason.STOPPED, only_barge_in=False, only=prompt)
+            log.info("call %s: resumed", self.patient.info.call_id)
+
+    def _release_answerer(self) -> None:
+        port, self._answerer_port = self._answerer_port, None
+        if port is not None:
+            self.endpoint.release_port(port)
+
     def _target_left(self) -> None:
+        self._release_answerer()
+        self._music_on_hold(False)
         self.winner = None
         self._connected = None
         session = self.patient.session

@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 import ivr_flows
 from foundation.settings import Settings, load_settings
+from foundation.webphone_tokens import DESK_PREFIX, desk_user
 from ivr_flows.checker import load_flow
 from ivr_flows.flow import Flow
 from ivr_flows.interpreter import CallReport, Interpreter
@@ -206,7 +207,7 @@ class CallEngine:
         channel = TelephonyChannel(
             session, self.prompts, practice_slug=practice.slug, speech=self.speech,
             recording_sinks=recording.open,
-            transfer_targets=practice.settings,  # "secretaries": the practice's line
+            transfer_targets=self.transfer_targets(practice),
             publish_context=lambda context: escalated.update(
                 id=self.escalate(practice, context, session.caller)),
             on_answered=lambda target: self.answered(escalated.get("id"), target,
@@ -225,6 +226,16 @@ class CallEngine:
             except DATABASE_DOWN:
                 log.warning("call %s: database unreachable; the end of the call is not in "
                             "the calls log", session.call_id)
+
+    def transfer_targets(self, practice: PracticeInfo) -> dict[str, str]:
+        """Where "secretaries" rings: the practice's line (its profile), and with the
+        console softphone on, every secretary's page that is available (the desk)."""
+        targets = dict(practice.settings)
+        if self.settings.sip.webphone.enabled:
+            desk = f"sip:{desk_user(practice.slug)}"
+            line = targets.get("secretaries")
+            targets["secretaries"] = f"{line}, {desk}" if line else desk
+        return targets
 
     def refuse(self, session: CallSession, prompt: str = "number_not_in_service") -> None:
         """Tell the caller why the call cannot go on (``prompt``), then hang up."""
@@ -260,8 +271,8 @@ class CallEngine:
     def answered(self, escalation_id: int | None, target: str, call_id: str) -> None:
         """Whoever answered the transfer takes the call on the queue: the escalation card
         says who (a secretary's login for her phone, else the address, its number masked)."""
-        if escalation_id is None:
-            return
+        if escalation_id is None or is_desk(target):
+            return  # a console softphone claims the call itself, with the secretary's login
         try:
             escalations.claim(self.db, escalation_id, answered_by(target))
         except Exception as exc:  # claimed from the console meanwhile, or the queue is down
@@ -283,6 +294,11 @@ class CallEngine:
             practice_id=practice.id,
         )
         return outcome
+
+
+def is_desk(target: str) -> bool:
+    """Whether ``target`` is a practice's desk (the console softphones)."""
+    return target.partition(":")[2].startswith(DESK_PREFIX)
 
 
 def answered_by(target: str) -> str:

@@ -73,7 +73,7 @@ class ApiWorld:
 
 
 def build_world(db: Database, keyring: Keyring, tmp_path: Path,
-                limits: AuthLimits = GENEROUS) -> ApiWorld:
+                limits: AuthLimits = GENEROUS, settings: Settings | None = None) -> ApiWorld:
     report = seed_demo(db)
     with db.session() as session:
         other = practices.create_practice(session, slug="other", name="Cabinet Autre",
@@ -86,7 +86,7 @@ def build_world(db: Database, keyring: Keyring, tmp_path: Path,
                                      [(d, time(8, 0), time(18, 0)) for d in range(6)],
                                      actor="cli:test")
         other_id = other.id
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = settings or Settings(data_dir=tmp_path / "data")
     vault = Vault(db, keyring, tmp_path / "vault")
     app = create_app(settings, db=db, keyring=keyring, vault=vault, limits=limits,
                      feed_interval=0.2)

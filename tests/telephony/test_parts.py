@@ -9,7 +9,15 @@ import pjsua2 as pj
 
 from telephony.audio import FRAME_BYTES, SILENT_FRAME, samples, sine_tone
 from telephony.dtmf import DigitBuffer
-from telephony.media import CallerAudioTap, PromptPlayer, StopReason, fill_vector, vector_bytes
+from telephony.media import (
+    AnswererTap,
+    CallerAudioTap,
+    PromptPlayer,
+    StopReason,
+    fill_vector,
+    mix_frames,
+    vector_bytes,
+)
 from telephony.recording import MemorySink, StereoRecorder
 from telephony.vad import VoiceActivityDetector, VoiceEvent
 
@@ -96,6 +104,29 @@ def test_recorder_writes_caller_left_engine_right():
     assert len(stereo) == 2 * 50 * (FRAME_BYTES // 2)
     assert max(abs(v) for v in stereo[0::2]) > 5000
     assert max(abs(v) for v in stereo[1::2]) == 0
+
+
+def test_a_bridged_answerer_is_recorded_on_the_engine_side_not_sent_back():
+    player = PromptPlayer()
+    tap = CallerAudioTap(player)
+    sink = MemorySink()
+    recorder = StereoRecorder(sink)
+    tap.attach_recorder(recorder)
+    answerer = AnswererTap(tap)  # what the bridge port hearing the secretary feeds
+    voice = sine_tone(1000, 0.02)
+    sent = []
+    for _ in range(25):
+        answerer.caller_frame(voice)
+        assert answerer.engine_frame() == SILENT_FRAME
+        tap.caller_frame(SILENT_FRAME)
+        sent.append(tap.engine_frame())
+    recorder.stop()
+    assert all(frame == SILENT_FRAME for frame in sent)  # the caller hears her via the bridge
+    stereo = samples(sink.data)
+    assert max(abs(v) for v in stereo[1::2]) > 5000 and max(abs(v) for v in stereo[0::2]) == 0
+    loud = sine_tone(300, 0.02)
+    mixed = samples(mix_frames(loud, loud))
+    assert max(mixed) == 32767 or max(mixed) == 2 * max(samples(loud))  # summed, clipped
 
 
 def test_an_engine_frame_is_copied_into_the_frame_buffer_pjsua2_reads():

@@ -105,9 +105,22 @@ function updateQueueCount() {
 function stop() {
   if (leaveView) leaveView();
   leaveView = null;
+  session?.phone?.stop();
   session?.feed?.stop();
   session = null;
   topbar.hidden = true;
+}
+
+/** The softphone panel, when the front takes the console's calls (sip.webphone). */
+async function startSoftphone(owner) {
+  try {
+    const about = await api("/softphone");
+    if (!about.enabled) return;
+    const {Softphone} = await import("./softphone.js");
+    if (session === owner) owner.phone = new Softphone(owner);
+  } catch (error) {
+    toast(`Téléphone indisponible : ${error.message}`, "error");
+  }
 }
 
 async function logout() {
@@ -153,6 +166,7 @@ async function boot(message) {
     session.feed = new QueueFeed(session);
     session.feed.subscribe(updateQueueCount);
     session.feed.start();
+    startSoftphone(session);
   }
   if (me.recovery_codes_left < 3) {
     toast(`Il vous reste ${me.recovery_codes_left} code(s) de secours : renouvelez-les dans « Mon compte ».`, "warn");

@@ -1,0 +1,396 @@
+// The secretary's softphone: her page rings when a caller asks for the secretariat.
+// "Disponible" registers her practices' desks on the front with short-lived tokens from
+// the API (never a password in the page); an escalation rings every available page of the
+// practice, the first to answer gets the call (the front cancels the others) and claims
+// the card with her login. Media: the browser's microphone and speaker, through the
+// front's media relay (DTLS-SRTP), to the engine.
+
+import JsSIP from "../vendor/jssip.js";
+import {api} from "./api.js";
+import {h, fill, announce, toast} from "./dom.js";
+import * as fmt from "./format.js";
+
+const CALL_HEADER = "X-Telesec-Call";
+const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+function clock(seconds) {
+  const m = Math.floor(seconds / 60), s = seconds % 60;
+  return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
+}
+
+/** The ring: a French ring-back cadence (1.5 s on, 3.5 s off) from an oscillator. */
+class Ringer {
+  constructor() { this.context = null; this.timer = null; this.tone = null; }
+
+  prepare() { // from a click: browsers let audio start only after a gesture
+    this.context ??= new AudioContext();
+    if (this.context.state === "suspended") this.context.resume();
+  }
+
+  start() {
+    if (this.timer || !this.context) return;
+    const beep = () => {
+      const tone = this.context.createOscillator();
+      const gain = this.context.createGain();
+      tone.frequency.value = 440;
+      gain.gain.value = 0.15;
+      tone.connect(gain).connect(this.context.destination);
+      tone.start();
+      tone.stop(this.context.currentTime + 1.5);
+      this.tone = tone;
+    };
+    beep();
+    this.timer = setInterval(beep, 5000);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+    try { this.tone?.stop(); } catch { /* already stopped */ }
+    this.tone = null;
+  }
+}
+
+/** How loud the caller is, from the audio received (shown while in a call). */
+class LevelMeter {
+  constructor(meter) { this.meter = meter; this.context = null; this.timer = null; this.peak = 0; }
+
+  watch(stream) {
+    this.stop();
+    this.context = new AudioContext();
+    const analyser = this.context.createAnalyser();
+    analyser.fftSize = 1024;
+    this.context.createMediaStreamSource(stream).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    this.peak = 0;
+    this.timer = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let sum = 0;
+      for (const s of samples) sum += s * s;
+      const level = Math.min(1, Math.sqrt(sum / samples.length) * 4);
+      this.meter.value = level;
+      this.peak = Math.max(this.peak, level);
+      this.meter.dataset.peak = this.peak.toFixed(3);
+    }, 100);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+    this.context?.close();
+    this.context = null;
+  }
+}
+
+export class Softphone {
+  constructor(session) {
+    this.session = session;
+    this.feed = session.feed;
+    this.agents = [];          // one JsSIP UA per practice desk
+    this.available = false;
+    this.call = null;          // {rtc, escalationId, callId, practice, state, started}
+    this.ringer = new Ringer();
+    this.renewal = null;
+    this.ticker = null;
+    this.muted = false;
+    this.audio = h("audio", {autoplay: true, class: "visually-hidden"});
+    this.meter = h("meter", {min: 0, max: 1, value: 0, class: "level",
+                             "aria-label": "Niveau de la voix de l'appelant"});
+    this.level = new LevelMeter(this.meter);
+    this.panel = h("aside", {class: "softphone", id: "softphone", "aria-label": "Téléphone"});
+    this.unsubscribe = this.feed.subscribe(() => this.draw());
+    document.body.append(this.panel, this.audio);
+    this.draw();
+  }
+
+  // -- presence ------------------------------------------------------------------------------
+  async goAvailable() {
+    this.ringer.prepare();
+    if ("Notification" in window && Notification.permission === "default") {
+      Notification.requestPermission().catch(() => {});
+    }
+    let grant;
+    try {
+      grant = await api("/softphone/token", {method: "POST"});
+    } catch (error) {
+      toast(error.message, "error");
+      return;
+    }
+    if (!grant.desks.length) {
+      toast("Aucun cabinet ne vous est attribué : pas d'appel à recevoir.", "warn");
+      return;
+    }
+    this.available = true;
+    this.state = "connecting";
+    this.draw();
+    this.agents = grant.desks.map(desk => this.agent(grant, desk));
+    this.scheduleRenewal(grant.ttl_s);
+  }
+
+  agent(grant, desk) {
+    const socket = new JsSIP.WebSocketInterface(grant.url);
+    const ua = new JsSIP.UA({
+      sockets: [socket],
+      uri: `sip:${desk.desk}@${grant.realm}`,
+      authorization_user: desk.username,
+      password: desk.password,
+      realm: grant.realm,
+      register: true,
+      register_expires: Math.min(600, grant.ttl_s),
+      session_timers: false,
+      user_agent: "Telesec console",
+    });
+    ua.on("registered", () => { this.state = "registered"; this.draw(); });
+    ua.on("unregistered", () => { if (this.available) { this.state = "connecting"; this.draw(); } });
+    ua.on("registrationFailed", () => {
+      this.state = "failed";
+      this.draw();
+      toast("Le téléphone n'a pas pu se connecter au serveur d'appels.", "error");
+    });
+    ua.on("disconnected", () => { if (this.available) { this.state = "connecting"; this.draw(); } });
+    ua.on("newRTCSession", event => {
+      if (event.originator === "remote") this.incoming(event.session, event.request, desk);
+    });
+    ua.start();
+    return {ua, desk};
+  }
+
+  scheduleRenewal(ttl) {
+    clearTimeout(this.renewal);
+    this.renewal = setTimeout(async () => {
+      if (!this.available) return;
+      try {
+        const grant = await api("/softphone/token", {method: "POST"});
+        for (const agent of this.agents) {
+          const desk = grant.desks.find(d => d.desk === agent.desk.desk);
+          if (!desk) continue;
+          agent.ua.set("authorization_user", desk.username);
+          agent.ua.set("password", desk.password);
+          agent.desk = desk;
+        }
+        this.scheduleRenewal(grant.ttl_s);
+      } catch {
+        this.pause(); // the session has ended: no more calls here
+      }
+    }, Math.max(30, ttl / 2) * 1000);
+  }
+
+  pause() {
+    this.available = false;
+    clearTimeout(this.renewal);
+    for (const {ua} of this.agents) {
+      if (this.call) ua.unregister({all: false}); // the call in progress goes on
+      else ua.stop();
+    }
+    if (!this.call) this.agents = [];
+    this.draw();
+  }
+
+  stop() { // logout or session over: the call ends, the desks unregister
+    this.call?.rtc.terminate();
+    this.available = false;
+    clearTimeout(this.renewal);
+    for (const {ua} of this.agents) ua.stop();
+    this.agents = [];
+    this.ringer.stop();
+    this.level.stop();
+    this.unsubscribe();
+    this.panel.remove();
+    this.audio.remove();
+  }
+
+  // -- calls ---------------------------------------------------------------------------------
+  incoming(rtc, request, desk) {
+    if (this.call) {
+      rtc.terminate({status_code: 486, reason_phrase: "Busy Here"});
+      return;
+    }
+    const callId = request.getHeader(CALL_HEADER) || "";
+    this.call = {rtc, callId, practice: desk.practice, state: "ringing", started: 0};
+    rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
+    rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
+    rtc.on("confirmed", () => this.connected());
+    rtc.on("ended", () => this.finished("Appel terminé."));
+    rtc.on("failed", event => this.finished(
+      event.cause === JsSIP.C.causes.CANCELED ? "Appel pris par une collègue ou raccroché."
+        : "Appel perdu."));
+    this.ringer.start();
+    const practice = this.session.practices.find(p => p.slug === desk.practice);
+    const where = practice ? practice.name : "le cabinet";
+    announce(`Appel entrant pour ${where}`);
+    if ("Notification" in window && Notification.permission === "granted" && document.hidden) {
+      new Notification("Appel entrant", {body: where, tag: "telesec-call"});
+    }
+    this.draw();
+  }
+
+  media(peerconnection) {
+    peerconnection.addEventListener("track", event => {
+      const [stream] = event.streams;
+      this.audio.srcObject = stream;
+      this.audio.play().catch(() => {});
+      this.level.watch(stream);
+    });
+  }
+
+  answer() {
+    const call = this.call;
+    if (!call || call.state !== "ringing") return;
+    this.ringer.stop();
+    call.state = "connecting";
+    call.clicked = performance.now();
+    this.draw();
+    call.rtc.answer({
+      mediaConstraints: {audio: true, video: false},
+      pcConfig: {iceServers: []},
+      rtcOfferConstraints: {offerToReceiveAudio: true},
+    });
+    this.claim(call);
+  }
+
+  /** The card of this call says who took it: her. */
+  async claim(call) {
+    const escalation = this.escalationOf(call);
+    if (!escalation) return;
+    call.escalationId = escalation.id;
+    if (escalation.status !== "waiting") return;
+    try {
+      const done = await api(`/escalations/${escalation.id}/claim`, {method: "POST"});
+      this.feed.change("claimed", done);
+    } catch (error) {
+      if (error.status !== 409) toast(error.message, "error");
+    }
+  }
+
+  escalationOf(call) {
+    if (!call.callId) return null;
+    for (const escalation of this.feed.items.values()) {
+      if (escalation.call_id === call.callId) return escalation;
+    }
+    return null;
+  }
+
+  connected() {
+    const call = this.call;
+    if (!call) return;
+    call.state = "talking";
+    call.started = Date.now();
+    if (call.clicked) this.panel.dataset.answerMs = String(Math.round(performance.now() - call.clicked));
+    this.ticker = setInterval(() => this.drawTimer(), 1000);
+    if (!call.escalationId) this.claim(call);
+    this.draw();
+  }
+
+  finished(message) {
+    this.ringer.stop();
+    this.level.stop();
+    clearInterval(this.ticker);
+    this.ticker = null;
+    this.call = null;
+    this.muted = false;
+    this.audio.srcObject = null;
+    if (!this.available) {
+      for (const {ua} of this.agents) ua.stop();
+      this.agents = [];
+    }
+    announce(message);
+    toast(message, "info");
+    this.draw();
+  }
+
+  hangUp() { this.call?.rtc.terminate(); }
+
+  toggleMute() {
+    if (!this.call) return;
+    this.muted = !this.muted;
+    if (this.muted) this.call.rtc.mute({audio: true});
+    else this.call.rtc.unmute({audio: true});
+    this.draw();
+  }
+
+  toggleHold() {
+    const call = this.call;
+    if (!call || call.state !== "talking") return;
+    if (call.held) call.rtc.unhold();
+    else call.rtc.hold();
+    call.held = !call.held; // the caller hears the engine's music meanwhile
+    announce(call.held ? "Appel en attente" : "Appel repris");
+    this.draw();
+  }
+
+  key(tone) {
+    if (this.call?.state === "talking") this.call.rtc.sendDTMF(tone, {transportType: "RFC2833"});
+  }
+
+  // -- drawing -------------------------------------------------------------------------------
+  drawTimer() {
+    const timer = this.panel.querySelector(".call-timer");
+    if (timer && this.call?.started) {
+      timer.textContent = clock(Math.floor((Date.now() - this.call.started) / 1000));
+    }
+  }
+
+  context() {
+    const call = this.call;
+    const escalation = call ? this.escalationOf(call) : null;
+    if (!escalation) return h("p", {class: "muted"}, "Appel transféré par le serveur vocal.");
+    const place = h("div", {class: "phone-context"},
+      h("p", {}, h("strong", {}, fmt.intentLabel(escalation.intent)),
+        escalation.priority ? h("span", {class: "badge urgent"}, "Urgent") : null));
+    this.feed.detail(escalation.id).then(detail => {
+      const caller = detail.caller;
+      place.append(caller
+        ? h("p", {class: "caller"}, h("strong", {}, `${caller.last_name.toUpperCase()} ${caller.first_name}`),
+          " ", h("span", {class: "badge ok"}, "Identité vérifiée"),
+          h("span", {class: "muted"}, ` — né(e) le ${fmt.birthDate(caller.birth_date)}`))
+        : h("p", {class: "caller unknown"}, "Appelant non identifié"));
+      if (detail.transcript) place.append(h("blockquote", {}, detail.transcript));
+    }, () => {});
+    return place;
+  }
+
+  draw() {
+    const call = this.call;
+    const presence = this.available
+      ? h("button", {type: "button", class: "secondary", onclick: () => this.pause()}, "Me mettre en pause")
+      : h("button", {type: "button", class: "primary", onclick: () => this.goAvailable()}, "Me rendre disponible");
+    const state = !this.available ? "En pause"
+      : this.state === "registered" ? "Disponible"
+        : this.state === "failed" ? "Hors ligne" : "Connexion…";
+    const head = h("header", {class: "phone-head"},
+      h("span", {class: `presence ${this.available && this.state === "registered" ? "on" : "off"}`,
+                 role: "status"}, state),
+      presence);
+    if (!call) {
+      fill(this.panel, head);
+      this.panel.className = "softphone";
+      return;
+    }
+    this.panel.className = `softphone ${call.state}`;
+    if (call.state === "ringing") {
+      fill(this.panel, head,
+        h("p", {class: "ringing-line", role: "alert"}, "Appel entrant…"),
+        this.context(),
+        h("div", {class: "actions"},
+          h("button", {type: "button", class: "primary answer", onclick: () => this.answer()}, "Décrocher")));
+      return;
+    }
+    const pad = h("div", {class: "dtmf", role: "group", "aria-label": "Clavier"},
+      KEYS.map(k => h("button", {type: "button", class: "key", onclick: () => this.key(k)}, k)));
+    fill(this.panel, head,
+      h("p", {class: "in-call"},
+        call.state !== "talking" ? "Connexion de l'appel… "
+          : call.held ? "En attente (musique pour l'appelant) " : "En communication ",
+        h("span", {class: "call-timer"}, "00:00")),
+      this.context(),
+      this.meter,
+      h("div", {class: "actions"},
+        h("button", {type: "button", class: "secondary", "aria-pressed": String(this.muted),
+                     onclick: () => this.toggleMute()}, this.muted ? "Réactiver le micro" : "Couper le micro"),
+        h("button", {type: "button", class: "secondary", "aria-pressed": String(Boolean(call.held)),
+                     onclick: () => this.toggleHold()}, call.held ? "Reprendre" : "Mettre en attente"),
+        h("button", {type: "button", class: "danger", onclick: () => this.hangUp()}, "Raccrocher")),
+      pad);
+    this.drawTimer();
+  }
+}

@@ -1,0 +1,68 @@
+"""The console's softphone: where it connects and the short-lived SIP token it registers with.
+
+A secretary's page asks for a token when she sets herself available and renews it before
+it expires; the token lets her page register her practices' desks (``sip:desk-<slug>``)
+on the front, nothing else. Logging out or letting the session expire stops the renewals,
+so the registration dies with the token.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.deps import Context, Secretary
+from api.errors import COMMON_RESPONSES, ApiError
+from foundation.webphone_tokens import load_or_create_secret, mint
+from storage.models import Practice
+
+router = APIRouter(prefix="/softphone", tags=["softphone"], responses=COMMON_RESPONSES)
+
+
+class DeskToken(BaseModel):
+    practice: str
+    desk: str
+    username: str
+    password: str
+    expires_at: int
+
+
+class SoftphoneOut(BaseModel):
+    url: str
+    """The WebSocket address of the front (ws:// or wss://)."""
+    realm: str
+    ttl_s: int
+    desks: list[DeskToken]
+
+
+class SoftphoneAbout(BaseModel):
+    enabled: bool
+
+
+@router.get("", response_model=SoftphoneAbout)
+def about(staff: Secretary, ctx: Context) -> SoftphoneAbout:
+    """Whether the console's softphone is on (the page shows its panel only then)."""
+    return SoftphoneAbout(enabled=ctx.settings.sip.webphone.enabled)
+
+
+@router.post("/token", response_model=SoftphoneOut)
+def token(staff: Secretary, ctx: Context) -> SoftphoneOut:
+    """Short-lived SIP credentials for the caller's practices' desks."""
+    settings = ctx.settings
+    phone = settings.sip.webphone
+    if not phone.enabled:
+        raise ApiError(404, "not_found", "the softphone is not enabled (sip.webphone.enabled)")
+    secret = load_or_create_secret(settings.webphone_secret_path)
+    with ctx.db.session() as session:
+        slugs = sorted(session.scalars(
+            select(Practice.slug).where(Practice.id.in_(staff.practice_ids))))
+    now = ctx.clock().timestamp()
+    desks = []
+    for slug in slugs:
+        minted = mint(secret, login=staff.login, practice_slug=slug, now=now,
+                      ttl_s=phone.token_ttl_s)
+        desks.append(DeskToken(practice=slug, desk=minted.desk, username=minted.username,
+                               password=minted.password, expires_at=minted.expires_at))
+    return SoftphoneOut(url=settings.webphone_url, realm=settings.sip.phones.realm,
+                        ttl_s=phone.token_ttl_s, desks=desks)

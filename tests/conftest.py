@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,6 +20,9 @@ from storage import identity
 from storage.db import Database
 from storage.keyring import Keyring
 from storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Playwright
 
 PG_ADMIN_URL = os.environ.get(
     "TELESEC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -85,3 +89,13 @@ def sqlite_db(sqlite_database_url: str) -> Iterator[Database]:
         yield database
     finally:
         database.dispose()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    """One Playwright driver for the whole run (its sync API cannot be started twice in
+    one process while the first is open: the console and the softphone tests share it)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver

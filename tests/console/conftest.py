@@ -18,7 +18,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, expect
 
 from storage.db import Database
 from storage.keyring import Keyring
@@ -53,12 +53,6 @@ class ConsoleSite:
         target = self.shots / f"{name}.png"
         page.screenshot(path=str(target), full_page=True)
         return target
-
-
-@pytest.fixture(scope="session")
-def playwright_driver() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
 
 
 @pytest.fixture(scope="session")

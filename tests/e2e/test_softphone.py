@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 from sqlalchemy import select
 
 from foundation.processes import descendants
@@ -137,7 +137,8 @@ def _console(browser: Browser, served: Served, staff: StaffLogin,
     return context, page
 
 
-def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
+def test_the_secretary_answers_in_the_browser(tmp_path: Path,
+                                             playwright_driver: Playwright) -> None:
     data_dir = tmp_path / "var"
     env = clean_env(data_dir, TELESEC_SIP__WEBPHONE__ENABLED="true",
                     TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()))
@@ -150,94 +151,94 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
     db = open_database(settings)
     microphone = _microphone(tmp_path)
     try:
-        with sync_playwright() as driver:
-            browser = driver.chromium.launch(
-                executable_path=CHROMIUM,
-                args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
-                      f"--use-file-for-fake-audio-capture={microphone}"])
-            problems: list[str] = []
-            context, page = _console(browser, served, alice, problems)
-            other_context, other_page = _console(browser, served, bob, problems)
-            phone = page.locator("#softphone")
-            other_phone = other_page.locator("#softphone")
+        driver = playwright_driver
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
+                  f"--use-file-for-fake-audio-capture={microphone}"])
+        problems: list[str] = []
+        context, page = _console(browser, served, alice, problems)
+        other_context, other_page = _console(browser, served, bob, problems)
+        phone = page.locator("#softphone")
+        other_phone = other_page.locator("#softphone")
 
-            hello = spoken_alaw("Bonjour, je voudrais un rendez-vous demain matin.", tmp_path)
-            with phone_call(tmp_path, served.sip_port, caller=PHONE, dialled=DEMO_NUMBER,
-                            tag="softphone", timeout=120) as peer:
-                start_to_menu(peer, BIRTH_KEYS)
-                step(peer, "0")  # le secrétariat: the page rings
-                answer = phone.get_by_role("button", name="Décrocher")
-                expect(answer).to_be_visible(timeout=40_000)
-                expect(other_phone.get_by_role("button", name="Décrocher")).to_be_visible()
-                expect(phone).to_contain_text("Identité vérifiée")  # the caller's context
-                time.sleep(2.0)  # let "je vous mets en relation" end: then only she speaks
-                before = peer.loud_packets
-                cpu_before = relay_and_front_cpu(served)
-                clicked = time.monotonic()
-                answer.click()
-                expect(phone.get_by_text("En communication")).to_be_visible()
-                # the colleague's page stops ringing and her card says who took the call
-                expect(other_phone.get_by_role("button", name="Décrocher")).to_have_count(0)
-                expect(other_page.locator("article.call-card")).to_contain_text(
-                    "Pris par alice")
-                confirmed_ms = int(phone.get_attribute("data-answer-ms") or -1)
-                heard_at = None
-                while time.monotonic() - clicked < 15:
-                    if peer.loud_packets - before >= 10:  # 200 ms of her voice
-                        heard_at = time.monotonic()
-                        break
-                    time.sleep(0.02)
-                assert heard_at is not None, peer.timeline()  # her microphone reached him
-                peer.speak(hello)
-                deadline = time.monotonic() + 10
-                peak = 0.0
-                while time.monotonic() < deadline and peak < 0.05:
-                    peak = float(phone.locator("meter").get_attribute("data-peak") or 0)
-                    time.sleep(0.2)
-                assert peak >= 0.05, peak  # his voice reached her page
-                card = page.locator("article.call-card")
-                expect(card).to_contain_text("Avec vous")  # she took the call
-                phone.get_by_role("button", name="Couper le micro").click()
-                expect(phone.get_by_role("button", name="Réactiver le micro")).to_be_visible()
-                time.sleep(1.0)
-                muted = peer.loud_packets
-                time.sleep(1.5)
-                assert peer.loud_packets - muted <= 5, peer.loud_packets - muted  # she is muted
-                # on hold (her microphone still muted): the caller hears the engine's music
-                phone.get_by_role("button", name="Mettre en attente").click()
-                expect(phone.get_by_text("En attente")).to_be_visible()
-                held = peer.loud_packets
-                deadline = time.monotonic() + 6
-                while time.monotonic() < deadline and peer.loud_packets - held < 25:
-                    time.sleep(0.1)
-                assert peer.loud_packets - held >= 25, peer.timeline()  # 0.5 s of music
-                phone.get_by_role("button", name="Reprendre").click()
-                expect(phone.get_by_text("En communication")).to_be_visible()
-                phone.get_by_role("button", name="Réactiver le micro").click()
-                time.sleep(3.0)  # she talks again (the recording must hold her voice)
-                cpu = relay_and_front_cpu(served) - cpu_before
-                talked = time.monotonic() - clicked
-                phone.get_by_role("button", name="Raccrocher").click()
-                expect(phone.get_by_text("En communication")).to_have_count(0)
-            # the caller's call ended (phone_call waited for Telesec's BYE)
-            print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
-                  f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms; "
-                  f"rtpengine + Kamailio CPU {100 * cpu / talked:.1f}% of a core over "
-                  f"{talked:.0f} s of the browser call")
-            # the recording holds both sides: him on the left, her tone on the right
-            audio = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
-                                           settings.vault_path), "softphone")
-            assert tone_seconds(audio, 1) >= 2.5, tone_seconds(audio, 1)
-            assert tone_seconds(audio, 0) < 1.0, tone_seconds(audio, 0)
-            escalation = escalation_of(db, "softphone")
-            view = escalations.get(db, escalation.id)
-            assert view is not None and view.claimed_by == "alice"
-            phone.get_by_role("button", name="Me mettre en pause").click()
-            expect(phone.get_by_role("status")).to_have_text("En pause")
-            assert not problems, problems
-            context.close()
-            other_context.close()
-            browser.close()
+        hello = spoken_alaw("Bonjour, je voudrais un rendez-vous demain matin.", tmp_path)
+        with phone_call(tmp_path, served.sip_port, caller=PHONE, dialled=DEMO_NUMBER,
+                        tag="softphone", timeout=120) as peer:
+            start_to_menu(peer, BIRTH_KEYS)
+            step(peer, "0")  # le secrétariat: the page rings
+            answer = phone.get_by_role("button", name="Décrocher")
+            expect(answer).to_be_visible(timeout=40_000)
+            expect(other_phone.get_by_role("button", name="Décrocher")).to_be_visible()
+            expect(phone).to_contain_text("Identité vérifiée")  # the caller's context
+            time.sleep(2.0)  # let "je vous mets en relation" end: then only she speaks
+            before = peer.loud_packets
+            cpu_before = relay_and_front_cpu(served)
+            clicked = time.monotonic()
+            answer.click()
+            expect(phone.get_by_text("En communication")).to_be_visible()
+            # the colleague's page stops ringing and her card says who took the call
+            expect(other_phone.get_by_role("button", name="Décrocher")).to_have_count(0)
+            expect(other_page.locator("article.call-card")).to_contain_text(
+                "Pris par alice")
+            confirmed_ms = int(phone.get_attribute("data-answer-ms") or -1)
+            heard_at = None
+            while time.monotonic() - clicked < 15:
+                if peer.loud_packets - before >= 10:  # 200 ms of her voice
+                    heard_at = time.monotonic()
+                    break
+                time.sleep(0.02)
+            assert heard_at is not None, peer.timeline()  # her microphone reached him
+            peer.speak(hello)
+            deadline = time.monotonic() + 10
+            peak = 0.0
+            while time.monotonic() < deadline and peak < 0.05:
+                peak = float(phone.locator("meter").get_attribute("data-peak") or 0)
+                time.sleep(0.2)
+            assert peak >= 0.05, peak  # his voice reached her page
+            card = page.locator("article.call-card")
+            expect(card).to_contain_text("Avec vous")  # she took the call
+            phone.get_by_role("button", name="Couper le micro").click()
+            expect(phone.get_by_role("button", name="Réactiver le micro")).to_be_visible()
+            time.sleep(1.0)
+            muted = peer.loud_packets
+            time.sleep(1.5)
+            assert peer.loud_packets - muted <= 5, peer.loud_packets - muted  # she is muted
+            # on hold (her microphone still muted): the caller hears the engine's music
+            phone.get_by_role("button", name="Mettre en attente").click()
+            expect(phone.get_by_text("En attente")).to_be_visible()
+            held = peer.loud_packets
+            deadline = time.monotonic() + 6
+            while time.monotonic() < deadline and peer.loud_packets - held < 25:
+                time.sleep(0.1)
+            assert peer.loud_packets - held >= 25, peer.timeline()  # 0.5 s of music
+            phone.get_by_role("button", name="Reprendre").click()
+            expect(phone.get_by_text("En communication")).to_be_visible()
+            phone.get_by_role("button", name="Réactiver le micro").click()
+            time.sleep(3.0)  # she talks again (the recording must hold her voice)
+            cpu = relay_and_front_cpu(served) - cpu_before
+            talked = time.monotonic() - clicked
+            phone.get_by_role("button", name="Raccrocher").click()
+            expect(phone.get_by_text("En communication")).to_have_count(0)
+        # the caller's call ended (phone_call waited for Telesec's BYE)
+        print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
+              f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms; "
+              f"rtpengine + Kamailio CPU {100 * cpu / talked:.1f}% of a core over "
+              f"{talked:.0f} s of the browser call")
+        # the recording holds both sides: him on the left, her tone on the right
+        audio = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
+                                       settings.vault_path), "softphone")
+        assert tone_seconds(audio, 1) >= 2.5, tone_seconds(audio, 1)
+        assert tone_seconds(audio, 0) < 1.0, tone_seconds(audio, 0)
+        escalation = escalation_of(db, "softphone")
+        view = escalations.get(db, escalation.id)
+        assert view is not None and view.claimed_by == "alice"
+        phone.get_by_role("button", name="Me mettre en pause").click()
+        expect(phone.get_by_role("status")).to_have_text("En pause")
+        assert not problems, problems
+        context.close()
+        other_context.close()
+        browser.close()
     finally:
         db.dispose()
         code = served.stop()

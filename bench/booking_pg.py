@@ -16,7 +16,8 @@ The parent prints one table, the trees side by side, rounds alternating.
 
     .venv/bin/python bench/booking_pg.py --baseline main             # PostgreSQL, 1 and 4 callers
     .venv/bin/python bench/booking_pg.py --baseline main --rounds 2 --callers 1,4,8
-    .venv/bin/python bench/booking_pg.py --quick                      # smoke (SQLite and PG)
+    .venv/bin/python bench/booking_pg.py --databases sqlite,postgres  # this tree, both
+    .venv/bin/python bench/booking_pg.py --quick                      # smoke
 """
 
 from __future__ import annotations
@@ -322,7 +323,7 @@ def main() -> None:
                         help="alternate baseline and this tree this many times")
     parser.add_argument("--pg-url", default=PG_ADMIN_URL, help="admin URL of a PostgreSQL server")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke: 200 appointments, 0.5 s, 1 and 2 callers, SQLite and PG")
+                        help="smoke: 200 appointments, 0.5 s, 1 and 2 callers")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--keys", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -334,7 +335,6 @@ def main() -> None:
         return
     if args.quick:
         args.appointments, args.seconds, args.callers = 200, 0.5, "1,2"
-        args.databases = "sqlite,postgres"
     trees = [("this tree", REPO)]
     if args.baseline:
         trees.insert(0, (f"baseline {args.baseline}"[:16], _export(args.baseline)))

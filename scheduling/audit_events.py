@@ -3,7 +3,9 @@
 Every change of the agenda (holds, appointments, practice set-up) and every read of a
 patient's appointments appends one event through :func:`record`, inside the transaction
 of the change: a rolled-back change leaves no event, a committed one always has its
-event. Details carry object ids and counts, never names or visit labels.
+event. The event is built when :func:`record` is called and joins the chain at the
+commit (:func:`storage.audit.record_at_commit`): the chain's head is locked last, for
+the shortest time. Details carry object ids and counts, never names or visit labels.
 
 Who acts travels as one :class:`Who` (the actor, checked when it is made, and an
 optional purpose); what is done is one of the :class:`Action` constants below, which
@@ -80,7 +82,7 @@ def record(
 ) -> None:
     """Append one event for ``action`` by ``who`` in the caller's transaction."""
     purpose = who.purpose if who.purpose and who.purpose.strip() else action.default_purpose
-    audit.record(
+    audit.record_at_commit(
         session,
         actor=who.actor,
         action=action.name,

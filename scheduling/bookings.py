@@ -36,7 +36,15 @@ from scheduling.values import Booked, Cancelled, Channel, Reason, Refused, Resch
 from scheduling.views import appointment_view
 from storage import outbox
 from storage.db import Database
-from storage.models import Appointment, AppointmentStatus, Hold, NotificationKind, VisitType
+from storage.models import (
+    Appointment,
+    AppointmentStatus,
+    Hold,
+    NotificationKind,
+    Practice,
+    Practitioner,
+    VisitType,
+)
 from storage.patients import PatientDirectory
 
 UNKNOWN_APPOINTMENT = Refused(Reason.UNKNOWN_APPOINTMENT, "no such appointment")
@@ -73,12 +81,13 @@ class Bookings:
                 done = idempotency.replayed_booking(session, idempotency_key, patient_id)
                 if done is not None:
                     return done
-                held = session.scalar(select(Hold).where(Hold.id == hold_id).with_for_update())
-                if held is None or held.expires_at <= now:
+                # the hold's visit type, practitioner and practice come with it, and stay
+                # in the session (held here) for the rules and the view below
+                held, kind, *_rows = _locked_hold(session, hold_id)
+                if held is None or kind is None or held.expires_at <= now:
                     # A concurrent confirm with the same key may have just used the hold.
                     done = idempotency.replayed_booking(session, idempotency_key, patient_id)
                     return done or HOLD_EXPIRED
-                kind = session.get_one(VisitType, held.visit_type_id)
                 PatientDirectory(session).get(patient_id, held.practice_id)  # or UnknownPatient
                 refusal = rules.booking_refusal(
                     kind, held.starts_at, now, by
@@ -313,12 +322,27 @@ def _new_appointment(
     return row
 
 
+def _locked_hold(
+    session: Session, hold_id: str
+) -> tuple[Hold | None, VisitType | None, Practitioner | None, Practice | None]:
+    """The hold, locked, with its visit type, practitioner and practice, in one round trip."""
+    found = session.execute(
+        select(Hold, VisitType, Practitioner, Practice)
+        .join(VisitType, VisitType.id == Hold.visit_type_id)
+        .join(Practitioner, Practitioner.id == Hold.practitioner_id)
+        .join(Practice, Practice.id == Hold.practice_id)
+        .where(Hold.id == hold_id)
+        .with_for_update(of=Hold)
+    ).first()
+    return (None, None, None, None) if found is None else tuple(found)  # type: ignore[return-value]
+
+
 def _take_over_hold(session: Session, held: Hold, row: Appointment) -> None:
     """Give the cells of ``held`` to ``row`` and delete the hold, or raise :class:`_HoldLost`."""
     expected = len(list(cells(held.starts_at, held.ends_at)))
     if occupancy.hand_hold_to_appointment(session, held.id, row.id) != expected:
         raise _HoldLost
-    occupancy.drop_holds(session, [held.id])
+    occupancy.drop_handed_over_hold(session, held.id)
 
 
 def _appointment_for_update(

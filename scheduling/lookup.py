@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from scheduling.clock import on_cell_grid, require_aware
@@ -83,9 +83,20 @@ def slot(session: Session, wanted: Slot) -> tuple[Practice, VisitType, Practitio
     """The rows a slot names, after checking the slot is well formed."""
     starts_at = require_aware(wanted.starts_at, "slot start")
     ends_at = require_aware(wanted.ends_at, "slot end")
-    place = practice(session, wanted.practice_id)
-    kind = visit_type(session, place.id, wanted.visit_type_code)
-    person = practitioner(session, place.id, wanted.practitioner_id)
+    found = session.execute(
+        select(Practice, VisitType, Practitioner)
+        .join(VisitType, and_(VisitType.practice_id == Practice.id,
+                              VisitType.code == wanted.visit_type_code))
+        .join(Practitioner, and_(Practitioner.practice_id == Practice.id,
+                                 Practitioner.id == wanted.practitioner_id))
+        .where(Practice.id == wanted.practice_id)
+    ).first()  # one round trip; when a row is missing, the lookups below say which
+    if found is not None:
+        place, kind, person = found
+    else:
+        place = practice(session, wanted.practice_id)
+        kind = visit_type(session, place.id, wanted.visit_type_code)
+        person = practitioner(session, place.id, wanted.practitioner_id)
     if not on_cell_grid(starts_at):
         raise InvalidSlot("a slot starts on a 5-minute boundary")
     if ends_at - starts_at != timedelta(minutes=kind.duration_minutes):

@@ -75,6 +75,13 @@ def drop_holds(session: Session, hold_ids: Collection[str]) -> None:
     )
 
 
+def drop_handed_over_hold(session: Session, hold_id: str) -> None:
+    """Delete a hold whose cells :func:`hand_hold_to_appointment` gave away (it has none)."""
+    session.execute(
+        delete(Hold).where(Hold.id == hold_id).execution_options(synchronize_session=False)
+    )
+
+
 def drop_expired_holds(
     session: Session,
     now: datetime,

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from scheduling.values import AppointmentView, HoldView, Slot
 from storage.models import Appointment, Hold, Practice, Practitioner, VisitType
+
+Row = TypeVar("Row", Practice, Practitioner, VisitType)
+
+
+def _by_id(session: Session, model: type[Row], ids: set[int]) -> dict[int, Row]:
+    """Rows by id: those the session already holds without a query, the others in one."""
+    found: dict[int, Row] = {}
+    for row_id in ids:
+        row = session.identity_map.get(identity_key(model, row_id))
+        if row is not None:
+            found[row_id] = row
+    missing = ids - found.keys()
+    if missing:
+        found.update((r.id, r) for r in session.scalars(select(model).where(
+            model.id.in_(missing))))
+    return found
 
 
 def appointment_views(session: Session, rows: Iterable[Appointment]) -> list[AppointmentView]:
@@ -16,22 +34,10 @@ def appointment_views(session: Session, rows: Iterable[Appointment]) -> list[App
     rows = list(rows)
     if not rows:
         return []
-    practitioners = {
-        p.id: p
-        for p in session.scalars(
-            select(Practitioner).where(Practitioner.id.in_({r.practitioner_id for r in rows}))
-        )
-    }
-    visit_types = {
-        v.id: v
-        for v in session.scalars(
-            select(VisitType).where(VisitType.id.in_({r.visit_type_id for r in rows}))
-        )
-    }
-    zone_rows = session.execute(
-        select(Practice.id, Practice.timezone).where(Practice.id.in_({r.practice_id for r in rows}))
-    )
-    zones = {practice_id: zone for practice_id, zone in zone_rows}
+    practitioners = _by_id(session, Practitioner, {r.practitioner_id for r in rows})
+    visit_types = _by_id(session, VisitType, {r.visit_type_id for r in rows})
+    zones = {p.id: p.timezone
+             for p in _by_id(session, Practice, {r.practice_id for r in rows}).values()}
     return [
         AppointmentView(
             id=r.id,

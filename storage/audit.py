@@ -7,7 +7,11 @@ previous event's hash: someone with database access but no keys can neither forg
 event nor re-chain the events after an edit. Appends lock the single ``audit_head`` row
 (SELECT ... FOR UPDATE on PostgreSQL; on SQLite every write transaction already holds
 the database's write lock), and ``prev_hash`` is unique, so concurrent writers never
-fork the chain. The head is keyed from the start: :func:`seal_genesis` MACs the empty
+fork the chain. :func:`record_at_commit` builds the event at once and appends it when
+the transaction commits, with every event queued in the transaction: the head is then
+locked last, after the transaction's other writes, and written with the events in one
+statement (PostgreSQL), so that concurrent writers wait on it the shortest time. The
+head is keyed from the start: :func:`seal_genesis` MACs the empty
 head when the database is created, and an unkeyed head is never accepted again.
 
 :func:`checkpoint` signs the head with the Ed25519 checkpoint key (separate from the
@@ -37,8 +41,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event as sa_event
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.audit_anchor import AnchorEntry, AuditAnchor, append_all
 from storage.audit_report import AccessReport, OpeningHours, report
@@ -158,9 +164,63 @@ def record(
     For ``object_type="patient"`` give ``patient_id``: the object id is not stored, the
     patient appears only as its pseudonym. Uses the process keyring
     (:func:`storage.identity.install`). The head row stays locked until the commit:
-    keep audited transactions short. ``source`` says where a request came from (e.g.
-    the client address of a staff request; at most 64 characters).
+    keep audited transactions short, or use :func:`record_at_commit`. ``source`` says
+    where a request came from (e.g. the client address of a staff request; at most 64
+    characters).
     """
+    event = _new_event(actor=actor, action=action, object_type=object_type,
+                       object_id=object_id, purpose=purpose, patient_id=patient_id,
+                       practice_id=practice_id, detail=detail, at=at, source=source)
+    append_pending(session)  # events queued earlier in this transaction come first
+    key = chain_key(cipher().keyring)
+    head = _locked_head(session)
+    _check_head_before_append(key, head)
+    _chain(key, head, [event])
+    session.add(event)
+    head.seq, head.hash = event.seq, event.hash
+    head.mac = _head_mac(key, head.seq, head.hash)
+    session.flush()
+    return event
+
+
+def record_at_commit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str | None,
+    purpose: str,
+    patient_id: int | None = None,
+    practice_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    source: str | None = None,
+) -> None:
+    """Like :func:`record`, but the event joins the chain when the transaction commits.
+
+    The event is checked and built now (a bad detail raises here); the head row is
+    locked only at the commit, after everything else of the transaction was written,
+    and every event queued in the transaction is appended in one statement
+    (:func:`append_pending`). The chain is the same as with :func:`record`: same
+    hashes, same head MAC, in the same transaction. A tampered head
+    (:class:`AuditTampered`) then fails the commit, and the change rolls back.
+    Reading the audit tables through this session appends the queued events first.
+    """
+    event = _new_event(actor=actor, action=action, object_type=object_type,
+                       object_id=object_id, purpose=purpose, patient_id=patient_id,
+                       practice_id=practice_id, detail=detail, at=at, source=source)
+    session.info.setdefault(_PENDING, []).append(event)
+
+
+_PENDING = "telesec.audit.pending"
+
+
+def _new_event(*, actor: str, action: str, object_type: str, object_id: str | None,
+               purpose: str, patient_id: int | None, practice_id: int | None,
+               detail: dict[str, Any] | None, at: datetime | None,
+               source: str | None) -> AuditEvent:
+    """An event checked and filled in, not yet chained (no seq, previous hash or hash)."""
     for name, value in (("actor", actor), ("action", action), ("purpose", purpose)):
         if not value or not value.strip():
             raise ValueError(f"an audit event needs a {name}")
@@ -172,13 +232,9 @@ def record(
     when = at or utcnow()
     if when.tzinfo is None:
         raise ValueError("audit time must be an aware datetime")
-    key = chain_key(keys.keyring)
-    head = _locked_head(session)
-    _check_head_before_append(key, head)
     if source is not None and len(source) > 64:
         raise ValueError("an audit source is at most 64 characters")
-    event = AuditEvent(
-        seq=head.seq + 1,
+    return AuditEvent(
         at=when.astimezone(UTC),
         actor=actor[:128],
         action=action[:64],
@@ -188,16 +244,77 @@ def record(
         patient_ref=keys.patient_pseudonym(patient_id) if patient_id is not None else None,
         practice_id=practice_id,
         detail=_canonical_detail(detail),
-        prev_hash=head.hash,
         patient_id=patient_id,
         source=source,
     )
-    event.hash = event_hash(key, event)
-    session.add(event)
-    head.seq, head.hash = event.seq, event.hash
-    head.mac = _head_mac(key, head.seq, head.hash)
-    session.flush()
-    return event
+
+
+def _chain(key: bytes, head: AuditHead, events: Sequence[AuditEvent]) -> None:
+    """Give ``events`` their seq, previous hash and hash, after ``head``."""
+    seq, prev = head.seq, head.hash
+    for event in events:
+        seq += 1
+        event.seq, event.prev_hash = seq, prev
+        event.hash = prev = event_hash(key, event)
+
+
+_EVENT_COLUMNS = tuple(column.key for column in AuditEvent.__table__.columns)
+
+
+def append_pending(session: Session) -> int:
+    """Append the events :func:`record_at_commit` queued in ``session``; returns how many.
+
+    Runs by itself before every commit (the session's other changes are flushed first,
+    so the head lock is the transaction's last lock) and before any read of the audit
+    tables through the session. Locks the head, checks its MAC, chains the events and
+    writes them with the new head: on PostgreSQL in one statement (the head's UPDATE
+    in a WITH clause of the events' INSERT), on SQLite in two.
+    """
+    events = session.info.pop(_PENDING, None)
+    if not events:
+        return 0
+    key = chain_key(cipher().keyring)
+    head = _locked_head(session)
+    _check_head_before_append(key, head)
+    _chain(key, head, events)
+    last = events[-1]
+    mac = _head_mac(key, last.seq, last.hash)
+    rows = [{name: getattr(event, name) for name in _EVENT_COLUMNS} for event in events]
+    new_head = (update(AuditHead).where(AuditHead.id == 1)
+                .values(seq=last.seq, hash=last.hash, mac=mac))
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(insert(AuditEvent).values(rows)
+                        .add_cte(new_head.returning(AuditHead.id).cte("new_head")))
+    else:
+        session.execute(insert(AuditEvent).values(rows))
+        session.execute(new_head.execution_options(synchronize_session=False))
+    for name, value in (("seq", last.seq), ("hash", last.hash), ("mac", mac)):
+        set_committed_value(head, name, value)  # the head as loaded is the head as written
+    return len(events)
+
+
+_AUDIT_TABLES = frozenset({AuditEvent, AuditHead, AuditCheckpoint})
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _append_before_commit(session: Session) -> None:
+    if session.info.get(_PENDING):
+        session.flush()  # every other change first: the head lock comes last
+        append_pending(session)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _append_before_audit_statement(state: ORMExecuteState) -> None:
+    if state.session.info.get(_PENDING) and any(
+        mapper.class_ in _AUDIT_TABLES for mapper in state.all_mappers
+    ):
+        append_pending(state.session)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back (or committed): nothing stays queued
+        session.info.pop(_PENDING, None)
 
 
 def _check_head_before_append(key: bytes, head: AuditHead) -> None:
@@ -465,8 +582,10 @@ __all__ = [
     "AuditTampered",
     "OpeningHours",
     "Verification",
+    "append_pending",
     "checkpoint",
     "record",
+    "record_at_commit",
     "report",
     "seal_genesis",
     "verify",

@@ -25,6 +25,8 @@ from ivr_flows.channel import (
     RecordedMessage,
     Utterance,
 )
+from speech.turns import Satisfied, TurnSettings, TurnTaker
+from speech.vad import load_silero
 from telephony.audio import BYTES_PER_SECOND
 from telephony.recording import RecordingSink
 from telephony.session import CallEnded, CallSession
@@ -39,27 +41,35 @@ NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 class SpeechListener(Protocol):
     """Turns what the caller says next into text (the empty string when nothing was said)."""
 
-    def listen(self, session: CallSession, language: str, timeout: float) -> str: ...
+    def listen(self, session: CallSession, language: str, timeout: float, *,
+               turn: TurnSettings | None = None, satisfied: Satisfied | None = None) -> str: ...
 
 
 class StreamingSpeech:
     """A :class:`SpeechListener` over ``speech.recognizer.SpeechEngine``.
 
-    The caller's frames are fed as they arrive; a key pressed meanwhile cancels the
-    utterance (keys win). A refused stream (engine saturated, no model for the language)
-    is heard as silence, so the question falls back to keys.
+    The caller's frames are fed as they arrive through a :class:`speech.turns.TurnTaker`:
+    at the end of speech heard by the voice detector the recognizer is finalized at once.
+    A key pressed meanwhile cancels the utterance (keys win). A refused stream (engine
+    saturated, no model for the language) is heard as silence: the question falls back to keys.
     """
 
-    def __init__(self, engine: Any, *, result_timeout: float = 5.0) -> None:
+    def __init__(self, engine: Any, *, result_timeout: float = 20.0) -> None:
         self.engine = engine
         self.result_timeout = result_timeout
+        load_silero()  # at start: says in one line if the detector falls back to energy
 
-    def listen(self, session: CallSession, language: str, timeout: float) -> str:
-        limits = dataclasses.replace(self.engine.limits, silence_timeout=timeout)
+    def listen(self, session: CallSession, language: str, timeout: float, *,
+               turn: TurnSettings | None = None, satisfied: Satisfied | None = None) -> str:
+        """What the caller says next; the turn ends when the voice detector hears its end
+        (``turn``: how long a silence; ``satisfied``: a closed question already answered)."""
+        limits = dataclasses.replace(self.engine.limits, silence_timeout=timeout,
+                                     vosk_endpoint=False)
         stream = self.engine.start_utterance(language, limits=limits)
         if not hasattr(stream, "feed"):
             return ""  # StreamRefused: keys only for this question
         try:
+            taker = TurnTaker(stream, settings=turn, satisfied=satisfied)
             with session.audio_frames(max_frames=250) as frames:
                 while not stream.done:
                     if session.digits.pending():
@@ -69,7 +79,7 @@ class StreamingSpeech:
                     if session.ended:
                         stream.cancel()
                         return ""
-                    if item is not None and not stream.feed(item[0]):
+                    if item is not None and taker.feed(item[0]):
                         break
                 stream.end_input()
             return stream.result(self.result_timeout).text
@@ -141,11 +151,12 @@ class TelephonyChannel(CallerChannel):
         return SILENCE
 
     def listen(self, *, timeout: float, max_keys: int = 1, terminator: str | None = None,
-               speech: bool = True) -> Utterance:
+               speech: bool = True, turn: TurnSettings | None = None,
+               satisfied: Satisfied | None = None) -> Utterance:
         with _call_alive():
             if self.speech is None or not speech or self.session.digits.pending():
                 return self._keys(timeout, max_keys, terminator)
-            return self._keys_or_speech(timeout, max_keys, terminator)
+            return self._keys_or_speech(timeout, max_keys, terminator, turn, satisfied)
 
     def _keys(self, timeout: float, max_keys: int, terminator: str | None) -> Utterance:
         got = self.session.collect_digits(max_keys, timeout, terminator,
@@ -153,16 +164,16 @@ class TelephonyChannel(CallerChannel):
         end = terminator if got.terminated and terminator else ""
         return Utterance(keys=got.digits + end)
 
-    def _keys_or_speech(self, timeout: float, max_keys: int, terminator: str | None
-                        ) -> Utterance:
+    def _keys_or_speech(self, timeout: float, max_keys: int, terminator: str | None,
+                        turn: TurnSettings | None, satisfied: Satisfied | None) -> Utterance:
         heard: list[str] = []
         assert self.speech is not None
         worker = threading.Thread(
-            target=lambda: heard.append(self.speech.listen(self.session, self._language,
-                                                           timeout)),
+            target=lambda: heard.append(self.speech.listen(
+                self.session, self._language, timeout, turn=turn, satisfied=satisfied)),
             name=f"listen-{self.call_id[:8]}", daemon=True)
         worker.start()
-        deadline = time.monotonic() + timeout + 15.0  # an utterance may run past the timeout
+        deadline = time.monotonic() + timeout + 25.0  # decoding may lag behind a busy machine
         while worker.is_alive() and time.monotonic() < deadline:
             if self.session.digits.pending():
                 return self._keys(timeout, max_keys, terminator)

@@ -41,7 +41,8 @@ class VadSettings:
 
     threshold: float = 0.5  # a window this likely to be speech is voiced
     release: float = 0.35  # while speaking, a window below this is silence
-    start_ms: int = 96  # voiced audio (3 windows) that starts speech: the barge-in minimum
+    start_ms: int = 96  # voiced audio (3 windows) that starts speech: the barge-in minimum;
+    # windows between release and threshold neither add to it nor reset it
     end_ms: int = 700  # trailing silence that ends speech
     floor_dbfs: float = -50.0  # quieter windows are silence without asking the model
     energy_dbfs: float = -38.0  # the fallback's threshold (no model)
@@ -237,7 +238,10 @@ class VoiceDetector:
         self.probability = probability
         step = self._window_ms
         if not self.speaking:
-            self._run_ms = self._run_ms + step if probability >= settings.threshold else 0.0
+            if probability >= settings.threshold:
+                self._run_ms += step
+            elif probability < settings.release:
+                self._run_ms = 0.0  # in between (a dip inside a word) keeps the run
             if self._run_ms >= settings.start_ms:
                 self.speaking, self.voiced_ms, self.silence_ms = True, self._run_ms, 0.0
                 self._run_ms = 0.0

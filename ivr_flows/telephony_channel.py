@@ -25,9 +25,11 @@ from ivr_flows.channel import (
     RecordedMessage,
     Utterance,
 )
+from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
 from speech.vad import load_silero
-from telephony.audio import BYTES_PER_SECOND
+from telephony.audio import BYTES_PER_SECOND, load_prompt
+from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
 from telephony.session import CallEnded, CallSession
 
@@ -136,6 +138,7 @@ class TelephonyChannel(CallerChannel):
         self.call_id = session.call_id
         self.caller_number = session.caller or None
         self.dialled_number = session.dialled or None
+        session.tap.energy_barge_in = False  # barge-in is decided here (see _play)
 
     _language = "fr"  # the language of the last prompt said: the one to recognise
 
@@ -145,10 +148,43 @@ class TelephonyChannel(CallerChannel):
             for part in parts:
                 audio = self.prompts.prompt(part.id, language, part.values,
                                             practice=self.practice_slug)
-                self.session.play(audio, barge_in=barge_in)
-                if barge_in and self.session.digits.pending():
+                stopped = self._play(load_prompt(audio), barge_in)
+                if barge_in and (self.session.digits.pending() or stopped):
                     break  # the keys stay buffered for the next listen
         return SILENCE
+
+    def _play(self, pcm: bytes, barge_in: bool) -> bool:
+        """Play one prompt; True if the caller's speech cut it.
+
+        Keys cut a barge-in prompt. Speech does only when speech is on, and only as
+        :class:`speech.barge_in.BargeInDetector` hears it (Silero, the prompt's echo taken
+        out, a minimum of voiced audio): with speech off, "allô" does not cut the greeting.
+        """
+        if not barge_in or self.speech is None:
+            return self.session.play(pcm, barge_in=barge_in).reason is StopReason.SPEECH
+        done = threading.Event()
+        with self.session.audio_frames(max_frames=100) as frames:
+            watcher = threading.Thread(target=self._watch_barge_in, args=(frames, pcm, done),
+                                       name=f"barge-{self.call_id[:8]}", daemon=True)
+            watcher.start()
+            try:
+                played = self.session.play(pcm, barge_in=True)
+            finally:
+                done.set()
+                watcher.join(2.0)
+        return played.reason is StopReason.SPEECH
+
+    def _watch_barge_in(self, frames: FrameQueue, pcm: bytes, done: threading.Event) -> None:
+        try:
+            detector = BargeInDetector(pcm)
+            while not done.is_set() and not frames.closed:
+                item = frames.get(0.1)
+                if item is not None and detector.feed(item[0]):
+                    self.session.player.interrupt(StopReason.SPEECH)
+                    return
+        except Exception as exc:  # never let a broken detector stop the prompt
+            log.warning("call %s: barge-in detection failed (%s)", self.call_id,
+                        exc.__class__.__name__)
 
     def listen(self, *, timeout: float, max_keys: int = 1, terminator: str | None = None,
                speech: bool = True, turn: TurnSettings | None = None,

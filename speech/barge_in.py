@@ -80,7 +80,8 @@ class BargeInDetector:
         size = 1 << int(np.ceil(np.log2(len(reference) + len(block))))
         spectrum = np.fft.rfft(reference, size) * np.conj(np.fft.rfft(block, size))
         correlation = np.fft.irfft(spectrum, size)[: len(reference) - len(block) + 1]
-        energy = np.convolve(reference**2, np.ones(len(block)), mode="valid")
+        running = np.concatenate([[0.0], np.cumsum(reference**2)])
+        energy = running[len(block) :] - running[: -len(block)]  # of each stretch
         norm = np.sqrt(np.maximum(energy, 1e-9) * max(float(np.dot(block, block)), 1e-9))
         scores = correlation / norm
         lag = int(np.argmax(scores))

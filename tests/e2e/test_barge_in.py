@@ -131,7 +131,7 @@ def test_a_key_still_cuts_the_greeting_with_speech_off(greeting) -> None:
 def test_the_caller_speaking_cuts_the_greeting_with_speech_on(greeting, allo) -> None:
     played = say_greeting(greeting, allo, speech=True)
     assert played.reason is StopReason.SPEECH
-    assert played.played_ms < 2000
+    assert played.played_ms < len(greeting) * 1000 // 32_000 - 500  # cut, not finished
 
 
 def test_the_greetings_own_echo_does_not_cut_it(greeting) -> None:

@@ -11,11 +11,9 @@ from collections.abc import Callable
 
 import pytest
 
-from speech.models import ModelRegistry
 from speech.recognizer import EndReason, SpeechEngine, UtteranceLimits
 from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, words_only
 from speech.turns import TurnSettings, TurnTaker
-from tests.speech.conftest import KOREAN_MODEL
 
 FRAME = 0.02
 
@@ -111,22 +109,19 @@ def test_bad_turn_settings_are_told_in_words() -> None:
 
 
 @pytest.mark.timeout(120)
-def test_vosk_segments_are_joined_and_finalized_at_the_end_of_speech(halves) -> None:
+def test_vosk_segments_are_joined_and_finalized_at_the_end_of_speech(
+    halves, engine: SpeechEngine
+) -> None:
     first, second = halves
     lead, pause = line_hiss(0.4), line_hiss(0.6, seed=2)  # long enough for Vosk's endpoint
     answer = lead + first + pause + second
     second_starts = seconds(lead + first + pause)
-    registry = ModelRegistry({"ko": KOREAN_MODEL})
-    engine = SpeechEngine(registry, max_concurrent_streams=1)
-    try:
-        stream = engine.start_utterance(
-            "ko", limits=UtteranceLimits(vosk_endpoint=False, queue_seconds=30)
-        )
-        taker = TurnTaker(stream, settings=TurnSettings(end_ms=1000))
-        assert take_turn(taker, answer) is not None
-        result = stream.result(60)
-    finally:
-        engine.shutdown()
+    stream = engine.start_utterance(
+        "ko", limits=UtteranceLimits(vosk_endpoint=False, queue_seconds=30)
+    )
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=1000))
+    assert take_turn(taker, answer) is not None
+    result = stream.result(60)
     assert result.end_reason is EndReason.INPUT_ENDED and result.audio_seconds > seconds(answer)
     ends = [word.end for word in result.words]
     assert min(ends) < second_starts < max(ends), (ends, second_starts)  # both halves heard

@@ -28,6 +28,7 @@ import random
 import sys
 import threading
 import time
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ OPEN = [("다음 주 화요일", "오후 세 시에 가능합니다"), ("내일 
 PAUSE = 0.3  # seconds of pause in the middle of an open answer
 LEAD = 0.4
 TURN = TurnSettings()
+RESULT_WAIT = 60.0  # seconds; a result later than this is counted as "late"
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,12 @@ def one_answer(engine: SpeechEngine, clip: Clip, after: bool, line: bytes, out: 
             speech_end_at = time.monotonic()
         if over:
             break
-    result = stream.result(60)
+    try:
+        result = stream.result(RESULT_WAIT)
+    except FuturesTimeout:  # the decoder is that far behind: count it, do not wait forever
+        stream.cancel()
+        out["late"] += 1
+        return
     if result.end_reason is EndReason.OVERLOADED:
         out["overloaded"] += 1
     elif speech_end_at is None:
@@ -152,7 +159,8 @@ def caller(engine, clips, after: bool, rounds: int, seed: int, line: bytes, nois
 
 
 def level(engine, clips, calls: int, after: bool, rounds: int, noise) -> dict:
-    out: dict = {"closed": [], "open": [], "cut": [], "overloaded": 0, "refused": 0}
+    out: dict = {"closed": [], "open": [], "cut": [], "overloaded": 0, "refused": 0,
+                 "late": 0}
     line = line_hiss(4.0, seed=9)
     if noise is not None:
         line = with_noise(line, noise, 1)  # the noise goes on after the answer
@@ -220,9 +228,10 @@ def main() -> None:
                 cut = f"{before['cut'].count(kind)}/{after['cut'].count(kind)}"
                 print(f"{name:<11} {calls:>5} {kind:<7} {figures(before[kind]):>17}   "
                       f"{figures(after[kind]):>16}   {cut:>7}")
-            lost = before["overloaded"] + after["overloaded"] + before["refused"] + after["refused"]
-            if lost:
-                print(f"{'':<11} {calls:>5} overloaded or refused: {lost}")
+            lost = {key: before[key] + after[key] for key in ("overloaded", "refused", "late")}
+            if any(lost.values()):
+                print(f"{'':<11} {calls:>5} not measured: " +
+                      ", ".join(f"{key} {count}" for key, count in lost.items() if count))
     engine.shutdown()
     speaking, silent = vad_cpu(clips)
     print(f"\nVAD CPU per listening call: {speaking:.1f} ms per s of speech, "

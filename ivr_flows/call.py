@@ -162,17 +162,19 @@ class Call:
         no_input: str | Prompt = "no_input",
         closed: bool = True,
         turn: TurnSettings | None = None,
+        answered: Satisfied | None = None,
     ) -> tuple[str, Any]:
         """Say ``prompt`` and listen until ``understand`` returns a value.
 
         Returns ("ok", value), or ("no_input", None) / ("no_match", None) after
         ``retries`` more tries. A key flood (more keys than asked for) is a no-match.
         A ``closed`` question's spoken answer ends after a short silence once ``understand``
-        already accepts the words heard so far; an open one waits longer (``turn``, else
+        already accepts the words heard so far (or ``answered``, when ``understand`` does
+        more than read: it runs on partial words); an open one waits longer (``turn``, else
         ``CLOSED_TURN`` / ``OPEN_TURN``).
         """
         turn = turn or (CLOSED_TURN if closed else OPEN_TURN)
-        satisfied = _answers(understand) if closed else None
+        satisfied = (answered or _answers(understand)) if closed else None
         prompts = [prompt] if isinstance(prompt, str | Prompt) else list(prompt)
         last = "no_input"
         for attempt in range(retries + 1):

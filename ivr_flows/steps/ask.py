@@ -41,10 +41,14 @@ def run(call: Call, step: Step) -> str:
             return keys.get(heard.keys[0])
         return meaning.expected_word(heard.text, call.language, expect)
 
+    def answered(partial: str) -> bool:  # on partial words: reads only, changes nothing
+        return meaning.expected_word(partial, call.language, expect) is not None
+
     turn = TurnSettings(end_ms=opts["end_silence_ms"], closed_end_ms=opts["answered_silence_ms"])
     result, value = call.ask(
         opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],
         reprompt=opts["reprompt"], no_input=opts["no_input_prompt"], turn=turn,
+        answered=answered,
     )
     outcome = value if result == "ok" else result
     if outcome in meaning.INTENT_WORDS:

@@ -24,6 +24,7 @@ from ivr_flows.privacy_notice import RetentionDays
 from ivr_flows.prompts.wording import Fragment, Words
 from notify.notifier import Notifier
 from scheduling.service import Agenda
+from speech.turns import CLOSED_TURN, OPEN_TURN, Satisfied, TurnSettings
 from storage.db import Database
 from storage.patients import PatientRecord
 
@@ -134,14 +135,16 @@ class Call:
     # -- listening -----------------------------------------------------------------------
     def listen(
         self, *, timeout: float = 6.0, max_keys: int = 1, terminator: str | None = None,
-        speech: bool = True,
+        speech: bool = True, turn: TurnSettings | None = None,
+        satisfied: Satisfied | None = None,
     ) -> Utterance:
         """The caller's next input (keys and/or words), watched for an emergency."""
         if not self.pending.silent:
             heard, self.pending = self.pending, SILENCE
         else:
             heard = self.channel.listen(
-                timeout=timeout, max_keys=max_keys, terminator=terminator, speech=speech
+                timeout=timeout, max_keys=max_keys, terminator=terminator, speech=speech,
+                turn=turn, satisfied=satisfied,
             )
         self.turns += 1
         self._watch(heard)
@@ -164,19 +167,29 @@ class Call:
         terminator: str | None = None,
         reprompt: str | Prompt = "not_understood",
         no_input: str | Prompt = "no_input",
+        closed: bool = True,
+        turn: TurnSettings | None = None,
+        answered: Satisfied | None = None,
     ) -> tuple[str, Any]:
         """Say ``prompt`` and listen until ``understand`` returns a value.
 
         Returns ("ok", value), or ("no_input", None) / ("no_match", None) after
         ``retries`` more tries. A key flood (more keys than asked for) is a no-match.
+        A ``closed`` question's spoken answer ends after a short silence once ``understand``
+        already accepts the words heard so far (or ``answered``, when ``understand`` does
+        more than read: it runs on partial words); an open one waits longer (``turn``, else
+        ``CLOSED_TURN`` / ``OPEN_TURN``).
         """
+        turn = turn or (CLOSED_TURN if closed else OPEN_TURN)
+        satisfied = (answered or _answers(understand)) if closed else None
         prompts = [prompt] if isinstance(prompt, str | Prompt) else list(prompt)
         last = "no_input"
         for attempt in range(retries + 1):
             if attempt:
                 self.say(no_input if last == "no_input" else reprompt)
             self.say(*prompts)
-            heard = self.listen(timeout=timeout, max_keys=max_keys, terminator=terminator)
+            heard = self.listen(timeout=timeout, max_keys=max_keys, terminator=terminator,
+                                turn=turn, satisfied=satisfied)
             if heard.silent:
                 last = "no_input"
                 continue
@@ -214,3 +227,8 @@ class Call:
         }
         context.update(extra)
         return context
+
+
+def _answers(understand: Callable[[Utterance], Any]) -> Satisfied:
+    """Whether words heard so far already answer: ``understand`` accepts them."""
+    return lambda partial: understand(Utterance(text=partial)) is not None

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from speech.turns import Satisfied, TurnSettings
+
 
 class CallerHungUp(Exception):
     """The caller is gone; the interpreter stops and every step cleans up after itself."""
@@ -76,8 +78,14 @@ class CallerChannel(ABC):
         max_keys: int = 1,
         terminator: str | None = None,
         speech: bool = True,
+        turn: TurnSettings | None = None,
+        satisfied: Satisfied | None = None,
     ) -> Utterance:
-        """Wait for keys and/or speech; an empty :class:`Utterance` after ``timeout`` seconds."""
+        """Wait for keys and/or speech; an empty :class:`Utterance` after ``timeout`` seconds.
+
+        ``turn``: how long a silence ends a spoken answer; ``satisfied(partial)``: whether
+        the words heard so far already answer a closed question (see speech/turns.py).
+        """
 
     @abstractmethod
     def record_message(self, sink: MessageSink, *, max_seconds: float) -> RecordedMessage:

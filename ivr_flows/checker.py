@@ -19,6 +19,7 @@ from pathlib import Path
 from ivr_flows.flow import Flow, FlowProblem, Step, read_flow, read_flow_text
 from ivr_flows.practice import parse_hours
 from ivr_flows.step_kind import StepKinds, check_option
+from speech.turns import CLOSED_TURN
 
 PRACTICE_KEYS = {
     "name": "the practice's name as said on the phone",
@@ -149,6 +150,8 @@ def _check_step(flow: Flow, kinds: StepKinds, step: Step,
             prompt_uses.setdefault(option.default, step.line)
     for prompt_id in kind.all_prompts():
         prompt_uses.setdefault(prompt_id, step.line)
+    if step.kind == "ask":
+        _check_turn(flow, step, valid, problem)
     if step.kind == "ask" and not step.options.get("expect") and not step.options.get("keys"):
         problem(step.line, f"ask step '{step.name}' expects nothing",
                 "add `expect: [WORDS]` and/or `keys: {\"1\": OUTCOME}`")
@@ -176,6 +179,17 @@ def _check_step(flow: Flow, kinds: StepKinds, step: Step,
             problem(step.line, f"step '{step.name}' does not say where to go after "
                     f"{', '.join(unhandled)}",
                     f"add `next: STEP` or `on: {{{unhandled[0]}: STEP}}`")
+
+
+def _check_turn(flow: Flow, step: Step, valid: dict[str, object],
+                problem: Callable[[int, str, str], None]) -> None:
+    """An answered question must not wait longer than an unanswered one."""
+    end = valid.get("end_silence_ms", CLOSED_TURN.end_ms)
+    answered = valid.get("answered_silence_ms", CLOSED_TURN.closed_end_ms)
+    if isinstance(end, int) and isinstance(answered, int) and answered > end:
+        line = flow.line_of(*step.path, "options", "answered_silence_ms")
+        problem(line, f"step '{step.name}': answered_silence_ms ({answered}) is longer than "
+                f"end_silence_ms ({end})", "make answered_silence_ms at most end_silence_ms")
 
 
 def _check_prompts(flow: Flow, uses: dict[str, int], missing_prompts: MissingPrompts,

@@ -35,6 +35,7 @@ from ivr_flows.checker import load_flow
 from ivr_flows.interpreter import CallReport, Interpreter
 from ivr_flows.practice import load_practice
 from ivr_flows.steps import STEP_KINDS
+from speech.turns import Satisfied, TurnSettings
 
 _KEYS = re.compile(r"^(?:#|keys?\s+|touches?\s+)([0-9*#]+)$", re.IGNORECASE)
 HANGUP_WORDS = {"hangup", "/hangup", "raccroche", "/raccroche", "hang up"}
@@ -110,7 +111,8 @@ class TextChannel(CallerChannel):
         return SILENCE  # typed input arrives when Telesec listens
 
     def listen(self, *, timeout: float, max_keys: int = 1, terminator: str | None = None,
-               speech: bool = True) -> Utterance:
+               speech: bool = True, turn: TurnSettings | None = None,
+               satisfied: Satisfied | None = None) -> Utterance:
         heard = self._next()
         if heard.keys and terminator and terminator in heard.keys:
             heard = Utterance(keys=heard.keys.split(terminator, 1)[0] + terminator)

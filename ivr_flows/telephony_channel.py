@@ -25,7 +25,11 @@ from ivr_flows.channel import (
     RecordedMessage,
     Utterance,
 )
-from telephony.audio import BYTES_PER_SECOND
+from speech.barge_in import BargeInDetector
+from speech.turns import Satisfied, TurnSettings, TurnTaker
+from speech.vad import load_silero
+from telephony.audio import BYTES_PER_SECOND, load_prompt
+from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
 from telephony.session import CallEnded, CallSession
 
@@ -39,27 +43,35 @@ NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 class SpeechListener(Protocol):
     """Turns what the caller says next into text (the empty string when nothing was said)."""
 
-    def listen(self, session: CallSession, language: str, timeout: float) -> str: ...
+    def listen(self, session: CallSession, language: str, timeout: float, *,
+               turn: TurnSettings | None = None, satisfied: Satisfied | None = None) -> str: ...
 
 
 class StreamingSpeech:
     """A :class:`SpeechListener` over ``speech.recognizer.SpeechEngine``.
 
-    The caller's frames are fed as they arrive; a key pressed meanwhile cancels the
-    utterance (keys win). A refused stream (engine saturated, no model for the language)
-    is heard as silence, so the question falls back to keys.
+    The caller's frames are fed as they arrive through a :class:`speech.turns.TurnTaker`:
+    at the end of speech heard by the voice detector the recognizer is finalized at once.
+    A key pressed meanwhile cancels the utterance (keys win). A refused stream (engine
+    saturated, no model for the language) is heard as silence: the question falls back to keys.
     """
 
-    def __init__(self, engine: Any, *, result_timeout: float = 5.0) -> None:
+    def __init__(self, engine: Any, *, result_timeout: float = 20.0) -> None:
         self.engine = engine
         self.result_timeout = result_timeout
+        load_silero()  # at start: says in one line if the detector falls back to energy
 
-    def listen(self, session: CallSession, language: str, timeout: float) -> str:
-        limits = dataclasses.replace(self.engine.limits, silence_timeout=timeout)
+    def listen(self, session: CallSession, language: str, timeout: float, *,
+               turn: TurnSettings | None = None, satisfied: Satisfied | None = None) -> str:
+        """What the caller says next; the turn ends when the voice detector hears its end
+        (``turn``: how long a silence; ``satisfied``: a closed question already answered)."""
+        limits = dataclasses.replace(self.engine.limits, silence_timeout=timeout,
+                                     vosk_endpoint=False)
         stream = self.engine.start_utterance(language, limits=limits)
         if not hasattr(stream, "feed"):
             return ""  # StreamRefused: keys only for this question
         try:
+            taker = TurnTaker(stream, settings=turn, satisfied=satisfied)
             with session.audio_frames(max_frames=250) as frames:
                 while not stream.done:
                     if session.digits.pending():
@@ -69,7 +81,7 @@ class StreamingSpeech:
                     if session.ended:
                         stream.cancel()
                         return ""
-                    if item is not None and not stream.feed(item[0]):
+                    if item is not None and taker.feed(item[0]):
                         break
                 stream.end_input()
             return stream.result(self.result_timeout).text
@@ -126,6 +138,7 @@ class TelephonyChannel(CallerChannel):
         self.call_id = session.call_id
         self.caller_number = session.caller or None
         self.dialled_number = session.dialled or None
+        session.tap.energy_barge_in = False  # barge-in is decided here (see _play)
 
     _language = "fr"  # the language of the last prompt said: the one to recognise
 
@@ -135,17 +148,51 @@ class TelephonyChannel(CallerChannel):
             for part in parts:
                 audio = self.prompts.prompt(part.id, language, part.values,
                                             practice=self.practice_slug)
-                self.session.play(audio, barge_in=barge_in)
-                if barge_in and self.session.digits.pending():
+                stopped = self._play(load_prompt(audio), barge_in)
+                if barge_in and (self.session.digits.pending() or stopped):
                     break  # the keys stay buffered for the next listen
         return SILENCE
 
+    def _play(self, pcm: bytes, barge_in: bool) -> bool:
+        """Play one prompt; True if the caller's speech cut it.
+
+        Keys cut a barge-in prompt. Speech does only when speech is on, and only as
+        :class:`speech.barge_in.BargeInDetector` hears it (Silero, the prompt's echo taken
+        out, a minimum of voiced audio): with speech off, "allô" does not cut the greeting.
+        """
+        if not barge_in or self.speech is None:
+            return self.session.play(pcm, barge_in=barge_in).reason is StopReason.SPEECH
+        done = threading.Event()
+        with self.session.audio_frames(max_frames=100) as frames:
+            watcher = threading.Thread(target=self._watch_barge_in, args=(frames, pcm, done),
+                                       name=f"barge-{self.call_id[:8]}", daemon=True)
+            watcher.start()
+            try:
+                played = self.session.play(pcm, barge_in=True)
+            finally:
+                done.set()
+                watcher.join(2.0)
+        return played.reason is StopReason.SPEECH
+
+    def _watch_barge_in(self, frames: FrameQueue, pcm: bytes, done: threading.Event) -> None:
+        try:
+            detector = BargeInDetector(pcm)
+            while not done.is_set() and not frames.closed:
+                item = frames.get(0.1)
+                if item is not None and detector.feed(item[0]):
+                    self.session.player.interrupt(StopReason.SPEECH)
+                    return
+        except Exception as exc:  # never let a broken detector stop the prompt
+            log.warning("call %s: barge-in detection failed (%s)", self.call_id,
+                        exc.__class__.__name__)
+
     def listen(self, *, timeout: float, max_keys: int = 1, terminator: str | None = None,
-               speech: bool = True) -> Utterance:
+               speech: bool = True, turn: TurnSettings | None = None,
+               satisfied: Satisfied | None = None) -> Utterance:
         with _call_alive():
             if self.speech is None or not speech or self.session.digits.pending():
                 return self._keys(timeout, max_keys, terminator)
-            return self._keys_or_speech(timeout, max_keys, terminator)
+            return self._keys_or_speech(timeout, max_keys, terminator, turn, satisfied)
 
     def _keys(self, timeout: float, max_keys: int, terminator: str | None) -> Utterance:
         got = self.session.collect_digits(max_keys, timeout, terminator,
@@ -153,16 +200,16 @@ class TelephonyChannel(CallerChannel):
         end = terminator if got.terminated and terminator else ""
         return Utterance(keys=got.digits + end)
 
-    def _keys_or_speech(self, timeout: float, max_keys: int, terminator: str | None
-                        ) -> Utterance:
+    def _keys_or_speech(self, timeout: float, max_keys: int, terminator: str | None,
+                        turn: TurnSettings | None, satisfied: Satisfied | None) -> Utterance:
         heard: list[str] = []
         assert self.speech is not None
         worker = threading.Thread(
-            target=lambda: heard.append(self.speech.listen(self.session, self._language,
-                                                           timeout)),
+            target=lambda: heard.append(self.speech.listen(
+                self.session, self._language, timeout, turn=turn, satisfied=satisfied)),
             name=f"listen-{self.call_id[:8]}", daemon=True)
         worker.start()
-        deadline = time.monotonic() + timeout + 15.0  # an utterance may run past the timeout
+        deadline = time.monotonic() + timeout + 25.0  # decoding may lag behind a busy machine
         while worker.is_alive() and time.monotonic() < deadline:
             if self.session.digits.pending():
                 return self._keys(timeout, max_keys, terminator)

@@ -107,8 +107,10 @@ _LIMIT_FIELDS = ("silence_timeout", "end_silence", "max_seconds", "queue_seconds
                  "stall_timeout")
 
 
-def limits_to_json(limits: UtteranceLimits) -> dict[str, float]:
-    return {name: float(getattr(limits, name)) for name in _LIMIT_FIELDS}
+def limits_to_json(limits: UtteranceLimits) -> dict[str, float | bool]:
+    body: dict[str, float | bool] = {name: float(getattr(limits, name)) for name in _LIMIT_FIELDS}
+    body["vosk_endpoint"] = bool(limits.vosk_endpoint)
+    return body
 
 
 def limits_from_json(body: Any, ceiling: UtteranceLimits) -> UtteranceLimits:
@@ -122,7 +124,8 @@ def limits_from_json(body: Any, ceiling: UtteranceLimits) -> UtteranceLimits:
         if isinstance(asked, bool) or not isinstance(asked, int | float) or not asked > 0:
             asked = top
         values[name] = min(float(asked), top)
-    return UtteranceLimits(**values)
+    vosk_endpoint = body.get("vosk_endpoint", True)
+    return UtteranceLimits(**values, vosk_endpoint=vosk_endpoint is not False)
 
 
 def plan_to_json(plan: GrammarPlan) -> dict[str, Any]:

@@ -70,6 +70,9 @@ class UtteranceLimits:
     max_seconds: float = 15.0  # the longest answer we wait for
     queue_seconds: float = 5.0  # audio that may wait for the decoder before we call it overload
     stall_timeout: float = 10.0  # wall seconds without any frame: the media stopped
+    # False when the caller's turn is ended by the voice detector (speech.turns): Vosk's own
+    # endpoint then only closes a segment (joined to the next), it never ends the utterance.
+    vosk_endpoint: bool = True
 
 
 class EndReason(StrEnum):
@@ -216,17 +219,22 @@ class UtteranceStream:
         since_partial = 0.0
         heard_something = False
         quiet_run = 0.0  # seconds of quiet audio since the last loud frame
+        segments: list[dict] = []  # closed by Vosk's endpoint when it does not end the turn
+
+        def final() -> dict:
+            return _join([*segments, _parse(recognizer.FinalResult())])
+
         while True:
             try:
                 item = self._queue.get(timeout=limits.stall_timeout)
             except queue.Empty:
-                return self._result(_parse(recognizer.FinalResult()), EndReason.STALLED, audio)
+                return self._result(final(), EndReason.STALLED, audio)
             if self._cancelled.is_set():
                 return self._result({}, EndReason.CANCELLED, audio)
             if self._overloaded.is_set():
                 return self._result({}, EndReason.OVERLOADED, audio)
             if item is _END:
-                return self._result(_parse(recognizer.FinalResult()), EndReason.INPUT_ENDED, audio)
+                return self._result(final(), EndReason.INPUT_ENDED, audio)
             frame = item if isinstance(item, bytes) else bytes(item)  # type: ignore[arg-type]
             with self._count_lock:
                 self._queued_bytes -= len(frame)
@@ -236,8 +244,10 @@ class UtteranceStream:
             quiet_run = quiet_run + seconds if _quiet(frame) else 0.0
             if recognizer.AcceptWaveform(_audible(frame)):
                 parsed = _parse(recognizer.Result())
-                if parsed.get("text"):
+                if parsed.get("text") and limits.vosk_endpoint:
                     return self._result(parsed, EndReason.ENDPOINT, audio)
+                if parsed.get("text"):
+                    segments.append(parsed)
             elif since_partial >= PARTIAL_EVERY_SECONDS:
                 since_partial = 0.0
                 raw = json.loads(recognizer.PartialResult()).get("partial", "")
@@ -245,12 +255,11 @@ class UtteranceStream:
                     heard_something = True
                     self._publish_partial(_clean(raw))
             if heard_something and quiet_run >= limits.end_silence:
-                parsed = _parse(recognizer.FinalResult())
-                return self._result(parsed, EndReason.QUIET_AFTER_SPEECH, audio)
+                return self._result(final(), EndReason.QUIET_AFTER_SPEECH, audio)
             if not heard_something and audio >= limits.silence_timeout:
                 return self._result({}, EndReason.SILENCE_TIMEOUT, audio)
             if audio >= limits.max_seconds:
-                return self._result(_parse(recognizer.FinalResult()), EndReason.MAX_LENGTH, audio)
+                return self._result(final(), EndReason.MAX_LENGTH, audio)
 
     def _publish_partial(self, text: str) -> None:
         if text == self._partial:
@@ -287,6 +296,13 @@ def _parse(raw: str) -> dict:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _join(parts: list[dict]) -> dict:
+    """Vosk results of consecutive segments as one result."""
+    texts = [p.get("text", "") for p in parts if p.get("text")]
+    words = [w for p in parts for w in p.get("result", ())]
+    return {"text": " ".join(texts), "result": words}
 
 
 def _clean(text: str) -> str:

@@ -59,3 +59,17 @@ def frames(pcm: bytes, frame_ms: int = 20) -> list[bytes]:
     """``pcm`` cut in frames as the telephony layer delivers them (20 ms = 640 bytes)."""
     size = BYTES_PER_SECOND * frame_ms // 1000
     return [pcm[i : i + size] for i in range(0, len(pcm), size)]
+
+
+def words_only(text: str, *, voice: str = "ko", speed: int = 150) -> bytes:
+    """``text`` as :func:`telephone_speech` gives it, without espeak-ng's own silence around
+    the words (to build pauses of a known length)."""
+    pieces = frames(telephone_speech(text, voice=voice, lead=0.0, trail=0.0, speed=speed))
+    loud = [i for i, piece in enumerate(pieces) if _peak(piece) > 1000]
+    return b"".join(pieces[loud[0] : loud[-1] + 1]) if loud else b""
+
+
+def _peak(pcm: bytes) -> int:
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) // 2 * 2])
+    return max((abs(s) for s in samples), default=0)

@@ -192,6 +192,7 @@ class CallerAudioTap:
         self.vad = VoiceActivityDetector(vad_settings)
         self.counters = TapCounters()
         self.last_voice = threading.Event()  # set on each speech start (for waiters)
+        self.energy_barge_in = True  # False: the IVR decides barge-in (speech.barge_in)
         self._subscribers: tuple[FrameQueue, ...] = ()
         self._recorder: StereoRecorder | None = None
         self._answerer: deque[bytes] = deque(maxlen=10)  # a bridged secretary's frames
@@ -225,7 +226,8 @@ class CallerAudioTap:
         event = self.vad.feed(frame)
         if event is VoiceEvent.SPEECH_STARTED:
             self.counters.speech_starts += 1
-            self.player.interrupt(StopReason.SPEECH)
+            if self.energy_barge_in:
+                self.player.interrupt(StopReason.SPEECH)
             self.last_voice.set()
         speaking = self.vad.speaking
         for frames in self._subscribers:

@@ -24,6 +24,7 @@ from telesec.commands import (
     retention,
     serve,
     simulate,
+    speech,
     trunks,
     users,
 )
@@ -42,6 +43,7 @@ app.add_typer(practice.app, name="practice")
 app.add_typer(calendars.app, name="calendars")
 app.add_typer(models.app, name="models")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(speech.app, name="speech")
 app.command("serve")(serve.serve)
 app.command("front")(front.front)
 app.add_typer(flows.app, name="flows")

@@ -1,7 +1,9 @@
 """``ask``: say a question, then understand keys and/or speech, with retries.
 
 A sentence clearly in the other language switches the call to it (prompts and voice)
-before it is understood (``meaning.language_switch``).
+before it is understood (``meaning.language_switch``). A spoken answer ends after
+``answered_silence_ms`` of silence once the words heard already answer (an expected
+word), else after ``end_silence_ms`` (speech/turns.py).
 
 Outcomes are the words in ``expect`` (intents such as ``book``, or ``yes`` / ``no``, or a
 language ``fr`` / ``en``), the outcomes that ``keys`` lead to, and ``no_input`` /
@@ -17,6 +19,7 @@ from ivr_flows.call import Call
 from ivr_flows.channel import Utterance
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
+from speech.turns import CLOSED_TURN, TurnSettings
 
 
 def outcomes(options: dict[str, Any]) -> set[str]:
@@ -48,9 +51,14 @@ def run(call: Call, step: Step) -> str:
                                                                       call.language)
         return word
 
+    def answered(partial: str) -> bool:  # on partial words: reads only, changes nothing
+        return meaning.expected_word(partial, call.language, expect) is not None
+
+    turn = TurnSettings(end_ms=opts["end_silence_ms"], closed_end_ms=opts["answered_silence_ms"])
     result, value = call.ask(
         opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],
-        reprompt=opts["reprompt"], no_input=opts["no_input_prompt"],
+        reprompt=opts["reprompt"], no_input=opts["no_input_prompt"], turn=turn,
+        answered=answered,
     )
     outcome = value if result == "ok" else result
     if outcome in meaning.INTENT_WORDS:
@@ -71,6 +79,12 @@ KIND = StepKind(
         "retries": Option("int", default=2, min=0, max=5, example="2"),
         "reprompt": Option("prompt", default="not_understood", example="not_understood"),
         "no_input_prompt": Option("prompt", default="no_input", example="no_input"),
+        # a spoken answer ends after this much silence (ms)...
+        "end_silence_ms": Option("int", default=CLOSED_TURN.end_ms, min=200, max=3000,
+                                 example=str(CLOSED_TURN.end_ms)),
+        # ...or after only this much once the words heard already answer (ms)
+        "answered_silence_ms": Option("int", default=CLOSED_TURN.closed_end_ms, min=100,
+                                      max=3000, example=str(CLOSED_TURN.closed_end_ms)),
     },
     outcomes=outcomes,
     prompts=("not_understood", "no_input"),

@@ -149,7 +149,7 @@ def ask_when(call: Call) -> tuple[date | None, str | None]:
             return (None, None)  # "oui, le plus tôt possible"
         return None
 
-    result, value = call.ask("ask_when", understand, retries=2)
+    result, value = call.ask("ask_when", understand, retries=2, closed=False)
     if result != "ok":
         raise GaveUp
     return value

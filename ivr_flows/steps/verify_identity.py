@@ -46,7 +46,7 @@ def _ask_name_or_code(call: Call, timeout: float) -> tuple[str, str] | None:
         return ("name", said) if said else None
 
     result, found = call.ask("ask_name_or_code", understand, retries=1, timeout=timeout,
-                             max_keys=10, terminator="#")
+                             max_keys=10, terminator="#", closed=False)
     return found if result == "ok" else None
 
 

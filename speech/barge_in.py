@@ -1,0 +1,88 @@
+"""Barge-in: does the caller really speak over a prompt, or is it the prompt's own echo?
+
+:class:`BargeInDetector` takes the caller's frames while a prompt plays, together with the
+prompt's audio (the reference). Before the voice detector sees a frame, the prompt's echo is
+taken out of it: the last 100 ms of caller audio are matched against the reference played up
+to ``max_echo_ms`` earlier (normalized cross-correlation, by FFT); when they match well
+(``min_echo_match``), the best-matching reference, scaled by the least-squares gain, is
+subtracted. What is left is the caller. Speech barges in once the detector has heard
+``min_voiced_ms`` of voiced audio (``VadSettings.start_ms``).
+
+Caller frame ``n`` (20 ms) is taken to arrive while reference frame ``n`` plays: both sides
+run on the same media clock, and the lag search covers the rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from speech.vad import VadSettings, VoiceDetector, VoiceEvent, voice_detector
+
+SAMPLE_RATE = 16_000
+BLOCK = 1600  # 100 ms: caller audio matched against the reference
+
+
+class BargeInDetector:
+    """Feed caller frames during one prompt; ``feed`` is True once the caller speaks."""
+
+    def __init__(
+        self,
+        reference: bytes,
+        *,
+        min_voiced_ms: int = 200,
+        max_echo_ms: int = 400,
+        min_echo_match: float = 0.5,
+        detector: VoiceDetector | None = None,
+    ) -> None:
+        import numpy as np
+
+        self._np = np
+        self.reference = np.frombuffer(reference[: len(reference) // 2 * 2], dtype="<i2")
+        self.reference = self.reference.astype(np.float64)
+        self.max_lag = max_echo_ms * SAMPLE_RATE // 1000
+        self.min_echo_match = min_echo_match
+        self.detector = detector or voice_detector(VadSettings(start_ms=min_voiced_ms))
+        self._caller = np.zeros(0, dtype=np.float64)  # recent caller audio (one block)
+        self._position = 0  # caller samples received since the prompt started
+        self.echo_frames = 0  # frames in which echo was found and taken out
+        self.spoke = False
+
+    def feed(self, frame: bytes) -> bool:
+        np = self._np
+        samples = np.frombuffer(frame[: len(frame) // 2 * 2], dtype="<i2").astype(np.float64)
+        self._position += len(samples)
+        self._caller = np.concatenate([self._caller, samples])[-BLOCK:]
+        cleaned = self._without_echo(samples)
+        clipped = np.clip(np.round(cleaned), -32768, 32767).astype("<i2")
+        if self.detector.feed(clipped.tobytes()) is VoiceEvent.SPEECH_STARTED:
+            self.spoke = True
+        return self.spoke
+
+    def _without_echo(self, samples: Any) -> Any:
+        np = self._np
+        block = self._caller
+        end = min(self._position, len(self.reference))
+        start = max(0, self._position - len(block) - self.max_lag)
+        reference = self.reference[start:end]
+        if len(block) < BLOCK or len(reference) < len(block) or not reference.any():
+            return samples
+        match, lag = self._best_match(block, reference)
+        if match < self.min_echo_match:
+            return samples
+        aligned = reference[lag : lag + len(block)]
+        gain = float(np.dot(block, aligned) / max(np.dot(aligned, aligned), 1e-9))
+        self.echo_frames += 1
+        return samples - gain * aligned[-len(samples) :]
+
+    def _best_match(self, block: Any, reference: Any) -> tuple[float, int]:
+        """Highest normalized correlation of ``block`` with a stretch of ``reference``."""
+        np = self._np
+        size = 1 << int(np.ceil(np.log2(len(reference) + len(block))))
+        spectrum = np.fft.rfft(reference, size) * np.conj(np.fft.rfft(block, size))
+        correlation = np.fft.irfft(spectrum, size)[: len(reference) - len(block) + 1]
+        running = np.concatenate([[0.0], np.cumsum(reference**2)])
+        energy = running[len(block) :] - running[: -len(block)]  # of each stretch
+        norm = np.sqrt(np.maximum(energy, 1e-9) * max(float(np.dot(block, block)), 1e-9))
+        scores = correlation / norm
+        lag = int(np.argmax(scores))
+        return float(scores[lag]), lag

@@ -1,0 +1,68 @@
+"""Barge-in on real audio: the prompt's own echo at -10 dB never counts as speech, a caller
+speaking over it does (after the minimum of voiced audio)."""
+
+from __future__ import annotations
+
+import array
+
+import pytest
+
+from speech.barge_in import BargeInDetector
+from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech
+
+ECHO_DB = -10.0
+
+
+@pytest.fixture(scope="module")
+def prompt() -> bytes:
+    return telephone_speech("Bonjour, vous êtes bien au cabinet médical. Dites ce que vous "
+                            "souhaitez, ou tapez 1 pour un rendez-vous.", voice="fr",
+                            lead=0.1, trail=0.2)
+
+
+def mix(*parts: tuple[bytes, float, int]) -> bytes:
+    """Sum of (pcm, gain, delay in samples), as long as the longest."""
+    length = max(len(pcm) // 2 + delay for pcm, _, delay in parts)
+    out = [0.0] * length
+    for pcm, gain, delay in parts:
+        samples = array.array("h")
+        samples.frombytes(pcm)
+        for i, value in enumerate(samples):
+            out[i + delay] += value * gain
+    return array.array("h", (max(-32768, min(32767, round(v))) for v in out)).tobytes()
+
+
+def echo_of(prompt: bytes, delay_ms: int) -> tuple[bytes, float, int]:
+    return prompt, 10 ** (ECHO_DB / 20), delay_ms * 16
+
+
+def hiss_for(pcm: bytes) -> tuple[bytes, float, int]:
+    return line_hiss(len(pcm) / BYTES_PER_SECOND + 1.0, seed=8), 1.0, 0
+
+
+def barged_at(detector: BargeInDetector, caller: bytes) -> float | None:
+    for index, frame in enumerate(frames(caller)):
+        if detector.feed(frame):
+            return (index + 1) * 0.02
+    return None
+
+
+@pytest.mark.parametrize("delay_ms", [20, 120, 300])
+def test_the_prompts_own_echo_never_barges_in(prompt: bytes, delay_ms: int) -> None:
+    caller = mix(echo_of(prompt, delay_ms), hiss_for(prompt))
+    detector = BargeInDetector(prompt)
+    assert barged_at(detector, caller) is None
+    assert detector.echo_frames > 0
+
+
+def test_without_the_echo_guard_the_same_echo_would_barge_in(prompt: bytes) -> None:
+    caller = mix(echo_of(prompt, 120), hiss_for(prompt))
+    assert barged_at(BargeInDetector(b""), caller) is not None  # no reference: no guard
+
+
+def test_a_caller_speaking_over_the_echo_barges_in(prompt: bytes) -> None:
+    words = telephone_speech("안녕하세요 예약을 하고 싶습니다", lead=0.0, trail=0.0)
+    start = int(1.5 * 16_000)
+    caller = mix(echo_of(prompt, 120), hiss_for(prompt), (words, 1.0, start))
+    at = barged_at(BargeInDetector(prompt), caller)
+    assert at is not None and 1.5 <= at <= 2.6

@@ -1,0 +1,127 @@
+"""End of turn: the voice detector ends the answer, the recognizer is finalized at once.
+
+Real audio (espeak-ng Korean through the telephone band) and the real Silero model; the
+stream is a stand-in recording what it is fed (the decision is the detector's), except in
+the last test, which decodes with the Korean Vosk model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from speech.recognizer import EndReason, SpeechEngine, UtteranceLimits
+from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, words_only
+from speech.turns import TurnSettings, TurnTaker
+
+FRAME = 0.02
+
+
+class RecordingStream:
+    """Takes frames like an utterance stream; its partial is what ``partial_at`` says."""
+
+    def __init__(self, partial_at: Callable[[float], str] = lambda at: "") -> None:
+        self.fed = 0
+        self.ended_at_frame: int | None = None
+        self.partial_at = partial_at
+
+    def feed(self, frame: bytes) -> bool:
+        if self.ended_at_frame is not None:
+            return False
+        self.fed += 1
+        return True
+
+    def end_input(self) -> None:
+        self.ended_at_frame = self.fed
+
+    @property
+    def partial(self) -> str:
+        return self.partial_at(self.fed * FRAME)
+
+
+@pytest.fixture(scope="module")
+def halves() -> tuple[bytes, bytes]:
+    return words_only("다음 주 화요일"), words_only("오후 세 시에 가능합니다")
+
+
+def seconds(pcm: bytes) -> float:
+    return len(pcm) / BYTES_PER_SECOND
+
+
+def take_turn(taker: TurnTaker, pcm: bytes) -> float | None:
+    """Feed ``pcm`` then 3 s of line; the audio time at which the turn ended."""
+    for index, frame in enumerate(frames(pcm + line_hiss(3.0, seed=7))):
+        if taker.feed(frame):
+            return (index + 1) * FRAME
+    return None
+
+
+def test_a_pause_in_the_middle_of_an_answer_does_not_end_it(halves) -> None:
+    first, second = halves
+    lead = line_hiss(0.5)
+    answer = lead + first + line_hiss(0.3, seed=2) + second
+    stream = RecordingStream()
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=700))
+    ended = take_turn(taker, answer)
+    assert ended is not None and taker.reason == "end_of_speech"
+    speech_end = seconds(answer)
+    assert speech_end + 0.6 <= ended <= speech_end + 1.0
+    assert stream.ended_at_frame == stream.fed  # finalized at once: nothing fed after
+
+
+def test_a_closed_question_answered_ends_after_a_short_silence(halves) -> None:
+    first, _ = halves
+    answer = line_hiss(0.5) + first
+    speech_end = seconds(answer)
+    stream = RecordingStream(lambda at: "네" if at >= speech_end - 0.2 else "")
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=700, closed_end_ms=250),
+                      satisfied=lambda partial: partial == "네")
+    ended = take_turn(taker, answer)
+    assert taker.reason == "answered"
+    assert ended is not None and speech_end + 0.2 <= ended <= speech_end + 0.5
+
+
+def test_a_closed_question_not_yet_answered_waits_through_a_pause(halves) -> None:
+    first, second = halves
+    answer = line_hiss(0.5) + first + line_hiss(0.3, seed=2) + second
+    speech_end = seconds(answer)
+    # a birth date: only complete once the second half is heard
+    full, started = "천구백 팔십오년 삼월 이일", "천구백"
+    stream = RecordingStream(lambda at: full if at > speech_end else started)
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=700, closed_end_ms=250),
+                      satisfied=lambda partial: partial.endswith("이일"))
+    ended = take_turn(taker, answer)
+    assert ended is not None and ended > speech_end
+    assert taker.reason == "answered"
+
+
+def test_silence_alone_never_ends_a_turn() -> None:
+    stream = RecordingStream()
+    assert take_turn(TurnTaker(stream), line_hiss(2.0)) is None
+    assert stream.ended_at_frame is None
+
+
+def test_bad_turn_settings_are_told_in_words() -> None:
+    assert TurnSettings().check() == []
+    assert TurnSettings(end_ms=100).check()[0].startswith("end_ms must be between")
+    assert "closed_end_ms" in TurnSettings(end_ms=500, closed_end_ms=600).check()[0]
+
+
+@pytest.mark.timeout(120)
+def test_vosk_segments_are_joined_and_finalized_at_the_end_of_speech(
+    halves, engine: SpeechEngine
+) -> None:
+    first, second = halves
+    lead, pause = line_hiss(0.4), line_hiss(0.6, seed=2)  # long enough for Vosk's endpoint
+    answer = lead + first + pause + second
+    second_starts = seconds(lead + first + pause)
+    stream = engine.start_utterance(
+        "ko", limits=UtteranceLimits(vosk_endpoint=False, queue_seconds=30)
+    )
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=1000))
+    assert take_turn(taker, answer) is not None
+    result = stream.result(60)
+    assert result.end_reason is EndReason.INPUT_ENDED and result.audio_seconds > seconds(answer)
+    ends = [word.end for word in result.words]
+    assert min(ends) < second_starts < max(ends), (ends, second_starts)  # both halves heard

@@ -1,0 +1,103 @@
+"""Silero VAD on real audio: espeak-ng speech through a telephone band, silence, noise."""
+
+from __future__ import annotations
+
+import array
+import logging
+import random
+from pathlib import Path
+
+import pytest
+
+from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech
+from speech.vad import (
+    EnergyScorer,
+    SileroScorer,
+    VadSettings,
+    VoiceDetector,
+    VoiceEvent,
+    load_silero,
+    silero_model_path,
+    voice_detector,
+)
+from telephony.audio import rms_dbfs
+
+
+@pytest.fixture(scope="module")
+def spoken() -> bytes:
+    return telephone_speech("안녕하세요 예약을 하고 싶습니다", lead=1.0, trail=1.5)
+
+
+def white_noise(seconds: float, amplitude: int = 3000, seed: int = 5) -> bytes:
+    """Loud broadband noise (about -24 dBFS): not a voice."""
+    rng = random.Random(seed)
+    count = int(seconds * 16_000)
+    return array.array("h", (rng.randint(-amplitude, amplitude) for _ in range(count))).tobytes()
+
+
+def voiced_span(pcm: bytes) -> tuple[float, float]:
+    """First and last 20 ms frame louder than -45 dBFS (the words, not espeak's padding)."""
+    loud = [i for i, frame in enumerate(frames(pcm)) if rms_dbfs(frame) > -45]
+    return loud[0] * 0.02, (loud[-1] + 1) * 0.02
+
+
+def run(detector: VoiceDetector, pcm: bytes, frame_ms: int = 20) -> list[tuple[float, VoiceEvent]]:
+    events, at = [], 0.0
+    for frame in frames(pcm, frame_ms):
+        at += len(frame) / (detector.sample_rate * 2)
+        event = detector.feed(frame)
+        if event is not None:
+            events.append((round(at, 2), event))
+    return events
+
+
+def test_the_model_ships_with_the_package_and_loads() -> None:
+    path = silero_model_path()
+    assert path is not None and path.name == "silero_vad.onnx"
+    detector = voice_detector()
+    assert isinstance(detector.scorer, SileroScorer)
+
+
+def test_speech_starts_and_ends_around_the_spoken_words(spoken: bytes) -> None:
+    detector = voice_detector(VadSettings(end_ms=500))
+    events = run(detector, spoken)
+    assert [e for _, e in events] == [VoiceEvent.SPEECH_STARTED, VoiceEvent.SPEECH_ENDED]
+    speech_start, speech_end = voiced_span(spoken)
+    (started, _), (ended, _) = events
+    assert speech_start <= started <= speech_start + 0.3
+    assert speech_end + 0.4 <= ended <= speech_end + 0.8
+
+
+def test_silence_and_loud_noise_are_not_speech() -> None:
+    detector = voice_detector()
+    assert run(detector, line_hiss(3.0) + b"\0" * BYTES_PER_SECOND) == []
+    assert detector.model_windows == 0  # under the floor: the model never ran
+    assert run(voice_detector(), white_noise(3.0)) == []
+    # the energy fallback would have taken the same noise for a voice
+    energy = VoiceDetector(EnergyScorer(16_000), VadSettings())
+    assert [e for _, e in run(energy, white_noise(3.0))][:1] == [VoiceEvent.SPEECH_STARTED]
+
+
+def test_eight_kilohertz_audio(spoken: bytes) -> None:
+    samples = array.array("h")
+    samples.frombytes(spoken)
+    narrow = samples[::2].tobytes()  # the speech is band-limited to 3.4 kHz already
+    detector = voice_detector(VadSettings(end_ms=500), sample_rate=8_000)
+    assert detector.scorer.window == 256
+    assert [e for _, e in run(detector, narrow)] == [VoiceEvent.SPEECH_STARTED,
+                                                     VoiceEvent.SPEECH_ENDED]
+
+
+def test_a_model_that_cannot_load_falls_back_to_energy_in_one_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, spoken: bytes
+) -> None:
+    broken = tmp_path / "silero_vad.onnx"
+    broken.write_bytes(b"not a model")
+    with caplog.at_level(logging.WARNING, logger="speech.vad"):
+        assert load_silero(broken) is None
+        detector = voice_detector(model_path=broken)
+    lines = [r.getMessage() for r in caplog.records if r.name == "speech.vad"]
+    assert len(lines) == 2  # one per attempt with an explicit path; the default path once
+    assert "falls back to energy" in lines[0]
+    assert isinstance(detector.scorer, EnergyScorer)
+    assert next(e for _, e in run(detector, spoken)) is VoiceEvent.SPEECH_STARTED

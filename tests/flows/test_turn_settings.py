@@ -96,7 +96,8 @@ class Listening(CallerChannel):
 
 
 def a_call(channel: CallerChannel) -> Call:
-    practice = SimpleNamespace(name="Cabinet", settings={})
+    practice = SimpleNamespace(name="Cabinet", settings={}, greeting_name="le cabinet",
+                               spoken_name="le cabinet")
     return Call(channel=channel, services=None, practice=practice,  # type: ignore[arg-type]
                 flow=SimpleNamespace(practice={}), language="fr")  # type: ignore[arg-type]
 

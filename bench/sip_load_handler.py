@@ -73,7 +73,8 @@ def _open_sink(session: CallSession) -> Any:
         return CountingSink()
     from telephony.recording import open_vault_sink
 
-    return open_vault_sink(shared_vault(), call_id=session.call_id)
+    return open_vault_sink(shared_vault(), call_id=session.call_id,
+                           rate=session.sample_rate)
 
 
 def _stream_counters(session: CallSession) -> dict[str, int] | None:

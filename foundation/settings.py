@@ -220,6 +220,10 @@ class SipSettings(BaseModel):
     """User-Agent / Server header of the front (and the workers)."""
     scanner_user_agents: list[str] = DEFAULT_SCANNERS
     """Requests whose User-Agent contains one of these are dropped without a reply."""
+    wideband: bool = True
+    """True (default): the workers also take G.722 and mix at 16 kHz. False: G.711 only,
+    mixed at 8 kHz, the calls' own rate, so that no frame is resampled (less media CPU per
+    call; see docs/telephony-pool.md, "Media path", for its one known limit)."""
     trunks: list[TrunkSettings] = []
     tls: SipTlsSettings | None = None
     media: MediaRelaySettings = MediaRelaySettings()

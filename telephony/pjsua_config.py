@@ -11,12 +11,18 @@ from telephony.audio import FRAME_MS
 from telephony.worker_config import SRTP_MODES, Registration, WorkerConfig
 
 #: codecs offered and accepted, best first; every other codec is disabled
-CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")
+NARROWBAND_CODECS = ("PCMA/8000/1", "PCMU/8000/1")
+CODECS = (*NARROWBAND_CODECS, "G722/16000/1")  # a wideband worker's
 RESAMPLE_QUALITY = 4  # pjsua media quality: 3-4 = small-filter resampling
 
 
 def endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
-    """One SIP thread polled by us (no pjsua threads), the engine's 16 kHz media clock."""
+    """One SIP thread polled by us (no pjsua threads), the media clock at the calls' rate.
+
+    A narrowband worker (G.711 only) runs its bridge at 8 kHz, the rate of its calls: no
+    frame of any call is resampled. A wideband worker (G.722 too) runs it at 16 kHz, and its
+    G.711 calls are resampled with the small filter (``RESAMPLE_QUALITY``).
+    """
     ep_cfg = pj.EpConfig()
     ep_cfg.uaConfig.threadCnt = 0
     ep_cfg.uaConfig.mainThreadOnly = True
@@ -27,12 +33,12 @@ def endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
     ep_cfg.logConfig.msgLogging = 0  # SIP messages carry phone numbers: never log them
     ep_cfg.logConfig.decor = pj.PJ_LOG_HAS_SENDER  # the time and level are logging's
     med = ep_cfg.medConfig
-    med.clockRate = 16000
+    med.clockRate = cfg.clock_rate
     # pjsua's default quality (8) resamples the 8 kHz calls to the 16 kHz bridge with
     # libresample's large filter, the biggest cost of the media clock; 4 selects its
     # small filter (bench/README.md, sip_load findings)
     med.quality = RESAMPLE_QUALITY
-    med.sndClockRate = 16000
+    med.sndClockRate = cfg.clock_rate
     med.channelCount = 1
     med.audioFramePtime = FRAME_MS
     med.ecTailLen = 0
@@ -95,9 +101,10 @@ def registered_account_config(cfg: WorkerConfig, reg: Registration) -> pj.Accoun
     return acc_cfg
 
 
-def set_codecs(ep: pj.Endpoint) -> None:
-    """Enable :data:`CODECS` only, in that order of preference."""
+def set_codecs(ep: pj.Endpoint, wideband: bool = True) -> None:
+    """Enable :data:`CODECS` (:data:`NARROWBAND_CODECS` when not ``wideband``) only, in
+    that order of preference."""
     for codec in ep.codecEnum2():
         ep.codecSetPriority(codec.codecId, 0)
-    for rank, codec_id in enumerate(CODECS):
+    for rank, codec_id in enumerate(CODECS if wideband else NARROWBAND_CODECS):
         ep.codecSetPriority(codec_id, 200 - rank)

@@ -74,6 +74,7 @@ class WorkerSpec:
     user_agent: str = "Telesec"
     trusted_networks: tuple[str, ...] = ()  # direct mode: the trunks (caller ID believed)
     log_level: str = "INFO"
+    wideband: bool = True  # G.722 taken and the bridge at 16 kHz (sip.wideband)
 
     @property
     def process_name(self) -> str:
@@ -104,6 +105,8 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
         argv += ["--user-agent", spec.user_agent]
     for network in spec.trusted_networks:
         argv += ["--trust-net", network]
+    if not spec.wideband:
+        argv.append("--narrowband")
     return argv
 
 
@@ -218,7 +221,7 @@ class Supervisor:
                 WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, tuple(sip.front_networks),
                            self.tuning.drain_deadline_s, user_agent=sip.user_agent,
-                           log_level=self.settings.log_level)
+                           log_level=self.settings.log_level, wideband=sip.wideband)
                 for i in range(sip.workers)
             ]
         elif binary is None:
@@ -233,7 +236,7 @@ class Supervisor:
                            tuple(sip.allowed_networks) + trunk_nets,
                            self.tuning.drain_deadline_s, user_agent=sip.user_agent,
                            trusted_networks=trunk_nets,
-                           log_level=self.settings.log_level)
+                           log_level=self.settings.log_level, wideband=sip.wideband)
             ]
         else:
             proxy = f"sip:{_host_in_uri(sip.listen_host)}:{sip.listen_port}"
@@ -241,7 +244,8 @@ class Supervisor:
                 WorkerSpec(i, sip.worker_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, _front_sources(sip.listen_host, sip.worker_host),
                            self.tuning.drain_deadline_s, outbound_proxy=proxy,
-                           user_agent=sip.user_agent, log_level=self.settings.log_level)
+                           user_agent=sip.user_agent, log_level=self.settings.log_level,
+                           wideband=sip.wideband)
                 for i in range(sip.workers)
             ]
         with self._lock:

@@ -105,6 +105,7 @@ def edge_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgePool]:
         "worker_base_port": worker_base, "workers": 1, "calls_per_worker": 2,
         "allowed_networks": ["127.0.0.1/32", "127.0.0.6/32"],
         "user_agent": "Cabinet Tilleuls PBX",
+        "wideband": True,  # G.722 offers are taken (test_single_codec_offers...)
         "tls": {"port": tls_port, "certificate": str(cert), "private_key": str(key)},
         "media": {"relay": "on", "port_min": rtp, "port_max": rtp + 199},
         "trunks": [{

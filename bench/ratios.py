@@ -317,6 +317,9 @@ class SipRatio:
                  baseline_dir: Path | None = None) -> None:
         self.args = args
         self.baseline_dir = baseline_dir
+        # a baseline that has narrowband workers runs them too; an older one runs as it is
+        self.baseline_narrowband = baseline_dir is not None and "--narrowband" in (
+            baseline_dir / "telephony" / "worker.py").read_text()
         self.workdir = workdir
         self.data_dir = data_dir
         self.hold_s = args.settle + args.settle_slack + args.window + args.margin
@@ -336,7 +339,7 @@ class SipRatio:
         return [sys.executable, "-m", "telephony.worker", "--port", str(port),
                 "--rtp-port", str(rtp_port), "--handler", "telesec.call_handler:answer",
                 "--no-tcp", "--log-level", "WARNING", "--drain-seconds", "0",
-                *(narrow if kind == "telesec" else [])]  # the baseline runs as it is
+                *(narrow if kind == "telesec" or self.baseline_narrowband else [])]
 
     def start(self, kind: str, count: int) -> list[Answerer]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}

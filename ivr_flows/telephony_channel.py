@@ -135,7 +135,11 @@ class TelephonyChannel(CallerChannel):
             for part in parts:
                 audio = self.prompts.prompt(part.id, language, part.values,
                                             practice=self.practice_slug)
-                self.session.play(audio, barge_in=barge_in)
+                # without a recogniser the caller's voice would cut the prompt for nothing
+                # (nothing would understand it): keys only, and no Python on the caller's
+                # frames meanwhile
+                self.session.play(audio, barge_in=barge_in,
+                                  speech_barge_in=self.speech is not None)
                 if barge_in and self.session.digits.pending():
                     break  # the keys stay buffered for the next listen
         return SILENCE

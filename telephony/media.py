@@ -73,10 +73,13 @@ class PromptPlayback:
     """One prompt being played; ``done`` is set when it finished or was interrupted."""
 
     def __init__(self, pcm: bytes, barge_in: bool, loop: bool = False,
-                 rate: int = SAMPLE_RATE) -> None:
+                 rate: int = SAMPLE_RATE, speech_barge_in: bool | None = None) -> None:
         self.pcm = pcm  # at the bridge's rate
         self.rate = rate
         self.barge_in = barge_in
+        # the caller's voice stops it too (the energy detector watches the caller meanwhile)
+        self.speech_barge_in = barge_in if speech_barge_in is None else (
+            barge_in and speech_barge_in)
         self.loop = loop and bool(pcm)  # start again at the end (hold audio) until stopped
         self.position = 0
         self.reason: StopReason | None = None
@@ -106,8 +109,11 @@ class PromptPlayer:
         self._lock = threading.Lock()
         self._current: PromptPlayback | None = None
 
-    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False) -> PromptPlayback:
-        prompt = PromptPlayback(pcm, barge_in, loop, self.rate)
+    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False,
+              speech_barge_in: bool | None = None) -> PromptPlayback:
+        """Play ``pcm``; with ``barge_in`` a key stops it, and the caller's voice too unless
+        ``speech_barge_in`` is False (keys only: the caller's audio is not examined)."""
+        prompt = PromptPlayback(pcm, barge_in, loop, self.rate, speech_barge_in)
         with self._lock:
             previous, self._current = self._current, prompt
         if previous is not None:
@@ -125,11 +131,19 @@ class PromptPlayer:
             prompt = self._current
             if prompt is None or (only_barge_in and not prompt.barge_in):
                 return False
+            if only_barge_in and reason is StopReason.SPEECH and not prompt.speech_barge_in:
+                return False
             if only is not None and prompt is not only:
                 return False
             self._current = None
         prompt.finish(reason)
         return True
+
+    @property
+    def wants_speech(self) -> bool:
+        """Whether the prompt playing now stops on the caller's voice."""
+        prompt = self._current
+        return prompt is not None and prompt.speech_barge_in
 
     def next_frame(self) -> bytes:
         """The next frame of engine audio (silence when nothing plays). Media clock only."""
@@ -211,12 +225,20 @@ class TapCounters:
 
 
 class CallerAudioTap:
-    """Fan-out point of one call's audio; every method is safe on the media clock."""
+    """Fan-out point of one call's audio; every method is safe on the media clock.
+
+    The caller's frames are examined only when something needs them: a subscriber
+    (recogniser, voicemail, ``listen``), the recorder, or a prompt that the caller's voice
+    may stop. Otherwise (a keys-only prompt, waiting for keys) the port drops each frame
+    before copying it, and the energy detector does not run.
+    """
 
     def __init__(self, player: PromptPlayer, vad_settings: VadSettings | None = None) -> None:
         self.player = player
         self.rate = player.rate  # the bridge's: the caller's frames come at this rate
+        self.vad_settings = vad_settings
         self.vad = VoiceActivityDetector(vad_settings, sample_rate=self.rate)
+        self._vad_idle = False  # the detector skipped the last frame: start it afresh
         self.counters = TapCounters()
         self.last_voice = threading.Event()  # set on each speech start (for waiters)
         self._subscribers: tuple[FrameQueue, ...] = ()
@@ -246,15 +268,26 @@ class CallerAudioTap:
             previous, self._recorder = self._recorder, recorder
         return previous
 
+    def wants_caller_audio(self) -> bool:
+        """Whether the next caller frame is needed at all (read on the media clock)."""
+        return bool(self._subscribers) or self._recorder is not None or self.player.wants_speech
+
     def caller_frame(self, frame: bytes) -> None:
         self.counters.caller_frames += 1
-        event = self.vad.feed(frame)
-        if event is VoiceEvent.SPEECH_STARTED:
-            self.counters.speech_starts += 1
-            self.player.interrupt(StopReason.SPEECH)
-            self.last_voice.set()
+        subscribers = self._subscribers
+        if subscribers or self.player.wants_speech:
+            if self._vad_idle:  # no stale "speaking" from before the pause
+                self.vad = VoiceActivityDetector(self.vad_settings, sample_rate=self.rate)
+                self._vad_idle = False
+            event = self.vad.feed(frame)
+            if event is VoiceEvent.SPEECH_STARTED:
+                self.counters.speech_starts += 1
+                self.player.interrupt(StopReason.SPEECH)
+                self.last_voice.set()
+        else:
+            self._vad_idle = True
         speaking = self.vad.speaking
-        for frames in self._subscribers:
+        for frames in subscribers:
             frames.put(frame, speaking)
         recorder = self._recorder
         if recorder is not None:
@@ -318,7 +351,7 @@ class CallAudioPort(pj.AudioMediaPort):
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
             tap = self.tap
-            if tap is None:
+            if tap is None or not tap.wants_caller_audio():
                 return
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
                 data = vector_bytes(frame.buf)  # copied now: the frame lives for this call only

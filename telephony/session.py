@@ -164,18 +164,22 @@ class CallSession:
 
     # -- prompts -----------------------------------------------------------------------
     def play(
-        self, audio: bytes | str | Path, *, barge_in: bool = True, timeout: float | None = None
+        self, audio: bytes | str | Path, *, barge_in: bool = True,
+        speech_barge_in: bool | None = None, timeout: float | None = None,
     ) -> PlayResult:
         """Play 16 kHz mono s16 PCM (or a WAV file) to the caller and wait until it ends.
 
         With ``barge_in`` a key or the caller's speech stops it; the key stays buffered
-        for :meth:`collect_digits`. ``timeout`` defaults to the prompt length + 5 s.
+        for :meth:`collect_digits`. ``speech_barge_in=False``: keys only (the caller's
+        audio is then not examined while it plays, unless something else listens).
+        ``timeout`` defaults to the prompt length + 5 s.
         """
         self._check()
         pcm = load_prompt(audio)
         if barge_in and self.digits.pending():
             return PlayResult(StopReason.KEY, 0)
-        prompt = self.player.start(prompt_at(pcm, self.sample_rate), barge_in=barge_in)
+        prompt = self.player.start(prompt_at(pcm, self.sample_rate), barge_in=barge_in,
+                                   speech_barge_in=speech_barge_in)
         limit = timeout if timeout is not None else len(pcm) / BYTES_PER_SECOND + 5.0
         if not prompt.done.wait(limit):
             self.player.interrupt(StopReason.STOPPED, only_barge_in=False)

@@ -317,9 +317,9 @@ class SipRatio:
                  baseline_dir: Path | None = None) -> None:
         self.args = args
         self.baseline_dir = baseline_dir
-        # a baseline that has narrowband workers runs them too; an older one runs as it is
-        self.baseline_narrowband = baseline_dir is not None and "--narrowband" in (
-            baseline_dir / "telephony" / "worker.py").read_text()
+        # the band flags the baseline's worker takes (an older one is always wideband)
+        source = (baseline_dir / "telephony" / "worker.py").read_text() if baseline_dir else ""
+        self.baseline_flags = {f for f in ("--narrowband", "--wideband") if f in source}
         self.workdir = workdir
         self.data_dir = data_dir
         self.hold_s = args.settle + args.settle_slack + args.window + args.margin
@@ -336,10 +336,13 @@ class SipRatio:
             return [sys.executable, str(REPO / "bench" / "bare_pjsua2.py"),
                     "--port", str(port), "--rtp-port", str(rtp_port), *narrow,
                     *(["--bridged"] if kind == "bridged" else [])]
+        band = narrow or ["--wideband"]  # as the bare side: 16 kHz unless --narrowband
+        if kind == "baseline":
+            band = [flag for flag in band if flag in self.baseline_flags]  # else wideband
         return [sys.executable, "-m", "telephony.worker", "--port", str(port),
                 "--rtp-port", str(rtp_port), "--handler", "telesec.call_handler:answer",
                 "--no-tcp", "--log-level", "WARNING", "--drain-seconds", "0",
-                *(narrow if kind == "telesec" or self.baseline_narrowband else [])]
+                *band]
 
     def start(self, kind: str, count: int) -> list[Answerer]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}

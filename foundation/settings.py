@@ -220,10 +220,10 @@ class SipSettings(BaseModel):
     """User-Agent / Server header of the front (and the workers)."""
     scanner_user_agents: list[str] = DEFAULT_SCANNERS
     """Requests whose User-Agent contains one of these are dropped without a reply."""
-    wideband: bool = True
-    """True (default): the workers also take G.722 and mix at 16 kHz. False: G.711 only,
-    mixed at 8 kHz, the calls' own rate, so that no frame is resampled (less media CPU per
-    call; see docs/telephony-pool.md, "Media path", for its one known limit)."""
+    wideband: bool = False
+    """False (default): the workers take G.711 only and mix at 8 kHz, the calls' own rate,
+    so that no frame is resampled. True: they also take G.722 (a caller offering only
+    G.722 is otherwise refused 488) and mix at 16 kHz (docs/telephony-pool.md)."""
     trunks: list[TrunkSettings] = []
     tls: SipTlsSettings | None = None
     media: MediaRelaySettings = MediaRelaySettings()

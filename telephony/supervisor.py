@@ -74,7 +74,7 @@ class WorkerSpec:
     user_agent: str = "Telesec"
     trusted_networks: tuple[str, ...] = ()  # direct mode: the trunks (caller ID believed)
     log_level: str = "INFO"
-    wideband: bool = True  # G.722 taken and the bridge at 16 kHz (sip.wideband)
+    wideband: bool = False  # G.722 taken and the bridge at 16 kHz (sip.wideband)
 
     @property
     def process_name(self) -> str:
@@ -105,8 +105,8 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
         argv += ["--user-agent", spec.user_agent]
     for network in spec.trusted_networks:
         argv += ["--trust-net", network]
-    if not spec.wideband:
-        argv.append("--narrowband")
+    if spec.wideband:
+        argv.append("--wideband")
     return argv
 
 

@@ -77,7 +77,7 @@ class WorkerConfig:
     trusted_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
         default_factory=list
     )  # direct mode: sources whose P-Asserted-Identity is believed
-    wideband: bool = True  # G.722 offered and the bridge at 16 kHz; else G.711 at 8 kHz
+    wideband: bool = False  # G.722 offered and the bridge at 16 kHz; else G.711 at 8 kHz
 
     @property
     def clock_rate(self) -> int:

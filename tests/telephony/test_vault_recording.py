@@ -30,7 +30,7 @@ def _channel_loud_seconds(stereo: bytes, channel: int, rate: int) -> float:
 
 # a narrowband worker (bridge at 8 kHz) records at its bridge's rate, a wideband one at 16 kHz;
 # the prompt (16 kHz PCM) is converted to 8 kHz by the narrowband one
-@pytest.mark.parametrize(("flags", "SAMPLE_RATE"), [((), 16000), (("--narrowband",), 8000)])
+@pytest.mark.parametrize(("flags", "SAMPLE_RATE"), [(("--wideband",), 16000), ((), 8000)])
 def test_a_call_recorded_into_the_vault_decrypts_and_leaves_no_plaintext(tmp_path, flags,
                                                                           SAMPLE_RATE):
     data_dir = tmp_path / "data"

@@ -1,12 +1,16 @@
 """A bare pjsua2 answering program: the baseline of bench/ratios.py.
 
     python bench/bare_pjsua2.py --port 5070 [--rtp-port 40000] [--host 127.0.0.1]
+                                [--narrowband] [--bridged]
 
 One ``pjsua2.Endpoint`` with the null audio device and a UDP transport. Every INVITE is
-answered with 200 and its audio is connected to nothing; a BYE ends the call (pjsua answers
-it). Nothing else: no handler thread, no audio port, no recording, no database.
+answered with 200 and its audio is connected to nothing (``--bridged``: to the null sound
+device's port, both ways, so that the bridge decodes, mixes and encodes every call as a
+worker's does); a BYE ends the call (pjsua answers it). Nothing else: no handler thread, no
+audio port of its own, no recording, no database.
 
 The endpoint is set up like a Telesec worker's (``telephony.pjsua_config``: media clock 16 kHz,
+or 8 kHz and G.711 only with ``--narrowband``,
 40 ms bridge frames, no VAD, no echo canceller, one media thread, PCMA/PCMU/G722 only, the
 SIP thread polling ``libHandleEvents`` from Python, 20 ms with calls, 100 ms idle), so
 that the difference with a worker is the engine's own work, not a configuration choice.
@@ -48,6 +52,9 @@ class BareCall(pj.Call):
         if self.getInfo().state == pj.PJSIP_INV_STATE_DISCONNECTED:
             self._events.append(("gone", self.key))
 
+    def onCallMediaState(self, prm) -> None:
+        self._events.append(("media", self.key))
+
 
 class BareAccount(pj.Account):
     """An account that turns each INVITE into a call waiting to be answered."""
@@ -63,8 +70,11 @@ class BareAccount(pj.Account):
 class BareAnswerer:
     """The SIP thread: creates the endpoint, answers calls, destroys the endpoint."""
 
-    def __init__(self, host: str, port: int, rtp_port: int) -> None:
+    def __init__(self, host: str, port: int, rtp_port: int, *, narrowband: bool = False,
+                 bridged: bool = False) -> None:
         self.host, self.port, self.rtp_port = host, port, rtp_port
+        self.rate = 8000 if narrowband else 16000
+        self.bridged = bridged
         self.answered = 0
         self.stop = threading.Event()
         self.ready = threading.Event()
@@ -104,9 +114,9 @@ class BareAnswerer:
         cfg.logConfig.consoleLevel = 1
         cfg.logConfig.msgLogging = 0
         med = cfg.medConfig
-        med.clockRate = 16000
+        med.clockRate = self.rate
         med.quality = 4  # as telephony.pjsua_config (RESAMPLE_QUALITY)
-        med.sndClockRate = 16000
+        med.sndClockRate = self.rate
         med.channelCount = 1
         med.audioFramePtime = 40  # as telephony.audio.FRAME_MS
         med.ecTailLen = 0
@@ -116,7 +126,7 @@ class BareAnswerer:
         ep.audDevManager().setNullDev()
         for codec in ep.codecEnum2():
             ep.codecSetPriority(codec.codecId, 0)
-        for rank, codec_id in enumerate(CODECS):
+        for rank, codec_id in enumerate(CODECS if self.rate == 16000 else CODECS[:2]):
             ep.codecSetPriority(codec_id, 200 - rank)
         udp = pj.TransportConfig()
         udp.boundAddress = self.host
@@ -136,8 +146,23 @@ class BareAnswerer:
             kind, item = self._events.popleft()
             if kind == "incoming":
                 self._answer(item)
+            elif kind == "media":
+                self._connect(item)
             else:
                 self._calls.pop(item, None)
+
+    def _connect(self, key: int) -> None:
+        """--bridged: the call's audio to and from the null sound device's bridge port."""
+        call = self._calls.get(key)
+        if not self.bridged or call is None:
+            return
+        try:
+            audio = call.getAudioMedia(-1)
+            devices = self._ep.audDevManager()
+            audio.startTransmit(devices.getPlaybackDevMedia())
+            devices.getCaptureDevMedia().startTransmit(audio)
+        except pj.Error:
+            pass  # no active audio (yet): a later media event connects it
 
     def _answer(self, call: BareCall) -> None:
         self._calls[call.key] = call
@@ -190,8 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True, help="SIP port (UDP)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--rtp-port", type=int, default=0, help="first RTP port (0: any)")
+    parser.add_argument("--narrowband", action="store_true",
+                        help="bridge at 8 kHz, G.711 only (as telephony.worker --narrowband)")
+    parser.add_argument("--bridged", action="store_true",
+                        help="connect each call's audio to the bridge (decoded and encoded)")
     args = parser.parse_args(argv)
-    answerer = BareAnswerer(args.host, args.port, args.rtp_port)
+    answerer = BareAnswerer(args.host, args.port, args.rtp_port,
+                            narrowband=args.narrowband, bridged=args.bridged)
     signal.signal(signal.SIGTERM, lambda *_: answerer.stop.set())
     signal.signal(signal.SIGINT, lambda *_: answerer.stop.set())
     _stop_with_parent()

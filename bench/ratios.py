@@ -27,7 +27,14 @@
    endpoint alone often misses the end of speech on line hiss, which the engine's energy
    check catches (the "end reasons" column).
 
-The two ``RATIO`` lines at the end sum it up. Every process started here is stopped at
+Options for comparing media paths in the same run: ``--bridged`` adds a side of bare
+pjsua2 with each call's audio connected to the bridge (decoded, mixed and encoded, as a
+worker's is: the second SIP ratio); ``--narrowband`` runs the Telesec worker and the bare
+programs with the bridge at 8 kHz, G.711 only; ``--baseline REV`` adds a side running the
+Telesec worker of git revision REV (a temporary worktree, e.g. ``main``) on the same data
+directory: before and after, alternated with the others; ``--sip-only`` skips part 2.
+
+The ``RATIO`` lines at the end sum it up. Every process started here is stopped at
 exit, also on SIGINT/SIGTERM (exit code 130).
 """
 
@@ -306,8 +313,13 @@ class SideResult:
 class SipRatio:
     """Runs the same sipp load against bare pjsua2 processes, then Telesec workers."""
 
-    def __init__(self, args: argparse.Namespace, workdir: Path, data_dir: Path) -> None:
+    def __init__(self, args: argparse.Namespace, workdir: Path, data_dir: Path,
+                 baseline_dir: Path | None = None) -> None:
         self.args = args
+        self.baseline_dir = baseline_dir
+        # the band flags the baseline's worker takes (an older one is always wideband)
+        source = (baseline_dir / "telephony" / "worker.py").read_text() if baseline_dir else ""
+        self.baseline_flags = {f for f in ("--narrowband", "--wideband") if f in source}
         self.workdir = workdir
         self.data_dir = data_dir
         self.hold_s = args.settle + args.settle_slack + args.window + args.margin
@@ -319,22 +331,33 @@ class SipRatio:
         self.live: list[Answerer] = []
 
     def command(self, kind: str, port: int, rtp_port: int) -> list[str]:
-        if kind == "bare":
+        narrow = ["--narrowband"] if self.args.narrowband else []
+        if kind in ("bare", "bridged"):
             return [sys.executable, str(REPO / "bench" / "bare_pjsua2.py"),
-                    "--port", str(port), "--rtp-port", str(rtp_port)]
+                    "--port", str(port), "--rtp-port", str(rtp_port), *narrow,
+                    *(["--bridged"] if kind == "bridged" else [])]
+        band = narrow or ["--wideband"]  # as the bare side: 16 kHz unless --narrowband
+        if kind == "baseline":
+            band = [flag for flag in band if flag in self.baseline_flags]  # else wideband
         return [sys.executable, "-m", "telephony.worker", "--port", str(port),
                 "--rtp-port", str(rtp_port), "--handler", "telesec.call_handler:answer",
-                "--no-tcp", "--log-level", "WARNING", "--drain-seconds", "0"]
+                "--no-tcp", "--log-level", "WARNING", "--drain-seconds", "0",
+                *band]
 
     def start(self, kind: str, count: int) -> list[Answerer]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
         env["TELESEC_DATA_DIR"] = str(self.data_dir)
+        cwd = REPO
+        if kind == "baseline":
+            assert self.baseline_dir is not None
+            cwd = self.baseline_dir  # its packages come first on sys.path
+            env["PYTHONPATH"] = str(self.baseline_dir)
         started = []
         for index in range(count):
             base = free_block(48, self.taken)  # SIP, sipp SIP, sipp media, RTP
             err = open(self.workdir / f"{kind}-{index}.err", "wb")  # noqa: SIM115
             process = subprocess.Popen(
-                self.command(kind, base, base + 16), cwd=REPO, env=env,
+                self.command(kind, base, base + 16), cwd=cwd, env=env,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True,
                 start_new_session=True)
             err.close()
@@ -358,7 +381,7 @@ class SipRatio:
     def place_calls(self, answerer: Answerer, kind: str, index: int) -> None:
         stat = self.workdir / f"sipp-{kind}-{index}.csv"
         answerer.stat_file = stat
-        service = DEMO_NUMBER if kind == "telesec" else "bare"
+        service = DEMO_NUMBER if kind in ("telesec", "baseline") else "bare"
         answerer.sipp = subprocess.Popen(
             ["sipp", f"127.0.0.1:{answerer.port}", "-sf", str(self.scenario), "-s", service,
              "-m", str(CALLS_PER_PROCESS), "-l", str(CALLS_PER_PROCESS), "-r", "10",
@@ -482,10 +505,21 @@ def sip_summary(results: list[SideResult]) -> str:
     bare_add, engine_add = (mean("bare", "added_pct_per_call"),
                             mean("telesec", "added_pct_per_call"))
     calls = results[0].calls if results else 0
-    return (f"RATIO sip engine/bare cpu_per_call={ratio(engine, bare):.2f} "
+    line = (f"RATIO sip engine/bare cpu_per_call={ratio(engine, bare):.2f} "
             f"(telesec {engine:.3f} vs bare pjsua2 {bare:.3f} % of a core per call, "
             f"{calls} calls; added over idle: {engine_add:.3f} vs {bare_add:.3f}, "
             f"ratio {ratio(engine_add, bare_add):.2f})")
+    bridged = mean("bridged", "pct_per_call")
+    if any(r.name == "bridged" for r in results):
+        line += (f"\nRATIO sip engine/bridged cpu_per_call={ratio(engine, bridged):.2f} "
+                 f"(telesec {engine:.3f} vs bare pjsua2 with its calls in the bridge "
+                 f"{bridged:.3f} % of a core per call)")
+    baseline = mean("baseline", "pct_per_call")
+    if any(r.name == "baseline" for r in results):
+        line += (f"\nRATIO sip after/before cpu_per_call={ratio(engine, baseline):.2f} "
+                 f"(telesec {engine:.3f} vs baseline {baseline:.3f} % of a core per call; "
+                 f"vs bare: {ratio(baseline, bare):.2f} before, {ratio(engine, bare):.2f} after)")
+    return line
 
 
 # ---------------------------------------------------------------------------- speech part
@@ -638,6 +672,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="utterances per speech path (full 5, quick 1)")
     parser.add_argument("--no-server", action="store_true",
                         help="skip the speech-server path (the in-process engine is always run)")
+    parser.add_argument("--bridged", action="store_true",
+                        help="add a bare pjsua2 side with its calls connected to the bridge")
+    parser.add_argument("--narrowband", action="store_true",
+                        help="Telesec worker and bare programs with the bridge at 8 kHz")
+    parser.add_argument("--baseline", metavar="REV", default="",
+                        help="add a side running the Telesec worker of git revision REV")
+    parser.add_argument("--sip-only", action="store_true", help="skip part 2 (speech)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -664,6 +705,7 @@ def run(args: argparse.Namespace) -> int:
     sip: SipRatio | None = None
     setup: DataDirSetup | None = None
     server = None
+    baseline_dir: Path | None = None
     print(f"cpus: {os.cpu_count()}   load average at start: {load_start:.2f}   "
           f"(shared machine: other jobs move the figures)", flush=True)
     try:
@@ -671,11 +713,16 @@ def run(args: argparse.Namespace) -> int:
         data_dir.mkdir()
         setup = DataDirSetup(data_dir, workdir / "setup.log")
         setup.start()
+        if args.baseline:
+            baseline_dir = workdir / "baseline"
+            subprocess.run(["git", "worktree", "add", "--detach", str(baseline_dir),
+                            args.baseline], cwd=REPO, check=True, capture_output=True)
         model_dir = korean_model()
         registry = ModelRegistry({"ko": model_dir})
-        registry.preload()
-        utterances = make_utterances(args.utterances)
-        if not args.no_server:
+        if not args.sip_only:
+            registry.preload()
+        utterances = make_utterances(args.utterances) if not args.sip_only else []
+        if not args.no_server and not args.sip_only:
             server, _ = start_server_process({"ko": model_dir}, workdir / "run" / "asr.sock", 2)
         setup.join(300)
         if setup.error is not None or setup.is_alive():
@@ -686,17 +733,26 @@ def run(args: argparse.Namespace) -> int:
               f"{', speech server' if server else ''}", flush=True)
 
         # 1. SIP
-        sip = SipRatio(args, workdir, data_dir)
+        sip = SipRatio(args, workdir, data_dir, baseline_dir)
         calls = args.processes * CALLS_PER_PROCESS
         print(f"\n1. SIP: {calls} concurrent calls per side ({args.processes} process(es) x "
               f"{CALLS_PER_PROCESS}), RTP from sipp, CPU over {args.window:.0f} s with every "
               f"call up; {args.rounds} round(s), sides alternated", flush=True)
         sip_results = []
+        kinds = ["bare", *(["bridged"] if args.bridged else []), "telesec",
+                 *(["baseline"] if baseline_dir else [])]
         for _ in range(args.rounds):
-            for kind in ("bare", "telesec"):
+            for kind in kinds:
                 sip_results.append(sip.run_side(kind))
         print_sip(sip_results)
         print(f"telesec side: {calls_logged(data_dir)}", flush=True)
+
+        if args.sip_only:
+            print(f"\nload average at end: {os.getloadavg()[0]:.2f}   total "
+                  f"{time.monotonic() - started:.0f} s")
+            print(sip_summary(sip_results), flush=True)
+            return 0 if any(r.valid for r in sip_results if r.name == "bare") and any(
+                r.valid for r in sip_results if r.name == "telesec") else 1
 
         # 2. speech
         print(f"\n2. Speech: {len(utterances)} utterance(s) fed live to each path, in turn",
@@ -735,6 +791,9 @@ def run(args: argparse.Namespace) -> int:
             sip.close()
         if server is not None:
             server.stop()
+        if baseline_dir is not None:
+            subprocess.run(["git", "worktree", "remove", "--force", str(baseline_dir)],
+                           cwd=REPO, capture_output=True)
         if args.keep:
             print(f"work directory kept: {workdir}")
         else:

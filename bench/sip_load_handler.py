@@ -22,7 +22,7 @@ import threading
 import time
 from typing import Any
 
-from telephony.audio import BYTES_PER_SECOND, FRAME_MS, sine_tone
+from telephony.audio import FRAME_MS, sine_tone
 from telephony.recording import RECORDING_CHANNELS
 from telephony.session import CallEnded, CallSession
 
@@ -73,7 +73,8 @@ def _open_sink(session: CallSession) -> Any:
         return CountingSink()
     from telephony.recording import open_vault_sink
 
-    return open_vault_sink(shared_vault(), call_id=session.call_id)
+    return open_vault_sink(shared_vault(), call_id=session.call_id,
+                           rate=session.sample_rate)
 
 
 def _stream_counters(session: CallSession) -> dict[str, int] | None:
@@ -166,8 +167,8 @@ def menu_recorded(session: CallSession) -> None:
         session.stop_recording()
         recorded_s = time.monotonic() - recording_from
         record["rec_expected_ms"] = round(recorded_s * 1000)
-        record["rec_ms"] = (getattr(sink, "size", 0) * 1000
-                            // (RECORDING_CHANNELS * BYTES_PER_SECOND))
+        record["rec_ms"] = (getattr(sink, "size", 0) * 1000  # kept at the bridge's rate
+                            // (RECORDING_CHANNELS * 2 * session.sample_rate))
         record["ok"] = bool(digits.digits) and not sink_failed(sink)
         if not digits.digits:
             record["ended"] = "no key received"

@@ -257,6 +257,10 @@ class SipSettings(BaseModel):
     """User-Agent / Server header of the front (and the workers)."""
     scanner_user_agents: list[str] = DEFAULT_SCANNERS
     """Requests whose User-Agent contains one of these are dropped without a reply."""
+    wideband: bool = False
+    """False (default): the workers mix at 8 kHz, the rate of G.711 calls, so that their
+    frames are never resampled (a G.722-only call is taken and resampled). True: they mix
+    at 16 kHz, for pools whose callers mostly speak G.722 (docs/telephony-pool.md)."""
     trunks: list[TrunkSettings] = []
     tls: SipTlsSettings | None = None
     media: MediaRelaySettings = MediaRelaySettings()

@@ -161,14 +161,17 @@ class TelephonyChannel(CallerChannel):
         out, a minimum of voiced audio): with speech off, "allô" does not cut the greeting.
         """
         if not barge_in or self.speech is None:
-            return self.session.play(pcm, barge_in=barge_in).reason is StopReason.SPEECH
+            # keys only: the caller's frames are not even examined meanwhile
+            played = self.session.play(pcm, barge_in=barge_in, speech_barge_in=False)
+            return played.reason is StopReason.SPEECH
         done = threading.Event()
         with self.session.audio_frames(max_frames=100) as frames:
             watcher = threading.Thread(target=self._watch_barge_in, args=(frames, pcm, done),
                                        name=f"barge-{self.call_id[:8]}", daemon=True)
             watcher.start()
             try:
-                played = self.session.play(pcm, barge_in=True)
+                # the watcher, not the tap's energy detector, decides (speech.barge_in)
+                played = self.session.play(pcm, barge_in=True, speech_barge_in=False)
             finally:
                 done.set()
                 watcher.join(2.0)

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 import wave
 from array import array
 from pathlib import Path
+
+with warnings.catch_warnings():  # deprecated in 3.11, still there in 3.12 (pydub uses it too)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 SAMPLE_RATE = 16000
 # The conference bridge's frame (pjsua ``audioFramePtime``) and the audio ports' frame.
@@ -35,10 +40,20 @@ def samples(pcm: bytes) -> array:
 
 
 def rms_dbfs(pcm: bytes) -> float:
-    """Root-mean-square level of a PCM chunk in dB relative to full scale (-120 for silence)."""
-    values = samples(pcm)
-    if not values:
+    """Root-mean-square level of a PCM chunk in dB relative to full scale (-120 for silence).
+
+    It runs on the media clock for every caller frame the detector sees: ``audioop.rms``
+    (one C loop) costs ~2 us per 40 ms frame, a Python sum over the samples ~60 us.
+    """
+    pcm = pcm[: len(pcm) - len(pcm) % 2]
+    if not pcm:
         return -120.0
+    if _NATIVE_LITTLE:
+        rms = audioop.rms(pcm, 2)
+        if rms <= 0:
+            return -120.0
+        return max(-120.0, 20.0 * math.log10(rms / 32768.0))
+    values = samples(pcm)
     power = math.fsum(v * v for v in values) / len(values)
     if power <= 0.0:
         return -120.0

@@ -66,7 +66,7 @@ class SipEndpoint:
         self._bridges: list[BridgedTransfer] = []
         self.registration = RegistrationStatus() if config.registration else None
         self.tls_connections = 0
-        self._ports = AudioPortPool()  # owns the calls' audio ports (SIP thread only)
+        self._ports = AudioPortPool(config.clock_rate)  # the calls' audio ports (SIP thread)
         self._to_answer: list[tuple[float, CallLeg]] = []  # (answer at, leg), while ringing
         self._handlers: set[threading.Thread] = set()
         self._ready = threading.Event()
@@ -235,6 +235,11 @@ class SipEndpoint:
 
     def sip_call(self, key: int) -> SipCall | None:
         return self._calls.get(key)
+
+    @property
+    def sample_rate(self) -> int:
+        """The conference bridge's rate (the calls' prompts and recordings are at it)."""
+        return self.config.clock_rate
 
     def _on_incoming(self, key: int, dialled: str, source: str, transport: str,
                      caller: str = "") -> None:

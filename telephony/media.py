@@ -1,11 +1,14 @@
 """Call audio between the conference bridge and Python.
 
-``CallAudioPort`` is the pjsua2 ``AudioMediaPort`` of one call, in the engine format
-(16 kHz mono s16, ``telephony.audio.FRAME_MS`` frames; the bridge resamples from the
-call's codec). Its two callbacks run on the media clock thread and only hand frames over:
+``CallAudioPort`` is the pjsua2 ``AudioMediaPort`` of one call, at the bridge's rate (mono
+s16, ``telephony.audio.FRAME_MS`` frames): 8 kHz on a narrowband worker, where G.711 calls
+reach it without any resampling, 16 kHz on a wideband one. Its two callbacks run on the
+media clock thread and only hand frames over:
 
 * caller frames go to :class:`CallerAudioTap`, which fans out without blocking to the
-  recognizer queues (bounded, drop-oldest), the voice-activity detector and the recorder;
+  recognizer queues (bounded, drop-oldest; a queue hands its frames out in the engine
+  format, 16 kHz, converting them on the listener's thread), the voice-activity detector
+  and the recorder;
 * engine frames come from :class:`PromptPlayer`, which prompts composed in memory feed.
 """
 
@@ -21,8 +24,9 @@ from enum import Enum
 
 import pjsua2 as pj
 
-from telephony.audio import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SILENT_FRAME
+from telephony.audio import FRAME_MS, SAMPLE_RATE
 from telephony.recording import StereoRecorder
+from telephony.resample import Upsampler
 from telephony.vad import VadSettings, VoiceActivityDetector, VoiceEvent
 
 
@@ -69,9 +73,14 @@ class StopReason(Enum):
 class PromptPlayback:
     """One prompt being played; ``done`` is set when it finished or was interrupted."""
 
-    def __init__(self, pcm: bytes, barge_in: bool, loop: bool = False) -> None:
-        self.pcm = pcm
+    def __init__(self, pcm: bytes, barge_in: bool, loop: bool = False,
+                 rate: int = SAMPLE_RATE, speech_barge_in: bool | None = None) -> None:
+        self.pcm = pcm  # at the bridge's rate
+        self.rate = rate
         self.barge_in = barge_in
+        # the caller's voice stops it too (the energy detector watches the caller meanwhile)
+        self.speech_barge_in = barge_in if speech_barge_in is None else (
+            barge_in and speech_barge_in)
         self.loop = loop and bool(pcm)  # start again at the end (hold audio) until stopped
         self.position = 0
         self.reason: StopReason | None = None
@@ -85,18 +94,27 @@ class PromptPlayback:
 
     @property
     def played_ms(self) -> int:
-        return self.position * 1000 // (2 * SAMPLE_RATE)
+        return self.position * 1000 // (2 * self.rate)
 
 
 class PromptPlayer:
-    """Holds the prompt being played and cuts it into frames for the media clock."""
+    """Holds the prompt being played and cuts it into frames for the media clock.
 
-    def __init__(self) -> None:
+    ``pcm`` given to :meth:`start` is at the bridge's ``rate``.
+    """
+
+    def __init__(self, rate: int = SAMPLE_RATE) -> None:
+        self.rate = rate
+        self.frame_bytes = frame_bytes(rate)
+        self.silent_frame = bytes(self.frame_bytes)
         self._lock = threading.Lock()
         self._current: PromptPlayback | None = None
 
-    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False) -> PromptPlayback:
-        prompt = PromptPlayback(pcm, barge_in, loop)
+    def start(self, pcm: bytes, *, barge_in: bool, loop: bool = False,
+              speech_barge_in: bool | None = None) -> PromptPlayback:
+        """Play ``pcm``; with ``barge_in`` a key stops it, and the caller's voice too unless
+        ``speech_barge_in`` is False (keys only: the caller's audio is not examined)."""
+        prompt = PromptPlayback(pcm, barge_in, loop, self.rate, speech_barge_in)
         with self._lock:
             previous, self._current = self._current, prompt
         if previous is not None:
@@ -114,22 +132,31 @@ class PromptPlayer:
             prompt = self._current
             if prompt is None or (only_barge_in and not prompt.barge_in):
                 return False
+            if only_barge_in and reason is StopReason.SPEECH and not prompt.speech_barge_in:
+                return False
             if only is not None and prompt is not only:
                 return False
             self._current = None
         prompt.finish(reason)
         return True
 
+    @property
+    def wants_speech(self) -> bool:
+        """Whether the prompt playing now stops on the caller's voice."""
+        prompt = self._current
+        return prompt is not None and prompt.speech_barge_in
+
     def next_frame(self) -> bytes:
         """The next frame of engine audio (silence when nothing plays). Media clock only."""
+        size = self.frame_bytes
         with self._lock:
             prompt = self._current
             if prompt is None:
-                return SILENT_FRAME
+                return self.silent_frame
             start = prompt.position
             if start == 0:
                 prompt.first_frame_at = time.monotonic()
-            chunk = prompt.pcm[start : start + FRAME_BYTES]
+            chunk = prompt.pcm[start : start + size]
             prompt.position = start + len(chunk)
             finished = prompt.position >= len(prompt.pcm)
             if finished and prompt.loop:
@@ -138,15 +165,26 @@ class PromptPlayer:
                 self._current = None
         if finished:
             prompt.finish(StopReason.FINISHED)
-        if len(chunk) < FRAME_BYTES:
-            chunk = chunk.ljust(FRAME_BYTES, b"\0")
+        if len(chunk) < size:
+            chunk = chunk.ljust(size, b"\0")
         return chunk
 
 
-class FrameQueue:
-    """A bounded queue of caller frames: when full, the oldest frame is dropped and counted."""
+def frame_bytes(rate: int) -> int:
+    """Bytes of one bridge frame (``FRAME_MS`` of mono s16) at ``rate``."""
+    return rate * FRAME_MS // 1000 * 2
 
-    def __init__(self, max_frames: int = 250) -> None:
+
+class FrameQueue:
+    """A bounded queue of caller frames: when full, the oldest frame is dropped and counted.
+
+    Frames go in at the bridge's ``rate`` and come out in the engine format (16 kHz): a
+    narrowband call's frames are upsampled in :meth:`get`, on the listener's thread, and
+    only for as long as something listens.
+    """
+
+    def __init__(self, max_frames: int = 250, rate: int = SAMPLE_RATE) -> None:
+        self._upsampler = Upsampler() if rate != SAMPLE_RATE else None
         self._frames: deque[tuple[bytes, bool]] = deque()
         self._max = max_frames
         self._ready = threading.Condition()
@@ -166,7 +204,10 @@ class FrameQueue:
         with self._ready:
             if not self._frames and not self.closed:
                 self._ready.wait(timeout)
-            return self._frames.popleft() if self._frames else None
+            item = self._frames.popleft() if self._frames else None
+        if item is None or self._upsampler is None:
+            return item
+        return self._upsampler.convert(item[0]), item[1]
 
     def close(self) -> None:
         with self._ready:
@@ -185,11 +226,20 @@ class TapCounters:
 
 
 class CallerAudioTap:
-    """Fan-out point of one call's audio; every method is safe on the media clock."""
+    """Fan-out point of one call's audio; every method is safe on the media clock.
+
+    The caller's frames are examined only when something needs them: a subscriber
+    (recogniser, voicemail, ``listen``), the recorder, or a prompt that the caller's voice
+    may stop. Otherwise (a keys-only prompt, waiting for keys) the port drops each frame
+    before copying it, and the energy detector does not run.
+    """
 
     def __init__(self, player: PromptPlayer, vad_settings: VadSettings | None = None) -> None:
         self.player = player
-        self.vad = VoiceActivityDetector(vad_settings)
+        self.rate = player.rate  # the bridge's: the caller's frames come at this rate
+        self.vad_settings = vad_settings
+        self.vad = VoiceActivityDetector(vad_settings, sample_rate=self.rate)
+        self._vad_idle = False  # the detector skipped the last frame: start it afresh
         self.counters = TapCounters()
         self.last_voice = threading.Event()  # set on each speech start (for waiters)
         self.energy_barge_in = True  # False: the IVR decides barge-in (speech.barge_in)
@@ -199,7 +249,7 @@ class CallerAudioTap:
         self._lock = threading.Lock()
 
     def subscribe(self, max_frames: int = 250) -> FrameQueue:
-        frames = FrameQueue(max_frames)
+        frames = FrameQueue(max_frames, self.rate)
         with self._lock:
             self._subscribers = (*self._subscribers, frames)
         return frames
@@ -221,16 +271,31 @@ class CallerAudioTap:
             previous, self._recorder = self._recorder, recorder
         return previous
 
+    @property
+    def recording(self) -> bool:
+        return self._recorder is not None
+
+    def wants_caller_audio(self) -> bool:
+        """Whether the next caller frame is needed at all (read on the media clock)."""
+        return bool(self._subscribers) or self._recorder is not None or self.player.wants_speech
+
     def caller_frame(self, frame: bytes) -> None:
         self.counters.caller_frames += 1
-        event = self.vad.feed(frame)
-        if event is VoiceEvent.SPEECH_STARTED:
-            self.counters.speech_starts += 1
-            if self.energy_barge_in:
-                self.player.interrupt(StopReason.SPEECH)
-            self.last_voice.set()
+        subscribers = self._subscribers
+        if subscribers or self.player.wants_speech:
+            if self._vad_idle:  # no stale "speaking" from before the pause
+                self.vad = VoiceActivityDetector(self.vad_settings, sample_rate=self.rate)
+                self._vad_idle = False
+            event = self.vad.feed(frame)
+            if event is VoiceEvent.SPEECH_STARTED:
+                self.counters.speech_starts += 1
+                if self.energy_barge_in:
+                    self.player.interrupt(StopReason.SPEECH)
+                self.last_voice.set()
+        else:
+            self._vad_idle = True
         speaking = self.vad.speaking
-        for frames in self._subscribers:
+        for frames in subscribers:
             frames.put(frame, speaking)
         recorder = self._recorder
         if recorder is not None:
@@ -256,12 +321,17 @@ class AnswererTap:
 
     def __init__(self, tap: CallerAudioTap) -> None:
         self.tap = tap
+        self.silent_frame = bytes(frame_bytes(tap.rate))
+
+    def wants_caller_audio(self) -> bool:
+        """The answerer's frames matter only while the call is recorded."""
+        return self.tap.recording
 
     def caller_frame(self, frame: bytes) -> None:
         self.tap.answerer_frame(frame)
 
     def engine_frame(self) -> bytes:
-        return SILENT_FRAME
+        return self.silent_frame
 
 
 def mix_frames(first: bytes, second: bytes) -> bytes:
@@ -273,10 +343,11 @@ def mix_frames(first: bytes, second: bytes) -> bytes:
                              for a, b in zip(left, right, strict=False)]).tobytes()
 
 
-def engine_audio_format() -> pj.MediaFormatAudio:
+def engine_audio_format(rate: int = SAMPLE_RATE) -> pj.MediaFormatAudio:
+    """The format of a call's audio port: the bridge's rate, so the bridge resamples nothing."""
     fmt = pj.MediaFormatAudio()
     fmt.type = pj.PJMEDIA_TYPE_AUDIO
-    fmt.clockRate = SAMPLE_RATE
+    fmt.clockRate = rate
     fmt.channelCount = 1
     fmt.bitsPerSample = 16
     fmt.frameTimeUsec = FRAME_MS * 1000
@@ -292,10 +363,13 @@ class CallAudioPort(pj.AudioMediaPort):
     its callbacks run on the media clock thread and read ``tap`` once per frame.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rate: int = SAMPLE_RATE) -> None:
         super().__init__()
         self.tap: CallerAudioTap | None = None  # the call it carries now (None: silence)
         self.errors = 0
+        self.rate = rate
+        self.frame_bytes = frame_bytes(rate)
+        self.silent_frame = bytes(self.frame_bytes)
 
     def attach(self, tap: CallerAudioTap) -> None:
         self.tap = tap
@@ -308,7 +382,7 @@ class CallAudioPort(pj.AudioMediaPort):
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:
         try:
             tap = self.tap
-            data = tap.engine_frame() if tap is not None else SILENT_FRAME
+            data = tap.engine_frame() if tap is not None else self.silent_frame
             frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
             fill_vector(frame.buf, data)
             frame.size = len(data)
@@ -318,14 +392,15 @@ class CallAudioPort(pj.AudioMediaPort):
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:
         try:
             tap = self.tap
-            if tap is None:
+            if tap is None or not tap.wants_caller_audio():
                 return
             if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO:
                 data = vector_bytes(frame.buf)  # copied now: the frame lives for this call only
-                if len(data) != FRAME_BYTES:
-                    data = data[:FRAME_BYTES].ljust(FRAME_BYTES, b"\0")
+                size = self.frame_bytes
+                if len(data) != size:
+                    data = data[:size].ljust(size, b"\0")
             else:
-                data = SILENT_FRAME
+                data = self.silent_frame
             tap.caller_frame(data)
         except Exception:
             self.errors += 1

@@ -11,13 +11,22 @@ from telephony.audio import FRAME_MS
 from telephony.rtp_ports import PJSUA_PORT_RANGE
 from telephony.worker_config import SRTP_MODES, Registration, WorkerConfig
 
-#: codecs offered and accepted, best first; every other codec is disabled
-CODECS = ("PCMA/8000/1", "PCMU/8000/1", "G722/16000/1")
+#: codecs offered and accepted, best first; every other codec is disabled. Narrowband
+#: workers take G.722 too, last: a caller offering only G.722 is answered (that call alone
+#: is resampled by the 8 kHz bridge) instead of refused
+NARROWBAND_CODECS = ("PCMA/8000/1", "PCMU/8000/1")
+CODECS = (*NARROWBAND_CODECS, "G722/16000/1")
 RESAMPLE_QUALITY = 4  # pjsua media quality: 3-4 = small-filter resampling
 
 
 def endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
-    """One SIP thread polled by us (no pjsua threads), the engine's 16 kHz media clock."""
+    """One SIP thread polled by us (no pjsua threads), the media clock at the calls' rate.
+
+    A narrowband worker runs its bridge at 8 kHz, the rate of its G.711 calls: none of
+    their frames is resampled (a G.722-only call, the exception, is). A wideband worker
+    runs it at 16 kHz, and its G.711 calls are resampled with the small filter
+    (``RESAMPLE_QUALITY``).
+    """
     ep_cfg = pj.EpConfig()
     ep_cfg.uaConfig.threadCnt = 0
     ep_cfg.uaConfig.mainThreadOnly = True
@@ -28,12 +37,12 @@ def endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
     ep_cfg.logConfig.msgLogging = 0  # SIP messages carry phone numbers: never log them
     ep_cfg.logConfig.decor = pj.PJ_LOG_HAS_SENDER  # the time and level are logging's
     med = ep_cfg.medConfig
-    med.clockRate = 16000
+    med.clockRate = cfg.clock_rate
     # pjsua's default quality (8) resamples the 8 kHz calls to the 16 kHz bridge with
     # libresample's large filter, the biggest cost of the media clock; 4 selects its
     # small filter (bench/README.md, sip_load findings)
     med.quality = RESAMPLE_QUALITY
-    med.sndClockRate = 16000
+    med.sndClockRate = cfg.clock_rate
     med.channelCount = 1
     med.audioFramePtime = FRAME_MS
     med.ecTailLen = 0
@@ -97,7 +106,8 @@ def registered_account_config(cfg: WorkerConfig, reg: Registration) -> pj.Accoun
 
 
 def set_codecs(ep: pj.Endpoint) -> None:
-    """Enable :data:`CODECS` only, in that order of preference."""
+    """Enable :data:`CODECS` only, in that order of preference (narrowband and wideband
+    workers alike: the bridge's rate is what differs)."""
     for codec in ep.codecEnum2():
         ep.codecSetPriority(codec.codecId, 0)
     for rank, codec_id in enumerate(CODECS):

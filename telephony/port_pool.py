@@ -32,7 +32,8 @@ PORT_REST_SECONDS = 2.0
 class AudioPortPool:
     """Owns every :class:`CallAudioPort` of the process (use it on the SIP thread only)."""
 
-    def __init__(self, rest_seconds: float = PORT_REST_SECONDS) -> None:
+    def __init__(self, rate: int = 16000, rest_seconds: float = PORT_REST_SECONDS) -> None:
+        self.rate = rate  # the bridge's: ports at its rate are never resampled
         self.rest_seconds = rest_seconds
         self._ports: list[CallAudioPort] = []  # every port ever created: the owning refs
         self._free: list[CallAudioPort] = []
@@ -54,8 +55,8 @@ class AudioPortPool:
         if self._free:
             port = self._free.pop()
         else:
-            port = CallAudioPort()
-            port.createPort(f"call-port-{next(self._names)}", engine_audio_format())
+            port = CallAudioPort(self.rate)
+            port.createPort(f"call-port-{next(self._names)}", engine_audio_format(self.rate))
             self._ports.append(port)
         port.attach(tap)
         return port

@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from telephony.audio import FRAME_MS, SILENT_FRAME, interleave
+from telephony.audio import FRAME_MS, interleave
 
 if TYPE_CHECKING:
     from storage.vault import Vault, VaultWriter
@@ -21,8 +21,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORDING_CHANNELS = 2
-#: media type of a call recording in the vault: caller left, engine right
-RECORDING_MEDIA_TYPE = "audio/L16;rate=16000;channels=2"
+
+
+def recording_media_type(rate: int) -> str:
+    """Media type of a call recording in the vault: caller left, engine right, at the
+    bridge's rate (8000 on a narrowband worker, 16000 on a wideband one)."""
+    return f"audio/L16;rate={rate};channels={RECORDING_CHANNELS}"
+
+
 #: how far one side may run ahead before the other side is padded with silence
 MAX_SKEW_MS = 400
 MAX_SKEW_FRAMES = MAX_SKEW_MS // FRAME_MS
@@ -70,6 +76,7 @@ def open_vault_sink(
     vault: Vault,
     *,
     call_id: str,
+    rate: int,
     practice_id: int | None = None,
     patient_id: int | None = None,
     retention_class: str | None = None,
@@ -77,7 +84,8 @@ def open_vault_sink(
     """A new encrypted recording in ``vault``, ready for :meth:`CallSession.start_recording`.
 
     The vault writer encrypts each chunk as it fills (only ciphertext reaches the disk);
-    ``close`` makes the object complete, ``abort`` removes it. The retention class
+    ``close`` makes the object complete, ``abort`` removes it. ``rate`` is the call's
+    (``CallSession.sample_rate``): the recording is kept at it. The retention class
     defaults to the vault's 'recording' class. Opens a database transaction: call it from
     the handler thread, never from the SIP thread or the media clock.
     """
@@ -86,7 +94,7 @@ def open_vault_sink(
         practice_id=practice_id,
         patient_id=patient_id,
         call_id=call_id,
-        media_type=RECORDING_MEDIA_TYPE,
+        media_type=recording_media_type(rate),
         retention_class=retention_class,
     )
 
@@ -97,8 +105,9 @@ _STOP = object()
 class StereoRecorder:
     """Pairs caller and engine frames and writes them to a sink from its own thread."""
 
-    def __init__(self, sink: RecordingSink, *, name: str = "recorder") -> None:
+    def __init__(self, sink: RecordingSink, *, name: str = "recorder", rate: int = 16000) -> None:
         self.sink = sink
+        self.silent_frame = bytes(rate * FRAME_MS // 1000 * 2)
         self.frames_written = 0
         self.error: BaseException | None = None
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -170,8 +179,8 @@ class StereoRecorder:
                 lagging = len(caller) + len(engine)
                 if not flush and lagging <= MAX_SKEW_FRAMES:
                     return
-            left = caller.popleft() if caller else SILENT_FRAME
-            right = engine.popleft() if engine else SILENT_FRAME
+            left = caller.popleft() if caller else self.silent_frame
+            right = engine.popleft() if engine else self.silent_frame
             if len(left) != len(right):
                 size = max(len(left), len(right))
                 left, right = left.ljust(size, b"\0"), right.ljust(size, b"\0")

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from telephony.audio import BYTES_PER_SECOND, FRAME_MS, load_prompt
+from telephony.audio import BYTES_PER_SECOND, FRAME_MS, SAMPLE_RATE, load_prompt
 from telephony.dtmf import DigitBuffer
 from telephony.media import CallerAudioTap, FrameQueue, PromptPlayer, StopReason
 from telephony.recording import RecordingSink, StereoRecorder
+from telephony.resample import prompt_at
 
 
 class CallEnded(Exception):
@@ -107,9 +108,13 @@ class _State:
 class CallSession:
     """One answered call as the IVR sees it."""
 
-    def __init__(self, info: CallInfo, control: CallControl) -> None:
+    def __init__(self, info: CallInfo, control: CallControl, *,
+                 sample_rate: int = SAMPLE_RATE) -> None:
         self.info = info
-        self.player = PromptPlayer()
+        # the bridge's rate: prompts are played and the call recorded at it; what
+        # audio_frames() and listen() give is always the engine format (16 kHz)
+        self.sample_rate = sample_rate
+        self.player = PromptPlayer(sample_rate)
         self.tap = CallerAudioTap(self.player)
         self.digits = DigitBuffer()
         self._control = control
@@ -159,18 +164,22 @@ class CallSession:
 
     # -- prompts -----------------------------------------------------------------------
     def play(
-        self, audio: bytes | str | Path, *, barge_in: bool = True, timeout: float | None = None
+        self, audio: bytes | str | Path, *, barge_in: bool = True,
+        speech_barge_in: bool | None = None, timeout: float | None = None,
     ) -> PlayResult:
         """Play 16 kHz mono s16 PCM (or a WAV file) to the caller and wait until it ends.
 
         With ``barge_in`` a key or the caller's speech stops it; the key stays buffered
-        for :meth:`collect_digits`. ``timeout`` defaults to the prompt length + 5 s.
+        for :meth:`collect_digits`. ``speech_barge_in=False``: keys only (the caller's
+        audio is then not examined while it plays, unless something else listens).
+        ``timeout`` defaults to the prompt length + 5 s.
         """
         self._check()
         pcm = load_prompt(audio)
         if barge_in and self.digits.pending():
             return PlayResult(StopReason.KEY, 0)
-        prompt = self.player.start(pcm, barge_in=barge_in)
+        prompt = self.player.start(prompt_at(pcm, self.sample_rate), barge_in=barge_in,
+                                   speech_barge_in=speech_barge_in)
         limit = timeout if timeout is not None else len(pcm) / BYTES_PER_SECOND + 5.0
         if not prompt.done.wait(limit):
             self.player.interrupt(StopReason.STOPPED, only_barge_in=False)
@@ -253,12 +262,13 @@ class CallSession:
 
     # -- recording ---------------------------------------------------------------------
     def start_recording(self, sink: RecordingSink) -> None:
-        """Record caller (left) and engine (right) as 16 kHz s16 stereo into ``sink``."""
+        """Record caller (left) and engine (right) as s16 stereo at :attr:`sample_rate`
+        into ``sink``."""
         self._check()
         with self._lock:
             if self._state.recorder is not None:
                 raise RuntimeError("already recording; stop_recording() first")
-            recorder = StereoRecorder(sink, name=f"rec-{self.call_id[:8]}")
+            recorder = StereoRecorder(sink, name=f"rec-{self.call_id[:8]}", rate=self.sample_rate)
             self._state.recorder = recorder
             self.tap.attach_recorder(recorder)
 
@@ -300,7 +310,8 @@ class CallSession:
         then yours again), and hanging up or the caller leaving ends the target's call too.
         """
         self._check()
-        hold = load_prompt(hold_audio) if hold_audio is not None else None
+        hold = (prompt_at(load_prompt(hold_audio), self.sample_rate)
+                if hold_audio is not None else None)
         prompt = self.player.start(hold, barge_in=False, loop=True) if hold else None
         try:
             future = self._control.request_bridge(list(targets), ring_seconds)

@@ -89,6 +89,10 @@ class CallLegHost(Protocol):
     def sip_call(self, key: int) -> SipCall | None:
         """The pjsua2 call of ``key``, or None once pjsua2 is done with it."""
 
+    @property
+    def sample_rate(self) -> int:
+        """The conference bridge's rate."""
+
     def post(self, fn: Callable[..., Any], *args: Any) -> Future:
         """Run ``fn(*args)`` on the SIP thread."""
 
@@ -151,7 +155,7 @@ class CallLeg:
         if ringing:
             call.answer(call_param(180))
             return
-        self.session = CallSession(self.info, self)
+        self.session = CallSession(self.info, self, sample_rate=self.endpoint.sample_rate)
         call.answer(call_param(200))
 
     def reject(self, status_code: int, reason: str = "", retry_after: int = 0) -> None:

@@ -77,6 +77,7 @@ class WorkerSpec:
     trusted_networks: tuple[str, ...] = ()  # direct mode: the trunks (caller ID believed)
     log_level: str = "INFO"
     rtp_port: int = 0  # first port of its RTP block (telephony.rtp_ports); 0: derived
+    wideband: bool = False  # G.722 taken and the bridge at 16 kHz (sip.wideband)
 
     @property
     def process_name(self) -> str:
@@ -109,6 +110,8 @@ def default_worker_argv(spec: WorkerSpec) -> list[str]:
         argv += ["--user-agent", spec.user_agent]
     for network in spec.trusted_networks:
         argv += ["--trust-net", network]
+    if spec.wideband:
+        argv.append("--wideband")
     return argv
 
 
@@ -223,7 +226,7 @@ class Supervisor:
                 WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, tuple(sip.front_networks),
                            self.tuning.drain_deadline_s, user_agent=sip.user_agent,
-                           log_level=self.settings.log_level)
+                           log_level=self.settings.log_level, wideband=sip.wideband)
                 for i in range(sip.workers)
             ]
         elif binary is None:
@@ -238,7 +241,7 @@ class Supervisor:
                            tuple(sip.allowed_networks) + trunk_nets,
                            self.tuning.drain_deadline_s, user_agent=sip.user_agent,
                            trusted_networks=trunk_nets,
-                           log_level=self.settings.log_level)
+                           log_level=self.settings.log_level, wideband=sip.wideband)
             ]
         else:
             proxy = f"sip:{_host_in_uri(sip.listen_host)}:{sip.listen_port}"
@@ -246,7 +249,8 @@ class Supervisor:
                 WorkerSpec(i, sip.worker_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, _front_sources(sip.listen_host, sip.worker_host),
                            self.tuning.drain_deadline_s, outbound_proxy=proxy,
-                           user_agent=sip.user_agent, log_level=self.settings.log_level)
+                           user_agent=sip.user_agent, log_level=self.settings.log_level,
+                           wideband=sip.wideband)
                 for i in range(sip.workers)
             ]
         rtp_ports = assign_rtp_ports(specs[0].host, [spec.port for spec in specs])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from telephony.audio import BYTES_PER_SECOND, rms_dbfs
+from telephony.audio import SAMPLE_RATE, rms_dbfs
 
 
 class VoiceEvent(Enum):
@@ -25,11 +25,13 @@ class VadSettings:
 class VoiceActivityDetector:
     """Says, frame by frame, when the caller starts and stops speaking.
 
-    Frames may be of any length (16 kHz s16): runs are counted in audio time.
+    Frames may be of any length (s16 at ``sample_rate``): runs are counted in audio time.
     """
 
-    def __init__(self, settings: VadSettings | None = None) -> None:
+    def __init__(self, settings: VadSettings | None = None, *,
+                 sample_rate: int = SAMPLE_RATE) -> None:
         self.settings = settings or VadSettings()
+        self._bytes_per_second = 2 * sample_rate
         self.speaking = False
         self.level_dbfs = -120.0
         self._run_ms = 0.0
@@ -39,7 +41,7 @@ class VoiceActivityDetector:
         self.level_dbfs = rms_dbfs(frame)
         loud = self.level_dbfs >= self.settings.threshold_dbfs
         if loud != self.speaking:
-            self._run_ms += len(frame) * 1000 / BYTES_PER_SECOND
+            self._run_ms += len(frame) * 1000 / self._bytes_per_second
         else:
             self._run_ms = 0.0
         if not self.speaking and self._run_ms >= self.settings.start_ms:

@@ -103,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trust-net", action="append", default=[], metavar="CIDR",
                         help="direct mode: source network whose P-Asserted-Identity is "
                              "believed (a trunk's; repeat)")
+    band = parser.add_mutually_exclusive_group()
+    band.add_argument("--wideband", action="store_true",
+                      help="also take G.722, the bridge at 16 kHz (default: G.711 only, the "
+                           "bridge at 8 kHz)")
+    band.add_argument("--narrowband", action="store_true",
+                      help="G.711 only, the bridge at 8 kHz (the default)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS,
                         help="DEBUG, INFO, WARNING or ERROR (telesec serve passes log_level)")
     parser.add_argument("--pjsip-log-level", type=int, default=None, choices=range(0, 7),
@@ -188,6 +194,7 @@ def build_config(args: argparse.Namespace) -> WorkerConfig:
         outbound_proxy=args.outbound_proxy,
         user_agent=args.user_agent,
         trusted_networks=[ipaddress.ip_network(n, strict=False) for n in args.trust_net],
+        wideband=args.wideband,
     )
 
 

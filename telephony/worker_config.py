@@ -79,6 +79,12 @@ class WorkerConfig:
     trusted_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(
         default_factory=list
     )  # direct mode: sources whose P-Asserted-Identity is believed
+    wideband: bool = False  # G.722 offered and the bridge at 16 kHz; else G.711 at 8 kHz
+
+    @property
+    def clock_rate(self) -> int:
+        """The conference bridge's rate: 8 kHz for a G.711 worker, 16 kHz for a wideband one."""
+        return 16000 if self.wideband else 8000
 
     @property
     def effective_rtp_port(self) -> int:

@@ -85,16 +85,17 @@ class PracticeLine:
 class CallRecording:
     """Opens the call's recording in the vault when the flow turns recording on."""
 
-    def __init__(self, vault: Vault, practice_id: int, call_id: str) -> None:
+    def __init__(self, vault: Vault, practice_id: int, call_id: str, rate: int) -> None:
         self.vault = vault
         self.practice_id = practice_id
         self.call_id = call_id
+        self.rate = rate  # the call's bridge rate: the recording is kept at it
         self.object_id: str | None = None
 
     def open(self) -> RecordingSink | None:
         """The recording's vault writer; None (the call goes on unrecorded) with no database."""
         try:
-            writer = open_vault_sink(self.vault, call_id=self.call_id,
+            writer = open_vault_sink(self.vault, call_id=self.call_id, rate=self.rate,
                                      practice_id=self.practice_id)
         except DATABASE_DOWN:
             log.warning("call %s: database unreachable; this call is not recorded",
@@ -202,7 +203,8 @@ class CallEngine:
         except DATABASE_DOWN:
             log.warning("call %s: database unreachable; the call is not in the calls log",
                         session.call_id)
-        recording = CallRecording(self.vault, practice.id, session.call_id)
+        recording = CallRecording(self.vault, practice.id, session.call_id,
+                                  session.sample_rate)
         escalated: dict[str, int | None] = {}
         channel = TelephonyChannel(
             session, self.prompts, practice_slug=practice.slug, speech=self.speech,

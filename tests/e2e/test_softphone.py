@@ -101,15 +101,17 @@ def relay_and_front_cpu(served: Served) -> float:
     return total
 
 
-def recording_of(db: Database, vault: Vault, call_tag: str) -> bytes:
-    """The decrypted recording of the call whose Call-ID starts with ``call_tag``."""
+def recording_of(db: Database, vault: Vault, call_tag: str) -> tuple[bytes, int]:
+    """The decrypted recording of the call whose Call-ID starts with ``call_tag``, and its
+    sample rate (the worker's bridge rate, from the object's media type)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with db.session() as session:
             object_id = session.scalar(select(CallRecord.recording_object_id).where(
                 CallRecord.id.like(f"{call_tag}-%")))
-        if object_id and vault.get(object_id).status is ObjectStatus.COMPLETE:
-            return vault.read(object_id)
+        if object_id and (found := vault.get(object_id)).status is ObjectStatus.COMPLETE:
+            rate = int((found.media_type or "rate=16000").split("rate=")[1].split(";")[0])
+            return vault.read(object_id), rate
         time.sleep(0.3)
     raise AssertionError(f"no finished recording for {call_tag}")
 
@@ -226,10 +228,10 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
               f"rtpengine + Kamailio CPU {100 * cpu / talked:.1f}% of a core over "
               f"{talked:.0f} s of the browser call")
         # the recording holds both sides: him on the left, her tone on the right
-        audio = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
-                                       settings.vault_path), "softphone")
-        assert tone_seconds(audio, 1) >= 2.5, tone_seconds(audio, 1)
-        assert tone_seconds(audio, 0) < 1.0, tone_seconds(audio, 0)
+        audio, rate = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
+                                             settings.vault_path), "softphone")
+        assert tone_seconds(audio, 1, rate) >= 2.5, tone_seconds(audio, 1, rate)
+        assert tone_seconds(audio, 0, rate) < 1.0, tone_seconds(audio, 0, rate)
         escalation = escalation_of(db, "softphone")
         view = escalations.get(db, escalation.id)
         assert view is not None and view.claimed_by == "alice"

@@ -55,5 +55,5 @@ def edge_call(session: CallSession) -> None:
         record["seconds"] = round(time.monotonic() - started, 2)
         record.update(_call_facts(session))
         session_recorder_wait(sink)
-        record.update(_recording_facts(sink))
+        record.update(_recording_facts(sink, session.sample_rate))
         _report(record)

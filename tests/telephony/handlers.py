@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from telephony.audio import SAMPLE_RATE, rms_dbfs, sine_tone
+from telephony.audio import rms_dbfs, sine_tone
 from telephony.recording import MemorySink
 from telephony.session import CallEnded, CallSession
 
@@ -33,16 +33,17 @@ def _report(record: dict) -> None:
         report.write(json.dumps(record) + "\n")
 
 
-def _recording_facts(sink: MemorySink) -> dict:
+def _recording_facts(sink: MemorySink, rate: int) -> dict:
     data = sink.data
     frames = len(data) // 4
     left = bytearray()
     for i in range(0, len(data) - 3, 4):
         left += data[i : i + 2]
-    seconds = frames / SAMPLE_RATE
+    seconds = frames / rate
     loud = 0
-    for start in range(0, len(left), 640 * 5):  # 100 ms windows
-        if rms_dbfs(bytes(left[start : start + 640 * 5])) > -40:
+    window = rate // 10 * 2  # 100 ms
+    for start in range(0, len(left), window):
+        if rms_dbfs(bytes(left[start : start + window])) > -40:
             loud += 1
     return {"rec_seconds": round(seconds, 2), "rec_loud_100ms": loud,
             "rec_closed": sink.closed, "rec_aborted": sink.aborted}
@@ -78,7 +79,7 @@ def menu(session: CallSession) -> None:
         record["speech_starts"] = session.tap.counters.speech_starts
         record.update(_call_facts(session))
         session_recorder_wait(sink)
-        record.update(_recording_facts(sink))
+        record.update(_recording_facts(sink, session.sample_rate))
         _report(record)
 
 
@@ -114,7 +115,7 @@ def listen_once(session: CallSession) -> None:
     finally:
         session.stop_recording()
         session_recorder_wait(sink)
-        record.update(_recording_facts(sink))
+        record.update(_recording_facts(sink, session.sample_rate))
         _report(record)
 
 

@@ -47,7 +47,8 @@ def record_to_vault(session: CallSession) -> None:
     play a short prompt first so the engine channel is not empty."""
     from telephony.recording import open_vault_sink
 
-    sink = open_vault_sink(_shared_vault(), call_id=session.call_id)
+    sink = open_vault_sink(_shared_vault(), call_id=session.call_id,
+                           rate=session.sample_rate)
     record: dict = {"call_id": session.call_id, "object_id": sink.object_id}
     started = time.monotonic()
     try:

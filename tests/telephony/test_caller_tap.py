@@ -1,0 +1,55 @@
+"""The caller's frames are examined only while something needs them (telephony.media)."""
+
+from __future__ import annotations
+
+from telephony.audio import sine_tone
+from telephony.media import CallerAudioTap, PromptPlayer, StopReason
+from telephony.recording import MemorySink, StereoRecorder
+from telephony.resample import downsample
+
+LOUD = downsample(sine_tone(300, 0.04, level=0.5))  # one 40 ms frame at 8 kHz
+PROMPT = bytes(8000)  # 0.5 s of silence at 8 kHz
+
+
+def test_a_keys_only_prompt_leaves_the_caller_audio_alone():
+    tap = CallerAudioTap(PromptPlayer(8000))
+    assert not tap.wants_caller_audio()  # nothing plays, nothing listens
+    prompt = tap.player.start(PROMPT, barge_in=True, speech_barge_in=False)
+    assert not tap.wants_caller_audio()
+    for _ in range(10):  # even if the port handed frames over, the voice stops nothing
+        tap.caller_frame(LOUD)
+    assert tap.counters.speech_starts == 0 and prompt.reason is None
+    assert tap.player.interrupt(StopReason.KEY) and prompt.reason is StopReason.KEY
+
+
+def test_a_speech_barge_in_prompt_subscribers_and_the_recorder_need_it():
+    tap = CallerAudioTap(PromptPlayer(8000))
+    prompt = tap.player.start(PROMPT, barge_in=True)
+    assert tap.wants_caller_audio()
+    for _ in range(3):
+        tap.caller_frame(LOUD)
+    assert prompt.reason is StopReason.SPEECH and tap.counters.speech_starts == 1
+    assert not tap.wants_caller_audio()  # the prompt is over
+    frames = tap.subscribe()
+    assert tap.wants_caller_audio()
+    tap.unsubscribe(frames)
+    recorder = StereoRecorder(MemorySink(), rate=8000)
+    tap.attach_recorder(recorder)
+    assert tap.wants_caller_audio()
+    tap.attach_recorder(None)
+    recorder.stop()
+    assert not tap.wants_caller_audio()
+
+
+def test_the_detector_starts_afresh_after_a_pause():
+    tap = CallerAudioTap(PromptPlayer(8000))
+    frames = tap.subscribe()
+    for _ in range(3):
+        tap.caller_frame(LOUD)
+    assert tap.vad.speaking
+    tap.unsubscribe(frames)
+    tap.caller_frame(LOUD)  # nobody listens: the detector skips it
+    frames = tap.subscribe()
+    tap.caller_frame(bytes(len(LOUD)))
+    assert not tap.vad.speaking  # not the stale state of before
+    assert frames.get(0.1)[1] is False

@@ -171,7 +171,7 @@ class TelephonyChannel(CallerChannel):
             watcher.start()
             try:
                 # the watcher, not the tap's energy detector, decides (speech.barge_in)
-                played = self.session.play(pcm, barge_in=True, speech_barge_in=False)
+                played = self.session.play(pcm, barge_in=True)
             finally:
                 done.set()
                 watcher.join(2.0)

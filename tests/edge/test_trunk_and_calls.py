@@ -104,7 +104,8 @@ def test_a_caller_reaches_the_practice_with_audio_both_ways(edge_pool: EdgePool,
     (record,) = edge_pool.record_for("0611111111")
     assert record["dialled"] == PRACTICE  # the account's calls ring the practice number
     assert record["ended_by"] == "caller hung up"
-    assert peer.loud_packets > 50, peer.facts()  # Telesec's prompts reached the caller
+    # the 1 s menu prompt (50 packets of 20 ms) reached the caller
+    assert peer.loud_packets >= 45, (str(record), peer.facts())
     assert record["rec_loud_100ms"] >= 15, record  # and the caller reached Telesec
     # media went through the relay: the caller heard it from the front's edge address
     assert all(source.startswith(FRONT_HOST + ":") for source in peer.facts()["sources"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import re
 import time
@@ -79,19 +80,26 @@ def test_a_token_registers_its_desk_and_nothing_else(tmp_path: Path, port_base: 
         assert layout.config_path.stat().st_mode & 0o077 == 0  # the secret is in it
         url = f"ws://127.0.0.1:{ws_port}"
         good = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
-        assert asyncio.run(_register_with(url, "desk-demo", good.username,
+        assert _run(_register_with(url, "desk-demo", good.username,
                                           good.password)) == "SIP/2.0 200 OK"
         # the same token for another practice's desk
-        assert asyncio.run(_register_with(url, "desk-other", good.username,
+        assert _run(_register_with(url, "desk-other", good.username,
                                           good.password)).startswith("SIP/2.0 403")
         # expired, or signed with another secret: challenged again
         old = mint(SECRET, login="alice", practice_slug="demo", now=time.time() - 700,
                    ttl_s=600)
-        assert asyncio.run(_register_with(url, "desk-demo", old.username,
+        assert _run(_register_with(url, "desk-demo", old.username,
                                           old.password)).startswith("SIP/2.0 401")
         forged = mint("another secret", login="alice", practice_slug="demo",
                       now=time.time(), ttl_s=600)
-        assert asyncio.run(_register_with(url, "desk-demo", forged.username,
+        assert _run(_register_with(url, "desk-demo", forged.username,
                                           forged.password)).startswith("SIP/2.0 401")
     finally:
         front.stop()
+
+
+def _run(coroutine):  # type: ignore[no-untyped-def]
+    """Run ``coroutine`` on a fresh loop in its own thread: a browser test of the same run
+    may hold an event loop in the main thread (Playwright's sync API)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

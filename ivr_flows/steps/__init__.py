@@ -12,8 +12,12 @@ from ivr_flows.steps import (
     branch,
     choose_language,
     hangup,
+    intake,
+    new_or_known,
     opening_hours,
     recording_notice,
+    register_patient,
+    resume,
     say,
     transfer,
     verify_identity,
@@ -26,5 +30,6 @@ STEP_KINDS: dict[str, StepKind] = {
         say.KIND, ask.KIND, branch.KIND, hangup.KIND, transfer.KIND, opening_hours.KIND,
         recording_notice.KIND, choose_language.KIND, verify_identity.KIND, book_appointment.KIND,
         appointments.CANCEL, appointments.RESCHEDULE, appointments.CONFIRM, voicemail.KIND,
+        intake.KIND, new_or_known.KIND, register_patient.KIND, resume.KIND,
     )
 }

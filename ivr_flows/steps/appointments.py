@@ -100,8 +100,8 @@ def run_confirm(call: Call, step: Step) -> str:
     return "not_confirmed"
 
 
-_COMMON_PROMPTS = ("no_appointment", "appointment_choices",
-                   "appointment_kept", *dialogs.REFUSAL_PROMPTS)
+_COMMON_PROMPTS = ("no_appointment", "appointment_choices", "appointment_kept",
+                   *dialogs.YES_NO_PROMPTS, *dialogs.REFUSAL_PROMPTS)
 
 CANCEL = StepKind(
     name="cancel_appointment",
@@ -123,8 +123,9 @@ RESCHEDULE = StepKind(
     },
     outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up"),
     personal=True,
-    prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_doctor", "no_slots",
-             "no_slot_that_day", "slot_choices", "reschedule_readback", "reschedule_done"),
+    prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_when_keys", "ask_doctor",
+             "no_slots", "no_slot_that_day", "slot_choices", "reschedule_readback",
+             "reschedule_done"),
     run=run_reschedule,
 )
 
@@ -134,7 +135,7 @@ CONFIRM = StepKind(
     options={},
     outcomes=("confirmed", "not_confirmed", "none", "gave_up"),
     personal=True,
-    prompts=("no_appointment", "confirm_appointment",
-             "appointment_confirmed"),
+    prompts=("no_appointment", "confirm_appointment", "appointment_confirmed",
+             *dialogs.YES_NO_PROMPTS),
     run=run_confirm,
 )

@@ -38,7 +38,7 @@ def run(call: Call, step: Step) -> str:
         return meaning.expected_word(heard.text, call.language, expect)
 
     result, value = call.ask(
-        opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],
+        call.question(opts["prompt"]), understand, retries=opts["retries"], timeout=opts["timeout"],
         reprompt=opts["reprompt"], no_input=opts["no_input_prompt"],
     )
     outcome = value if result == "ok" else result
@@ -62,6 +62,6 @@ KIND = StepKind(
         "no_input_prompt": Option("prompt", default="no_input", example="no_input"),
     },
     outcomes=outcomes,
-    prompts=("not_understood", "no_input"),
+    prompts=("not_understood", "no_input", "keys_only"),
     run=run,
 )

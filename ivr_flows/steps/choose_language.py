@@ -1,10 +1,15 @@
-"""``choose_language``: the caller picks French or English; later prompts use it."""
+"""``choose_language``: the caller picks French or English; later prompts use it.
+
+The offer of each other language is said by that language's voice, in that language
+(``language_offer``, from its own catalogue: "For English, press 2"). A sentence said
+instead of a choice is kept for the next question (the caller's first request).
+"""
 
 from __future__ import annotations
 
 from ivr_flows import meaning
 from ivr_flows.call import Call
-from ivr_flows.channel import Utterance
+from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
 
@@ -12,17 +17,25 @@ from ivr_flows.step_kind import Option, StepKind
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
     keys = {str(k): str(v) for k, v in opts["keys"].items()}
-
-    def understand(heard: Utterance) -> str | None:
-        if heard.keys:
-            return keys.get(heard.keys[0])
-        return meaning.language_word(heard.text)
-
-    result, chosen = call.ask(opts["prompt"], understand, retries=opts["retries"],
-                              timeout=opts["timeout"])
-    if result == "ok":
-        call.language = chosen
-    return "chosen" if result == "ok" else "kept"
+    for key, language in keys.items():
+        if language != call.language:
+            call.say(Prompt("language_offer", {"key": key}), language=language)
+    call.say(opts["prompt"])
+    for attempt in range(opts["retries"] + 1):
+        if attempt:
+            call.say(opts["prompt"])
+        heard = call.listen(timeout=opts["timeout"], max_keys=1)
+        if heard.keys and heard.keys[0] in keys:
+            call.language = keys[heard.keys[0]]
+            return "chosen"
+        if heard.text:
+            named = meaning.language_word(heard.text)
+            if named in keys.values() and len(heard.text.split()) <= 3:
+                call.language = named
+                return "chosen"
+            call.pending = heard  # the caller's request: the next question takes it
+            return "kept"
+    return "kept"
 
 
 KIND = StepKind(
@@ -36,5 +49,6 @@ KIND = StepKind(
         "retries": Option("int", default=0, min=0, max=3, example="1"),
     },
     outcomes=("chosen", "kept"),
+    prompts=("language_offer",),
     run=run,
 )

@@ -1,6 +1,7 @@
 """``opening_hours``: is the line open now? Outcomes ``open`` / ``closed``.
 
-When closed and ``announce`` is true, the hours are said (with the emergency numbers).
+When closed and ``announce`` is true, the hours are said (with the emergency numbers);
+with ``tell`` they are said whether open or not (a caller who asked for them).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from ivr_flows.step_kind import Option, StepKind
 
 
 def run(call: Call, step: Step) -> str:
+    if step.options.get("tell", False):
+        call.say(Prompt("opening_hours_are", {"hours": line_hours(call)}))
     if is_open(call):
         return "open"
     if step.options.get("announce", True):
@@ -24,8 +27,9 @@ KIND = StepKind(
     name="opening_hours",
     summary="Check the opening hours; when closed, say them and the emergency numbers.",
     shorthand="announce",
-    options={"announce": Option("bool", default=True, example="true")},
+    options={"announce": Option("bool", default=True, example="true"),
+             "tell": Option("bool", default=False, example="true")},
     outcomes=("open", "closed"),
-    prompts=("closed_now", "emergency_numbers"),
+    prompts=("closed_now", "emergency_numbers", "opening_hours_are"),
     run=run,
 )

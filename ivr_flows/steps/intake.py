@@ -52,8 +52,15 @@ def run(call: Call, step: Step) -> str:
         if heard.keys:
             return keys.get(heard.keys[0])
         word = meaning.expected_word(heard.text, call.language, expect)
-        if word is None and meaning.says_new_patient(heard.text, call.language):
-            word = "book" if "book" in expect else None  # "je suis un nouveau patient"
+        if word is None and "book" in expect:
+            # "je suis un nouveau patient", "une vaccination avec le docteur Moreau"
+            keep_details(call, heard.text)
+            if call.context.get("new_patient") or call.context.get("visit_type") or (
+                    call.context.get("doctor")):
+                return "book"
+            for detail in ("doctor", "visit_type", "day", "part_of_day", "new_patient"):
+                call.context.pop(detail, None)
+            return None
         if word is not None:
             keep_details(call, heard.text)
         return word

@@ -43,7 +43,7 @@ def _ask_name_or_code(call: Call, timeout: float) -> tuple[str, str] | None:
     def understand(heard: Utterance) -> tuple[str, str] | None:
         if heard.keys:
             code = heard.keys.rstrip("#")
-            return ("code", code) if code.isdigit() else None
+            return ("code", code) if code.isdigit() and code != "0" else None  # 0: a person
         spoken_code = meaning.digits(heard.text, call.language)
         if spoken_code and len(spoken_code) >= 4:
             return "code", spoken_code

@@ -6,6 +6,12 @@ and wording the prompts. Calls go through the default French flow against the de
 practice, whose agenda is filled two thirds full for a year, on SQLite.
 
     .venv/bin/python bench/flows.py [--calls 30]
+
+It then prints "turns and seconds to book": for a known patient and a new patient booking
+by keys, the questions the caller hears and the seconds spent listening to Telesec
+(words said / 2.5 words a second), with git main's default flow (read with `git show
+main:ivr_flows/flows/default_fr.yaml` at run time, run by today's engine) and with this
+tree's, side by side.
 """
 
 from __future__ import annotations
@@ -42,16 +48,30 @@ CAMILLE = "+33639980001"
 LOUIS = "+33639980002"
 
 SCRIPTS: dict[str, tuple[str | None, list[str]]] = {
-    "book by keys": (CAMILLE, ["#1", "", "le 12 mars 1984", "#1", "#1", "#0", "#1", "#1",
-                               "#1"]),
-    "book by speech": (CAMILLE, ["#1", "", "le 12 mars 1984", "je voudrais un rendez-vous",
-                                 "consultation", "le docteur moreau",
-                                 "jeudi prochain après-midi", "le deuxième", "oui"]),
-    "cancel, kept": (LOUIS, ["#1", "", "deux novembre cinquante et un", "je veux annuler",
+    "book by keys": (CAMILLE, ["#1", "", "#1", "#1", "le 12 mars 1984", "#1", "#1", "#0",
+                               "#1", "#1", "#1"]),
+    "book by speech": (CAMILLE, ["#1", "", "je voudrais un rendez-vous avec le docteur "
+                                 "moreau jeudi prochain après-midi", "oui", "le 12 mars 1984",
+                                 "oui", "consultation", "le deuxième", "oui"]),
+    "cancel, kept": (LOUIS, ["#1", "", "je veux annuler", "deux novembre cinquante et un",
                              "non"]),
-    "unknown caller, name": (None, ["#1", "", "le 2 novembre 1951", "Garnier", "#0", "#0",
-                                    "rappelez-moi", "#3"]),
+    "unknown caller, name": (None, ["#1", "", "#2", "le 2 novembre 1951", "Garnier", "#0",
+                                    "#0", "rappelez-moi", "#3"]),
 }
+NEW_CALLER = "+33639989999"
+# (caller, script with git main's flow, script with this tree's flow)
+TO_BOOK: dict[str, tuple[str, list[str], list[str]]] = {
+    "known patient, keys": (CAMILLE, ["#1", "", "keys 12031984#", "#1", "#1", "#1", "#0", "#1",
+                                      "#1", "#1"],
+                            ["#1", "", "#1", "#1", "keys 12031984#", "#1", "#1", "#0", "#1",
+                             "#1", "#1"]),
+    "new patient, keys": (NEW_CALLER, ["#1", "", "keys 03041990#", "keys 100099#",
+                                       "keys 03041990#", "keys 100099#", "keys 03041990#",
+                                       "keys 100099#", "", ""],
+                          ["#1", "", "#1", "#2", "keys 03041990#", "#1", "#1", "#1", "#1",
+                           "#1"]),
+}
+WORDS_PER_SECOND = 2.5
 
 
 class TimedChannel(TextChannel):
@@ -165,7 +185,48 @@ def main() -> None:
               f"p50={percentile(all_turns, .5) * 1e3:6.1f} ms  "
               f"p95={percentile(all_turns, .95) * 1e3:6.1f} ms  "
               f"mean={statistics.fmean(all_turns) * 1e3:6.1f} ms")
+        to_book(services, db)
         db.dispose()
+
+
+def _main_flow(tmp: Path) -> Path | None:
+    """git main's default French flow, in ``tmp`` (None outside a git checkout)."""
+    import subprocess
+
+    done = subprocess.run(["git", "show", "main:ivr_flows/flows/default_fr.yaml"],
+                          cwd=FLOW.parents[2], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return None
+    path = tmp / "main_default_fr.yaml"
+    path.write_text(done.stdout, encoding="utf-8")
+    return path
+
+
+def to_book(services: object, db: Database) -> None:
+    """Questions heard and seconds listening until booked, main's flow beside this one."""
+    with tempfile.TemporaryDirectory() as tmp:
+        before = _main_flow(Path(tmp))
+        flows = {"main": before, "this tree": FLOW}
+        print("turns and seconds to book (keys only, no speech model; listening = words said "
+              "/ 2.5 a second)")
+        for name, (caller, *scripts) in TO_BOOK.items():
+            row = [f"{name:22s}"]
+            for (label, path), script in zip(flows.items(), scripts, strict=True):
+                if path is None:
+                    row.append(f"{label}: (no git main)")
+                    continue
+                interpreter = Interpreter(load_flow(path, kinds=STEP_KINDS), services,
+                                          load_practice(db, DEMO_SLUG))
+                lines = list(script)
+                channel = TextChannel(lambda lines=lines: lines.pop(0) if lines else None,
+                                      caller_number=caller, speech=False)
+                trail = interpreter.run(channel).trail
+                booked = any(step == "book" and outcome == "booked" for step, outcome in trail)
+                words = sum(len(text.split()) for text in channel.spoken)
+                row.append(f"{label}: {'booked' if booked else 'NOT booked'}, "
+                           f"{len(channel.questions)} questions, "
+                           f"{words / WORDS_PER_SECOND:5.0f} s listening")
+            print("  ".join(row))
 
 
 if __name__ == "__main__":

@@ -259,8 +259,8 @@ class DataDirSetup(threading.Thread):
                 if self.current.wait(180) != 0:
                     raise RuntimeError(f"telesec {' '.join(command)} failed")
         text = (REPO / "ivr_flows" / "flows" / "default_fr.yaml").read_text()
-        start, end = text.index("  hours:\n"), text.index("  identify:\n")
-        flow = (text[:start] + text[end:]).replace("next: hours", "next: identify")
+        start, end = text.index("  hours:\n"), text.index("  intake:\n")
+        flow = (text[:start] + text[end:]).replace("next: hours", "next: intake")
         (self.data_dir / "flows").mkdir(exist_ok=True)
         (self.data_dir / "flows" / "demo.yaml").write_text(flow)
 

@@ -21,6 +21,7 @@ from ivr_flows.patient_lookup import PatientLookup
 from ivr_flows.practice import PracticeInfo
 from ivr_flows.practice_answers import spoken_name
 from ivr_flows.privacy_notice import RetentionDays
+from ivr_flows.prompts.catalogue import load_catalogue
 from ivr_flows.prompts.wording import Fragment, Words
 from notify.notifier import Notifier
 from scheduling.service import Agenda
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 
 class EmergencyHeard(Exception):
     """The caller said an emergency word or pressed the emergency key."""
+
+
+class WantsHuman(Exception):
+    """The caller asked for a person (key 0, "secrétariat") at a question, or stayed
+    silent at one that cannot go on without an answer: the flow's ``human`` step follows.
+    Never a failed identity try."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,20 +118,40 @@ class Call:
         return self.practice.settings.get(name, default)
 
     @property
+    def keys_mode(self) -> bool:
+        """True when questions must be answered by keys: no speech on this call, or the
+        caller has used keys (questions then say their keys, not speech examples)."""
+        return not self.channel.hears_speech or bool(self.context.get("keys_used"))
+
+    def question(self, prompt_id: str) -> str:
+        """``prompt_id``, or its ``_keys`` wording (no speech examples) in keys mode."""
+        keyed = f"{prompt_id}_keys"
+        if self.keys_mode and keyed in load_catalogue(self.language).ids:
+            return keyed
+        return prompt_id
+
+    @property
+    def way_out_open(self) -> bool:
+        """Whether key 0 / "secrétariat" at a question leads to the flow's human step."""
+        return bool(self.flow.human) and not self.context.get("human_tried")
+
+    @property
     def emergency_key(self) -> str:
         return str(self.setting("emergency_key", "*"))
 
     # -- speaking ------------------------------------------------------------------------
-    def say(self, *parts: str | Prompt, barge_in: bool = True) -> None:
-        """Say prompts; what the caller does over them is kept for the next listen."""
-        name = str(self.setting("name", spoken_name(self.practice, self.language)))
+    def say(self, *parts: str | Prompt, barge_in: bool = True, language: str | None = None
+            ) -> None:
+        """Say prompts (in ``language``'s voice, else the call's); what the caller does
+        over them is kept for the next listen."""
+        name = str(self.setting("name", spoken_name(self.practice, language or self.language)))
         # the practice's name is public, not personal: its audio may be cached
         common = {"practice": Words((Fragment(name),))}
         prompts = [
             Prompt(p.id, {**common, **p.values}) if isinstance(p, Prompt) else Prompt(p, common)
             for p in parts
         ]
-        heard = self.channel.say(prompts, self.language, barge_in=barge_in)
+        heard = self.channel.say(prompts, language or self.language, barge_in=barge_in)
         if not heard.silent:
             self._watch(heard)
             self.pending = heard
@@ -148,6 +175,8 @@ class Call:
             )
         self.turns += 1
         self._watch(heard)
+        if heard.keys:
+            self.context["keys_used"] = True
         return heard
 
     def _watch(self, heard: Utterance) -> None:
@@ -170,6 +199,7 @@ class Call:
         closed: bool = True,
         turn: TurnSettings | None = None,
         answered: Satisfied | None = None,
+        way_out: bool = True,
     ) -> tuple[str, Any]:
         """Say ``prompt`` and listen until ``understand`` returns a value.
 
@@ -179,6 +209,9 @@ class Call:
         already accepts the words heard so far (or ``answered``, when ``understand`` does
         more than read: it runs on partial words); an open one waits longer (``turn``, else
         ``CLOSED_TURN`` / ``OPEN_TURN``).
+        With ``way_out`` (and a ``human`` step in the flow), key 0 or asking for the
+        secretary, when ``understand`` does not take it as an answer, raises
+        :class:`WantsHuman`.
         """
         turn = turn or (CLOSED_TURN if closed else OPEN_TURN)
         satisfied = (answered or _answers(understand)) if closed else None
@@ -187,6 +220,8 @@ class Call:
         for attempt in range(retries + 1):
             if attempt:
                 self.say(no_input if last == "no_input" else reprompt)
+                if last == "no_match" and not self.channel.hears_speech:
+                    self.say("keys_only")
             self.say(*prompts)
             heard = self.listen(timeout=timeout, max_keys=max_keys, terminator=terminator,
                                 turn=turn, satisfied=satisfied)
@@ -199,8 +234,15 @@ class Call:
             value = understand(heard)
             if value is not None:
                 return "ok", value
+            if way_out and self.way_out_open and self._asks_for_human(heard):
+                raise WantsHuman
             last = "no_match"
         return last, None
+
+    def _asks_for_human(self, heard: Utterance) -> bool:
+        if heard.keys:
+            return heard.keys.rstrip("#") == "0"
+        return meaning.asks_for_human(heard.text, self.language)
 
     # -- records ---------------------------------------------------------------------------
     def audit(self, action: str, *, patient_id: int | None = None, purpose: str) -> None:
@@ -225,6 +267,8 @@ class Call:
             "patient_id": self.patient.id if self.patient else None,
             "intent": self.context.get("intent"),
         }
+        if self.context.get("callback_number"):  # given by a caller new to the practice
+            context["callback_number"] = self.context["callback_number"]
         context.update(extra)
         return context
 

@@ -66,6 +66,11 @@ class CallerChannel(ABC):
     caller_number: str | None
     dialled_number: str | None
 
+    @property
+    def hears_speech(self) -> bool:
+        """Whether the caller's words are recognised (False: keys only, e.g. no model)."""
+        return True
+
     @abstractmethod
     def say(self, parts: Sequence[Prompt], language: str, *, barge_in: bool = True) -> Utterance:
         """Say ``parts`` in order. Returns what the caller said or keyed over it (barge-in)."""

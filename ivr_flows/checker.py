@@ -3,7 +3,10 @@
 Checked: YAML syntax and structure, unknown step types, unknown or badly typed options,
 exits that name no step, outcomes that lead nowhere, prompts missing from the catalogue,
 steps that cannot be reached, loops with no way out (no path to a hang-up or transfer),
-and personal steps (booking, cancelling, moving...) reachable before identity is verified.
+personal steps (booking, cancelling, moving...) reachable before identity is verified,
+questions (``ask``, ``intake``) with no key route (a caller without speech could not
+answer them) or whose prompt does not say a key they take, and the ``human`` step
+(where key 0 / "secrétariat" leads from any question).
 
 The checker knows no verb by itself: it is given the step table (``kinds``, usually
 :data:`ivr_flows.steps.STEP_KINDS`) and reads from each kind its options, outcomes,
@@ -92,6 +95,14 @@ def check_flow(flow: Flow, *, kinds: StepKinds,
         problems.append(FlowProblem(file, line, message, fix))
 
     _check_practice(flow, problem)
+    if flow.human is not None:
+        human = flow.steps.get(flow.human)
+        if human is None:
+            problem(flow.line_of("human"), f"the human step '{flow.human}' does not exist",
+                    f"write the name of a step{_suggest(flow.human, flow.steps)}")
+        elif kinds[human.kind].personal:
+            problem(flow.line_of("human"), f"the human step '{flow.human}' is personal",
+                    "lead key 0 to a `transfer` step")
     if flow.start not in flow.steps and flow.start not in flow.broken:
         problem(flow.line_of("start"), f"the start step '{flow.start}' does not exist",
                 f"write the name of a step{_suggest(flow.start, flow.steps)}")
@@ -152,9 +163,13 @@ def _check_step(flow: Flow, kinds: StepKinds, step: Step,
         prompt_uses.setdefault(prompt_id, step.line)
     if step.kind == "ask":
         _check_turn(flow, step, valid, problem)
-    if step.kind == "ask" and not step.options.get("expect") and not step.options.get("keys"):
-        problem(step.line, f"ask step '{step.name}' expects nothing",
-                "add `expect: [WORDS]` and/or `keys: {\"1\": OUTCOME}`")
+    if step.kind in QUESTION_KINDS and not step.options.get("keys"):
+        problem(step.line, f"question '{step.name}' has no key route: a caller without "
+                "speech could not answer it", "add `keys: {\"1\": OUTCOME, ...}` and say "
+                "the keys in its prompt")
+    elif step.kind in QUESTION_KINDS and check_option(
+            "keys", kind.options["keys"], step.options["keys"]) is None:
+        _check_keys_said(flow, kind, step, problem)
     outcomes = kind.outcomes_of(kind.with_defaults(valid))
     for outcome in step.on:
         if outcome not in outcomes:
@@ -192,6 +207,33 @@ def _check_turn(flow: Flow, step: Step, valid: dict[str, object],
                 f"end_silence_ms ({end})", "make answered_silence_ms at most end_silence_ms")
 
 
+QUESTION_KINDS = ("ask", "intake")
+_KEY_WORDS = {"#": ("#", "dièse", "diese", "hash", "pound"),
+              "*": ("*", "étoile", "etoile", "star")}
+
+
+def _check_keys_said(flow: Flow, kind: object, step: Step,
+                     problem: Callable[[int, str, str], None]) -> None:
+    """Each key a question takes must be said in its prompt (the catalogue's text)."""
+    from ivr_flows.prompts.catalogue import load_catalogue
+
+    prompt_id = step.options.get("prompt") or kind.options["prompt"].default
+    if not isinstance(prompt_id, str):
+        return
+    catalogue = load_catalogue(flow.language)
+    texts = [catalogue.texts[i] for i in (prompt_id, f"{prompt_id}_keys")
+             if i in catalogue.texts]
+    for text in texts:
+        unsaid = [str(k) for k in step.options["keys"]
+                  if not any(w in text.lower() for w in _KEY_WORDS.get(str(k), (str(k),)))]
+        if unsaid:
+            problem(flow.line_of(*step.path, "options", "keys"),
+                    f"question '{step.name}': its prompt does not say key(s) "
+                    f"{', '.join(unsaid)}", "say every key in the prompt's text "
+                    "(\"appuyez sur 1 pour...\")")
+            return
+
+
 def _check_prompts(flow: Flow, uses: dict[str, int], missing_prompts: MissingPrompts,
                    problem: Callable[[int, str, str], None]) -> None:
     languages = {flow.language}
@@ -224,7 +266,10 @@ def _edges(flow: Flow, kinds: StepKinds, step: Step) -> list[tuple[str, str]]:
 
 
 def _check_graph(flow: Flow, kinds: StepKinds, problem: Callable[[int, str, str], None]) -> None:
-    reachable = _reachable(flow, kinds, flow.start, lambda step, outcome: True)
+    roots = [flow.start] + ([flow.human] if flow.human in flow.steps else [])
+    reachable: set[str] = set()
+    for root in roots:
+        reachable |= _reachable(flow, kinds, root, lambda step, outcome: True)
     for name, step in flow.steps.items():
         if name not in reachable:
             problem(step.line, f"step '{name}' can never be reached",
@@ -246,10 +291,12 @@ def _check_graph(flow: Flow, kinds: StepKinds, problem: Callable[[int, str, str]
                 "lead one of these steps to a `hangup` or `transfer` step")
     # Nothing personal before verification: walk the flow without crossing an outcome that
     # means the caller is verified; a personal step found on the way is refused.
-    unverified = _reachable(
-        flow, kinds, flow.start,
-        lambda step, outcome: outcome not in kinds[step.kind].verified_after(step.options),
-    )
+    unverified: set[str] = set()
+    for root in roots:
+        unverified |= _reachable(
+            flow, kinds, root,
+            lambda step, outcome: outcome not in kinds[step.kind].verified_after(step.options),
+        )
     for name in sorted(unverified, key=lambda n: flow.steps[n].line):
         step = flow.steps[name]
         if kinds[step.kind].personal:

@@ -97,6 +97,8 @@ class Flow:
     raw: dict[str, Any]
     lines: dict[Path_, int] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)  # steps too broken to build (reported)
+    # the step key 0 / "secrétariat" leads to from any question (None: no such way out)
+    human: str | None = None
 
     def line_of(self, *path: str | int) -> int:
         """The line of ``path``, or of its closest ancestor that has one."""
@@ -193,7 +195,7 @@ def read_flow(path: str | Path, *, kinds: Verbs) -> tuple[Flow | None, list[Flow
     return read_flow_text(text, str(path), kinds=kinds)
 
 
-TOP_KEYS = ("flow", "language", "start", "practice", "steps")
+TOP_KEYS = ("flow", "language", "start", "human", "practice", "steps")
 
 
 def _build(
@@ -319,6 +321,11 @@ def _build(
         problems.append(FlowProblem(file, line("start"), "'start' must be a step name",
                                     "write `start: STEP`"))
         start = next(iter(raw_steps))
+    human = data.get("human")
+    if human is not None and not isinstance(human, str):
+        problems.append(FlowProblem(file, line("human"), "'human' must be a step name",
+                                    "write `human: secretary`"))
+        human = None
     flow = Flow(file=file, name=name, language=language, start=start, steps=steps,
-                practice=practice, raw=data, lines=lines, broken=broken)
+                practice=practice, raw=data, lines=lines, broken=broken, human=human)
     return flow, problems

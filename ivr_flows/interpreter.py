@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ivr_flows import meaning
-from ivr_flows.call import Call, EmergencyHeard, Services
+from ivr_flows.call import Call, EmergencyHeard, Services, WantsHuman
 from ivr_flows.channel import CallerChannel, CallerHungUp, Prompt, Utterance
 from ivr_flows.database_outage import carry_on_without_database
 from ivr_flows.flow import Flow, Step
@@ -116,6 +116,14 @@ class Interpreter:
                 report.ended_by = "emergency"
                 report.transferred = handle_emergency(call)
                 return
+            except WantsHuman:
+                # key 0 / "secrétariat" at a question, or silence where an answer is needed
+                report.trail.append((name, "human"))
+                call.drop_pending()
+                call.context.setdefault("intent", "secretary")
+                call.context["human_tried"] = True
+                name = self.flow.human
+                continue
             report.trail.append((name, outcome))
             log.debug("call %s: step %s -> %s", call.call_id, name, outcome)
             if kind.terminal:

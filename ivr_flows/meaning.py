@@ -38,7 +38,7 @@ INTENT_WORDS: dict[str, str] = {
     "secretary": "SECRETARY",
     "prescription": "PRESCRIPTION",
     "results": "RESULTS",
-    "information": "INFORMATION",
+    "information": "INFORMATION",  # hours, address, doctors, new patients
 }
 ANSWER_WORDS = ("yes", "no")
 LANGUAGE_WORDS = ("fr", "en")
@@ -82,6 +82,26 @@ def intent_word(text: str, language: str) -> str | None:
 def information_request(text: str, language: str) -> InformationRequest:
     """What about the practice the caller asked (topics; every day's hours or not)."""
     return ask_information(text, language)
+
+
+def asks_for_human(text: str, language: str) -> bool:
+    """True when the caller asks for a person ("le secrétariat", "a human")."""
+    return intent_word(text, language) == "secretary"
+
+
+_NEW_PATIENT = {
+    "fr": ("nouveau patient", "nouvelle patiente", "premiere fois", "jamais venu",
+           "jamais venue", "pas encore patient", "pas encore patiente", "nouveau au cabinet",
+           "nouvelle au cabinet", "pas de dossier"),
+    "en": ("new patient", "first time", "never been", "not a patient yet", "not registered",
+           "first visit", "first appointment"),
+}
+
+
+def says_new_patient(text: str, language: str) -> bool:
+    """True when the caller says they are new to the practice."""
+    said = f" {folded(text, language)} "
+    return any(f" {words} " in said for words in _NEW_PATIENT.get(language, ()))
 
 
 def yes_no(text: str, language: str) -> bool | None:

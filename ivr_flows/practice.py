@@ -34,6 +34,7 @@ class VisitKind:
     label: str
     phone_bookable: bool
     min_cancel_notice_minutes: int = 0
+    new_patients_allowed: bool = True
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,8 @@ def load_practice(db: Database, ref: int | str, now: datetime | None = None) -> 
             doctors=tuple(Doctor(p.id, p.slug, p.display_name, p.accepts_new_patients)
                           for p in people),
             visit_kinds=tuple(
-                VisitKind(k.code, k.label, k.phone_bookable, k.min_cancel_notice_minutes)
+                VisitKind(k.code, k.label, k.phone_bookable, k.min_cancel_notice_minutes,
+                          k.new_patients_allowed)
                 for k in kinds
             ),
             hours={day: _merge(spans) for day, spans in windows.items()},

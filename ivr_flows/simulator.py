@@ -75,8 +75,10 @@ class TextChannel(CallerChannel):
         dialled_number: str | None = None,
         call_id: str | None = None,
         secretary_answers: bool = False,
+        speech: bool = True,
     ) -> None:
         self.next_line = next_line
+        self.speech = speech
         self.show = show
         self.call_id = call_id or f"sim-{secrets.token_hex(6)}"
         self.caller_number = caller_number
@@ -84,10 +86,18 @@ class TextChannel(CallerChannel):
         self.secretary_answers = secretary_answers
         self.said: list[str] = []  # prompt ids, in order
         self.spoken: list[str] = []  # the texts, in order
+        self.languages: list[str] = []  # the voice of each prompt, in order
+        # what was said before each listen (since the previous one): the questions heard
+        self.questions: list[str] = []
+        self._since_listen: list[str] = []
         self.transfers: list[Transfer] = []
         self.recording_changes: list[bool] = []
         self.hung_up_by_caller = False
         self.hung_up_by_us = False
+
+    @property
+    def hears_speech(self) -> bool:
+        return self.speech
 
     # -- input -------------------------------------------------------------------------
     def _next(self) -> Utterance:
@@ -107,13 +117,19 @@ class TextChannel(CallerChannel):
             text = rendering.text(part, language)
             self.said.append(part.id)
             self.spoken.append(text)
+            self.languages.append(language)
+            self._since_listen.append(text)
             self.show(text)
         return SILENCE  # typed input arrives when Telesec listens
 
     def listen(self, *, timeout: float, max_keys: int = 1, terminator: str | None = None,
                speech: bool = True, turn: TurnSettings | None = None,
                satisfied: Satisfied | None = None) -> Utterance:
+        self.questions.append(" ".join(self._since_listen))
+        self._since_listen = []
         heard = self._next()
+        if heard.text and not self.speech:
+            heard = SILENCE  # no speech model: words are not heard
         if heard.keys and terminator and terminator in heard.keys:
             heard = Utterance(keys=heard.keys.split(terminator, 1)[0] + terminator)
         return heard
@@ -198,6 +214,7 @@ def run_script(
     secretary_answers: bool = False,
     language: str | None = None,
     call_id: str | None = None,
+    speech: bool = True,
     show: Callable[[str], None] = lambda text: None,
 ) -> Conversation:
     """Run one call where the caller types ``lines`` in turn, then hangs up."""
@@ -211,7 +228,7 @@ def run_script(
         return line
 
     channel = TextChannel(next_line, show=show, caller_number=caller_number,
-                          secretary_answers=secretary_answers, call_id=call_id)
+                          secretary_answers=secretary_answers, call_id=call_id, speech=speech)
     report = interpreter.run(channel, language=language)
     return Conversation(report, channel, remaining)
 

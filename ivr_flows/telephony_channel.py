@@ -142,6 +142,10 @@ class TelephonyChannel(CallerChannel):
 
     _language = "fr"  # the language of the last prompt said: the one to recognise
 
+    @property
+    def hears_speech(self) -> bool:
+        return self.speech is not None
+
     def say(self, parts: Sequence[Prompt], language: str, *, barge_in: bool = True) -> Utterance:
         self._language = language
         with _call_alive():

@@ -13,8 +13,12 @@ from ivr_flows.steps import (
     choose_language,
     hangup,
     information,
+    intake,
+    new_or_known,
     opening_hours,
     recording_notice,
+    register_patient,
+    resume,
     say,
     transfer,
     verify_identity,
@@ -28,5 +32,6 @@ STEP_KINDS: dict[str, StepKind] = {
         recording_notice.KIND, choose_language.KIND, verify_identity.KIND, book_appointment.KIND,
         appointments.CANCEL, appointments.RESCHEDULE, appointments.CONFIRM, voicemail.KIND,
         information.KIND,
+        intake.KIND, new_or_known.KIND, register_patient.KIND, resume.KIND,
     )
 }

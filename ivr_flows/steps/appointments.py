@@ -11,6 +11,7 @@ from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
 from ivr_flows.steps.dialogs import (
     REFUSAL_PROMPTS,
+    YES_NO_PROMPTS,
     GaveUp,
     choose_appointment,
     choose_doctor,
@@ -108,8 +109,8 @@ def run_confirm(call: Call, step: Step) -> str:
     return "not_confirmed"
 
 
-_COMMON_PROMPTS = ("no_appointment", "appointment_choices",
-                   "appointment_kept", *REFUSAL_PROMPTS)
+_COMMON_PROMPTS = ("no_appointment", "appointment_choices", "appointment_kept",
+                   *YES_NO_PROMPTS, *REFUSAL_PROMPTS)
 
 CANCEL = StepKind(
     name="cancel_appointment",
@@ -131,8 +132,9 @@ RESCHEDULE = StepKind(
     },
     outcomes=("rescheduled", "refused", "none", "kept", "none_free", "gave_up"),
     personal=True,
-    prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_doctor", "no_slots",
-             "no_slot_that_day", "slot_choices", "reschedule_readback", "reschedule_done"),
+    prompts=(*_COMMON_PROMPTS, "confirm_reschedule", "ask_when", "ask_when_keys", "ask_doctor",
+             "no_slots", "no_slot_that_day", "slot_choices", "reschedule_readback",
+             "reschedule_done"),
     run=run_reschedule,
 )
 
@@ -142,7 +144,7 @@ CONFIRM = StepKind(
     options={},
     outcomes=("confirmed", "not_confirmed", "none", "gave_up"),
     personal=True,
-    prompts=("no_appointment", "confirm_appointment",
-             "appointment_confirmed"),
+    prompts=("no_appointment", "confirm_appointment", "appointment_confirmed",
+             *YES_NO_PROMPTS),
     run=run_confirm,
 )

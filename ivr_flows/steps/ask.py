@@ -56,9 +56,9 @@ def run(call: Call, step: Step) -> str:
 
     turn = TurnSettings(end_ms=opts["end_silence_ms"], closed_end_ms=opts["answered_silence_ms"])
     result, value = call.ask(
-        opts["prompt"], understand, retries=opts["retries"], timeout=opts["timeout"],
-        reprompt=opts["reprompt"], no_input=opts["no_input_prompt"], turn=turn,
-        answered=answered,
+        call.question(opts["prompt"]), understand, retries=opts["retries"],
+        timeout=opts["timeout"], reprompt=opts["reprompt"], no_input=opts["no_input_prompt"],
+        turn=turn, answered=answered,
     )
     outcome = value if result == "ok" else result
     if outcome in meaning.INTENT_WORDS:
@@ -87,6 +87,6 @@ KIND = StepKind(
                                       max=3000, example=str(CLOSED_TURN.closed_end_ms)),
     },
     outcomes=outcomes,
-    prompts=("not_understood", "no_input"),
+    prompts=("not_understood", "no_input", "keys_only"),
     run=run,
 )

@@ -1,11 +1,16 @@
-"""``choose_language``: the caller picks French or English (a key, the language's name,
-or a sentence clearly in one of them); later prompts use it."""
+"""``choose_language``: the caller picks French or English; later prompts use it.
+
+The offer of each other language is said by that language's voice, in that language
+(``language_offer``, from its own catalogue: "For English, press 2"). A sentence said
+instead of a choice is kept for the next question (the caller's first request); a
+sentence clearly in one of the languages also chooses it ("I'd like an appointment").
+"""
 
 from __future__ import annotations
 
 from ivr_flows import meaning
 from ivr_flows.call import Call
-from ivr_flows.channel import Utterance
+from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
 
@@ -13,17 +18,29 @@ from ivr_flows.step_kind import Option, StepKind
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
     keys = {str(k): str(v) for k, v in opts["keys"].items()}
-
-    def understand(heard: Utterance) -> str | None:
-        if heard.keys:
-            return keys.get(heard.keys[0])
-        return meaning.language_word(heard.text) or meaning.detected_language(heard.text)
-
-    result, chosen = call.ask(opts["prompt"], understand, retries=opts["retries"],
-                              timeout=opts["timeout"])
-    if result == "ok":
-        call.language = chosen
-    return "chosen" if result == "ok" else "kept"
+    for key, language in keys.items():
+        if language != call.language:
+            call.say(Prompt("language_offer", {"key": key}), language=language)
+    call.say(opts["prompt"])
+    for attempt in range(opts["retries"] + 1):
+        if attempt:
+            call.say(opts["prompt"])
+        heard = call.listen(timeout=opts["timeout"], max_keys=1)
+        if heard.keys and heard.keys[0] in keys:
+            call.language = keys[heard.keys[0]]
+            return "chosen"
+        if heard.text:
+            named = meaning.language_word(heard.text)
+            if named in keys.values() and len(heard.text.split()) <= 3:
+                call.language = named
+                return "chosen"
+            detected = meaning.detected_language(heard.text)
+            switched = detected in keys.values() and detected != call.language
+            if switched:  # a sentence clearly in English: the call goes on in English
+                call.language = detected
+            call.pending = heard  # the caller's request: the next question takes it
+            return "chosen" if switched else "kept"
+    return "kept"
 
 
 KIND = StepKind(
@@ -37,5 +54,6 @@ KIND = StepKind(
         "retries": Option("int", default=0, min=0, max=3, example="1"),
     },
     outcomes=("chosen", "kept"),
+    prompts=("language_offer",),
     run=run,
 )

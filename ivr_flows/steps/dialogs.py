@@ -28,6 +28,7 @@ def refusal_prompt(refused: Refused) -> Prompt:
 
 
 REFUSAL_PROMPTS = tuple(f"refusal_{reason.value}" for reason in Reason)
+YES_NO_PROMPTS = ("yes_no_hint", "yes_no_keys")
 
 
 def pick(
@@ -52,7 +53,7 @@ def pick(
                 return items[int(key) - 1]
             return None
         text = meaning.folded_text(heard.text, call.language)
-        index = _best_label(text, folded_labels)
+        index = best_label(text, folded_labels)
         if index is not None:
             return items[index]
         if zero is not None and any(w in text.split() for w in ("importe", "any", "anyone",
@@ -76,7 +77,7 @@ def pick(
 TITLE_WORDS = frozenset({"docteur", "docteure", "doctor", "dr", "madame", "monsieur"})
 
 
-def _best_label(text: str, labels: Sequence[str]) -> int | None:
+def best_label(text: str, labels: Sequence[str]) -> int | None:
     """The label the caller named: the longest one said whole, else the most words shared."""
     whole = [i for i, label in enumerate(labels) if label and f" {label} " in f" {text} "]
     if whole:
@@ -90,25 +91,37 @@ def _best_label(text: str, labels: Sequence[str]) -> int | None:
 
 
 def yes_or_no(call: Call, prompt: Prompt) -> bool:
-    """Ask a yes/no question (1 = yes, 2 = no). Raises :class:`GaveUp`."""
+    """Ask a yes/no question, its keys said after it (1 = yes, 2 = no). Raises
+    :class:`GaveUp`."""
 
     def understand(heard: Utterance) -> bool | None:
         if heard.keys:
             return {"1": True, "2": False}.get(heard.keys[0])
         return meaning.yes_no(heard.text, call.language)
 
-    result, value = call.ask(prompt, understand, retries=2)
+    hint = "yes_no_keys" if call.keys_mode else "yes_no_hint"
+    result, value = call.ask([prompt, hint], understand, retries=2)
     if result != "ok":
         raise GaveUp
     return bool(value)
 
 
-def choose_visit_kind(call: Call, fixed: str | None) -> VisitKind:
+def choose_visit_kind(call: Call, fixed: str | None, *, said: str | None = None,
+                      new_patient: bool = False) -> VisitKind:
+    """The visit type: ``fixed`` by the flow, else the one the caller already named
+    (``said``) if they may book it, else asked among those they may book."""
     kinds = call.practice.phone_visit_kinds
+    if new_patient:
+        kinds = tuple(k for k in kinds if k.new_patients_allowed)
     if fixed:
         for kind in call.practice.visit_kinds:
             if kind.code == fixed:
                 return kind
+        raise GaveUp
+    for kind in kinds:
+        if kind.code == said:
+            return kind
+    if not kinds:
         raise GaveUp
     if len(kinds) == 1:
         return kinds[0]
@@ -121,13 +134,22 @@ def choose_visit_kind(call: Call, fixed: str | None) -> VisitKind:
 ANY_DOCTOR = Doctor(0, "", "")
 
 
-def choose_doctor(call: Call, wanted: str) -> Doctor | None:
-    """The doctor to book with (None: anyone); ``wanted`` is 'ask', 'any' or a slug."""
-    if wanted == "any" or len(call.practice.doctors) <= 1:
+def choose_doctor(call: Call, wanted: str, *, said: str | None = None,
+                  new_patient: bool = False) -> Doctor | None:
+    """The doctor to book with (None: anyone); ``wanted`` is 'ask', 'any' or a slug;
+    ``said`` the doctor the caller already named. A new patient is offered only the
+    doctors who take new patients (and told when the one named does not)."""
+    doctors = call.practice.new_patient_doctors if new_patient else call.practice.doctors
+    if said is not None:
+        named = call.practice.doctor(said)
+        if named in doctors:
+            return named
+        if named is not None and new_patient:
+            call.say("refusal_new_patients_not_accepted")
+    if wanted == "any" or len(doctors) <= 1:
         return None
     if wanted != "ask":
         return call.practice.doctor(wanted)
-    doctors = call.practice.doctors
     chosen = pick(call, Prompt("ask_doctor", {"choices": [d.name for d in doctors]}), doctors,
                   labels=[d.name for d in doctors], zero=ANY_DOCTOR)
     assert isinstance(chosen, Doctor)
@@ -135,9 +157,15 @@ def choose_doctor(call: Call, wanted: str) -> Doctor | None:
 
 
 def ask_when(call: Call) -> tuple[date | None, str | None]:
-    """The day and part of day the caller prefers; (None, None) means the first free."""
+    """The day and part of day the caller prefers; (None, None) means the first free.
+
+    What the caller said at the first question ("demain matin") answers it once."""
+    if call.context.get("day") or call.context.get("part_of_day"):
+        return call.context.pop("day", None), call.context.pop("part_of_day", None)
     now = call.now()
-    keyed = {"1": (None, None), "2": (None, "morning"), "3": (None, "afternoon")}
+    tomorrow = now.astimezone(call.zone).date() + timedelta(days=1)
+    keyed = {"1": (None, None), "2": (tomorrow, None), "3": (None, "morning"),
+             "4": (None, "afternoon")}
 
     def understand(heard: Utterance) -> Any:
         if heard.keys:
@@ -149,7 +177,7 @@ def ask_when(call: Call) -> tuple[date | None, str | None]:
             return (None, None)  # "oui, le plus tôt possible"
         return None
 
-    result, value = call.ask("ask_when", understand, retries=2, closed=False)
+    result, value = call.ask(call.question("ask_when"), understand, retries=2, closed=False)
     if result != "ok":
         raise GaveUp
     return value
@@ -161,7 +189,7 @@ def _local_midnight(call: Call, day: date) -> datetime:
 
 def propose_and_take(
     call: Call, visit_code: str, doctor: Doctor | None, *, propose: int, hold_minutes: int,
-    readback: str, take: Callable[[HoldView], R | Refused],
+    readback: str, take: Callable[[HoldView], R | Refused], new_patient: bool = False,
 ) -> R | Refused | None:
     """Propose up to ``propose`` slots; hold the chosen one, read it back and, once the
     caller says yes, ``take`` it (book it, or move an appointment onto it).
@@ -176,6 +204,7 @@ def propose_and_take(
         slots = call.services.agenda.find_slots(
             call.practice.id, visit_code, practitioner=doctor.slug if doctor else None,
             day=day, part_of_day=part, after=after, limit=propose, now=call.now(),
+            new_patient=new_patient,
         )
         if isinstance(slots, Refused):
             return slots

@@ -10,6 +10,7 @@ from ivr_flows.step_kind import Option, StepKind
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
     target = str(call.setting(opts["to"], opts["to"]))
+    call.context["human_tried"] = True  # key 0 at a later question no longer leads back here
     call.say("transfer_now", barge_in=False)
     call.audit("call.transfer", purpose="caller handed to a secretary",
                patient_id=call.patient.id if call.patient else None)

@@ -47,7 +47,7 @@ def _review(call: Call) -> str:
             return "send"
         return None
 
-    result, choice = call.ask("voicemail_review", understand, retries=1)
+    result, choice = call.ask("voicemail_review", understand, retries=1, way_out=False)
     return choice if result == "ok" else "send"
 
 

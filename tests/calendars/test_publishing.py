@@ -39,8 +39,9 @@ from tests.calendars.conftest import (
 from tests.calendars.radicale_server import RadicaleServer
 from tests.flows.conftest import Demo
 
-CAMILLE = ["#1", "", "le 12 mars 1984"]  # French, recording accepted, verified by caller id
-BOOK_WITH_LAMBERT = ["#1", "#1", "#1", "#1", "#1", "#1"]  # consultation, dr-lambert, first
+# French, recording accepted, book, known, verified by caller id, yes: another appointment
+CAMILLE = ["#1", "", "#1", "#1", "le 12 mars 1984", "#1"]
+BOOK_WITH_LAMBERT = ["#1", "#1", "#1", "#1", "#1"]  # consultation, dr-lambert, first
 CAMILLE_SAYS = ("rousseau", "camille", "639980001", "0639980001", "1984")
 
 

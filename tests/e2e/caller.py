@@ -257,12 +257,19 @@ def step(peer: PhonePeer, keys: str) -> None:
     peer.press(keys)
 
 
-def start_to_menu(peer: PhonePeer, birth_keys: str) -> None:
-    """Greeting → French → recording notice (let it pass) → birth date → main menu."""
+def start_to_menu(peer: PhonePeer, birth_keys: str, request: str) -> None:
+    """Greeting → French → recording notice (let it pass) → the first question, answered
+    with the key ``request`` (1 book, 2 cancel, 3 move, 4 message, 0 secretary) → for a
+    request about the patient's file, "déjà venu ?" (yes, for a booking) and the birth date
+    (caller ID + birth date). A message or the secretary needs no identity."""
     step(peer, "1")  # language: français (over the greeting)
     # the recording notice and its pause for a refusal: no key, so the call is recorded
     assert peer.wait_turn(), peer.timeline()
-    step(peer, birth_keys)  # "tapez votre date de naissance": caller ID + birth date
+    step(peer, request)  # "que puis-je faire pour vous ?"
+    if request == "1":
+        step(peer, "1")  # "êtes-vous déjà venu consulter au cabinet ?" yes
+    if request in ("1", "2", "3"):
+        step(peer, birth_keys)  # "tapez votre date de naissance": caller ID + birth date
 
 
 @contextmanager

@@ -51,10 +51,10 @@ def _flow_open_all_day(data_dir: Path) -> None:
     The calls may run at any hour; the practice's hours are tested elsewhere.
     """
     text = (REPO / "ivr_flows" / "flows" / "default_fr.yaml").read_text()
-    start, end = text.index("  hours:\n"), text.index("  identify:\n")
+    start, end = text.index("  hours:\n"), text.index("  intake:\n")
     text = text[:start] + text[end:]
     assert text.count("next: hours") == 1
-    text = text.replace("next: hours", "next: identify")
+    text = text.replace("next: hours", "next: intake")
     target = data_dir / "flows" / "demo.yaml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)

@@ -30,7 +30,7 @@ from storage.identity import install
 from storage.keyring import Keyring
 from storage.models import Escalation
 from telesec.wiring import open_database
-from tests.e2e.caller import PACKET_S, phone_call, spoken_alaw, start_to_menu, step
+from tests.e2e.caller import PACKET_S, phone_call, spoken_alaw, start_to_menu
 from tests.e2e.conftest import DEMO_NUMBER
 from tests.e2e.engine_run import clean_env, prepare_demo, start_serve
 from tests.telephony.peers import REPO, _port_with_next_free, free_rtp_base
@@ -101,8 +101,8 @@ def test_the_demo_secretary_line_answers_then_a_gone_caller_is_shown(tmp_path: P
         hello = spoken_alaw("Bonjour, je voudrais parler au docteur.", tmp_path)
         with phone_call(tmp_path, served.sip_port, caller=PHONE, dialled=DEMO_NUMBER,
                         tag="sec-answered", timeout=120) as peer:
-            start_to_menu(peer, BIRTH_KEYS)
-            step(peer, "0")  # le secrétariat: "je vous mets en relation", then it rings
+            # le secrétariat: "je vous mets en relation", then it rings
+            start_to_menu(peer, BIRTH_KEYS, "0")
             deadline = time.monotonic() + 40
             while "established" not in secretary_log.read_text(errors="replace"):
                 assert time.monotonic() < deadline, secretary_log.read_text()[-2000:]
@@ -126,8 +126,7 @@ def test_the_demo_secretary_line_answers_then_a_gone_caller_is_shown(tmp_path: P
         # she has gone: the next caller gets the voicemail, and is shown as gone
         with phone_call(tmp_path, served.sip_port, caller=OTHER, dialled=DEMO_NUMBER,
                         tag="sec-gone", timeout=150) as peer:
-            start_to_menu(peer, "21041942")
-            step(peer, "0")
+            start_to_menu(peer, "21041942", "0")
             # nobody answers; the caller says nothing into the voicemail; Telesec hangs up
         gone = escalation_of(db, "sec-gone")
         view = escalations.get(db, gone.id)

@@ -94,8 +94,7 @@ def test_patient_books_the_first_slot_with_keys(engine: Engine, tmp_path):
     code, phone, birth_keys, identity = BOOKER
     with patient_call(engine, tmp_path, caller=phone, dialled=DEMO_NUMBER, tag="e2e-book"
                       ) as peer:
-        start_to_menu(peer, birth_keys)
-        step(peer, "1")  # main menu: prendre rendez-vous
+        start_to_menu(peer, birth_keys, "1")  # prendre rendez-vous
         assert peer.wait_speech(), peer.timeline()  # "quel type de consultation ?"
         peer.speak(spoken_alaw("Une consultation, s'il vous plaît.", tmp_path))
         peer.press("1")  # consultation
@@ -156,8 +155,7 @@ def test_emergency_key_mid_booking_gives_advice_and_offers_a_priority_transfer(
     code, phone, birth_keys, identity = EMERGENCY_CALLER
     with patient_call(engine, tmp_path, caller=phone, dialled=DEMO_NUMBER, tag="e2e-sos"
                       ) as peer:
-        start_to_menu(peer, birth_keys)
-        step(peer, "1")  # book
+        start_to_menu(peer, birth_keys, "1")  # book
         step(peer, "1")  # consultation
         step(peer, "0")  # any doctor
         step(peer, "1")  # as soon as possible

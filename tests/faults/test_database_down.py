@@ -67,6 +67,7 @@ def test_calls_go_on_and_voicemail_lands_when_the_database_is_back(
                         tag="fault-db") as peer:
             step(peer, "1")  # français
             assert peer.wait_turn(), peer.timeline()  # the notice: recording from its end
+            step(peer, "2")  # "que puis-je faire pour vous ?" annuler: identity is next
             assert peer.wait_speech(), peer.timeline()  # "tapez votre date de naissance"
             set_database_reachable(name, False)  # the database dies here
             peer.press(BIRTH_KEYS)

@@ -20,7 +20,7 @@ from storage.keyring import Keyring
 from storage.models import CallRecord, VaultObject
 from storage.vault import Vault
 from telesec.wiring import open_database
-from tests.e2e.caller import phone_call, start_to_menu, step
+from tests.e2e.caller import phone_call, start_to_menu
 from tests.e2e.conftest import DEMO_NUMBER
 from tests.telephony.peers import start_worker
 
@@ -53,8 +53,9 @@ def test_full_disk_stops_the_recording_with_an_alarm_and_the_call_goes_on(
     try:
         with phone_call(tmp_path, worker.port, caller=PHONE, dialled=DEMO_NUMBER,
                         tag="fault-disk") as peer:
-            start_to_menu(peer, BIRTH_KEYS)  # recording from the end of the notice
-            step(peer, "2")  # cancel: "aucun rendez-vous à venir", goodbye, Telesec hangs up
+            # recording from the end of the notice; cancel: "aucun rendez-vous à venir",
+            # goodbye, Telesec hangs up
+            start_to_menu(peer, BIRTH_KEYS, "2")
     finally:
         assert worker.terminate() == 0
     logs = worker.stderr()

@@ -48,8 +48,7 @@ def test_worker_killed_mid_voicemail_keeps_complete_chunks_flagged_truncated(
     sipp = start_sipp(tmp_path, worker.port, caller=PHONE, dialled=DEMO_NUMBER,
                       rtp_port=peer.port, tag="fault-kill")
     try:
-        start_to_menu(peer, BIRTH_KEYS)
-        step(peer, "4")  # a message
+        start_to_menu(peer, BIRTH_KEYS, "4")  # a message
         step(peer, "1")  # for Docteure Lambert
         assert peer.wait_turn(), peer.timeline()
         peer.speak(spoken_alaw(MESSAGE * 2, tmp_path))  # about 20 s of speech

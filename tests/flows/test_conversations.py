@@ -19,11 +19,14 @@ from tests.flows.conftest import (
     Demo,
 )
 
-CAMILLE_ID_LINES = ["#1", "", "le 12 mars 1984"]  # French, recording accepted, verified
-LOUIS_ID_LINES = ["#1", "", "le 2 novembre 1951"]
+START = ["#1", ""]  # French, recording accepted
+# book, known patient, verified by caller ID + birth date, yes: another appointment
+CAMILLE_BOOK = [*START, "#1", "#1", "le 12 mars 1984", "#1"]
+LOUIS_CANCEL = [*START, "#2", "le 2 novembre 1951"]  # cancel, verified
+FILE = [*START, "#2"]  # a request about the patient's file: identity comes next
 LEA_PHONE = "+33639980005"  # known patient, nothing booked, born 8 May 1978
 MANON_PHONE = "+33639980009"  # new patient, born 14 August 1989
-BOOK_BY_KEYS = ["#1", "#1", "#0", "#1", "#1", "#1"]  # book, consultation, any, first, 1, yes
+BOOK_BY_KEYS = ["#1", "#0", "#1", "#1", "#1"]  # consultation, any, first free, 1, yes
 PERSONAL_PROMPTS = {"confirm_cancel", "appointment_choices", "booking_confirmed", "cancel_done",
                     "confirm_reschedule", "reschedule_done", "confirm_appointment",
                     "booking_readback", "slot_choices"}
@@ -67,7 +70,7 @@ def voicemails(demo: Demo, call_id: str) -> list[VaultObject]:
 
 def test_book_by_keys_with_caller_id(demo: Demo) -> None:
     before = len(booked(demo, "100001"))
-    conv = demo.call(*CAMILLE_ID_LINES, *BOOK_BY_KEYS)
+    conv = demo.call(*CAMILLE_BOOK, *BOOK_BY_KEYS)
     assert conv.report.outcome_of("identify") == "verified"
     assert conv.report.outcome_of("book") == "booked"
     assert "booking_confirmed" in conv.said and conv.said[-1] == "goodbye"
@@ -76,7 +79,8 @@ def test_book_by_keys_with_caller_id(demo: Demo) -> None:
 
 
 def test_book_by_speech(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "je voudrais prendre un rendez-vous", "consultation",
+    conv = demo.call(*START, "je voudrais prendre un rendez-vous", "oui", "le 12 mars 1984",
+                     "oui", "consultation",
                      "la docteure lambert", "demain matin", "le premier", "oui")
     assert conv.report.outcome_of("book") == "booked", conv.channel.spoken
     new = [a for a in booked(demo, "100001") if a.idempotency_key.startswith(conv.channel.call_id)]
@@ -86,7 +90,7 @@ def test_book_by_speech(demo: Demo) -> None:
 
 
 def test_up_to_three_slots_proposed_and_read_back(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, *BOOK_BY_KEYS)
+    conv = demo.call(*CAMILLE_BOOK, *BOOK_BY_KEYS)
     index = conv.said.index("slot_choices")
     proposed = conv.channel.spoken[index]
     assert "1 :" in proposed and "3 :" in proposed and "4 :" not in proposed
@@ -94,41 +98,41 @@ def test_up_to_three_slots_proposed_and_read_back(demo: Demo) -> None:
 
 
 def test_book_other_dates_then_choose(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#1", "#1", "#0", "#1", "#9", "#2", "#1")
+    conv = demo.call(*CAMILLE_BOOK, "#1", "#0", "#1", "#9", "#2", "#1")
     assert conv.said.count("slot_choices") == 2
     assert conv.report.outcome_of("book") == "booked"
 
 
 def test_book_readback_no_releases_and_proposes_again(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#1", "#1", "#0", "#1", "#1", "non", "#2", "oui")
+    conv = demo.call(*CAMILLE_BOOK, "#1", "#0", "#1", "#1", "non", "#2", "oui")
     assert conv.said.count("booking_readback") == 2
     assert conv.report.outcome_of("book") == "booked"
     assert holds(demo) == 0
 
 
 def test_book_on_each_database(demo_any: Demo) -> None:
-    conv = demo_any.call(*CAMILLE_ID_LINES, *BOOK_BY_KEYS)
+    conv = demo_any.call(*CAMILLE_BOOK, *BOOK_BY_KEYS)
     assert conv.report.outcome_of("book") == "booked"
     assert holds(demo_any) == 0
 
 
 def test_hangup_mid_booking_leaves_no_half_made_appointment(demo_any: Demo) -> None:
     before = len(booked(demo_any, "100001"))
-    conv = demo_any.call(*CAMILLE_ID_LINES, "#1", "#1", "#0", "#1", "#1")  # gone at read-back
-    assert conv.said[-1] == "booking_readback"
+    conv = demo_any.call(*CAMILLE_BOOK, "#1", "#0", "#1", "#1")  # gone at read-back
+    assert conv.said[-2:] == ["booking_readback", "yes_no_keys"]
     assert conv.report.ended_by == "caller"
     assert holds(demo_any) == 0
     assert len(booked(demo_any, "100001")) == before
 
 
 def test_hangup_while_choosing_visit_type(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#1")
+    conv = demo.call(*CAMILLE_BOOK)
     assert conv.said[-1] == "ask_visit_type" and conv.report.ended_by == "caller"
     assert holds(demo) == 0
 
 
 def test_new_patient_refusal_is_explained(demo: Demo) -> None:
-    conv = demo.call("#1", "", "le 14 août 1989", *BOOK_BY_KEYS, caller=MANON_PHONE)
+    conv = demo.call(*START, "#1", "#1", "le 14 août 1989", *BOOK_BY_KEYS, caller=MANON_PHONE)
     assert conv.report.outcome_of("identify") == "verified"
     assert "refusal_new_patients_not_accepted" in conv.said
     assert conv.report.outcome_of("book") == "refused"
@@ -136,13 +140,13 @@ def test_new_patient_refusal_is_explained(demo: Demo) -> None:
 
 
 def test_no_slot_on_the_day_asked(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#1", "#1", "#0", "dimanche", "#1", "#1")
+    conv = demo.call(*CAMILLE_BOOK, "#1", "#0", "dimanche", "#1", "#1")
     assert "no_slot_that_day" in conv.said
     assert conv.report.outcome_of("book") == "booked"
 
 
 def test_booking_with_a_named_doctor(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#1", "#3", "#2", "#3", "#1", "#1")
+    conv = demo.call(*CAMILLE_BOOK, "#3", "#2", "#4", "#1", "#1")
     assert conv.report.outcome_of("book") == "booked"
     new = [a for a in booked(demo, "100001") if a.idempotency_key.startswith(conv.channel.call_id)]
     with demo.db.session() as session:
@@ -154,7 +158,7 @@ def test_booking_with_a_named_doctor(demo: Demo) -> None:
 # ---- emergencies -----------------------------------------------------------------------
 
 def test_emergency_in_the_middle_of_a_booking(demo_any: Demo) -> None:
-    conv = demo_any.call(*CAMILLE_ID_LINES, "#1", "#1", "#0", "#1", "#1",
+    conv = demo_any.call(*CAMILLE_BOOK, "#1", "#0", "#1", "#1",
                          "j'ai une douleur dans la poitrine", "", secretary_answers=True)
     assert conv.report.emergency and conv.report.transferred
     assert conv.said[conv.said.index("emergency_advice") + 1] == "emergency_offer"
@@ -165,7 +169,7 @@ def test_emergency_in_the_middle_of_a_booking(demo_any: Demo) -> None:
 
 
 def test_emergency_key_at_the_menu_then_no(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#*", "non")
+    conv = demo.call(*START, "#*", "non")
     assert conv.report.emergency and not conv.report.transferred
     assert conv.channel.transfers == []
     assert conv.said[-2:] == ["emergency_advice", "goodbye"]
@@ -180,13 +184,13 @@ def test_emergency_word_before_anything_else(demo: Demo) -> None:
 
 
 def test_emergency_during_identity_check(demo: Demo) -> None:
-    conv = demo.call("#1", "", "il ne respire plus", "#0", secretary_answers=True)
+    conv = demo.call(*START, "#1", "#1", "il ne respire plus", "#0", secretary_answers=True)
     assert conv.report.emergency and conv.report.transferred
     assert not conv.report.verified
 
 
 def test_key_flood_with_emergency_key_is_an_emergency(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "keys 12*45", "non")
+    conv = demo.call(*START, "keys 12*45", "non")
     assert conv.report.emergency
 
 
@@ -194,7 +198,9 @@ def test_key_flood_with_emergency_key_is_an_emergency(demo: Demo) -> None:
 
 def test_silence_everywhere(demo: Demo) -> None:
     conv = demo.call(*[""] * 40, caller=UNKNOWN_PHONE)
-    assert conv.report.outcome_of("identify") == "failed"
+    assert conv.report.outcome_of("intake") == "no_input"
+    assert not conv.report.visited("identify")
+    assert "identity_not_matched" not in conv.said
     assert conv.report.outcome_of("secretary") == "no_answer"
     assert conv.report.outcome_of("message") == "empty"
     assert conv.said[-1] == "goodbye" and conv.report.ended_by == "flow"
@@ -203,15 +209,16 @@ def test_silence_everywhere(demo: Demo) -> None:
 
 
 def test_nonsense_at_the_menu(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "blablabla", "patati patata", "gnagnagna")
-    assert conv.report.outcome_of("menu") == "no_match"
+    conv = demo.call(*START, "blablabla", "patati patata", "gnagnagna")
+    assert conv.report.outcome_of("intake") == "no_match"
     assert conv.said.count("not_understood") == 2
     assert conv.report.visited("secretary")
 
 
 def test_key_flood_is_ignored_then_a_real_choice_works(demo: Demo) -> None:
-    conv = demo.call(*LOUIS_ID_LINES, "keys 1234567890123", "#2", "#2", caller=LOUIS_PHONE)
-    assert conv.said.count("main_menu") == 2
+    conv = demo.call(*START, "keys 1234567890123", "#2", "le 2 novembre 1951", "#2",
+                     caller=LOUIS_PHONE)
+    assert conv.said.count("intake_menu_keys") == 2
     assert conv.report.outcome_of("cancel") == "kept"
     assert len(booked(demo, "100002")) == 1
 
@@ -231,7 +238,7 @@ def test_a_flow_going_round_in_circles_is_stopped(demo: Demo, tmp_path: Path) ->
 # ---- identity --------------------------------------------------------------------------
 
 def test_caller_id_match_confirmed_by_birth_date_is_audited(demo_any: Demo) -> None:
-    conv = demo_any.call(*CAMILLE_ID_LINES, "#2", "#2")
+    conv = demo_any.call(*FILE, "le 12 mars 1984", "#2")
     actions = audit_actions(demo_any, conv.channel.call_id)
     assert "identity.verified:caller_id+birth_date" in actions
     camille = patient_id(demo_any, "100001")
@@ -244,75 +251,76 @@ def test_caller_id_match_confirmed_by_birth_date_is_audited(demo_any: Demo) -> N
 
 
 def test_unknown_number_birth_date_and_name(demo: Demo) -> None:
-    conv = demo.call("#1", "", "le 2 novembre 1951", "Garnier", caller=UNKNOWN_PHONE)
-    assert conv.report.outcome_of("identify") == "verified"
+    conv = demo.call(*FILE, "le 2 novembre 1951", "Garnier", caller=UNKNOWN_PHONE)
+    assert conv.report.outcome_of("identify_file") == "verified"
     assert "identity.verified:birth_date+name_or_code" in audit_actions(
         demo, conv.channel.call_id)
 
 
 def test_birth_date_and_patient_code_by_keys(demo: Demo) -> None:
-    conv = demo.call("#1", "", "keys 02111951#", "keys 100002#", caller=UNKNOWN_PHONE)
-    assert conv.report.outcome_of("identify") == "verified"
+    conv = demo.call(*FILE, "keys 02111951#", "keys 100002#", caller=UNKNOWN_PHONE)
+    assert conv.report.outcome_of("identify_file") == "verified"
 
 
 def test_spelled_name(demo: Demo) -> None:
-    conv = demo.call("#1", "", "le 2 novembre 1951", "G A R N I E R", caller=UNKNOWN_PHONE)
-    assert conv.report.outcome_of("identify") == "verified"
+    conv = demo.call(*FILE, "le 2 novembre 1951", "G A R N I E R", caller=UNKNOWN_PHONE)
+    assert conv.report.outcome_of("identify_file") == "verified"
 
 
 def test_hidden_number(demo: Demo) -> None:
-    conv = demo.call("#1", "", "12 03 1984", "Rousseau", caller=None)
-    assert conv.report.outcome_of("identify") == "verified"
+    conv = demo.call(*FILE, "12 03 1984", "Rousseau", caller=None)
+    assert conv.report.outcome_of("identify_file") == "verified"
 
 
 def test_wrong_then_right_birth_date(demo: Demo) -> None:
-    conv = demo.call("#1", "", "le 1er janvier 1990", "Dupont", "le 12 mars 1984")
-    assert conv.report.outcome_of("identify") == "verified"
+    conv = demo.call(*FILE, "le 1er janvier 1990", "Dupont", "le 12 mars 1984")
+    assert conv.report.outcome_of("identify_file") == "verified"
     assert conv.said.count("identity_not_matched") == 1
 
 
-def test_three_wrong_birth_dates_go_to_a_human_then_a_message(demo: Demo) -> None:
-    wrong = ["le 1er janvier 1990", "Dupont"] * 3
-    conv = demo.call("#1", "", *wrong, "#0", "Rappelez-moi s'il vous plaît", "#3")
-    assert conv.report.outcome_of("identify") == "failed"
-    assert conv.said.count("ask_birth_date") == 3
+def test_two_wrong_birth_dates_go_to_a_human_then_a_message(demo: Demo) -> None:
+    wrong = ["le 1er janvier 1990", "Dupont"] * 2
+    conv = demo.call(*FILE, *wrong, "#0", "Rappelez-moi s'il vous plaît", "#3")
+    assert conv.report.outcome_of("identify_file") == "failed"
+    assert conv.said.count("ask_birth_date_keys") == 2
     assert "identity_failed" in conv.said
     assert conv.report.outcome_of("secretary") == "no_answer"
     assert conv.report.outcome_of("message") == "saved"
     actions = audit_actions(demo, conv.channel.call_id)
     assert [a for a in actions if a.startswith("identity.failed")] == [
-        "identity.failed:try_1", "identity.failed:try_2", "identity.failed:try_3"]
+        "identity.failed:try_1", "identity.failed:try_2"]
     assert not any(a.startswith("identity.verified") for a in actions)
     (message,) = voicemails(demo, conv.channel.call_id)
     assert message.patient_id is None  # never linked to a patient it was not verified as
 
 
 def test_nothing_personal_is_said_before_verification(demo: Demo) -> None:
-    conv = demo.call("#1", "", *["le 1er janvier 1990", "Dupont"] * 3, "")
+    conv = demo.call(*FILE, *["le 1er janvier 1990", "Dupont"] * 2, "")
     assert not PERSONAL_PROMPTS & set(conv.said)
     assert not any("Rousseau" in text or "Camille" in text for text in conv.channel.spoken)
 
 
 def test_number_that_keeps_failing_is_locked_out(demo: Demo) -> None:
-    wrong = ["le 1er janvier 1990", "Dupont"] * 3
-    first = demo.call("#1", "", *wrong)
-    assert first.report.outcome_of("identify") == "failed"
-    second = demo.call("#1", "", *wrong)
-    assert second.report.outcome_of("identify") == "locked"
-    third = demo.call("#1", "", "le 12 mars 1984")
-    assert third.report.outcome_of("identify") == "locked"
-    assert "ask_birth_date" not in third.said
+    wrong = ["le 1er janvier 1990", "Dupont"] * 2
+    for _ in range(2):
+        first = demo.call(*FILE, *wrong)
+        assert first.report.outcome_of("identify_file") == "failed"
+    second = demo.call(*FILE, *wrong)
+    assert second.report.outcome_of("identify_file") == "locked"
+    third = demo.call(*FILE, "le 12 mars 1984")
+    assert third.report.outcome_of("identify_file") == "locked"
+    assert not {"ask_birth_date", "ask_birth_date_keys"} & set(third.said)
     assert "identity.locked_out" in audit_actions(demo, third.channel.call_id)
-    other_number = demo.call("#1", "", "le 2 novembre 1951", caller=LOUIS_PHONE)
-    assert other_number.report.outcome_of("identify") == "verified"
+    other_number = demo.call(*FILE, "le 2 novembre 1951", caller=LOUIS_PHONE)
+    assert other_number.report.outcome_of("identify_file") == "verified"
 
 
 def test_lockout_ends_after_a_while(demo: Demo) -> None:
-    wrong = ["le 1er janvier 1990", "Dupont"] * 3
-    demo.call("#1", "", *wrong)
-    demo.call("#1", "", *wrong)
-    later = demo.call(*CAMILLE_ID_LINES, at=NOW + timedelta(minutes=45))
-    assert later.report.outcome_of("identify") == "verified"
+    wrong = ["le 1er janvier 1990", "Dupont"] * 2
+    for _ in range(3):
+        demo.call(*FILE, *wrong)
+    later = demo.call(*FILE, "le 12 mars 1984", at=NOW + timedelta(minutes=45))
+    assert later.report.outcome_of("identify_file") == "verified"
 
 
 # ---- opening hours, recording, language -------------------------------------------------
@@ -336,10 +344,10 @@ def test_out_of_hours_hangup_at_the_beep_keeps_nothing(demo: Demo) -> None:
 
 
 def test_recording_refused_by_key(demo: Demo) -> None:
-    conv = demo.call("#1", "#9", "le 12 mars 1984", "#0", secretary_answers=True)
+    conv = demo.call("#1", "#9", "#2", "le 12 mars 1984", "#0", secretary_answers=True)
     assert "recording_off" in conv.said
     assert True not in conv.channel.recording_changes
-    assert conv.report.outcome_of("identify") == "verified"  # the call goes on
+    assert conv.report.outcome_of("identify_file") == "verified"  # the call goes on
 
 
 def test_recording_refused_by_words(demo: Demo) -> None:
@@ -349,17 +357,17 @@ def test_recording_refused_by_words(demo: Demo) -> None:
 
 
 def test_recording_accepted_is_stopped_at_the_end(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#0", secretary_answers=True)
+    conv = demo.call(*START, "#0", secretary_answers=True)
     assert conv.report.outcome_of("notice") == "recording"
     assert conv.channel.recording_changes == [True, False]
 
 
 def test_language_choice_by_key(demo: Demo) -> None:
-    conv = demo.call("#2", "", "March the twelfth nineteen eighty four")
+    conv = demo.call("#2", "", "#2", "March the twelfth nineteen eighty four")
     assert conv.report.language == "en"
-    assert conv.report.outcome_of("identify") == "verified"
+    assert conv.report.outcome_of("identify_file") == "verified"
     from ivr_flows.prompts.catalogue import load_catalogue
-    assert load_catalogue("en").text("ask_birth_date") in conv.channel.spoken
+    assert load_catalogue("en").text("ask_birth_date_keys") in conv.channel.spoken
 
 
 def test_language_choice_by_speech(demo: Demo) -> None:
@@ -368,24 +376,24 @@ def test_language_choice_by_speech(demo: Demo) -> None:
 
 
 def test_english_default_flow(demo: Demo) -> None:
-    conv = demo.call("", "", "the 2nd of November 1951", "#0", lang="en",
+    conv = demo.call("", "", "#2", "the 2nd of November 1951", "#0", lang="en",
                      caller=LOUIS_PHONE, secretary_answers=True)
     assert conv.report.language == "en"
-    assert conv.report.outcome_of("identify") == "verified"
+    assert conv.report.outcome_of("identify_file") == "verified"
     assert conv.report.transferred
 
 
 # ---- cancel, reschedule, confirm ------------------------------------------------------
 
 def test_cancel(demo_any: Demo) -> None:
-    conv = demo_any.call(*LOUIS_ID_LINES, "#2", "#1", caller=LOUIS_PHONE)
+    conv = demo_any.call(*LOUIS_CANCEL, "#1", caller=LOUIS_PHONE)
     assert conv.report.outcome_of("cancel") == "cancelled"
     assert "cancel_done" in conv.said
     assert booked(demo_any, "100002") == []
 
 
 def test_cancel_by_speech_keep_it(demo: Demo) -> None:
-    conv = demo.call(*LOUIS_ID_LINES, "je veux annuler mon rendez-vous", "non",
+    conv = demo.call(*START, "je veux annuler mon rendez-vous", "le 2 novembre 1951", "non",
                      caller=LOUIS_PHONE)
     assert conv.report.outcome_of("cancel") == "kept"
     assert "appointment_kept" in conv.said
@@ -394,21 +402,22 @@ def test_cancel_by_speech_keep_it(demo: Demo) -> None:
 
 def test_cancel_too_late_is_explained(demo: Demo) -> None:
     tuesday_9am = datetime(2030, 1, 8, 8, 0, tzinfo=UTC)
-    conv = demo.call(*CAMILLE_ID_LINES, "#2", "#1", at=tuesday_9am)
+    conv = demo.call(*FILE, "le 12 mars 1984", "#1", at=tuesday_9am)
     assert conv.report.outcome_of("cancel") == "refused"
     assert "refusal_too_late_to_cancel" in conv.said
     assert len([a for a in booked(demo, "100001")]) == 1
 
 
 def test_cancel_with_nothing_booked(demo: Demo) -> None:
-    conv = demo.call("#1", "", "le 8 mai 1978", "#2", caller=LEA_PHONE)
+    conv = demo.call(*FILE, "le 8 mai 1978", caller=LEA_PHONE)
     assert conv.report.outcome_of("cancel") == "none"
     assert "no_appointment" in conv.said
 
 
 def test_reschedule(demo_any: Demo) -> None:
     (old,) = booked(demo_any, "100002")
-    conv = demo_any.call(*LOUIS_ID_LINES, "#3", "#1", "#1", "#1", "#1", caller=LOUIS_PHONE)
+    conv = demo_any.call(*START, "#3", "le 2 novembre 1951", "#1", "#1", "#1", "#1",
+                         caller=LOUIS_PHONE)
     assert conv.report.outcome_of("reschedule") == "rescheduled", conv.said
     (new,) = booked(demo_any, "100002")
     assert new.id != old.id and new.replaces_id == old.id
@@ -418,7 +427,7 @@ def test_reschedule(demo_any: Demo) -> None:
 
 def test_reschedule_too_late_is_explained_before_proposing(demo: Demo) -> None:
     tuesday_9am = datetime(2030, 1, 8, 8, 0, tzinfo=UTC)
-    conv = demo.call(*CAMILLE_ID_LINES, "#3", "#1", at=tuesday_9am)
+    conv = demo.call(*START, "#3", "le 12 mars 1984", "#1", at=tuesday_9am)
     assert conv.report.outcome_of("reschedule") == "refused"
     assert "refusal_too_late_to_cancel" in conv.said
     assert "slot_choices" not in conv.said
@@ -426,13 +435,13 @@ def test_reschedule_too_late_is_explained_before_proposing(demo: Demo) -> None:
 
 def test_hangup_mid_reschedule_keeps_the_old_appointment(demo: Demo) -> None:
     (old,) = booked(demo, "100002")
-    demo.call(*LOUIS_ID_LINES, "#3", "#1", "#1", "#1", caller=LOUIS_PHONE)
+    demo.call(*START, "#3", "le 2 novembre 1951", "#1", "#1", "#1", caller=LOUIS_PHONE)
     assert [a.id for a in booked(demo, "100002")] == [old.id]
     assert holds(demo) == 0
 
 
 def test_confirm_next_appointment(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "je voudrais confirmer mon rendez-vous", "oui")
+    conv = demo.call(*START, "je voudrais confirmer mon rendez-vous", "le 12 mars 1984", "oui")
     assert conv.report.outcome_of("my_appointments") == "confirmed"
     assert "appointment_confirmed" in conv.said
 
@@ -440,38 +449,38 @@ def test_confirm_next_appointment(demo: Demo) -> None:
 # ---- voicemail and transfer -------------------------------------------------------------
 
 def test_voicemail_to_a_doctor_listened_and_rerecorded(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#4", "#1", "Premier essai", "#1", "#2",
+    conv = demo.call(*START, "#4", "#1", "Premier essai", "#1", "#2",
                      "Bonjour docteur, pouvez-vous me rappeler", "#3")
     assert conv.report.outcome_of("message") == "saved"
     kept = [m for m in voicemails(demo, conv.channel.call_id)
             if m.status == ObjectStatus.COMPLETE]
     assert len(kept) == 1
     assert kept[0].practitioner_id is not None
-    assert kept[0].patient_id == patient_id(demo, "100001")
+    assert kept[0].patient_id is None  # a message needs no identity: never linked unverified
     assert demo.vault.read(kept[0].id) == b"Bonjour docteur, pouvez-vous me rappeler"
     assert "voicemail.recorded" in audit_actions(demo, conv.channel.call_id)
 
 
 def test_voicemail_kept_when_caller_hangs_up_after_speaking(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#4", "#0", "Je rappellerai demain")
+    conv = demo.call(*START, "#4", "#0", "Je rappellerai demain")
     assert conv.report.ended_by == "caller"
     (message,) = voicemails(demo, conv.channel.call_id)
     assert message.status == ObjectStatus.COMPLETE and message.practitioner_id is None
 
 
 def test_transfer_with_no_answer_goes_to_a_message(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "#0", "#0", "Merci de me rappeler", "#3")
+    conv = demo.call(*START, "#0", "#0", "Merci de me rappeler", "#3")
     assert conv.report.outcome_of("secretary") == "no_answer"
     assert "transfer_no_answer" in conv.said
     assert conv.report.outcome_of("message") == "saved"
 
 
 def test_transfer_answered_carries_the_context(demo: Demo) -> None:
-    conv = demo.call(*CAMILLE_ID_LINES, "je voudrais parler à la secrétaire",
-                     secretary_answers=True)
+    conv = demo.call(*START, "je voudrais parler à la secrétaire", secretary_answers=True)
     assert conv.report.transferred and conv.report.ended_by == "transfer"
+    assert "ask_birth_date" not in conv.said  # a person is reached without identity
     context = conv.channel.transfers[-1].context
-    assert context["verified"] is True
-    assert context["patient_id"] == patient_id(demo, "100001")
+    assert context["verified"] is False
+    assert context["patient_id"] is None
     assert context["intent"] == "secretary"
     assert not conv.channel.transfers[-1].priority

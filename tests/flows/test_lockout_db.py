@@ -139,25 +139,28 @@ def test_database_down_counts_in_the_process(caplog: pytest.LogCaptureFixture) -
 
 
 def test_calls_on_two_workers_lock_the_number(demo_any: Demo) -> None:
-    """The default flow: 3 wrong tries on worker A, 3 on worker B, then locked on A."""
+    """The default flow (2 tries a call): 4 wrong tries on worker A, 2 on worker B (the
+    sixth locks), then locked on A too."""
     demo = demo_any
     other_pool = Database(demo.db.url)
     try:
         clock = lambda: demo.clock_at[0]  # noqa: E731
         worker_a = DatabaseLockout(demo.db, clock=clock)
         worker_b = DatabaseLockout(other_pool, clock=clock)
-        wrong = ["le 1er janvier 1990", "Dupont"] * 3
+        wrong = ["le 1er janvier 1990", "Dupont"] * 2
+        file = ["#1", "", "#2"]  # French, recorded, "cancel": identity comes next
         demo.lockout = worker_a  # type: ignore[assignment]
-        assert demo.call("#1", "", *wrong).report.outcome_of("identify") == "failed"
+        for _ in range(2):
+            assert demo.call(*file, *wrong).report.outcome_of("identify_file") == "failed"
         demo.lockout = worker_b  # type: ignore[assignment]
-        assert demo.call("#1", "", *wrong).report.outcome_of("identify") == "locked"
+        assert demo.call(*file, *wrong).report.outcome_of("identify_file") == "locked"
         demo.lockout = worker_a  # type: ignore[assignment]
-        third = demo.call("#1", "", "le 12 mars 1984", caller=CAMILLE_PHONE)
-        assert third.report.outcome_of("identify") == "locked"
-        assert "ask_birth_date" not in third.said
-        other = demo.call("#1", "", "le 2 novembre 1951", caller=LOUIS_PHONE)
-        assert other.report.outcome_of("identify") == "verified"
-        later = demo.call("#1", "", "le 12 mars 1984", at=NOW + timedelta(minutes=45))
-        assert later.report.outcome_of("identify") == "verified"
+        third = demo.call(*file, "le 12 mars 1984", caller=CAMILLE_PHONE)
+        assert third.report.outcome_of("identify_file") == "locked"
+        assert not {"ask_birth_date", "ask_birth_date_keys"} & set(third.said)
+        other = demo.call(*file, "le 2 novembre 1951", caller=LOUIS_PHONE)
+        assert other.report.outcome_of("identify_file") == "verified"
+        later = demo.call(*file, "le 12 mars 1984", at=NOW + timedelta(minutes=45))
+        assert later.report.outcome_of("identify_file") == "verified"
     finally:
         other_pool.dispose()

@@ -89,13 +89,13 @@ def test_a_personal_step_reached_unverified_does_not_run(demo: Demo, key: str,
 
 def test_not_verified_leads_to_identity_and_back(demo: Demo) -> None:
     before = len(booked(demo, "100001"))
-    conv = call(demo, "#1", "le 12 mars 1984", "#1", "#1", "#1", "#1")
+    conv = call(demo, "#1", "le 12 mars 1984", "#1", "#1", "#1", "#1", "#1")
     assert [name for name, _ in conv.report.trail] == [
         "menu", "book", "identify_then_book", "book", "bye"]
     assert conv.report.outcome_of("identify_then_book") == "verified"
     assert conv.report.outcome_of("book") == "booked"
     assert conv.said.count("need_verification") == 1
-    assert conv.said.index("need_verification") < conv.said.index("ask_birth_date")
+    assert conv.said.index("need_verification") < conv.said.index("ask_birth_date_keys")
     assert len(booked(demo, "100001")) == before + 1
     assert holds(demo) == 0
 

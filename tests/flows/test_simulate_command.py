@@ -31,7 +31,7 @@ def test_simulate_a_call_from_the_console(data_dir: Path) -> None:
         for command in (["init"], ["demo", "seed"]):
             result = runner.invoke(app, command)
             assert result.exit_code == 0, (command, result.output)
-        caller = "\n".join(["#1", "", "le 2 novembre 1951", "Garnier", "#0", "#0",
+        caller = "\n".join(["#1", "", "je voudrais laisser un message", "#0",
                             "Merci de me rappeler", "#3"]) + "\n"
         next_monday_10am = _next_monday().isoformat() + "T10:00"
         result = runner.invoke(app, ["simulate", "--practice", "demo", "--lang", "fr",
@@ -39,10 +39,11 @@ def test_simulate_a_call_from_the_console(data_dir: Path) -> None:
     finally:
         uninstall()
     assert result.exit_code == 0, result.output
-    assert "telesec: Quelle est votre date de naissance" in result.output
-    assert "telesec: Merci, c'est bien vous." in result.output
+    assert "telesec: Que puis-je faire pour vous ?" in result.output
+    assert "date de naissance" not in result.output  # a message needs no identity
     assert "telesec: Votre message a bien été enregistré" in result.output
-    assert "verified" in result.output.splitlines()[-1]
+    assert "steps: welcome > language > notice > hours > intake > message > goodbye" in (
+        result.output.splitlines()[-1])
     assert any((data_dir / "vault").rglob("*")), "the message went to the vault"
 
 

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from foundation.webphone_tokens import mint
-from telephony.edge import Edge, PhoneAccess, WebphoneAccess
+from telephony.edge import Edge, EdgeTrunk, PhoneAccess, WebphoneAccess
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 
@@ -43,10 +43,11 @@ def _register(desk: str, call_id: str, cseq: int, auth: str = "") -> str:
     return "\r\n".join([*lines, "Content-Length: 0", "", ""])
 
 
-def _digest(challenge: str, username: str, password: str, uri: str) -> str:
+def _digest(challenge: str, username: str, password: str, uri: str,
+            method: str = "REGISTER") -> str:
     nonce = re.search(r'nonce="([^"]+)"', challenge).group(1)
     ha1 = hashlib.md5(f"{username}:{REALM}:{password}".encode()).hexdigest()
-    ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
     response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
     return (f'Authorization: Digest username="{username}", realm="{REALM}", '
             f'nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5')
@@ -94,4 +95,85 @@ def test_a_token_registers_its_desk_and_nothing_else(tmp_path: Path, port_base: 
         assert asyncio.run(_register_with(url, "desk-demo", forged.username,
                                           forged.password)).startswith("SIP/2.0 401")
     finally:
+        front.stop()
+
+
+PRACTICE_NUMBER = "+33100000001"
+PATIENT = "+33612345678"
+
+
+def _invite(desk: str, call_id: str, cseq: int, auth: str = "") -> str:
+    body = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    lines = [
+        f"INVITE sip:{PATIENT}@{REALM} SIP/2.0",
+        f"Via: SIP/2.0/WSS abc.invalid;branch=z9hG4bK{call_id[:8]}{cseq}",
+        "Max-Forwards: 69",
+        f"To: <sip:{PATIENT}@{REALM}>",
+        f"From: <sip:{desk}@{REALM}>;tag=d{cseq}",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} INVITE",
+        "Contact: <sip:x@abc.invalid;transport=ws>",
+        "Content-Type: application/sdp",
+    ]
+    if auth:
+        lines.append(auth)
+    return "\r\n".join([*lines, f"Content-Length: {len(body)}", "", body])
+
+
+async def _call_back(url: str, desk: str, username: str, password: str) -> str:
+    """The final status line of a softphone's INVITE to the patient (after the challenge)."""
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_invite(desk, call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        assert challenge.startswith("SIP/2.0 407"), challenge.splitlines()[0]
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("proxy-authenticate"))
+        uri = f"sip:{PATIENT}@{REALM}"
+        auth = _digest(header, username, password, uri, "INVITE")
+        await ws.send(_invite(desk, call_id, 2, "Proxy-" + auth))
+        while True:
+            answer = await asyncio.wait_for(ws.recv(), 20)
+            status = answer.split("\r\n", 1)[0]
+            if int(status.split()[1]) >= 200:
+                return status
+
+
+def test_a_desk_calls_back_through_the_trunk_as_the_practice(tmp_path: Path,
+                                                              port_base: int) -> None:
+    """A softphone's call-back leaves through the practice's trunk with the practice's
+    number as caller ID (checked by the sipp patient); another desk's From is refused."""
+    from .conftest import finish_sipp, sipp_args, start_sipp
+
+    ws_port, patient_port = port_base + 5, port_base + 20
+    trunk = EdgeTrunk(name="line", kind="ip", uuid="tline",
+                      registrar=f"127.0.0.1:{patient_port}", proxy=f"127.0.0.1:{patient_port}",
+                      aor_user="", aor_domain="", auth_user="", realm="", password="",
+                      numbers=(PRACTICE_NUMBER,))
+    edge = Edge(trunks=(trunk,), webphone=WebphoneAccess(REALM, ws_port, None, SECRET))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", port_base + 1)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.update_tables(desks={"desk-demo": PRACTICE_NUMBER})
+    front.start()
+    patient = start_sipp(sipp_args("patient_called_back.xml", f"127.0.0.1:{port_base}",
+                                   patient_port, 1), tmp_path)
+    try:
+        url = f"ws://127.0.0.1:{ws_port}"
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        # a desk the token does not name, or one with no practice number: refused
+        assert asyncio.run(_call_back(url, "desk-other", token.username,
+                                      token.password)).startswith("SIP/2.0 403")
+        lost = mint(SECRET, login="alice", practice_slug="gone", now=time.time(), ttl_s=600)
+        assert asyncio.run(_call_back(url, "desk-gone", lost.username,
+                                      lost.password)).startswith("SIP/2.0 403")
+        assert asyncio.run(_call_back(url, "desk-demo", token.username,
+                                      token.password)) == "SIP/2.0 486 Busy Here"
+        result = finish_sipp(patient, tmp_path, patient_port, timeout=30)
+        assert (result.returncode, result.successful, result.failed) == (0, 1, 0)
+    finally:
+        if patient.poll() is None:
+            patient.kill()
+            patient.wait()
         front.stop()

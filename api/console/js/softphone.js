@@ -140,7 +140,11 @@ export class Softphone {
       session_timers: false,
       user_agent: "Telesec console",
     });
-    ua.on("registered", () => { this.state = "registered"; this.draw(); });
+    ua.on("registered", () => {
+      this.state = "registered";
+      this.draw();
+      this.feed.emit(); // the cards offer the call-back through this desk
+    });
     ua.on("unregistered", () => { if (this.available) { this.state = "connecting"; this.draw(); } });
     ua.on("registrationFailed", () => {
       this.state = "failed";
@@ -152,7 +156,7 @@ export class Softphone {
       if (event.originator === "remote") this.incoming(event.session, event.request, desk);
     });
     ua.start();
-    return {ua, desk};
+    return {ua, desk, realm: grant.realm};
   }
 
   scheduleRenewal(ttl) {
@@ -200,6 +204,47 @@ export class Softphone {
   }
 
   // -- calls ---------------------------------------------------------------------------------
+  /** Whether a call-back can leave now through ``practice``'s desk. */
+  canDial(practice) {
+    return !this.call && this.agents.some(a => a.desk.practice === practice && a.ua.isRegistered());
+  }
+
+  /** Call a patient back through the practice's line (the front presents its number). */
+  dial(number, practice, escalationId) {
+    const agent = this.agents.find(a => a.desk.practice === practice);
+    if (!agent || this.call) return;
+    const target = number.replace(/[^+0-9]/g, "");
+    const rtc = agent.ua.call(`sip:${target}@${agent.realm}`, {
+      mediaConstraints: {audio: true, video: false},
+      pcConfig: {iceServers: []},
+    });
+    this.call = {rtc, callId: "", practice, escalationId, outbound: true, state: "dialing",
+                 started: 0};
+    rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
+    if (rtc.connection) this.media(rtc.connection);
+    rtc.on("progress", () => { if (this.call) { this.call.state = "dialing"; this.draw(); } });
+    rtc.on("confirmed", () => this.connected());
+    rtc.on("ended", () => this.finished("Appel terminé. Notez le résultat du rappel sur la carte."));
+    rtc.on("failed", event => {
+      const unanswered = [JsSIP.C.causes.BUSY, JsSIP.C.causes.NO_ANSWER, JsSIP.C.causes.UNAVAILABLE,
+                          JsSIP.C.causes.REJECTED, JsSIP.C.causes.REQUEST_TIMEOUT].includes(event.cause);
+      if (unanswered) this.noteCallback(escalationId, "no_answer");
+      this.finished(unanswered ? "Pas de réponse : rappel noté." : "L'appel n'a pas pu partir.");
+    });
+    announce("Appel en cours vers le patient");
+    this.draw();
+  }
+
+  async noteCallback(escalationId, outcome) {
+    try {
+      const done = await api(`/escalations/${escalationId}/callbacks`,
+                             {method: "POST", body: {outcome}});
+      this.feed.change(done.status === "resolved" ? "resolved" : "claimed", done);
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  }
+
   incoming(rtc, request, desk) {
     if (this.call) {
       rtc.terminate({status_code: 486, reason_phrase: "Busy Here"});
@@ -263,6 +308,9 @@ export class Softphone {
   }
 
   escalationOf(call) {
+    if (call.escalationId && this.feed.items.has(call.escalationId)) {
+      return this.feed.items.get(call.escalationId);
+    }
     if (!call.callId) return null;
     for (const escalation of this.feed.items.values()) {
       if (escalation.call_id === call.callId) return escalation;
@@ -277,7 +325,7 @@ export class Softphone {
     call.started = Date.now();
     if (call.clicked) this.panel.dataset.answerMs = String(Math.round(performance.now() - call.clicked));
     this.ticker = setInterval(() => this.drawTimer(), 1000);
-    if (!call.escalationId) this.claim(call);
+    if (!call.escalationId && !call.outbound) this.claim(call);
     this.draw();
   }
 
@@ -379,7 +427,8 @@ export class Softphone {
       KEYS.map(k => h("button", {type: "button", class: "key", onclick: () => this.key(k)}, k)));
     fill(this.panel, head,
       h("p", {class: "in-call"},
-        call.state !== "talking" ? "Connexion de l'appel… "
+        call.state === "dialing" ? "Appel du patient… "
+          : call.state !== "talking" ? "Connexion de l'appel… "
           : call.held ? "En attente (musique pour l'appelant) " : "En communication ",
         h("span", {class: "call-timer"}, "00:00")),
       this.context(),

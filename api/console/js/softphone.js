@@ -255,7 +255,7 @@ export class Softphone {
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
     rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
     rtc.on("confirmed", () => this.connected());
-    rtc.on("ended", () => this.finished("Appel terminé."));
+    rtc.on("ended", () => this.finished(this.call?.transferring ? "Appel transféré." : "Appel terminé."));
     rtc.on("failed", event => this.finished(
       event.cause === JsSIP.C.causes.CANCELED ? "Appel pris par une collègue ou raccroché."
         : "Appel perdu."));
@@ -366,11 +366,55 @@ export class Softphone {
     this.draw();
   }
 
+  /** Blind transfer (REFER): the engine calls ``target`` and passes the caller on once it
+   *  answers; she stays with the caller meanwhile, and her call ends when it is done. */
+  transfer(target) {
+    const call = this.call;
+    const agent = call && this.agents.find(a => a.desk.practice === call.practice);
+    const user = target.trim();
+    if (!call || call.outbound || call.state !== "talking" || !agent || !user) return;
+    if (!/^[A-Za-z0-9._-]+$/.test(user) || /^\+?[0-9]+$/.test(user)) {
+      toast("Transfert possible vers le secrétariat ou l'identifiant d'une personne du cabinet.", "warn");
+      return;
+    }
+    call.transferring = true;
+    call.rtc.refer(`sip:${user}@${agent.realm}`, {eventHandlers: {
+      requestFailed: () => this.transferFailed("Transfert refusé."),
+      failed: () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
+    }});
+    announce("Transfert en cours");
+    this.draw();
+  }
+
+  transferFailed(message) {
+    if (!this.call) return;
+    this.call.transferring = false;
+    toast(message, "warn");
+    this.draw();
+  }
+
   key(tone) {
     if (this.call?.state === "talking") this.call.rtc.sendDTMF(tone, {transportType: "RFC2833"});
   }
 
   // -- drawing -------------------------------------------------------------------------------
+  transferForm(call) {
+    if (call.transferring) return h("p", {class: "muted", role: "status"}, "Transfert en cours…");
+    if (call.transferForm) return call.transferForm; // kept across redraws: what she typed stays
+    const desk = `desk-${call.practice}`;
+    const who = h("input", {type: "text", list: "transfer-targets", autocomplete: "off",
+                            "aria-label": "Transférer à (identifiant)", placeholder: "secrétariat ou identifiant"});
+    const choices = h("datalist", {id: "transfer-targets"}, h("option", {value: desk}, "Secrétariat : les collègues disponibles"));
+    const form = h("form", {class: "transfer"}, who, choices,
+      h("button", {type: "submit", class: "secondary"}, "Transférer"));
+    form.addEventListener("submit", event => {
+      event.preventDefault();
+      this.transfer(who.value || desk);
+    });
+    call.transferForm = form;
+    return form;
+  }
+
   drawTimer() {
     const timer = this.panel.querySelector(".call-timer");
     if (timer && this.call?.started) {
@@ -439,6 +483,7 @@ export class Softphone {
         h("button", {type: "button", class: "secondary", "aria-pressed": String(Boolean(call.held)),
                      onclick: () => this.toggleHold()}, call.held ? "Reprendre" : "Mettre en attente"),
         h("button", {type: "button", class: "danger", onclick: () => this.hangUp()}, "Raccrocher")),
+      call.outbound ? null : this.transferForm(call),
       pad);
     this.drawTimer();
   }

@@ -592,6 +592,7 @@ route[WEBPHONE_CALL] {{
     }}
     consume_credentials();
     t_check_trans();
+    add_contact_alias();  # the patient's in-dialog requests find the WebSocket back
     remove_hf("P-Asserted-Identity");
     remove_hf("Remote-Party-ID");
     $var(caller_number) = $sht(desks=>$var(desk));

@@ -177,3 +177,76 @@ def test_a_desk_calls_back_through_the_trunk_as_the_practice(tmp_path: Path,
             patient.kill()
             patient.wait()
         front.stop()
+
+
+def _in_dialog(method: str, ok: str, cseq: int, desk: str) -> str:
+    """ACK or BYE for the dialog of ``ok`` (the 200 to the INVITE), along its route set."""
+    headers = [line for line in ok.split("\r\n\r\n", 1)[0].split("\r\n")[1:]]
+
+    def value(name: str) -> str:
+        return next(line.split(":", 1)[1].strip() for line in headers
+                    if line.lower().startswith(name.lower() + ":"))
+    routes = [line.split(":", 1)[1].strip() for line in headers
+              if line.lower().startswith("record-route:")]
+    contact = value("Contact").strip("<>")
+    branch = "z9hG4bK" + uuid.uuid4().hex[:12]
+    lines = [f"{method} {contact} SIP/2.0", f"Via: SIP/2.0/WSS abc.invalid;branch={branch}",
+             "Max-Forwards: 69", *(f"Route: {route}" for route in reversed(routes)),
+             f"To: {value('To')}", f"From: {value('From').replace('+33100000001', desk)}",
+             f"Call-ID: {value('Call-ID')}", f"CSeq: {cseq} {method}"]
+    return "\r\n".join([*lines, "Content-Length: 0", "", ""])
+
+
+async def _talk_and_hang_up(url: str, desk: str, username: str, password: str) -> None:
+    """Call back, wait for the 200, ACK it, then hang up (BYE answered 200)."""
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_invite(desk, call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("proxy-authenticate"))
+        auth = _digest(header, username, password, f"sip:{PATIENT}@{REALM}", "INVITE")
+        await ws.send(_invite(desk, call_id, 2, "Proxy-" + auth))
+        while True:
+            ok = await asyncio.wait_for(ws.recv(), 20)
+            if ok.startswith("SIP/2.0 200"):
+                break
+            assert int(ok.split()[1]) < 200, ok.split("\r\n", 1)[0]
+        await ws.send(_in_dialog("ACK", ok, 2, desk))
+        await asyncio.sleep(0.5)
+        await ws.send(_in_dialog("BYE", ok, 3, desk))
+        answer = await asyncio.wait_for(ws.recv(), 10)
+        while not answer.startswith("SIP/2.0"):  # the 200's retransmissions end with the ACK
+            answer = await asyncio.wait_for(ws.recv(), 10)
+        assert answer.startswith("SIP/2.0 200") and "BYE" in answer, answer.split("\r\n")[:8]
+
+
+def test_an_answered_call_back_is_acknowledged_and_hung_up(tmp_path: Path,
+                                                            port_base: int) -> None:
+    """The patient answers: the page's ACK and BYE reach him through the front."""
+    from tests.telephony.peers import sipp_errors, sipp_uas, wait_exit
+
+    ws_port, patient_port = port_base + 5, port_base + 20
+    trunk = EdgeTrunk(name="line", kind="ip", uuid="tline",
+                      registrar=f"127.0.0.1:{patient_port}", proxy=f"127.0.0.1:{patient_port}",
+                      aor_user="", aor_domain="", auth_user="", realm="", password="",
+                      numbers=(PRACTICE_NUMBER,))
+    edge = Edge(trunks=(trunk,), webphone=WebphoneAccess(REALM, ws_port, None, SECRET))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", port_base + 1)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.update_tables(desks={"desk-demo": PRACTICE_NUMBER})
+    front.start()
+    answers_xml = tmp_path / "patient_answers.xml"
+    answers_xml.write_text((Path(__file__).parent / "sipp" / "patient_answers.xml").read_text()
+                           .replace("@RING_MS@", "100")
+                           .replace("@RTP_SINK_PORT@", str(port_base + 150)))
+    patient = sipp_uas(tmp_path, answers_xml, patient_port)
+    try:
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        asyncio.run(_talk_and_hang_up(f"ws://127.0.0.1:{ws_port}", "desk-demo",
+                                      token.username, token.password))
+        assert wait_exit(patient, 10) == 0, sipp_errors(answers_xml)
+    finally:
+        wait_exit(patient, 0.1)
+        front.stop()

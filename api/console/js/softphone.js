@@ -209,7 +209,8 @@ export class Softphone {
     return !this.call && this.agents.some(a => a.desk.practice === practice && a.ua.isRegistered());
   }
 
-  /** Call a patient back through the practice's line (the front presents its number). */
+  /** Call a patient back through the practice's line (the front presents its number);
+   *  with ``escalationId``, an unanswered call is noted on that escalation. */
   dial(number, practice, escalationId) {
     const agent = this.agents.find(a => a.desk.practice === practice);
     if (!agent || this.call) return;
@@ -224,12 +225,14 @@ export class Softphone {
     if (rtc.connection) this.media(rtc.connection);
     rtc.on("progress", () => { if (this.call) { this.call.state = "dialing"; this.draw(); } });
     rtc.on("confirmed", () => this.connected());
-    rtc.on("ended", () => this.finished("Appel terminé. Notez le résultat du rappel sur la carte."));
+    rtc.on("ended", () => this.finished(escalationId
+      ? "Appel terminé. Notez le résultat du rappel sur la carte." : "Appel terminé."));
     rtc.on("failed", event => {
       const unanswered = [JsSIP.C.causes.BUSY, JsSIP.C.causes.NO_ANSWER, JsSIP.C.causes.UNAVAILABLE,
                           JsSIP.C.causes.REJECTED, JsSIP.C.causes.REQUEST_TIMEOUT].includes(event.cause);
-      if (unanswered) this.noteCallback(escalationId, "no_answer");
-      this.finished(unanswered ? "Pas de réponse : rappel noté." : "L'appel n'a pas pu partir.");
+      if (unanswered && escalationId) this.noteCallback(escalationId, "no_answer");
+      this.finished(!unanswered ? "L'appel n'a pas pu partir."
+        : escalationId ? "Pas de réponse : rappel noté." : "Pas de réponse.");
     });
     announce("Appel en cours vers le patient");
     this.draw();

@@ -223,6 +223,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path) -> None:
                 phone.get_by_role("button", name="Transférer").click()
                 other_phone.get_by_role("button", name="Décrocher").click()
                 expect(other_phone.get_by_text("En communication")).to_be_visible()
+                expect(other_phone).to_contain_text("Identité vérifiée")  # the caller's card
                 expect(phone.get_by_text("En communication")).to_have_count(0)
                 other_phone.get_by_role("button", name="Raccrocher").click()
                 expect(other_phone.get_by_text("En communication")).to_have_count(0)

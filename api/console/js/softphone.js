@@ -381,7 +381,9 @@ export class Softphone {
       return;
     }
     call.transferring = true;
-    call.rtc.refer(`sip:${user}@${agent.realm}`, {eventHandlers: {
+    // the caller's Call-ID rides in the Refer-To URI: the colleague's page finds the card
+    const header = call.callId ? `?${CALL_HEADER}=${encodeURIComponent(call.callId)}` : "";
+    call.rtc.refer(`sip:${user}@${agent.realm}${header}`, {eventHandlers: {
       requestFailed: () => this.transferFailed("Transfert refusé."),
       failed: () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
     }});

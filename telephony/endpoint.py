@@ -376,7 +376,28 @@ class SipEndpoint:
             raise
         leg = OutboundLeg(self, call.key, target, bridge)
         self._outbound[call.key] = leg
+        call.on_refer = lambda uri, leg=leg: self._refer(leg, uri)
         return leg
+
+    def _refer(self, leg: OutboundLeg, uri: str) -> SipCall | None:
+        """The answerer of a bridged transfer passes the caller on (blind transfer by
+        REFER): the new call pjsua2 places to ``uri``, tied to the same bridge; None
+        refuses (603). Numbers are refused: a transfer goes to a colleague's desk or
+        phone, or a doctor's box, never out through the trunk."""
+        bridge = leg.bridge
+        user = uri.strip("<>").split(":", 1)[-1].split("@", 1)[0]
+        if (bridge.winner is not leg or bridge.transfer is not None or not user
+                or user.lstrip("+").isdigit() or self.free_lines() <= 0):
+            return None
+        account = self._account
+        assert account is not None
+        call = SipCall(account, pj.PJSUA_INVALID_ID, self._enqueue, self._calls)
+        new_leg = OutboundLeg(self, call.key, uri, bridge)
+        self._outbound[call.key] = new_leg
+        call.on_refer = lambda target, new_leg=new_leg: self._refer(new_leg, target)
+        bridge.transfer_to(new_leg)
+        log.info("call %s: transfer asked by the answerer", bridge.patient.info.call_id)
+        return call
 
     def _tick_bridges(self, now: float) -> None:
         for bridge in self._bridges:

@@ -28,6 +28,7 @@ from foundation.logs import ChildLine, relay
 from foundation.processes import find_program, group_members, signal_group
 from telephony.kamailio_config import (
     FrontLayout,
+    render_desks,
     render_numbers,
     render_subscribers,
     write_front_files,
@@ -161,9 +162,11 @@ class KamailioFront:
         self.numbers: frozenset[str] = frozenset(
             number for trunk in layout.edge.trunks for number in trunk.numbers)
         self.phones: tuple[tuple[str, str], ...] = ()  # (login, HA1) of the phones
+        self.desks: dict[str, str] = {}  # desk-<slug> → the practice's number (call-backs)
 
     def update_tables(self, numbers: set[str] | frozenset[str] | None = None,
-                      phones: list[tuple[str, str]] | None = None) -> None:
+                      phones: list[tuple[str, str]] | None = None,
+                      desks: dict[str, str] | None = None) -> None:
         """New practice numbers or phone credentials: rewrite the private tables and make
         the running front use them (phones' credentials are re-read by Kamailio itself)."""
         tables = self.layout.tables_dir
@@ -176,6 +179,15 @@ class KamailioFront:
                         reload_table(self.layout.rpc_socket, "numbers")
                     except TelesecError as exc:
                         log.warning("practice numbers not reloaded: %s", exc)
+        if desks is not None and desks != self.desks:
+            self.desks = dict(desks)
+            if tables.is_dir():
+                write_private(tables / "desks", render_desks(self.desks))
+                if self.is_alive():
+                    try:
+                        reload_table(self.layout.rpc_socket, "desks")
+                    except TelesecError as exc:
+                        log.warning("practice desks not reloaded: %s", exc)
         if phones is not None and tuple(sorted(phones)) != self.phones:
             self.phones = tuple(sorted(phones))
             if tables.is_dir():
@@ -212,7 +224,8 @@ class KamailioFront:
 
     def start(self) -> None:
         """Write the config, check it, start Kamailio and wait until it answers OPTIONS."""
-        config = write_front_files(self.layout, sorted(self.numbers), list(self.phones))
+        config = write_front_files(self.layout, sorted(self.numbers), list(self.phones),
+                                   self.desks)
         check_config(self.binary, config)
         tuning = self.layout.tuning
         self._recent.clear()

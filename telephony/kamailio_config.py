@@ -163,6 +163,7 @@ def _edge_params(layout: FrontLayout) -> str:
         f'modparam("jsonrpcs", "dgram_socket", "{layout.rpc_socket}")',
         f'modparam("htable", "db_url", "{db_url}")',
         'modparam("htable", "htable", "numbers=>size=8;dbtable=numbers;")',
+        'modparam("htable", "htable", "desks=>size=6;dbtable=desks;")',
         'modparam("nathelper", "received_avp", "$avp(received)")',
     ]
     if edge.tls is not None:
@@ -276,7 +277,8 @@ def _dialled_number(layout: FrontLayout) -> str:
 
 
 def _outbound_trunks(layout: FrontLayout) -> str:
-    """route[TO_TRUNK]: a worker's call to a number leaves through the practice's trunk."""
+    """route[TO_TRUNK]: a call to a number (a worker's, or a softphone's call-back) leaves
+    through the trunk of ``$var(caller_number)``, the practice's number it presents."""
     edge = layout.edge
     if not edge.trunks:
         return """route[TO_TRUNK] {
@@ -287,7 +289,7 @@ def _outbound_trunks(layout: FrontLayout) -> str:
     lines = ["route[TO_TRUNK] {", '    $var(out) = "";']
     for trunk in edge.trunks:
         for number in trunk.numbers:
-            lines.append(f'    if ($var(out) == "" && $fU == "{number}") '
+            lines.append(f'    if ($var(out) == "" && $var(caller_number) == "{number}") '
                          f'$var(out) = "{trunk.name}";')
     lines.append(f'    if ($var(out) == "") $var(out) = "{edge.trunks[0].name}";')
     lines.append('    if ($rU =~ "^00") $rU = "+" + $(rU{s.substr,2,0});')
@@ -295,7 +297,7 @@ def _outbound_trunks(layout: FrontLayout) -> str:
         host = edge.advertise or layout.listen_host
         lines.append(f'    if ($var(out) == "{trunk.name}") {{')
         lines += _format_number(trunk, "$rU", "$var(callee)")
-        lines += _format_number(trunk, "$fU", "$var(caller)")
+        lines += _format_number(trunk, "$var(caller_number)", "$var(caller)")
         lines.append('        $rU = $var(callee);')
         domain = trunk.aor_domain if trunk.kind == "register" else trunk.registrar
         host_only = domain if "]" in domain else domain.rsplit(":", 1)[0]
@@ -314,6 +316,9 @@ def _outbound_trunks(layout: FrontLayout) -> str:
         if edge.relay is not None:
             protocol = " RTP/SAVP" if trunk.srtp else ""
             lines.append(f'        $var(relay_flags) = "{_RELAY_OUT}{protocol}";')
+            if edge.webphone is not None:  # a softphone's call-back: DTLS-SRTP/ICE to RTP
+                lines.append('        if ($proto == "ws" || $proto == "wss") $var(relay_flags) = '
+                             f'"{_RELAY_WEBRTC_OUT}{protocol or " RTP/AVP"}";')
         lines.append(f'        xlog("L_INFO", "call-id $ci out through trunk {trunk.name}\\n");')
         lines.append("    }")
     lines += [
@@ -396,6 +401,9 @@ _RELAY_OUT = ("direction=internal direction=external replace-origin "
 _RELAY_WEBRTC = ("direction=internal direction=external replace-origin "
                  "replace-session-connection ICE=force DTLS=passive UDP/TLS/RTP/SAVPF "
                  "SDES-off rtcp-mux-offer generate-mid")
+#: a softphone's call-back towards a trunk (both sides outside; the protocol is appended)
+_RELAY_WEBRTC_OUT = ("direction=external direction=external replace-origin "
+                     "replace-session-connection ICE=remove rtcp-mux-demux")
 #: a softphone's re-offer (hold, resume) towards a worker: plain RTP again
 _RELAY_FROM_WEBRTC = "replace-origin replace-session-connection ICE=remove RTP/AVP rtcp-mux-demux"
 
@@ -550,15 +558,49 @@ def _webphone_routes(webphone) -> str:
 }}
 
 route[WEBPHONE] {{
-    # a console softphone: it registers its practice's desk and takes calls, nothing else
+    # a console softphone: it registers its practice's desk, takes calls, calls patients back
     if (is_method("REGISTER")) {{
         route(WEBPHONE_REGISTER);
+        exit;
+    }}
+    if (is_method("INVITE") && !has_totag()) {{
+        route(WEBPHONE_CALL);
         exit;
     }}
     if (!has_totag() && !is_method("ACK|CANCEL|OPTIONS")) {{
         sl_send_reply("403", "Forbidden");
         exit;
     }}
+}}
+
+route[WEBPHONE_CALL] {{
+    # a call-back: From is the desk its token names; it leaves through the practice's
+    # trunk with the practice's number (the desks table) as caller ID
+    if (!autheph_proxy("{webphone.realm}")) {{
+        auth_challenge("{webphone.realm}", "0");
+        exit;
+    }}
+    $var(desk) = $(au{{s.select,0,/}});
+    if ($var(desk) != $fU || $var(desk) == $au || $sht(desks=>$var(desk)) == $null) {{
+        xlog("L_NOTICE", "a softphone call from no desk of its token, call-id $ci refused\\n");
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
+    if (!($rU =~ "^\\+?[0-9]{{3,}}$")) {{
+        sl_send_reply("404", "Not Found");
+        exit;
+    }}
+    consume_credentials();
+    t_check_trans();
+    add_contact_alias();  # the patient's in-dialog requests find the WebSocket back
+    remove_hf("P-Asserted-Identity");
+    remove_hf("Remote-Party-ID");
+    $var(caller_number) = $sht(desks=>$var(desk));
+    $var(relay_flags) = "";
+    record_route();
+    xlog("L_INFO", "a console softphone calls back, call-id $ci\\n");
+    route(TO_TRUNK);
+    exit;
 }}
 
 route[WEBPHONE_REGISTER] {{
@@ -614,6 +656,15 @@ def render_numbers(numbers: list[str] | set[str] | tuple[str, ...]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def render_desks(desks: dict[str, str]) -> str:
+    """The db_text ``desks`` table of htable: each practice's desk and the number it calls
+    out with (``desk-<slug>`` → E.164)."""
+    rows = [_HTABLE_HEADER]
+    rows += [f"{i}:{_escape_dbtext(desk)}:0:0:{_escape_dbtext(number)}:0"
+             for i, (desk, number) in enumerate(sorted(desks.items()), start=1)]
+    return "\n".join(rows) + "\n"
+
+
 def render_subscribers(phones: list[tuple[str, str]], realm: str) -> str:
     """The db_text ``subscriber`` table: (login, HA1) of the secretaries' phones."""
     rows = [_SUBSCRIBER_HEADER]
@@ -644,7 +695,8 @@ def write_private(path: Path, text: str) -> None:
 
 
 def write_front_files(layout: FrontLayout, numbers: list[str] | None = None,
-                      phones: list[tuple[str, str]] | None = None) -> Path:
+                      phones: list[tuple[str, str]] | None = None,
+                      desks: dict[str, str] | None = None) -> Path:
     """Write kamailio.cfg, dispatcher.list and the private tables; return the cfg path."""
     layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     layout.run_dir.chmod(0o700)
@@ -654,6 +706,7 @@ def write_front_files(layout: FrontLayout, numbers: list[str] | None = None,
     write_private(layout.tables_dir / "version", _VERSION_TABLE)
     write_private(layout.tables_dir / "uacreg", render_uacreg(layout))
     write_private(layout.tables_dir / "numbers", render_numbers(numbers or []))
+    write_private(layout.tables_dir / "desks", render_desks(desks or {}))
     realm = layout.edge.phones.realm if layout.edge.phones else "telesec"
     write_private(layout.tables_dir / "subscriber", render_subscribers(phones or [], realm))
     write_private(layout.config_path, render_config(layout))  # may hold the softphones' secret
@@ -826,6 +879,7 @@ route[FROM_WORKER] {{
         exit;
     }}
     # an outgoing leg of a bridged transfer: to a secretary's phone, or out to a number
+    $var(caller_number) = $fU;
     t_check_trans();
     remove_hf("P-Asserted-Identity");
     remove_hf("Remote-Party-ID");

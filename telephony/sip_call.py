@@ -56,6 +56,9 @@ class SipCall(pj.Call):
         self._post = post
         self._registry = registry
         self.leg: CallLeg | None = None
+        self.account = account
+        #: a bridged transfer's answerer may REFER: target URI -> the new call, or None
+        self.on_refer: Callable[[str], SipCall | None] | None = None
         registry[self.key] = self
 
     # Each callback runs on the SIP thread inside libHandleEvents; they must not raise.
@@ -77,6 +80,20 @@ class SipCall(pj.Call):
         leg = self.leg
         if leg is not None and leg.session is not None:
             leg.session.dtmf(prm.digit)  # a thread-safe enqueue
+
+    def onCallTransferRequest(self, prm) -> None:
+        """A REFER on this call: only a bridged transfer's answerer may pass the caller on
+        (``on_refer`` gives the new call, placed by pjsua2); anything else is declined."""
+        try:
+            hook = self.on_refer
+            new_call = hook(prm.dstUri) if hook is not None else None
+        except Exception:  # a callback must not raise
+            log.exception("transfer request not handled")
+            new_call = None
+        if new_call is None:
+            prm.statusCode = 603
+        else:
+            prm.newCall = new_call
 
     def onCallTransferStatus(self, prm) -> None:
         prm.cont = True

@@ -60,6 +60,10 @@ class FrontDirectory(Protocol):
         """(login, HA1 for ``realm``) of every staff member whose phone may register."""
         ...
 
+    def desks(self) -> dict[str, str]:
+        """``desk-<slug>`` → the practice's number: what a softphone's call-back shows."""
+        ...
+
 
 @dataclass(frozen=True)
 class WorkerSpec:
@@ -320,7 +324,7 @@ class Supervisor:
         self._directory_at = now
         realm = self.settings.sip.phones.realm
         try:
-            front.update_tables(directory.numbers(), directory.phones(realm))
+            front.update_tables(directory.numbers(), directory.phones(realm), directory.desks())
         except Exception as exc:  # the database is down: keep what the front has
             log.warning("front tables not refreshed (%s)", type(exc).__name__)
 

@@ -134,6 +134,8 @@ class BridgedTransfer:
         self.future = future
         self.ringing: list[OutboundLeg] = []
         self.winner: OutboundLeg | None = None
+        self.transfer: OutboundLeg | None = None  # where the answerer passes the caller on
+        self.transfer_deadline = 0.0
         self._answerer_port: Any = None  # hears the answerer for the recording
         self._hold_prompt: Any = None  # the music played while the answerer holds
         self.deadline = 0.0
@@ -143,7 +145,7 @@ class BridgedTransfer:
     @property
     def active(self) -> bool:
         """Still ringing someone or bridged to someone."""
-        return bool(self.ringing) or self.winner is not None
+        return bool(self.ringing) or self.winner is not None or self.transfer is not None
 
     # -- start ------------------------------------------------------------------------
     def start(self) -> None:
@@ -175,7 +177,16 @@ class BridgedTransfer:
         self.endpoint.add_bridge(self)
 
     # -- events from the endpoint ------------------------------------------------------
+    def transfer_to(self, leg: OutboundLeg) -> None:
+        """The answerer asked (REFER) to pass the caller on to ``leg``, now ringing; the
+        caller stays with her until it answers."""
+        self.transfer = leg
+        self.transfer_deadline = time.monotonic() + self.ring_seconds
+
     def on_leg_state(self, leg: OutboundLeg, state: int, status_code: int) -> None:
+        if leg is self.transfer:
+            self._on_transfer_state(leg, state)
+            return
         if state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.confirmed:
             leg.confirmed = True
             self._answered(leg)
@@ -184,7 +195,9 @@ class BridgedTransfer:
             if leg in self.ringing:
                 self.ringing.remove(leg)
             self.last_status = status_code or self.last_status
-            if leg is self.winner:
+            if leg is self.winner and self.transfer is not None:
+                self._answerer_gone()  # the caller waits (music) for the transfer target
+            elif leg is self.winner:
                 self._target_left()
             elif self.winner is None and not self.ringing:
                 self._finish(False, self.last_status, "no answer")
@@ -202,7 +215,7 @@ class BridgedTransfer:
     def on_patient_ended(self) -> None:
         self._release_answerer()
         self._finish(False, 0, "call ended")
-        for leg in [*self.ringing, *([self.winner] if self.winner else [])]:
+        for leg in [*self.ringing, *(x for x in (self.winner, self.transfer) if x)]:
             leg.hangup()
 
     def tick(self, now: float) -> None:
@@ -211,6 +224,9 @@ class BridgedTransfer:
             for leg in self.ringing:
                 leg.hangup()
             self._finish(False, 408, "no answer")
+        if self.transfer is not None and not self.transfer.confirmed \
+                and now >= self.transfer_deadline:
+            self.transfer.hangup()  # its DISCONNECTED gives the caller back
 
     # -- internals ---------------------------------------------------------------------
     def _answered(self, leg: OutboundLeg) -> None:
@@ -280,6 +296,35 @@ class BridgedTransfer:
         port, self._answerer_port = self._answerer_port, None
         if port is not None:
             self.endpoint.release_port(port)
+
+    def _on_transfer_state(self, leg: OutboundLeg, state: int) -> None:
+        if state == pj.PJSIP_INV_STATE_CONFIRMED and not leg.confirmed:
+            leg.confirmed = True
+            if self.patient.disconnected:
+                leg.hangup()
+                return
+            previous, self.winner, self.transfer = self.winner, leg, None
+            self._connected = None
+            if previous is not None:
+                previous.hangup()  # she passed the caller on: her leg ends
+            leg.on_media()
+            self._music_on_hold(False)
+            self.connect()
+            session = self.patient.session
+            if session is not None:
+                session.bridged_to = leg.target
+            log.info("call %s: transferred", self.patient.info.call_id)
+        elif state == pj.PJSIP_INV_STATE_DISCONNECTED and not leg.disconnected:
+            leg.disconnected = True
+            self.transfer = None
+            if self.winner is None:
+                self._target_left()  # nobody took the caller: back to the flow
+
+    def _answerer_gone(self) -> None:
+        """The answerer hung up while her transfer rings: the caller hears hold music."""
+        self.winner = None
+        self._connected = None
+        self._music_on_hold(True)
 
     def _target_left(self) -> None:
         self._release_answerer()

@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError
 
 from foundation.errors import TelesecError
 from foundation.settings import Settings
+from foundation.webphone_tokens import desk_user
 from staff import phones as staff_phones
 from storage import identity
 from storage.audit_anchor import AnchorError, AuditAnchor, FileAnchor, SyslogAnchor
@@ -111,6 +112,12 @@ class DatabaseDirectory:
             found = set(session.scalars(select(Practice.phone_number)
                                         .where(Practice.phone_number.is_not(None))))
         return found | {n for trunk in self.settings.sip.trunks for n in trunk.numbers}
+
+    def desks(self) -> dict[str, str]:
+        with self.db.read_session() as session:
+            rows = session.execute(select(Practice.slug, Practice.phone_number)
+                                   .where(Practice.phone_number.is_not(None))).all()
+        return {desk_user(slug): number for slug, number in rows}
 
     def phones(self, realm: str) -> list[tuple[str, str]]:
         return [(c.login, c.ha1)

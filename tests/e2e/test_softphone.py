@@ -5,8 +5,9 @@ front, rtpengine between the browser's DTLS-SRTP and the worker's RTP). Debian's
 with fake media devices (its microphone: an espeak-ng sentence) logs in as a secretary and
 sets herself available. A patient (sipp + an RTP peer) presses 0: the page rings, the test
 clicks "Décrocher", the card says she took it, the caller hears her microphone, her page
-hears the caller (the level meter of the received audio), she hangs up and the caller's
-call ends. The answer time (click → call confirmed, click → her voice at the caller) is
+hears the caller (the level meter of the received audio), she transfers the caller to the
+secretariat (REFER), her colleague answers in his page and hangs up, and the caller's call
+ends. The answer time (click → call confirmed, click → her voice at the caller) is
 printed.
 """
 
@@ -220,8 +221,15 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             time.sleep(3.0)  # she talks again (the recording must hold her voice)
             cpu = relay_and_front_cpu(served) - cpu_before
             talked = time.monotonic() - clicked
-            phone.get_by_role("button", name="Raccrocher").click()
+            # she passes the caller on to the secretariat (REFER): bob's page rings,
+            # he answers, her call ends; then he hangs up
+            phone.get_by_role("button", name="Transférer").click()
+            other_phone.get_by_role("button", name="Décrocher").click()
+            expect(other_phone.get_by_text("En communication")).to_be_visible()
+            expect(other_phone).to_contain_text("Identité vérifiée")  # the caller's card
             expect(phone.get_by_text("En communication")).to_have_count(0)
+            other_phone.get_by_role("button", name="Raccrocher").click()
+            expect(other_phone.get_by_text("En communication")).to_have_count(0)
         # the caller's call ended (phone_call waited for Telesec's BYE)
         print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
               f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms; "
@@ -229,7 +237,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
               f"{talked:.0f} s of the browser call")
         # the recording holds both sides: him on the left, her tone on the right
         audio, rate = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
-                                             settings.vault_path), "softphone")
+                                       settings.vault_path), "softphone")
         assert tone_seconds(audio, 1, rate) >= 2.5, tone_seconds(audio, 1, rate)
         assert tone_seconds(audio, 0, rate) < 1.0, tone_seconds(audio, 0, rate)
         escalation = escalation_of(db, "softphone")

@@ -52,6 +52,9 @@ class TestDirectory:
         ha1 = hashlib.md5(f"{PHONE_LOGIN}:{realm}:{self.phone_password}".encode()).hexdigest()
         return [(PHONE_LOGIN, ha1)]
 
+    def desks(self) -> dict[str, str]:
+        return {}
+
 
 @dataclass
 class EdgePool:

@@ -28,6 +28,9 @@ class Numbers:
     def phones(self, realm: str) -> list[tuple[str, str]]:
         return []
 
+    def desks(self) -> dict[str, str]:
+        return {}
+
 
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())

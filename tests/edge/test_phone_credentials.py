@@ -34,6 +34,8 @@ def test_a_phone_password_gives_the_front_an_ha1_and_nothing_else(tmp_path):
         assert directory.phones("telesec") == [("alice", expected)]
         assert directory.phones("another-realm") == []  # an HA1 is for one realm only
         assert "+33199000000" in directory.numbers()  # the demo practice's number
+        # what a softphone's call-back from the demo desk shows the patient
+        assert directory.desks()["desk-demo"] == "+33199000000"
         # the password is nowhere in the database, in any form but the sealed HA1
         with db.session() as session:
             raw = session.connection().exec_driver_sql(

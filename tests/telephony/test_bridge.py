@@ -85,3 +85,66 @@ def test_nobody_answers_the_caller_stays_with_the_ivr(tmp_path):
     assert record["message_bytes"] > 0  # the IVR went on and recorded a message
     assert record["end_reason"] == "engine hung up"
     assert 1.5 <= patient_sink.loud_seconds() <= 3.5  # hold music, then the prompt
+
+
+def test_the_answerer_passes_the_caller_on_by_refer(tmp_path):
+    """Blind transfer: the secretary who answered REFERs the caller to a doctor's phone;
+    the engine calls it, bridges the caller to it and hangs up on her. A number as the
+    REFER target is refused (603): a transfer never goes out through the trunk."""
+    refers_port, doctor_port = free_port(), free_port()
+    secretary_sink, doctor_sink, patient_sink = RtpSink(), RtpSink(), RtpSink()
+    refers_xml = scenario(tmp_path, "secretary_refers.xml", RTP_SINK_PORT=secretary_sink.port,
+                          REFER_TO=f"sip:doctor@127.0.0.1:{doctor_port}")
+    doctor_xml = scenario(tmp_path, "secretary_answers.xml", RING_MS=500,
+                          RTP_SINK_PORT=doctor_sink.port)
+    refers = sipp_uas(tmp_path, refers_xml, refers_port)
+    doctor = sipp_uas(tmp_path, doctor_xml, doctor_port)
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
+        "TELESEC_DEMO_BRIDGE_TARGETS": f"sip:sec@127.0.0.1:{refers_port}",
+        "TELESEC_DEMO_RING_SECONDS": "5",
+    })
+    try:
+        # the patient speaks (a 330 Hz tone) for 6 s from the answer, then hangs up at 7 s
+        patient_sink.play(RtpTrack().audio(tone_alaw(330, 6.0)))
+        patient = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=patient_sink.port,
+                           PAUSE_MS=7000)
+        run = sipp(worker.port, patient, timeout=30)
+        assert run.returncode == 0, sipp_errors(patient)
+        (record,) = worker.wait_records(1)
+        assert wait_exit(refers, 10) == 0, sipp_errors(refers_xml)  # 202, then the BYE
+        assert wait_exit(doctor, 10) == 0, sipp_errors(doctor_xml)  # called, then BYE
+    finally:
+        for sink in (secretary_sink, doctor_sink, patient_sink):
+            sink.close()
+        for peer in (refers, doctor):
+            wait_exit(peer, 0.1)
+        assert worker.terminate() == 0
+    assert record["bridge_ok"] is True and record["end_reason"] == "caller hung up"
+    # the caller's voice reached the doctor after the transfer (~2.5 s in, tone until 6 s)
+    assert doctor_sink.loud_seconds() >= 2.0, doctor_sink.loud_seconds()
+
+
+def test_a_refer_to_a_number_is_refused(tmp_path):
+    """A transfer never leaves through the trunk: REFER to a number gets 603, nobody is
+    called, and the caller stays with the secretary."""
+    refers_port = free_port()
+    secretary_sink, patient_sink = RtpSink(), RtpSink()
+    refers_xml = scenario(tmp_path, "secretary_refers.xml", RTP_SINK_PORT=secretary_sink.port,
+                          REFER_TO="sip:+33612345678@127.0.0.1")
+    refers = sipp_uas(tmp_path, refers_xml, refers_port)
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
+        "TELESEC_DEMO_BRIDGE_TARGETS": f"sip:sec@127.0.0.1:{refers_port}",
+        "TELESEC_DEMO_RING_SECONDS": "5",
+    })
+    try:
+        patient = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=patient_sink.port,
+                           PAUSE_MS=3000)
+        sipp(worker.port, patient, timeout=30)
+        worker.wait_records(1)
+        assert wait_exit(refers, 10) != 0  # the scenario expected 202
+        assert "received 'SIP/2.0 603 Decline" in sipp_errors(refers_xml)
+    finally:
+        secretary_sink.close()
+        patient_sink.close()
+        wait_exit(refers, 0.1)
+        assert worker.terminate() == 0

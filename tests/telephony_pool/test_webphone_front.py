@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from foundation.webphone_tokens import mint
-from telephony.edge import Edge, PhoneAccess, WebphoneAccess
+from telephony.edge import Edge, EdgeTrunk, PhoneAccess, WebphoneAccess
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 
@@ -44,10 +44,11 @@ def _register(desk: str, call_id: str, cseq: int, auth: str = "") -> str:
     return "\r\n".join([*lines, "Content-Length: 0", "", ""])
 
 
-def _digest(challenge: str, username: str, password: str, uri: str) -> str:
+def _digest(challenge: str, username: str, password: str, uri: str,
+            method: str = "REGISTER") -> str:
     nonce = re.search(r'nonce="([^"]+)"', challenge).group(1)
     ha1 = hashlib.md5(f"{username}:{REALM}:{password}".encode()).hexdigest()
-    ha2 = hashlib.md5(f"REGISTER:{uri}".encode()).hexdigest()
+    ha2 = hashlib.md5(f"{method}:{uri}".encode()).hexdigest()
     response = hashlib.md5(f"{ha1}:{nonce}:{ha2}".encode()).hexdigest()
     return (f'Authorization: Digest username="{username}", realm="{REALM}", '
             f'nonce="{nonce}", uri="{uri}", response="{response}", algorithm=MD5')
@@ -95,6 +96,160 @@ def test_a_token_registers_its_desk_and_nothing_else(tmp_path: Path, port_base: 
         assert _run(_register_with(url, "desk-demo", forged.username,
                                           forged.password)).startswith("SIP/2.0 401")
     finally:
+        front.stop()
+
+
+PRACTICE_NUMBER = "+33100000001"
+PATIENT = "+33612345678"
+
+
+def _invite(desk: str, call_id: str, cseq: int, auth: str = "") -> str:
+    body = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    lines = [
+        f"INVITE sip:{PATIENT}@{REALM} SIP/2.0",
+        f"Via: SIP/2.0/WSS abc.invalid;branch=z9hG4bK{call_id[:8]}{cseq}",
+        "Max-Forwards: 69",
+        f"To: <sip:{PATIENT}@{REALM}>",
+        f"From: <sip:{desk}@{REALM}>;tag=d{cseq}",
+        f"Call-ID: {call_id}",
+        f"CSeq: {cseq} INVITE",
+        "Contact: <sip:x@abc.invalid;transport=ws>",
+        "Content-Type: application/sdp",
+    ]
+    if auth:
+        lines.append(auth)
+    return "\r\n".join([*lines, f"Content-Length: {len(body)}", "", body])
+
+
+async def _call_back(url: str, desk: str, username: str, password: str) -> str:
+    """The final status line of a softphone's INVITE to the patient (after the challenge)."""
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_invite(desk, call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        assert challenge.startswith("SIP/2.0 407"), challenge.splitlines()[0]
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("proxy-authenticate"))
+        uri = f"sip:{PATIENT}@{REALM}"
+        auth = _digest(header, username, password, uri, "INVITE")
+        await ws.send(_invite(desk, call_id, 2, "Proxy-" + auth))
+        while True:
+            answer = await asyncio.wait_for(ws.recv(), 20)
+            status = answer.split("\r\n", 1)[0]
+            if int(status.split()[1]) >= 200:
+                return status
+
+
+def test_a_desk_calls_back_through_the_trunk_as_the_practice(tmp_path: Path,
+                                                              port_base: int) -> None:
+    """A softphone's call-back leaves through the practice's trunk with the practice's
+    number as caller ID (checked by the sipp patient); another desk's From is refused."""
+    from .conftest import finish_sipp, sipp_args, start_sipp
+
+    ws_port, patient_port = port_base + 5, port_base + 20
+    trunk = EdgeTrunk(name="line", kind="ip", uuid="tline",
+                      registrar=f"127.0.0.1:{patient_port}", proxy=f"127.0.0.1:{patient_port}",
+                      aor_user="", aor_domain="", auth_user="", realm="", password="",
+                      numbers=(PRACTICE_NUMBER,))
+    edge = Edge(trunks=(trunk,), webphone=WebphoneAccess(REALM, ws_port, None, SECRET))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", port_base + 1)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.update_tables(desks={"desk-demo": PRACTICE_NUMBER})
+    front.start()
+    patient = start_sipp(sipp_args("patient_called_back.xml", f"127.0.0.1:{port_base}",
+                                   patient_port, 1), tmp_path)
+    try:
+        url = f"ws://127.0.0.1:{ws_port}"
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        # a desk the token does not name, or one with no practice number: refused
+        assert _run(_call_back(url, "desk-other", token.username,
+                                      token.password)).startswith("SIP/2.0 403")
+        lost = mint(SECRET, login="alice", practice_slug="gone", now=time.time(), ttl_s=600)
+        assert _run(_call_back(url, "desk-gone", lost.username,
+                                      lost.password)).startswith("SIP/2.0 403")
+        assert _run(_call_back(url, "desk-demo", token.username,
+                                      token.password)) == "SIP/2.0 486 Busy Here"
+        result = finish_sipp(patient, tmp_path, patient_port, timeout=30)
+        assert (result.returncode, result.successful, result.failed) == (0, 1, 0)
+    finally:
+        if patient.poll() is None:
+            patient.kill()
+            patient.wait()
+        front.stop()
+
+
+def _in_dialog(method: str, ok: str, cseq: int, desk: str) -> str:
+    """ACK or BYE for the dialog of ``ok`` (the 200 to the INVITE), along its route set."""
+    headers = [line for line in ok.split("\r\n\r\n", 1)[0].split("\r\n")[1:]]
+
+    def value(name: str) -> str:
+        return next(line.split(":", 1)[1].strip() for line in headers
+                    if line.lower().startswith(name.lower() + ":"))
+    routes = [line.split(":", 1)[1].strip() for line in headers
+              if line.lower().startswith("record-route:")]
+    contact = value("Contact").strip("<>")
+    branch = "z9hG4bK" + uuid.uuid4().hex[:12]
+    lines = [f"{method} {contact} SIP/2.0", f"Via: SIP/2.0/WSS abc.invalid;branch={branch}",
+             "Max-Forwards: 69", *(f"Route: {route}" for route in reversed(routes)),
+             f"To: {value('To')}", f"From: {value('From').replace('+33100000001', desk)}",
+             f"Call-ID: {value('Call-ID')}", f"CSeq: {cseq} {method}"]
+    return "\r\n".join([*lines, "Content-Length: 0", "", ""])
+
+
+async def _talk_and_hang_up(url: str, desk: str, username: str, password: str) -> None:
+    """Call back, wait for the 200, ACK it, then hang up (BYE answered 200)."""
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_invite(desk, call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("proxy-authenticate"))
+        auth = _digest(header, username, password, f"sip:{PATIENT}@{REALM}", "INVITE")
+        await ws.send(_invite(desk, call_id, 2, "Proxy-" + auth))
+        while True:
+            ok = await asyncio.wait_for(ws.recv(), 20)
+            if ok.startswith("SIP/2.0 200"):
+                break
+            assert int(ok.split()[1]) < 200, ok.split("\r\n", 1)[0]
+        await ws.send(_in_dialog("ACK", ok, 2, desk))
+        await asyncio.sleep(0.5)
+        await ws.send(_in_dialog("BYE", ok, 3, desk))
+        answer = await asyncio.wait_for(ws.recv(), 10)
+        while not answer.startswith("SIP/2.0"):  # the 200's retransmissions end with the ACK
+            answer = await asyncio.wait_for(ws.recv(), 10)
+        assert answer.startswith("SIP/2.0 200") and "BYE" in answer, answer.split("\r\n")[:8]
+
+
+def test_an_answered_call_back_is_acknowledged_and_hung_up(tmp_path: Path,
+                                                            port_base: int) -> None:
+    """The patient answers: the page's ACK and BYE reach him through the front."""
+    from tests.telephony.peers import sipp_errors, sipp_uas, wait_exit
+
+    ws_port, patient_port = port_base + 5, port_base + 20
+    trunk = EdgeTrunk(name="line", kind="ip", uuid="tline",
+                      registrar=f"127.0.0.1:{patient_port}", proxy=f"127.0.0.1:{patient_port}",
+                      aor_user="", aor_domain="", auth_user="", realm="", password="",
+                      numbers=(PRACTICE_NUMBER,))
+    edge = Edge(trunks=(trunk,), webphone=WebphoneAccess(REALM, ws_port, None, SECRET))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", port_base + 1)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.update_tables(desks={"desk-demo": PRACTICE_NUMBER})
+    front.start()
+    answers_xml = tmp_path / "patient_answers.xml"
+    answers_xml.write_text((Path(__file__).parent / "sipp" / "patient_answers.xml").read_text()
+                           .replace("@RING_MS@", "100")
+                           .replace("@RTP_SINK_PORT@", str(port_base + 150)))
+    patient = sipp_uas(tmp_path, answers_xml, patient_port)
+    try:
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        _run(_talk_and_hang_up(f"ws://127.0.0.1:{ws_port}", "desk-demo",
+                                      token.username, token.password))
+        assert wait_exit(patient, 10) == 0, sipp_errors(answers_xml)
+    finally:
+        wait_exit(patient, 0.1)
         front.stop()
 
 

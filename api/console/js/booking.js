@@ -37,6 +37,11 @@ export function bookingView(place, session, handoff) {
         h("div", {class: "chosen"},
           h("strong", {}, patientLine(patient)),
           h("span", {class: "muted"}, ` · tél. ${fmt.phone(patient.phone)} · code ${patient.code}`),
+          patient.phone && session.phone?.canDial(practice.slug)
+            ? h("button", {type: "button", class: "secondary dial",
+                           onclick: () => session.phone.dial(patient.phone, practice.slug, null)},
+              "Appeler depuis la console")
+            : null,
           h("button", {type: "button", class: "link", onclick: () => { patient = null; drawAll(); }},
             "Changer de patient")));
       return;

@@ -157,7 +157,7 @@ function voicemailBlock(escalation, session) {
 }
 
 /** The number to call back (revealed on a click, audited) and the call-back task. */
-function callbackBlock(escalation, detail, feed, mayAct) {
+function callbackBlock(escalation, detail, feed, mayAct, session, practice) {
   const number = feed.numbers.get(escalation.id);
   const numberPart = h("div", {class: "callback-number"});
   if (number) {
@@ -203,6 +203,14 @@ function callbackBlock(escalation, detail, feed, mayAct) {
       }
     }));
     fill(task, h("span", {class: "task-label"}, "Rappeler"), outcome, save);
+    const dialled = number || detail?.caller?.phone;
+    if (dialled && practice && session.phone?.canDial(practice.slug)) {
+      // through the practice's line, its number shown to the patient; the outcome is noted
+      task.append(h("button", {type: "button", class: "secondary dial",
+                               dataset: {focus: `dial-${escalation.id}`},
+                               onclick: () => session.phone.dial(dialled, practice.slug, escalation.id)},
+        "Appeler depuis la console"));
+    }
   }
   return h("section", {class: "callback", "aria-label": "Rappel"},
     numberPart, task, tries.length ? h("ul", {class: "callback-tries"}, tries) : null);
@@ -277,7 +285,7 @@ function card(escalation, detail, session, feed, isNew) {
         `${practice ? practice.name + " · " : ""}${fmt.since(escalation.created_at)}`)),
     escalation.reason ? h("p", {class: "reason"}, "Transfert : ", fmt.reasonLabel(escalation.reason)) : null,
     callerBlock(detail), transcriptBlock(detail), voicemailBlock(escalation, session),
-    callbackBlock(escalation, detail, feed, mayAct), actions);
+    callbackBlock(escalation, detail, feed, mayAct, session, practice), actions);
 }
 
 /** The queue section. */

@@ -140,7 +140,11 @@ export class Softphone {
       session_timers: false,
       user_agent: "Telesec console",
     });
-    ua.on("registered", () => { this.state = "registered"; this.draw(); });
+    ua.on("registered", () => {
+      this.state = "registered";
+      this.draw();
+      this.feed.emit(); // the cards offer the call-back through this desk
+    });
     ua.on("unregistered", () => { if (this.available) { this.state = "connecting"; this.draw(); } });
     ua.on("registrationFailed", () => {
       this.state = "failed";
@@ -152,7 +156,7 @@ export class Softphone {
       if (event.originator === "remote") this.incoming(event.session, event.request, desk);
     });
     ua.start();
-    return {ua, desk};
+    return {ua, desk, realm: grant.realm};
   }
 
   scheduleRenewal(ttl) {
@@ -200,6 +204,50 @@ export class Softphone {
   }
 
   // -- calls ---------------------------------------------------------------------------------
+  /** Whether a call-back can leave now through ``practice``'s desk. */
+  canDial(practice) {
+    return !this.call && this.agents.some(a => a.desk.practice === practice && a.ua.isRegistered());
+  }
+
+  /** Call a patient back through the practice's line (the front presents its number);
+   *  with ``escalationId``, an unanswered call is noted on that escalation. */
+  dial(number, practice, escalationId) {
+    const agent = this.agents.find(a => a.desk.practice === practice);
+    if (!agent || this.call) return;
+    const target = number.replace(/[^+0-9]/g, "");
+    const rtc = agent.ua.call(`sip:${target}@${agent.realm}`, {
+      mediaConstraints: {audio: true, video: false},
+      pcConfig: {iceServers: []},
+    });
+    this.call = {rtc, callId: "", practice, escalationId, outbound: true, state: "dialing",
+                 started: 0};
+    rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
+    if (rtc.connection) this.media(rtc.connection);
+    rtc.on("progress", () => { if (this.call) { this.call.state = "dialing"; this.draw(); } });
+    rtc.on("confirmed", () => this.connected());
+    rtc.on("ended", () => this.finished(escalationId
+      ? "Appel terminé. Notez le résultat du rappel sur la carte." : "Appel terminé."));
+    rtc.on("failed", event => {
+      const unanswered = [JsSIP.C.causes.BUSY, JsSIP.C.causes.NO_ANSWER, JsSIP.C.causes.UNAVAILABLE,
+                          JsSIP.C.causes.REJECTED, JsSIP.C.causes.REQUEST_TIMEOUT].includes(event.cause);
+      if (unanswered && escalationId) this.noteCallback(escalationId, "no_answer");
+      this.finished(!unanswered ? "L'appel n'a pas pu partir."
+        : escalationId ? "Pas de réponse : rappel noté." : "Pas de réponse.");
+    });
+    announce("Appel en cours vers le patient");
+    this.draw();
+  }
+
+  async noteCallback(escalationId, outcome) {
+    try {
+      const done = await api(`/escalations/${escalationId}/callbacks`,
+                             {method: "POST", body: {outcome}});
+      this.feed.change(done.status === "resolved" ? "resolved" : "claimed", done);
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  }
+
   incoming(rtc, request, desk) {
     if (this.call) {
       rtc.terminate({status_code: 486, reason_phrase: "Busy Here"});
@@ -210,7 +258,7 @@ export class Softphone {
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
     rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
     rtc.on("confirmed", () => this.connected());
-    rtc.on("ended", () => this.finished("Appel terminé."));
+    rtc.on("ended", () => this.finished(this.call?.transferring ? "Appel transféré." : "Appel terminé."));
     rtc.on("failed", event => this.finished(
       event.cause === JsSIP.C.causes.CANCELED ? "Appel pris par une collègue ou raccroché."
         : "Appel perdu."));
@@ -263,6 +311,9 @@ export class Softphone {
   }
 
   escalationOf(call) {
+    if (call.escalationId && this.feed.items.has(call.escalationId)) {
+      return this.feed.items.get(call.escalationId);
+    }
     if (!call.callId) return null;
     for (const escalation of this.feed.items.values()) {
       if (escalation.call_id === call.callId) return escalation;
@@ -277,7 +328,7 @@ export class Softphone {
     call.started = Date.now();
     if (call.clicked) this.panel.dataset.answerMs = String(Math.round(performance.now() - call.clicked));
     this.ticker = setInterval(() => this.drawTimer(), 1000);
-    if (!call.escalationId) this.claim(call);
+    if (!call.escalationId && !call.outbound) this.claim(call);
     this.draw();
   }
 
@@ -318,11 +369,57 @@ export class Softphone {
     this.draw();
   }
 
+  /** Blind transfer (REFER): the engine calls ``target`` and passes the caller on once it
+   *  answers; she stays with the caller meanwhile, and her call ends when it is done. */
+  transfer(target) {
+    const call = this.call;
+    const agent = call && this.agents.find(a => a.desk.practice === call.practice);
+    const user = target.trim();
+    if (!call || call.outbound || call.state !== "talking" || !agent || !user) return;
+    if (!/^[A-Za-z0-9._-]+$/.test(user) || /^\+?[0-9]+$/.test(user)) {
+      toast("Transfert possible vers le secrétariat ou l'identifiant d'une personne du cabinet.", "warn");
+      return;
+    }
+    call.transferring = true;
+    // the caller's Call-ID rides in the Refer-To URI: the colleague's page finds the card
+    const header = call.callId ? `?${CALL_HEADER}=${encodeURIComponent(call.callId)}` : "";
+    call.rtc.refer(`sip:${user}@${agent.realm}${header}`, {eventHandlers: {
+      requestFailed: () => this.transferFailed("Transfert refusé."),
+      failed: () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
+    }});
+    announce("Transfert en cours");
+    this.draw();
+  }
+
+  transferFailed(message) {
+    if (!this.call) return;
+    this.call.transferring = false;
+    toast(message, "warn");
+    this.draw();
+  }
+
   key(tone) {
     if (this.call?.state === "talking") this.call.rtc.sendDTMF(tone, {transportType: "RFC2833"});
   }
 
   // -- drawing -------------------------------------------------------------------------------
+  transferForm(call) {
+    if (call.transferring) return h("p", {class: "muted", role: "status"}, "Transfert en cours…");
+    if (call.transferForm) return call.transferForm; // kept across redraws: what she typed stays
+    const desk = `desk-${call.practice}`;
+    const who = h("input", {type: "text", list: "transfer-targets", autocomplete: "off",
+                            "aria-label": "Transférer à (identifiant)", placeholder: "secrétariat ou identifiant"});
+    const choices = h("datalist", {id: "transfer-targets"}, h("option", {value: desk}, "Secrétariat : les collègues disponibles"));
+    const form = h("form", {class: "transfer"}, who, choices,
+      h("button", {type: "submit", class: "secondary"}, "Transférer"));
+    form.addEventListener("submit", event => {
+      event.preventDefault();
+      this.transfer(who.value || desk);
+    });
+    call.transferForm = form;
+    return form;
+  }
+
   drawTimer() {
     const timer = this.panel.querySelector(".call-timer");
     if (timer && this.call?.started) {
@@ -379,7 +476,8 @@ export class Softphone {
       KEYS.map(k => h("button", {type: "button", class: "key", onclick: () => this.key(k)}, k)));
     fill(this.panel, head,
       h("p", {class: "in-call"},
-        call.state !== "talking" ? "Connexion de l'appel… "
+        call.state === "dialing" ? "Appel du patient… "
+          : call.state !== "talking" ? "Connexion de l'appel… "
           : call.held ? "En attente (musique pour l'appelant) " : "En communication ",
         h("span", {class: "call-timer"}, "00:00")),
       this.context(),
@@ -390,6 +488,7 @@ export class Softphone {
         h("button", {type: "button", class: "secondary", "aria-pressed": String(Boolean(call.held)),
                      onclick: () => this.toggleHold()}, call.held ? "Reprendre" : "Mettre en attente"),
         h("button", {type: "button", class: "danger", onclick: () => this.hangUp()}, "Raccrocher")),
+      call.outbound ? null : this.transferForm(call),
       pad);
     this.drawTimer();
   }

@@ -105,10 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "believed (a trunk's; repeat)")
     band = parser.add_mutually_exclusive_group()
     band.add_argument("--wideband", action="store_true",
-                      help="also take G.722, the bridge at 16 kHz (default: G.711 only, the "
-                           "bridge at 8 kHz)")
+                      help="the bridge at 16 kHz (default: 8 kHz, the rate of G.711 calls)")
     band.add_argument("--narrowband", action="store_true",
-                      help="G.711 only, the bridge at 8 kHz (the default)")
+                      help="the bridge at 8 kHz (the default)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS,
                         help="DEBUG, INFO, WARNING or ERROR (telesec serve passes log_level)")
     parser.add_argument("--pjsip-log-level", type=int, default=None, choices=range(0, 7),

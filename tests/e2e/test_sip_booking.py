@@ -72,11 +72,11 @@ def vault(engine: Engine) -> Vault:
                  engine.settings.vault_path)
 
 
-def channel_dbfs(stereo: bytes, channel: int, window_s: float = 0.1) -> list[float]:
+def channel_dbfs(stereo: bytes, channel: int, rate: int, window_s: float = 0.1) -> list[float]:
     samples = array.array("h")
     samples.frombytes(stereo[: len(stereo) // 4 * 4])
     side = samples[channel::2]
-    step_n = int(16000 * window_s)
+    step_n = int(rate * window_s)
     levels = []
     for start in range(0, len(side) - step_n + 1, step_n):
         chunk = side[start:start + step_n]
@@ -119,7 +119,8 @@ def test_patient_books_the_first_slot_with_keys(engine: Engine, tmp_path):
     assert row.outcome == "completed" and row.verified and row.patient_id == who
     assert row.intent == "book"
 
-    # the recording: in the vault, decrypts, stereo 16 kHz from the notice to the end
+    # the recording: in the vault, decrypts, stereo at the worker's bridge rate (8 kHz by
+    # default), from the notice to the end
     assert row.recording_object_id
     store = vault(engine)
     deadline = time.monotonic() + 10
@@ -129,11 +130,13 @@ def test_patient_books_the_first_slot_with_keys(engine: Engine, tmp_path):
     meta = store.get(row.recording_object_id)
     assert meta.patient_id == who and meta.call_id == row.id
     audio = store.read(row.recording_object_id)
-    rec_seconds = len(audio) / 64000
+    rate = int((meta.media_type or "").split("rate=")[1].split(";")[0])
+    assert rate in (8000, 16000), meta.media_type
+    rec_seconds = len(audio) / (4 * rate)
     # recorded from the end of the recording notice (about 11 s in) to the hang-up
     assert call_seconds - 18 <= rec_seconds <= call_seconds - 6, (rec_seconds, call_seconds)
-    caller_loud = sum(level > -35 for level in channel_dbfs(audio, 0)) / 10
-    engine_loud = sum(level > -35 for level in channel_dbfs(audio, 1)) / 10
+    caller_loud = sum(level > -35 for level in channel_dbfs(audio, 0, rate)) / 10
+    engine_loud = sum(level > -35 for level in channel_dbfs(audio, 1, rate)) / 10
     assert caller_loud >= 0.8, caller_loud  # the caller's words, on the left
     assert engine_loud >= 5.0, engine_loud  # Telesec's prompts, on the right
 

@@ -168,7 +168,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
         hello = spoken_alaw("Bonjour, je voudrais un rendez-vous demain matin.", tmp_path)
         with phone_call(tmp_path, served.sip_port, caller=PHONE, dialled=DEMO_NUMBER,
                         tag="softphone", timeout=120) as peer:
-            start_to_menu(peer, BIRTH_KEYS)
+            start_to_menu(peer, BIRTH_KEYS, "1")  # to book: verified by caller ID + birth date
             step(peer, "0")  # le secrétariat: the page rings
             answer = phone.get_by_role("button", name="Décrocher")
             expect(answer).to_be_visible(timeout=40_000)

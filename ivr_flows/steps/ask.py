@@ -12,6 +12,7 @@ language ``fr`` / ``en``), the outcomes that ``keys`` lead to, and ``no_input`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ivr_flows import meaning
@@ -32,6 +33,34 @@ def outcomes(options: dict[str, Any]) -> set[str]:
     return found
 
 
+def expected_word(call: Call, text: str, expect: tuple[str, ...]) -> str | None:
+    """The expected word ``text`` says; a sentence clearly in the other language first
+    switches the call to it, and an ``information`` request keeps its topics."""
+    switched = meaning.language_switch(text, call.language)
+    if switched:  # an English sentence in a French call: the call goes on in English
+        call.language = switched
+        call.context["language_switched"] = switched
+    word = meaning.expected_word(text, call.language, expect)
+    if word == "information":  # what was asked, for the information step
+        call.context["information"] = meaning.information_request(text, call.language)
+    return word
+
+
+def ask_with_settings(call: Call, opts: dict[str, Any], understand: Callable[[Utterance], Any],
+                      expect: tuple[str, ...]) -> tuple[str, Any]:
+    """``call.ask`` with an ask-like step's options: prompt, retries, timeout, re-prompts
+    and its end-of-turn settings."""
+    def answered(partial: str) -> bool:  # on partial words: reads only, changes nothing
+        return meaning.expected_word(partial, call.language, expect) is not None
+
+    turn = TurnSettings(end_ms=opts["end_silence_ms"], closed_end_ms=opts["answered_silence_ms"])
+    return call.ask(
+        call.question(opts["prompt"]), understand, retries=opts["retries"],
+        timeout=opts["timeout"], reprompt=opts["reprompt"], no_input=opts["no_input_prompt"],
+        turn=turn, answered=answered,
+    )
+
+
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
     expect = opts["expect"] or []
@@ -41,25 +70,9 @@ def run(call: Call, step: Step) -> str:
     def understand(heard: Utterance) -> str | None:
         if heard.keys:
             return keys.get(heard.keys[0])
-        switched = meaning.language_switch(heard.text, call.language)
-        if switched:  # an English sentence in a French call: the call goes on in English
-            call.language = switched
-            call.context["language_switched"] = switched
-        word = meaning.expected_word(heard.text, call.language, expect)
-        if word == "information":  # what was asked, for the information step
-            call.context["information"] = meaning.information_request(heard.text,
-                                                                      call.language)
-        return word
+        return expected_word(call, heard.text, expect)
 
-    def answered(partial: str) -> bool:  # on partial words: reads only, changes nothing
-        return meaning.expected_word(partial, call.language, expect) is not None
-
-    turn = TurnSettings(end_ms=opts["end_silence_ms"], closed_end_ms=opts["answered_silence_ms"])
-    result, value = call.ask(
-        call.question(opts["prompt"]), understand, retries=opts["retries"],
-        timeout=opts["timeout"], reprompt=opts["reprompt"], no_input=opts["no_input_prompt"],
-        turn=turn, answered=answered,
-    )
+    result, value = ask_with_settings(call, opts, understand, expect)
     outcome = value if result == "ok" else result
     if outcome in meaning.INTENT_WORDS:
         call.context["intent"] = outcome

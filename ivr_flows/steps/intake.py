@@ -51,7 +51,7 @@ def run(call: Call, step: Step) -> str:
     def understand(heard: Utterance) -> str | None:
         if heard.keys:
             return keys.get(heard.keys[0])
-        word = meaning.expected_word(heard.text, call.language, expect)
+        word = ask.expected_word(call, heard.text, expect)
         if word is None and "book" in expect:
             # "je suis un nouveau patient", "une vaccination avec le docteur Moreau"
             keep_details(call, heard.text)
@@ -69,10 +69,7 @@ def run(call: Call, step: Step) -> str:
     if call.pending.text:  # the caller already said what they want
         outcome = understand(call.listen())
     if outcome is None:
-        result, value = call.ask(
-            call.question(opts["prompt"]), understand, retries=opts["retries"],
-            timeout=opts["timeout"], reprompt=opts["reprompt"],
-            no_input=opts["no_input_prompt"])
+        result, value = ask.ask_with_settings(call, opts, understand, expect)
         outcome = value if result == "ok" else result
     if outcome in meaning.INTENT_WORDS:
         call.context["intent"] = outcome

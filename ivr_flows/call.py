@@ -144,17 +144,25 @@ class Call:
             ) -> None:
         """Say prompts (in ``language``'s voice, else the call's); what the caller does
         over them is kept for the next listen."""
-        name = str(self.setting("name", spoken_name(self.practice, language or self.language)))
-        # the practice's name is public, not personal: its audio may be cached
-        common = {"practice": Words((Fragment(name),))}
-        prompts = [
-            Prompt(p.id, {**common, **p.values}) if isinstance(p, Prompt) else Prompt(p, common)
-            for p in parts
-        ]
+        prompts = self._prompts(parts, language or self.language)
         heard = self.channel.say(prompts, language or self.language, barge_in=barge_in)
         if not heard.silent:
             self._watch(heard)
             self.pending = heard
+
+    def prepare(self, *parts: str | Prompt) -> None:
+        """Compose prompts that may follow the caller's answer ahead, while he speaks."""
+        if parts:
+            self.channel.prepare(self._prompts(parts, self.language), self.language)
+
+    def _prompts(self, parts: Sequence[str | Prompt], language: str) -> list[Prompt]:
+        name = str(self.setting("name", spoken_name(self.practice, language)))
+        # the practice's name is public, not personal: its audio may be cached
+        common = {"practice": Words((Fragment(name),))}
+        return [
+            Prompt(p.id, {**common, **p.values}) if isinstance(p, Prompt) else Prompt(p, common)
+            for p in parts
+        ]
 
     def drop_pending(self) -> None:
         self.pending = SILENCE
@@ -200,6 +208,7 @@ class Call:
         turn: TurnSettings | None = None,
         answered: Satisfied | None = None,
         way_out: bool = True,
+        ahead: Sequence[str | Prompt] = (),
     ) -> tuple[str, Any]:
         """Say ``prompt`` and listen until ``understand`` returns a value.
 
@@ -211,7 +220,8 @@ class Call:
         ``CLOSED_TURN`` / ``OPEN_TURN``).
         With ``way_out`` (and a ``human`` step in the flow), key 0 or asking for the
         secretary, when ``understand`` does not take it as an answer, raises
-        :class:`WantsHuman`.
+        :class:`WantsHuman`. ``ahead``: prompts the likely answers lead to, composed while
+        the question plays and the caller speaks (the reply then starts at once).
         """
         turn = turn or (CLOSED_TURN if closed else OPEN_TURN)
         satisfied = (answered or _answers(understand)) if closed else None
@@ -222,6 +232,8 @@ class Call:
                 self.say(no_input if last == "no_input" else reprompt)
                 if last == "no_match" and not self.channel.hears_speech:
                     self.say("keys_only")
+            if not attempt:
+                self.prepare(*ahead)  # composed while the question plays
             self.say(*prompts)
             heard = self.listen(timeout=timeout, max_keys=max_keys, terminator=terminator,
                                 turn=turn, satisfied=satisfied)

@@ -75,6 +75,11 @@ class CallerChannel(ABC):
     def say(self, parts: Sequence[Prompt], language: str, *, barge_in: bool = True) -> Utterance:
         """Say ``parts`` in order. Returns what the caller said or keyed over it (barge-in)."""
 
+    def prepare(self, parts: Sequence[Prompt], language: str) -> None:
+        """Compose ``parts`` ahead (while the caller is still speaking), so that saying
+        one of them right after the answer starts at once. Nothing by default."""
+        return None
+
     @abstractmethod
     def listen(
         self,

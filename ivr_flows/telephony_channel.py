@@ -12,7 +12,9 @@ import dataclasses
 import logging
 import threading
 import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -25,10 +27,11 @@ from ivr_flows.channel import (
     RecordedMessage,
     Utterance,
 )
+from ivr_flows.prompts.wording import as_text, say_value
 from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
-from speech.vad import load_silero
-from telephony.audio import BYTES_PER_SECOND, load_prompt
+from speech.vad import VadSettings, VoiceDetector, load_silero, voice_detector
+from telephony.audio import BYTES_PER_SECOND, FRAME_MS, load_prompt
 from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
 from telephony.session import CallEnded, CallSession
@@ -38,13 +41,21 @@ log = logging.getLogger(__name__)
 DIALLABLE = ("sip:", "sips:", "tel:")  # what a transfer target must look like to be rung
 END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
 NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
+PREROLL_MS = 400  # audio before the detector's start of speech given to the recognizer
+READY_PROMPTS = 8  # prompts composed ahead kept per call (memory only)
+READY_WAIT = 5.0  # seconds say() waits for a prompt still being composed ahead
+
+# Composes prompts ahead for every call of the process: two threads, so a slow synthesis
+# (a name) never holds the others for long; the work is small next to decoding.
+_ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prompt-ahead")
 
 
 class SpeechListener(Protocol):
     """Turns what the caller says next into text (the empty string when nothing was said)."""
 
     def listen(self, session: CallSession, language: str, timeout: float, *,
-               turn: TurnSettings | None = None, satisfied: Satisfied | None = None) -> str: ...
+               turn: TurnSettings | None = None, satisfied: Satisfied | None = None,
+               phrases: Sequence[str] | None = None) -> str: ...
 
 
 class StreamingSpeech:
@@ -62,17 +73,35 @@ class StreamingSpeech:
         load_silero()  # at start: says in one line if the detector falls back to energy
 
     def listen(self, session: CallSession, language: str, timeout: float, *,
-               turn: TurnSettings | None = None, satisfied: Satisfied | None = None) -> str:
+               turn: TurnSettings | None = None, satisfied: Satisfied | None = None,
+               phrases: Sequence[str] | None = None) -> str:
         """What the caller says next; the turn ends when the voice detector hears its end
-        (``turn``: how long a silence; ``satisfied``: a closed question already answered)."""
-        limits = dataclasses.replace(self.engine.limits, silence_timeout=timeout,
-                                     vosk_endpoint=False)
-        stream = self.engine.start_utterance(language, limits=limits)
-        if not hasattr(stream, "feed"):
-            return ""  # StreamRefused: keys only for this question
+        (``turn``: how long a silence; ``satisfied``: a closed question already answered;
+        ``phrases``: a grammar for a closed question, see docs/speech.md).
+
+        The recognizer starts only when the detector hears speech, with the last
+        ``PREROLL_MS`` of audio before it: the decoder never spends time on the silence
+        before an answer, so it is not behind when the answer ends.
+        """
+        settings = turn or TurnSettings()
+        detector = voice_detector(VadSettings(end_ms=settings.end_ms))
+        stream: Any = None
         try:
-            taker = TurnTaker(stream, settings=turn, satisfied=satisfied)
             with session.audio_frames(max_frames=250) as frames:
+                preroll = self._speech_start(session, frames, detector, timeout)
+                if preroll is None:
+                    return ""
+                limits = dataclasses.replace(self.engine.limits, vosk_endpoint=False,
+                                             silence_timeout=max(timeout, 1.0))
+                stream = self.engine.start_utterance(
+                    language, phrases=list(phrases) if phrases else None, limits=limits)
+                if not hasattr(stream, "feed"):
+                    return ""  # StreamRefused: keys only for this question
+                taker = TurnTaker(stream, settings=settings, satisfied=satisfied,
+                                  detector=detector)
+                taker.heard = True
+                for frame in preroll:  # the detector has heard these already
+                    stream.feed(frame)
                 while not stream.done:
                     if session.digits.pending():
                         stream.cancel()
@@ -86,13 +115,37 @@ class StreamingSpeech:
                 stream.end_input()
             return stream.result(self.result_timeout).text
         except CallEnded:
-            stream.cancel()
+            if stream is not None and hasattr(stream, "cancel"):
+                stream.cancel()
             return ""
         except Exception as exc:  # broken recognizer: this question falls back to keys
-            stream.cancel()
+            if stream is not None and hasattr(stream, "cancel"):
+                stream.cancel()
             log.warning("call %s: speech recognition failed (%s); keys only for this question",
                         session.call_id, exc.__class__.__name__)
             return ""
+
+    @staticmethod
+    def _speech_start(session: CallSession, frames: FrameQueue, detector: VoiceDetector,
+                      timeout: float) -> list[bytes] | None:
+        """Frames up to the detector's start of speech (the last ``PREROLL_MS`` of them),
+        or None: a key, the call's end, or ``timeout`` seconds of audio without speech."""
+        preroll: deque[bytes] = deque(maxlen=PREROLL_MS // FRAME_MS)
+        heard_ms = 0.0
+        waited = time.monotonic() + timeout + 5.0  # wall limit, if frames stop coming
+        while heard_ms < timeout * 1000 and time.monotonic() < waited:
+            if session.digits.pending() or session.ended:
+                return None
+            item = frames.get(0.1)
+            if item is None:
+                continue
+            frame = item[0]
+            preroll.append(frame)
+            heard_ms += len(frame) * 1000 / BYTES_PER_SECOND
+            detector.feed(frame)
+            if detector.speaking:
+                return list(preroll)
+        return None
 
 
 class PromptAudio(Protocol):
@@ -100,6 +153,13 @@ class PromptAudio(Protocol):
 
     def prompt(self, prompt_id: str, language: str, values: Mapping[str, Any] | None = None,
                *, practice: str | None = None) -> bytes: ...
+
+
+def _prompt_key(part: Prompt, language: str) -> tuple:
+    """What makes two prompts sound the same: id, language and each value as said."""
+    values = tuple(sorted((name, as_text(say_value(value, language)))
+                          for name, value in (part.values or {}).items()))
+    return part.id, language, values
 
 
 @contextmanager
@@ -135,6 +195,8 @@ class TelephonyChannel(CallerChannel):
         self.publish_context = publish_context
         self.ring_seconds = ring_seconds
         self.on_answered = on_answered
+        self._ready: OrderedDict[tuple, Future[bytes]] = OrderedDict()
+        self._ready_lock = threading.Lock()
         self.call_id = session.call_id
         self.caller_number = session.caller or None
         self.dialled_number = session.dialled or None
@@ -146,12 +208,43 @@ class TelephonyChannel(CallerChannel):
     def hears_speech(self) -> bool:
         return self.speech is not None
 
+    def prepare(self, parts: Sequence[Prompt], language: str) -> None:
+        """Compose ``parts`` in the background now, so that saying one of them later starts
+        at once (names are synthesised, dates assembled from cached words, ahead of time)."""
+        for part in parts:
+            key = _prompt_key(part, language)
+            with self._ready_lock:
+                if key in self._ready:
+                    continue
+                self._ready[key] = _ahead.submit(self.prompts.prompt, part.id, language,
+                                                 part.values, practice=self.practice_slug)
+                while len(self._ready) > READY_PROMPTS:
+                    self._ready.popitem(last=False)[1].cancel()
+
+    def forget_prepared(self) -> None:
+        """Drop the prompts composed ahead (they are only ever kept in memory)."""
+        with self._ready_lock:
+            for future in self._ready.values():
+                future.cancel()
+            self._ready.clear()
+
+    def _audio(self, part: Prompt, language: str) -> bytes:
+        """The prompt's audio: composed ahead if :meth:`prepare` was asked for it, else now."""
+        with self._ready_lock:
+            ready = self._ready.get(_prompt_key(part, language))
+        if ready is not None and not ready.cancelled():
+            try:
+                return ready.result(READY_WAIT)
+            except Exception as exc:  # composed again below, where the error is raised
+                log.debug("call %s: prompt composed ahead failed (%s)", self.call_id,
+                          exc.__class__.__name__)
+        return self.prompts.prompt(part.id, language, part.values, practice=self.practice_slug)
+
     def say(self, parts: Sequence[Prompt], language: str, *, barge_in: bool = True) -> Utterance:
         self._language = language
         with _call_alive():
             for part in parts:
-                audio = self.prompts.prompt(part.id, language, part.values,
-                                            practice=self.practice_slug)
+                audio = self._audio(part, language)
                 stopped = self._play(load_prompt(audio), barge_in)
                 if barge_in and (self.session.digits.pending() or stopped):
                     break  # the keys stay buffered for the next listen
@@ -195,11 +288,13 @@ class TelephonyChannel(CallerChannel):
 
     def listen(self, *, timeout: float, max_keys: int = 1, terminator: str | None = None,
                speech: bool = True, turn: TurnSettings | None = None,
-               satisfied: Satisfied | None = None) -> Utterance:
+               satisfied: Satisfied | None = None,
+               phrases: Sequence[str] | None = None) -> Utterance:
         with _call_alive():
             if self.speech is None or not speech or self.session.digits.pending():
                 return self._keys(timeout, max_keys, terminator)
-            return self._keys_or_speech(timeout, max_keys, terminator, turn, satisfied)
+            return self._keys_or_speech(timeout, max_keys, terminator, turn, satisfied,
+                                        phrases)
 
     def _keys(self, timeout: float, max_keys: int, terminator: str | None) -> Utterance:
         got = self.session.collect_digits(max_keys, timeout, terminator,
@@ -208,12 +303,17 @@ class TelephonyChannel(CallerChannel):
         return Utterance(keys=got.digits + end)
 
     def _keys_or_speech(self, timeout: float, max_keys: int, terminator: str | None,
-                        turn: TurnSettings | None, satisfied: Satisfied | None) -> Utterance:
+                        turn: TurnSettings | None, satisfied: Satisfied | None,
+                        phrases: Sequence[str] | None) -> Utterance:
         heard: list[str] = []
         assert self.speech is not None
+        speech = self.speech
+        options: dict[str, Any] = {"turn": turn, "satisfied": satisfied}
+        if phrases:
+            options["phrases"] = phrases
         worker = threading.Thread(
-            target=lambda: heard.append(self.speech.listen(
-                self.session, self._language, timeout, turn=turn, satisfied=satisfied)),
+            target=lambda: heard.append(speech.listen(
+                self.session, self._language, timeout, **options)),
             name=f"listen-{self.call_id[:8]}", daemon=True)
         worker.start()
         deadline = time.monotonic() + timeout + 25.0  # decoding may lag behind a busy machine

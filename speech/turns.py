@@ -45,8 +45,10 @@ class TurnSettings:
         return problems
 
 
-CLOSED_TURN = TurnSettings(end_ms=700, closed_end_ms=250)  # yes/no, menu, digits, a date
-OPEN_TURN = TurnSettings(end_ms=1000, closed_end_ms=1000)  # a name, a day in free words
+# A reply within ~400 ms (closed) / ~700 ms (open) of the caller's last word leaves room for
+# little more than these silences (bench/turns.py); a 300 ms pause inside an answer is kept.
+CLOSED_TURN = TurnSettings(end_ms=500, closed_end_ms=200)  # yes/no, menu, digits, a date
+OPEN_TURN = TurnSettings(end_ms=550, closed_end_ms=550)  # a name, a day in free words
 
 
 class TurnTaker:

@@ -178,6 +178,12 @@ def start_pool(workdir: Path, base: int, workers: int, report: Path):
     return pool, server
 
 
+def worker_pss(pool) -> dict[int, int]:
+    """PSS (kB) of each worker process."""
+    workers = {s.process.pid for s in pool._slots if s.process and s.process.poll() is None}
+    return {pid: kb for pid, kb in pool.memory_pss_kb().items() if pid in workers}
+
+
 # ---------------------------------------------------------------------------- one level
 
 
@@ -250,7 +256,7 @@ def breakdown(answers: list, records: list[dict], mode: str, kinds: tuple[str, .
     """Median of each step, answers matched to the engine's record by their reply time."""
     spans: dict[str, list[float]] = {name: [] for name, _, _ in STEPS}
     usable = [r for r in records if r.get("mode") == mode and r.get("kind") in kinds
-              and "first_frame" in r and "turn_end" in r]
+              and all(key in r for key in ("turn_end", "result", "play_called", "first_frame"))]
     for answer in answers:
         if answer.mode != mode or answer.kind not in kinds or answer.delay is None:
             continue
@@ -346,6 +352,8 @@ def run(args: argparse.Namespace) -> int:
                 report_level(variant, calls, args.mode_list, answers, records, rows)
         if hasattr(server, "pid"):
             print(f"speech server CPU: {cpu_seconds([server.pid]) - cpu0:.0f} s")
+        print("worker memory (PSS, Silero VAD loaded in each): " + ", ".join(
+            f"{kb / 1024:.0f} MB" for pid, kb in worker_pss(pool).items()))
         print("steps (engine timings, median ms): hear = last voiced sample -> turn ended "
               "(jitter buffer, trailing silence); final = -> result; flow = -> reply asked "
               "(understanding, composing); start = -> first frame out of the player; "

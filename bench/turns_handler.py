@@ -105,7 +105,7 @@ class TimedStream:
         return getattr(self._stream, name)
 
     def end_input(self) -> None:
-        self._marks.setdefault("turn_end", time.time())
+        self._marks["turn_end"] = time.time()  # the last segment's end counts
         self._stream.end_input()
 
     def result(self, timeout: float | None = None) -> Any:
@@ -248,6 +248,7 @@ def answer_questions(session: CallSession) -> None:
                 if closed else None,
                 phrases=(YES_NO if kind == "yesno" else DIGITS) if closed else None)
             marks["heard"] = time.time()
+            marks.setdefault("turn_end", marks.get("result", 0.0))  # vosk: its own endpoint
             words = len(heard.text.split())
             channel.say([REPLIES[kind]], LANGUAGE, barge_in=False)
             _report({"call_id": session.call_id, "index": index, "kind": kind, "mode": mode,

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 DIALLABLE = ("sip:", "sips:", "tel:")  # what a transfer target must look like to be rung
 END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
 NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
-PREROLL_MS = 400  # audio before the detector's start of speech given to the recognizer
+PREROLL_MS = 600  # audio before the detector's start of speech given to the recognizer
 READY_PROMPTS = 8  # prompts composed ahead kept per call (memory only)
 READY_WAIT = 5.0  # seconds say() waits for a prompt still being composed ahead
 
@@ -132,7 +132,7 @@ class StreamingSpeech:
         or None: a key, the call's end, or ``timeout`` seconds of audio without speech."""
         preroll: deque[bytes] = deque(maxlen=PREROLL_MS // FRAME_MS)
         heard_ms = 0.0
-        waited = time.monotonic() + timeout + 5.0  # wall limit, if frames stop coming
+        waited = time.monotonic() + timeout + 20.0  # wall limit, if frames stop coming
         while heard_ms < timeout * 1000 and time.monotonic() < waited:
             if session.digits.pending() or session.ended:
                 return None

@@ -131,3 +131,29 @@ def test_an_ask_step_passes_its_own_settings() -> None:
     assert asked["turn"] == TurnSettings(end_ms=800, closed_end_ms=300)
     assert asked["satisfied"]("je voudrais un rendez-vous")
     assert not asked["satisfied"]("je voudrais")
+
+
+class Preparing(Listening):
+    """Also keeps the order of what was prepared and said."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__(answer)
+        self.events: list[tuple[str, list[str]]] = []
+
+    def prepare(self, parts: Sequence[Prompt], language: str) -> None:
+        self.events.append(("prepare", [p.id for p in parts]))
+
+    def say(self, parts: Sequence[Prompt], language: str, *, barge_in: bool = True) -> Utterance:
+        self.events.append(("say", [p.id for p in parts]))
+        return SILENCE
+
+
+def test_the_replies_an_answer_leads_to_are_composed_before_the_question_is_said() -> None:
+    channel = Preparing("oui")
+    call = a_call(channel)
+    assert call.ask("confirm_cancel", yes_no, ahead=["cancel_done"]) == ("ok", True)
+    assert channel.events == [("prepare", ["cancel_done"]), ("say", ["confirm_cancel"])]
+    channel = Preparing("euh")  # not understood: asked again, prepared only once
+    call = a_call(channel)
+    call.ask("confirm_cancel", yes_no, ahead=["cancel_done"], retries=1, way_out=False)
+    assert [e for e in channel.events if e[0] == "prepare"] == [("prepare", ["cancel_done"])]

@@ -52,6 +52,7 @@ from turns_handler import (
     LANGUAGE,
     QUESTIONS,
     REPLIES,
+    REPLY_SECONDS,
     plan,
     service_name,
 )
@@ -109,6 +110,22 @@ def make_answers(noise_db: float | None) -> tuple[dict[str, bytes], dict[str, in
         pcm = {kind: noisy(clip) for kind, clip in pcm.items()}
         line = noisy(line)
     return {k: to_alaw(v) for k, v in pcm.items()}, last, to_alaw(line)
+
+
+def vad_cpu() -> tuple[float, float]:
+    """CPU ms of the VAD per second of speech and per second of a silent line (16 kHz)."""
+    from speech.vad import voice_detector
+
+    detector = voice_detector()
+    speech = b"".join(words_only(" ".join(parts)) for parts in ANSWERS.values())
+    silent = line_hiss(10.0, seed=12)
+    costs = []
+    for pcm in (speech, silent):
+        started = time.process_time()
+        for frame in frames(pcm):
+            detector.feed(frame)
+        costs.append((time.process_time() - started) * 1000 / (len(pcm) / 32000))
+    return costs[0], costs[1]
 
 
 # ---------------------------------------------------------------------------- pool
@@ -190,7 +207,7 @@ def worker_pss(pool) -> dict[int, int]:
 def run_level(args, base: int, workdir: Path, report: Path, calls: int, variant: str,
               audio) -> tuple[list, list]:
     clips, last, line = audio
-    service = service_name(args.mode_list, args.rounds)
+    service = service_name(args.mode_list, args.rounds, args.kinds)
     questions = plan(service)
     callers = Callers(calls, questions, clips, last, line)
     level_dir = workdir / f"{variant}-{calls}"
@@ -300,7 +317,8 @@ def report_level(variant: str, calls: int, modes: list[str], answers: list,
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="CI smoke: 1 caller, 1 round")
+    parser.add_argument("--quick", action="store_true",
+                        help="CI smoke: 1 caller, a yes/no and an open question, after only")
     parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
     parser.add_argument("--modes", default="vosk,main,after", help="vosk, main, after")
@@ -308,8 +326,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    if args.quick:
-        args.levels, args.rounds, args.modes, args.no_noise = "1", 1, "main,after", True
+    args.kinds = KINDS
+    if args.quick:  # the path end to end, not the baseline: two questions
+        args.levels, args.rounds, args.modes, args.no_noise = "1", 1, "after", True
+        args.kinds = ("yesno", "open")
     args.level_list = [int(x) for x in args.levels.split(",")]
     args.mode_list = args.modes.split(",")
     if not set(args.mode_list) <= {"vosk", "main", "after"}:
@@ -334,8 +354,10 @@ def run(args: argparse.Namespace) -> int:
               f"up after {time.monotonic() - began:.0f} s; {os.cpu_count()} cores, load "
               f"average {load_start[0]:.1f} {load_start[1]:.1f} {load_start[2]:.1f}",
               flush=True)
-        print(f"questions per call: {len(plan(service_name(args.mode_list, args.rounds)))} "
-              f"({', '.join(KINDS)} x {', '.join(args.mode_list)} x {args.rounds} rounds)")
+        questions = plan(service_name(args.mode_list, args.rounds, args.kinds))
+        print(f"questions per call: {len(questions)} ({', '.join(args.kinds)} x "
+              f"{', '.join(args.mode_list)} x {args.rounds} rounds); replies cut after "
+              f"{REPLY_SECONDS:.0f} s")
         print("\nlast voiced sample sent -> first reply packet at the caller, ms (p50 p95); "
               "cut = replies before the answer ended, dates with < 8 digits (+ no reply?)")
         print(f"{'line':<10} {'calls':>5} {'kind':<6} "
@@ -358,6 +380,9 @@ def run(args: argparse.Namespace) -> int:
               "(jitter buffer, trailing silence); final = -> result; flow = -> reply asked "
               "(understanding, composing); start = -> first frame out of the player; "
               "back = -> reply packet at the caller")
+        speaking, silent = vad_cpu()
+        print(f"VAD CPU per listening call: {speaking:.1f} ms per s of speech, "
+              f"{silent:.2f} ms per s of silent line")
         print(f"load average during the run: {min(loads):.1f}..{max(loads):.1f}  "
               f"(1 min, {os.cpu_count()} cores)   total {time.monotonic() - began:.0f} s")
         return 0 if rows else 1

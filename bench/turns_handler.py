@@ -65,11 +65,12 @@ REPLIES = {
     "digits": Prompt("existing_appointments", {"count": 2, "appointment": SLOT}),
     "open": Prompt("booking_readback", {"slot": SLOT}),
 }
-_SERVICE = re.compile(r"^turns-(?P<modes>[a-z.]+)-r(?P<rounds>\d+)$")
+REPLY_SECONDS = 1.0  # a reply is cut after this (its start is what the benchmark times)
+_SERVICE = re.compile(r"^turns-(?P<modes>[a-z.]+)-(?P<kinds>[a-z.]+)-r(?P<rounds>\d+)$")
 
 
-def service_name(modes: list[str], rounds: int) -> str:
-    return f"turns-{'.'.join(modes)}-r{rounds}"
+def service_name(modes: list[str], rounds: int, kinds: tuple[str, ...] = KINDS) -> str:
+    return f"turns-{'.'.join(modes)}-{'.'.join(kinds)}-r{rounds}"
 
 
 def plan(service: str) -> list[tuple[str, str]]:
@@ -79,11 +80,11 @@ def plan(service: str) -> list[tuple[str, str]]:
     match = _SERVICE.match(service)
     if match is None:
         return []
-    modes = match["modes"].split(".")
+    modes, kinds = match["modes"].split("."), match["kinds"].split(".")
     out = []
     for round_ in range(int(match["rounds"])):
         turned = modes[round_ % len(modes):] + modes[: round_ % len(modes)]
-        out += [(kind, mode) for kind in KINDS for mode in turned]
+        out += [(kind, mode) for kind in kinds for mode in turned]
     return out
 
 
@@ -250,7 +251,10 @@ def answer_questions(session: CallSession) -> None:
             marks["heard"] = time.time()
             marks.setdefault("turn_end", marks.get("result", 0.0))  # vosk: its own endpoint
             words = len(heard.text.split())
+            cut = threading.Timer(REPLY_SECONDS, session.stop_playing)
+            cut.start()
             channel.say([REPLIES[kind]], LANGUAGE, barge_in=False)
+            cut.cancel()
             _report({"call_id": session.call_id, "index": index, "kind": kind, "mode": mode,
                      "words": words, "digits": sum(w in DIGITS for w in heard.text.split()),
                      **marks})

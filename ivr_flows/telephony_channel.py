@@ -31,7 +31,7 @@ from ivr_flows.prompts.wording import as_text, say_value
 from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
 from speech.vad import VadSettings, VoiceDetector, load_silero, voice_detector
-from telephony.audio import BYTES_PER_SECOND, FRAME_MS, load_prompt
+from telephony.audio import BYTES_PER_SECOND, load_prompt
 from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
 from telephony.session import CallEnded, CallSession
@@ -130,7 +130,9 @@ class StreamingSpeech:
                       timeout: float) -> list[bytes] | None:
         """Frames up to the detector's start of speech (the last ``PREROLL_MS`` of them),
         or None: a key, the call's end, or ``timeout`` seconds of audio without speech."""
-        preroll: deque[bytes] = deque(maxlen=PREROLL_MS // FRAME_MS)
+        preroll: deque[bytes] = deque()
+        kept = 0  # bytes in preroll
+        keep = PREROLL_MS * BYTES_PER_SECOND // 1000
         heard_ms = 0.0
         waited = time.monotonic() + timeout + 20.0  # wall limit, if frames stop coming
         while heard_ms < timeout * 1000 and time.monotonic() < waited:
@@ -141,6 +143,9 @@ class StreamingSpeech:
                 continue
             frame = item[0]
             preroll.append(frame)
+            kept += len(frame)
+            while kept - len(preroll[0]) >= keep:
+                kept -= len(preroll.popleft())
             heard_ms += len(frame) * 1000 / BYTES_PER_SECOND
             detector.feed(frame)
             if detector.speaking:

@@ -248,12 +248,16 @@ class UtteranceStream:
                     return self._result(parsed, EndReason.ENDPOINT, audio)
                 if parsed.get("text"):
                     segments.append(parsed)
+                    heard_something = True
+                    # the words so far at once, not at the next partial (end of turn)
+                    self._publish_partial(_clean(_said(segments)))
             elif since_partial >= PARTIAL_EVERY_SECONDS:
                 since_partial = 0.0
                 raw = json.loads(recognizer.PartialResult()).get("partial", "")
                 if raw:
                     heard_something = True
-                    self._publish_partial(_clean(raw))
+                    # the closed segments' words too: a partial answers for the whole turn
+                    self._publish_partial(_clean(f"{_said(segments)} {raw}".strip()))
             if heard_something and quiet_run >= limits.end_silence:
                 return self._result(final(), EndReason.QUIET_AFTER_SPEECH, audio)
             if not heard_something and audio >= limits.silence_timeout:
@@ -296,6 +300,11 @@ def _parse(raw: str) -> dict:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _said(segments: list[dict]) -> str:
+    """The words of the segments Vosk's endpoint closed so far."""
+    return " ".join(text for segment in segments if (text := segment.get("text")))
 
 
 def _join(parts: list[dict]) -> dict:

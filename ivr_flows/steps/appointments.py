@@ -81,7 +81,7 @@ def run_reschedule(call: Call, step: Step) -> str:
         result = propose_and_take(
             call, chosen.visit_type_code, doctor, propose=opts["propose"],
             hold_minutes=opts["hold_minutes"], readback="reschedule_readback",
-            take=partial(_move, call, chosen),
+            take=partial(_move, call, chosen), done="reschedule_done",
         )
     except GaveUp:
         return "gave_up"

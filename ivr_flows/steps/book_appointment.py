@@ -72,6 +72,7 @@ def run(call: Call, step: Step) -> str:
         result = dialogs.propose_and_take(
             call, kind.code, doctor, propose=opts["propose"], hold_minutes=opts["hold_minutes"],
             readback="booking_readback", take=partial(_book, call), new_patient=new,
+            done="booking_confirmed",
         )
     except dialogs.GaveUp:
         return "gave_up"

@@ -90,9 +90,9 @@ def best_label(text: str, labels: Sequence[str]) -> int | None:
     return None
 
 
-def yes_or_no(call: Call, prompt: Prompt) -> bool:
+def yes_or_no(call: Call, prompt: Prompt, *, ahead: Sequence[str | Prompt] = ()) -> bool:
     """Ask a yes/no question, its keys said after it (1 = yes, 2 = no). Raises
-    :class:`GaveUp`."""
+    :class:`GaveUp`. ``ahead``: what a yes leads to, composed while the caller answers."""
 
     def understand(heard: Utterance) -> bool | None:
         if heard.keys:
@@ -100,7 +100,7 @@ def yes_or_no(call: Call, prompt: Prompt) -> bool:
         return meaning.yes_no(heard.text, call.language)
 
     hint = "yes_no_keys" if call.keys_mode else "yes_no_hint"
-    result, value = call.ask([prompt, hint], understand, retries=2)
+    result, value = call.ask([prompt, hint], understand, retries=2, ahead=ahead)
     if result != "ok":
         raise GaveUp
     return bool(value)
@@ -190,9 +190,11 @@ def _local_midnight(call: Call, day: date) -> datetime:
 def propose_and_take(
     call: Call, visit_code: str, doctor: Doctor | None, *, propose: int, hold_minutes: int,
     readback: str, take: Callable[[HoldView], R | Refused], new_patient: bool = False,
+    done: str | None = None,
 ) -> R | Refused | None:
     """Propose up to ``propose`` slots; hold the chosen one, read it back and, once the
-    caller says yes, ``take`` it (book it, or move an appointment onto it).
+    caller says yes, ``take`` it (book it, or move an appointment onto it). ``done``: the
+    prompt said after a yes, with the slot as its ``appointment``: composed ahead.
 
     Returns what ``take`` returned, a refusal to explain (the visit cannot be booked by
     phone, or ``take`` was refused), or None when nothing is free. A hold not taken is
@@ -225,7 +227,8 @@ def propose_and_take(
             if isinstance(held, Refused):
                 call.say(refusal_prompt(held))
                 continue
-            if yes_or_no(call, Prompt(readback, {"slot": chosen})):
+            ahead = [Prompt(done, {"appointment": chosen})] if done else []
+            if yes_or_no(call, Prompt(readback, {"slot": chosen}), ahead=ahead):
                 return held.take(take(held.hold))
         after, day = None, None
     return None

@@ -7,11 +7,16 @@ the last test, which decodes with the Korean Vosk model.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from speech.recognizer import EndReason, SpeechEngine, UtteranceLimits
+from speech.grammar import FREE
+from speech.models import LoadedModel
+from speech.recognizer import EndReason, SpeechEngine, UtteranceLimits, UtteranceStream
 from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, words_only
 from speech.turns import TurnSettings, TurnTaker
 
@@ -125,3 +130,45 @@ def test_vosk_segments_are_joined_and_finalized_at_the_end_of_speech(
     assert result.end_reason is EndReason.INPUT_ENDED and result.audio_seconds > seconds(answer)
     ends = [word.end for word in result.words]
     assert min(ends) < second_starts < max(ends), (ends, second_starts)  # both halves heard
+
+
+class ScriptedVosk:
+    """Stands in for the ``vosk`` module: Vosk's endpoint closes a segment ("일 구 팔 사")
+    at the 5th frame, then the partial of the next segment grows."""
+
+    class KaldiRecognizer:
+        def __init__(self, *args: object) -> None:
+            self.frames = 0
+
+        def SetWords(self, on: bool) -> None:
+            pass
+
+        def AcceptWaveform(self, frame: bytes) -> bool:
+            self.frames += 1
+            return self.frames == 5
+
+        def Result(self) -> str:
+            return json.dumps({"text": "일 구 팔 사"})
+
+        def PartialResult(self) -> str:
+            return json.dumps({"partial": "공 삼" if self.frames > 5 else "일 구"})
+
+        def FinalResult(self) -> str:
+            return json.dumps({"text": "공 삼 일 이"})
+
+
+def test_a_partial_carries_the_words_of_the_segments_before_it(monkeypatch) -> None:
+    """With Vosk's endpoint only closing segments, the partial the turn-taker checks (is the
+    closed question answered?) is the whole answer so far, not the last segment's."""
+    monkeypatch.setitem(sys.modules, "vosk", ScriptedVosk)
+    model = LoadedModel("ko", Path("/nowhere"), object(), runtime_graph=True)
+    partials: list[str] = []
+    stream = UtteranceStream(model, FREE, UtteranceLimits(vosk_endpoint=False),
+                             partials.append)
+    for _ in range(12):
+        stream.feed(bytes(3200))  # 0.1 s each: a partial every frame
+    stream.end_input()
+    result = stream._run()
+    assert "일 구 팔 사" in partials  # published when the segment closed
+    assert partials[-1] == "일 구 팔 사 공 삼"
+    assert result.text == "일 구 팔 사 공 삼 일 이"

@@ -237,6 +237,8 @@ def run_level(args, base: int, workdir: Path, report: Path, calls: int, variant:
             signal_group(sipp.pid, signal.SIGKILL)
             sipp.wait(5)
         callers.close()
+    if callers.sender_late_max_ms > 60:  # a stall of the callers' own RTP: gaps the engine hears
+        print(f"   (the callers' RTP sender was up to {callers.sender_late_max_ms:.0f} ms late)")
     answers = [a for c in callers.callers for a in c.answers]
     return answers, _read(report)[before:]
 
@@ -295,15 +297,15 @@ def report_level(variant: str, calls: int, modes: list[str], answers: list,
         cells, cuts = [], []
         for mode in modes:
             mine = [a for a in answers if a.mode == mode and group(a.kind) == kind_group]
+            if not mine:
+                continue
             delays = [a.delay for a in mine if a.delay is not None and not a.cut]
-            cut = sum(a.cut for a in mine)
-            if kind_group == "closed":
-                cut += sum(1 for r in records if r.get("mode") == mode
-                           and r.get("kind") == "digits" and r.get("digits", 0) < 8
-                           and r.get("words", 0) > 0)
+            early = "".join(f"{sum(a.cut for a in mine if a.kind == k)}" for k in kinds)
+            short = sum(1 for r in records if r.get("mode") == mode and r.get("kind") == "digits"
+                        and r.get("digits", 0) < 8) if kind_group == "closed" else 0
             lost = sum(1 for a in mine if a.delay is None and not a.cut)
             cells.append(fig(delays))
-            cuts.append(f"{cut}" + (f"+{lost}?" if lost else ""))
+            cuts.append(early + (f"d{short}" if short else "") + (f"+{lost}?" if lost else ""))
         row = (f"{variant:<10} {calls:>5} {kind_group:<6} " + "   ".join(cells)
                + "   " + "/".join(cuts))
         rows.append(row)
@@ -323,7 +325,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
     parser.add_argument("--modes", default="vosk,main,after", help="vosk, main, after")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--noise-levels", default=None,
+                        help="callers for the noise variant (default: --levels)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="worker processes (default: enough for the callers, 4 each, +1)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     args.kinds = KINDS
@@ -331,6 +336,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.levels, args.rounds, args.modes, args.no_noise = "1", 1, "after", True
         args.kinds = ("yesno", "open")
     args.level_list = [int(x) for x in args.levels.split(",")]
+    args.workers = args.workers or max(args.level_list) // 4 + 1
     args.mode_list = args.modes.split(",")
     if not set(args.mode_list) <= {"vosk", "main", "after"}:
         parser.error("--modes takes vosk, main, after")
@@ -359,12 +365,16 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(args.mode_list)} x {args.rounds} rounds); replies cut after "
               f"{REPLY_SECONDS:.0f} s")
         print("\nlast voiced sample sent -> first reply packet at the caller, ms (p50 p95); "
-              "cut = replies before the answer ended, dates with < 8 digits (+ no reply?)")
+              "cut per mode = replies that began before the answer ended (closed: yes/no then "
+              "date), dN = dates heard with < 8 digits, +N? = no reply timed")
         print(f"{'line':<10} {'calls':>5} {'kind':<6} "
               + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
         cpu0 = cpu_seconds([server.pid]) if hasattr(server, "pid") else 0.0
         for variant, _ in variants:
-            for calls in args.level_list:
+            levels = args.level_list
+            if variant != "hiss" and args.noise_levels:
+                levels = [int(x) for x in args.noise_levels.split(",")]
+            for calls in levels:
                 answers, records = run_level(args, base, workdir, report, calls, variant,
                                              audio[variant])
                 loads.append(os.getloadavg()[0])

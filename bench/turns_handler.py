@@ -149,7 +149,7 @@ class MainSpeech(StreamingSpeech):
                         break
                 stream.end_input()
             return stream.result(self.result_timeout).text
-        except CallEnded:
+        except Exception:  # CallEnded, or no result in time: nothing heard
             stream.cancel()
             return ""
 
@@ -171,7 +171,7 @@ class EndpointSpeech(StreamingSpeech):
                     if item is not None and not stream.feed(item[0]):
                         break
             return stream.result(self.result_timeout).text
-        except CallEnded:
+        except Exception:  # CallEnded, or no result in time: nothing heard
             stream.cancel()
             return ""
 

@@ -13,7 +13,7 @@ import pytest
 from foundation.errors import TelesecError
 from ivr_flows.prompts import composer_for, recordings_dir
 from ivr_flows.prompts.compose import PromptComposer, trim
-from ivr_flows.prompts.synth import Synthesizer, ffmpeg_exe
+from ivr_flows.prompts.synth import Synthesizer, ffmpeg_exe, from_espeak_wav, to_engine_format
 from ivr_flows.prompts.upload import TARGET_DBFS, import_recording, normalise
 from scheduling.values import Slot
 
@@ -138,3 +138,20 @@ def test_garbage_upload_is_refused_in_one_line(tmp_path: Path):
     silent = _tone_file(tmp_path, "silent.wav", 0.0, [])
     with pytest.raises(TelesecError, match="silent"):
         normalise(silent)
+
+
+def test_espeak_audio_is_converted_in_process_as_ffmpeg_would():
+    """A name said after an answer no longer waits for an ffmpeg process."""
+    import numpy as np
+
+    wav = subprocess.run(["espeak-ng", "-v", "fr", "--stdout", "--stdin"],
+                         input=b"Docteur Lemaire", capture_output=True,
+                         check=True).stdout
+    ours = np.frombuffer(from_espeak_wav(wav) or b"", dtype="<i2").astype(float)
+    theirs = np.frombuffer(to_engine_format(wav), dtype="<i2").astype(float)
+    assert abs(len(ours) - len(theirs)) <= 2 and len(ours) > 8000
+    n = min(len(ours), len(theirs))
+    assert np.corrcoef(ours[:n], theirs[:n])[0, 1] > 0.99
+    stereo = wav[:22] + (2).to_bytes(2, "little") + wav[24:]
+    assert from_espeak_wav(stereo) is None  # anything else goes to ffmpeg
+    assert from_espeak_wav(b"ID3 not a wav at all" * 4) is None

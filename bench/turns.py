@@ -240,6 +240,12 @@ def run_level(args, base: int, workdir: Path, report: Path, calls: int, variant:
     if callers.sender_late_max_ms > 60:  # a stall of the callers' own RTP: gaps the engine hears
         print(f"   (the callers' RTP sender was up to {callers.sender_late_max_ms:.0f} ms late)")
     answers = [a for c in callers.callers for a in c.answers]
+    with (level_dir / "answers.jsonl").open("w") as out:  # what each caller lived (--keep)
+        for caller in callers.callers:
+            for index, a in enumerate(caller.answers):
+                out.write(json.dumps({"caller": caller.index, "index": index, "kind": a.kind,
+                                      "mode": a.mode, "started": a.started,
+                                      "last_voiced": a.last_voiced, "reply": a.reply}) + "\n")
     return answers, _read(report)[before:]
 
 
@@ -290,6 +296,25 @@ def breakdown(answers: list, records: list[dict], mode: str, kinds: tuple[str, .
     return " ".join(f"{name} {percentile(v, 0.5) * 1000:.0f}" for name, v in spans.items())
 
 
+def _record_of(answer, records: list[dict]) -> dict | None:
+    """The engine's record of a caller's answer: same question, reply within 0.2 s."""
+    mine = [r for r in records if r.get("index") == answer.index and "first_frame" in r]
+    near = min(mine, key=lambda r: abs(r["first_frame"] - answer.reply), default=None)
+    if near is None or not answer.reply or abs(near["first_frame"] - answer.reply) > 0.2:
+        return None
+    return near
+
+
+def cut_off(answer, records: list[dict]) -> bool:
+    """The reply began before the answer ended, or the engine ended the turn before the
+    caller's last voiced sample (a pause taken for the end)."""
+    if answer.cut:
+        return True
+    record = _record_of(answer, records)
+    return bool(record and answer.last_voiced and record.get("turn_end", 1e18)
+                < answer.last_voiced)
+
+
 def report_level(variant: str, calls: int, modes: list[str], answers: list,
                  records: list[dict], rows: list[str]) -> None:
     for kind_group in ("closed", "open"):
@@ -299,13 +324,11 @@ def report_level(variant: str, calls: int, modes: list[str], answers: list,
             mine = [a for a in answers if a.mode == mode and group(a.kind) == kind_group]
             if not mine:
                 continue
-            delays = [a.delay for a in mine if a.delay is not None and not a.cut]
-            early = "".join(f"{sum(a.cut for a in mine if a.kind == k)}" for k in kinds)
-            short = sum(1 for r in records if r.get("mode") == mode and r.get("kind") == "digits"
-                        and r.get("digits", 0) < 8) if kind_group == "closed" else 0
+            cut = [a for a in mine if cut_off(a, records)]
+            delays = [a.delay for a in mine if a.delay is not None and a not in cut]
             lost = sum(1 for a in mine if a.delay is None and not a.cut)
             cells.append(fig(delays))
-            cuts.append(early + (f"d{short}" if short else "") + (f"+{lost}?" if lost else ""))
+            cuts.append(f"{len(cut)}" + (f"+{lost}?" if lost else ""))
         row = (f"{variant:<10} {calls:>5} {kind_group:<6} " + "   ".join(cells)
                + "   " + "/".join(cuts))
         rows.append(row)
@@ -324,6 +347,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
     parser.add_argument("--modes", default="vosk,main,after", help="vosk, main, after")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="yesno, digits, open")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
     parser.add_argument("--noise-levels", default=None,
                         help="callers for the noise variant (default: --levels)")
@@ -331,7 +355,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="worker processes (default: enough for the callers, 4 each, +1)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    args.kinds = KINDS
+    args.kinds = tuple(args.kinds.split(","))
+    if not set(args.kinds) <= set(KINDS):
+        parser.error("--kinds takes yesno, digits, open")
     if args.quick:  # the path end to end, not the baseline: two questions
         args.levels, args.rounds, args.modes, args.no_noise = "1", 1, "after", True
         args.kinds = ("yesno", "open")
@@ -365,8 +391,8 @@ def run(args: argparse.Namespace) -> int:
               f"{', '.join(args.mode_list)} x {args.rounds} rounds); replies cut after "
               f"{REPLY_SECONDS:.0f} s")
         print("\nlast voiced sample sent -> first reply packet at the caller, ms (p50 p95); "
-              "cut per mode = replies that began before the answer ended (closed: yes/no then "
-              "date), dN = dates heard with < 8 digits, +N? = no reply timed")
+              "cut per mode = the turn ended or the reply began before the caller's last voiced "
+              "sample; +N? = no reply timed")
         print(f"{'line':<10} {'calls':>5} {'kind':<6} "
               + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
         cpu0 = cpu_seconds([server.pid]) if hasattr(server, "pid") else 0.0

@@ -49,6 +49,7 @@ class Answer:
 
     kind: str
     mode: str
+    index: int = 0  # the question's place in the call's plan
     started: float = 0.0  # wall time the first packet of the answer was sent
     last_voiced: float = 0.0  # wall time the packet with the last voiced sample was sent
     reply: float = 0.0  # kernel arrival time of the reply's first sound
@@ -105,7 +106,7 @@ class Callers:
             sock.bind(("127.0.0.1", 0))
             sock.setblocking(False)
             caller = Caller(index, sock, sock.getsockname()[1],
-                            [Answer(kind, mode) for kind, mode in plan],
+                            [Answer(kind, mode, i) for i, (kind, mode) in enumerate(plan)],
                             ssrc=0x7A5E0000 + index, line_pos=index * 4000 % len(line))
             self.callers.append(caller)
             self._by_fd[sock.fileno()] = caller

@@ -181,7 +181,7 @@ _parts: dict[str, Any] = {}
 
 
 def _engine_parts() -> dict[str, Any]:
-    """Speech engine, listeners and prompt composer of this worker, built once."""
+    """This worker's speech engine and prompt composer, built once."""
     with _lock:
         if not _parts:
             from pathlib import Path
@@ -192,11 +192,15 @@ def _engine_parts() -> dict[str, Any]:
             remote = RemoteSpeechEngine.from_environment()
             if remote is None:
                 raise RuntimeError("TELESEC_RECOGNIZER_SOCKET is not set")
-            timed = TimedEngine(remote)
-            _parts.update(engine=timed, after=StreamingSpeech(timed), main=MainSpeech(timed),
-                          vosk=EndpointSpeech(timed),
+            _parts.update(remote=remote,
                           composer=composer_for(Path(os.environ["TELESEC_DATA_DIR"])))
         return _parts
+
+
+def _listeners(engine: TimedEngine) -> dict[str, StreamingSpeech]:
+    """One call's listeners, each mode's, timing into that call's marks."""
+    return {"after": StreamingSpeech(engine), "main": MainSpeech(engine),
+            "vosk": EndpointSpeech(engine)}
 
 
 def _report(record: dict[str, Any]) -> None:
@@ -227,13 +231,14 @@ def _timed_play(session: CallSession, marks: dict[str, Any]) -> None:
 def answer_questions(session: CallSession) -> None:
     """Ask the questions of the dialled plan, reply to each, hang up."""
     parts = _engine_parts()
-    engine: TimedEngine = parts["engine"]
-    channel = TelephonyChannel(session, parts["composer"], speech=parts["after"])
+    engine = TimedEngine(parts["remote"])  # this call's: its marks are the call's own
+    listeners = _listeners(engine)
+    channel = TelephonyChannel(session, parts["composer"], speech=listeners["after"])
     marks: dict[str, Any] = {}
     _timed_play(session, marks)
     try:
         for index, (kind, mode) in enumerate(plan(session.dialled)):
-            channel.speech = parts[mode]
+            channel.speech = listeners[mode]
             if mode == "after":
                 channel.prepare(list(REPLIES.values()), LANGUAGE)
             else:  # nothing composed ahead for an earlier question may serve this one
@@ -249,7 +254,8 @@ def answer_questions(session: CallSession) -> None:
                 if closed else None,
                 phrases=(YES_NO if kind == "yesno" else DIGITS) if closed else None)
             marks["heard"] = time.time()
-            marks.setdefault("turn_end", marks.get("result", 0.0))  # vosk: its own endpoint
+            if "result" in marks:  # vosk: the turn ended at its own endpoint
+                marks.setdefault("turn_end", marks["result"])
             words = len(heard.text.split())
             cut = threading.Timer(REPLY_SECONDS, session.stop_playing)
             cut.start()

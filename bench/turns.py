@@ -262,8 +262,9 @@ def _read(path: Path) -> list[dict]:
 # ---------------------------------------------------------------------------- figures
 
 
-def group(kind: str) -> str:
-    return "closed" if kind in CLOSED_KINDS else "open"
+#: rows of the table: closed and open as asked, and the two closed kinds on their own
+GROUPS = {"closed": CLOSED_KINDS, " yes/no": ("yesno",), " date": ("digits",),
+          "open": ("open",)}
 
 
 def fig(values: list[float]) -> str:
@@ -317,11 +318,10 @@ def cut_off(answer, records: list[dict]) -> bool:
 
 def report_level(variant: str, calls: int, modes: list[str], answers: list,
                  records: list[dict], rows: list[str]) -> None:
-    for kind_group in ("closed", "open"):
-        kinds = CLOSED_KINDS if kind_group == "closed" else ("open",)
+    for kind_group, kinds in GROUPS.items():
         cells, cuts = [], []
         for mode in modes:
-            mine = [a for a in answers if a.mode == mode and group(a.kind) == kind_group]
+            mine = [a for a in answers if a.mode == mode and a.kind in kinds]
             if not mine:
                 continue
             cut = [a for a in mine if cut_off(a, records)]
@@ -329,12 +329,16 @@ def report_level(variant: str, calls: int, modes: list[str], answers: list,
             lost = sum(1 for a in mine if a.delay is None and not a.cut)
             cells.append(fig(delays))
             cuts.append(f"{len(cut)}" + (f"+{lost}?" if lost else ""))
-        row = (f"{variant:<10} {calls:>5} {kind_group:<6} " + "   ".join(cells)
+        if not cells:
+            continue
+        row = (f"{variant:<10} {calls:>5} {kind_group:<7} " + "   ".join(cells)
                + "   " + "/".join(cuts))
         rows.append(row)
         print(row, flush=True)
-        for mode in modes:
-            print(f"{'':<24} {mode:<6} {breakdown(answers, records, mode, kinds)}", flush=True)
+        if not kind_group.startswith(" "):
+            for mode in modes:
+                print(f"{'':<25} {mode:<6} {breakdown(answers, records, mode, kinds)}",
+                      flush=True)
 
 
 # ---------------------------------------------------------------------------- main
@@ -354,6 +358,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0,
                         help="worker processes (default: enough for the callers, 4 each, +1)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="print the tables again from a kept work directory, run nothing")
     args = parser.parse_args(argv)
     args.kinds = tuple(args.kinds.split(","))
     if not set(args.kinds) <= set(KINDS):
@@ -369,7 +375,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def reprint(workdir: Path, modes: list[str]) -> int:
+    """The tables of a kept run (``--keep``), from its answers and the engine's records."""
+    from turns_caller import Answer
+
+    records = _read(workdir / "questions.jsonl")
+    level_dirs = sorted((p for p in workdir.iterdir() if (p / "answers.jsonl").exists()),
+                        key=lambda p: (p.name.split("-")[0] != "hiss", p.name))
+    if not level_dirs:
+        raise TelesecError(f"{workdir} holds no kept run (answers.jsonl)")
+    rows: list[str] = []
+    for level_dir in level_dirs:
+        variant, calls = level_dir.name.rsplit("-", 1)
+        answers = [Answer(r["kind"], r["mode"], r["index"], r["started"], r["last_voiced"],
+                          r["reply"]) for r in _read(level_dir / "answers.jsonl")]
+        present = [m for m in modes if any(a.mode == m for a in answers)]
+        report_level(variant, int(calls), present, answers, records, rows)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.report is not None:
+        return reprint(args.report, args.mode_list)
     began = time.monotonic()
     load_start = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="turns-"))
@@ -393,7 +420,7 @@ def run(args: argparse.Namespace) -> int:
         print("\nlast voiced sample sent -> first reply packet at the caller, ms (p50 p95); "
               "cut per mode = the turn ended or the reply began before the caller's last voiced "
               "sample; +N? = no reply timed")
-        print(f"{'line':<10} {'calls':>5} {'kind':<6} "
+        print(f"{'line':<10} {'calls':>5} {'kind':<7} "
               + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
         cpu0 = cpu_seconds([server.pid]) if hasattr(server, "pid") else 0.0
         for variant, _ in variants:

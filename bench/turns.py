@@ -327,8 +327,10 @@ def report_level(variant: str, calls: int, modes: list[str], answers: list,
             cut = [a for a in mine if cut_off(a, records)]
             delays = [a.delay for a in mine if a.delay is not None and a not in cut]
             lost = sum(1 for a in mine if a.delay is None and not a.cut)
+            deaf = sum(1 for a in mine if (r := _record_of(a, records)) and not r.get("words"))
             cells.append(fig(delays))
-            cuts.append(f"{len(cut)}" + (f"+{lost}?" if lost else ""))
+            cuts.append(f"{len(cut)}" + (f"+{lost}?" if lost else "")
+                        + (f"({deaf}h)" if deaf else ""))
         if not cells:
             continue
         row = (f"{variant:<10} {calls:>5} {kind_group:<7} " + "   ".join(cells)
@@ -419,7 +421,8 @@ def run(args: argparse.Namespace) -> int:
               f"{REPLY_SECONDS:.0f} s")
         print("\nlast voiced sample sent -> first reply packet at the caller, ms (p50 p95); "
               "cut per mode = the turn ended or the reply began before the caller's last voiced "
-              "sample; +N? = no reply timed")
+              "sample; +N? = no reply timed; (Nh) = timed replies to answers the engine heard "
+              "nothing of (its decoder overloaded or too late)")
         print(f"{'line':<10} {'calls':>5} {'kind':<7} "
               + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
         cpu0 = cpu_seconds([server.pid]) if hasattr(server, "pid") else 0.0

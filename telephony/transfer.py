@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 BOX_PREFIX = "box-"  # a REFER to box-<practitioner slug>: the caller leaves that doctor a message
 LOST_AFTER_S = 4.0  # no audio from the answerer for this long (not on hold): her leg is lost
+# whose audio is watched: the console softphones (desk-<practice>, desk-<practice>~<login>),
+# browsers that send RTP all the time; a desk phone may stop sending in silences
+WATCHED_PREFIX = "desk-"
 MEDIA_CHECK_S = 0.5
 
 
@@ -78,22 +81,26 @@ class OutboundLeg:
         self.disconnected = False
         self.audio_index = -1
         self.holding = False  # the answerer put the caller on hold (a=sendonly/inactive)
+        self.hung_up = False
         self.discard = False  # the call pjsua places for a REFER to a voicemail box
         self.rx_packets = -1  # RTP packets received from the answerer, last seen
         self.rx_seen_at = 0.0  # when that count last grew
 
     def audio_arrives(self, now: float) -> bool:
-        """Whether the answerer's audio still arrives (RTP within :data:`LOST_AFTER_S`).
-        A browser whose page was reloaded or closed says no BYE: its packets just stop."""
+        """Whether the answerer's audio still arrives (RTP within :data:`LOST_AFTER_S`
+        once some came). A browser whose page was reloaded or closed says no BYE: its
+        packets just stop. Only console softphones are watched."""
         call = self.call
-        if call is None or self.audio_index < 0 or self.holding:
+        user = self.target.split(":", 1)[-1]
+        if (call is None or self.audio_index < 0 or self.holding
+                or not user.startswith(WATCHED_PREFIX)):
             self.rx_seen_at = now
             return True
         try:
             packets = call.getStreamStat(self.audio_index).rtcp.rxStat.pkt
         except pj.Error:
             return True
-        if packets != self.rx_packets:
+        if packets <= 0 or packets != self.rx_packets:
             self.rx_packets, self.rx_seen_at = packets, now
         return now - self.rx_seen_at < LOST_AFTER_S
 
@@ -107,6 +114,12 @@ class OutboundLeg:
         if call is not None and not self.disconnected:
             with contextlib.suppress(pj.Error):
                 call.hangup(call_param())
+
+    def hangup_once(self) -> None:
+        """:meth:`hangup`, once (for what the SIP loop's tick ends)."""
+        if not self.hung_up:
+            self.hung_up = True
+            self.hangup()
 
     def on_media(self) -> None:
         call = self.call
@@ -160,11 +173,13 @@ class BridgedTransfer:
         self.lost = False  # the answerer's leg went silent and was hung up
         self.voicemail = ""  # the answerer passed the caller to this doctor's box
         self._next_media_check = 0.0
+        self.discarded: list[OutboundLeg] = []
 
     @property
     def active(self) -> bool:
         """Still ringing someone or bridged to someone."""
-        return bool(self.ringing) or self.winner is not None or self.transfer is not None
+        return (bool(self.ringing) or self.winner is not None or self.transfer is not None
+                or bool(self.discarded))
 
     # -- start ------------------------------------------------------------------------
     def start(self) -> None:
@@ -207,12 +222,14 @@ class BridgedTransfer:
         her leg ends and the caller goes back to the flow, which takes the message. ``leg``
         is the call pjsua places for the REFER anyway: it is hung up and ignored."""
         leg.discard = True
+        self.discarded.append(leg)
         self.voicemail = practitioner
         log.info("call %s: passed to a voicemail box by the answerer",
                  self.patient.info.call_id)
 
     def on_leg_state(self, leg: OutboundLeg, state: int, status_code: int) -> None:
         if leg.discard:
+            leg.disconnected = state == pj.PJSIP_INV_STATE_DISCONNECTED
             return
         if leg is self.transfer:
             self._on_transfer_state(leg, state)
@@ -254,6 +271,9 @@ class BridgedTransfer:
             for leg in self.ringing:
                 leg.hangup()
             self._finish(False, 408, "no answer")
+        for leg in self.discarded:
+            leg.hangup_once()  # the call pjsua placed for a REFER to a voicemail box
+        self.discarded = [leg for leg in self.discarded if not leg.disconnected]
         if self.transfer is not None and not self.transfer.confirmed \
                 and now >= self.transfer_deadline:
             self.transfer.hangup()  # its DISCONNECTED gives the caller back
@@ -261,14 +281,14 @@ class BridgedTransfer:
         if winner is None or self.transfer is not None or winner.disconnected:
             return
         if self.voicemail:
-            winner.hangup()  # her part is done; DISCONNECTED gives the caller to the flow
+            winner.hangup_once()  # her part is done; DISCONNECTED gives the caller to the flow
         elif now >= self._next_media_check:
             self._next_media_check = now + MEDIA_CHECK_S
             if not winner.audio_arrives(now):
                 self.lost = True
                 log.info("call %s: no audio from the answerer for %.0f s: her leg is lost",
                          self.patient.info.call_id, LOST_AFTER_S)
-                winner.hangup()
+                winner.hangup_once()
 
     # -- internals ---------------------------------------------------------------------
     def _answered(self, leg: OutboundLeg) -> None:

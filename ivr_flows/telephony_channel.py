@@ -320,6 +320,7 @@ class TelephonyChannel(CallerChannel):
                     self.say([Prompt("transfer_reconnect")], self._language, barge_in=False)
                     if self.on_lost is not None:
                         self.on_lost()
+                self.session.bridge_left = ""
                 result = self._ring(rounds, music=bool(attempt))
                 if not result.ok:
                     return False
@@ -327,7 +328,6 @@ class TelephonyChannel(CallerChannel):
                     self.on_answered(result.answered_by)
                 # Once bridged, the call belongs to the secretary: the flow (and so the
                 # handler, whose return hangs up) waits until either side hangs up.
-                self.session.bridge_left = ""
                 while self.session.bridged_to and not self.session.ended:
                     self.session.wait_ended(0.5)
                 if self.session.ended:

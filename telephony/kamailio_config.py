@@ -210,6 +210,8 @@ def _edge_params(layout: FrontLayout) -> str:
             'modparam("auth_ephemeral", "sha_algorithm", 1)',
             'modparam("websocket", "keepalive_mechanism", 1)',
             'modparam("websocket", "keepalive_timeout", 30)',
+            # a page reloaded or closed drops its WebSocket: its contacts go with it
+            'modparam("usrloc", "handle_lost_tcp", 1)',
         ]
     if edge.phones is not None:
         lines += [

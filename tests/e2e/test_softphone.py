@@ -242,6 +242,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             answer.click()
             expect(phone.get_by_text("En communication")).to_be_visible()
             expect(other_page.locator("article.call-card")).to_contain_text("Pris par alice")
+            expect(other_phone.get_by_role("button", name="Décrocher")).to_have_count(0)
             time.sleep(0.5)  # the hold music stops at the answer
             before = peer.loud_packets
             deadline = time.monotonic() + 10

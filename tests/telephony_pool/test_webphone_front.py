@@ -119,8 +119,35 @@ def _worker_invite(user: str, front_port: int, worker_port: int, call_id: str) -
 
 async def _hunted(url: str, username: str, password: str, front_port: int,
                   worker_port: int) -> tuple[str, str, str]:
-    """Alice's page registers the desk; the engine then rings desk-demo~alice (her page),
-    desk-demo~bob (not available) and the desk: what reaches the page, what bob's gets."""
+    """Alice's page registers the desk; the engine then rings desk-demo~bob (not
+    available), desk-demo~alice (her page), and again once her page is gone: what bob's
+    gets, what reaches her page, what her closed page gets."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", worker_port))
+    sock.setblocking(False)
+
+    async def final(user: str) -> str:
+        sock.sendto(_worker_invite(user, front_port, worker_port, uuid.uuid4().hex),
+                    ("127.0.0.1", front_port))
+        while True:
+            data = (await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)).decode()
+            if data.startswith("SIP/2.0") and "INVITE" in data.split("CSeq:")[1][:20] \
+                    and int(data.split()[1]) >= 200:
+                return data.split("\r\n", 1)[0]
+
+    try:
+        bob, rung = await _ring_her_page(url, username, password, front_port, worker_port,
+                                         sock, final)
+        await asyncio.sleep(0.5)
+        closed = await final("desk-demo~alice")
+        return bob, rung, closed
+    finally:
+        sock.close()
+
+
+async def _ring_her_page(url, username, password, front_port, worker_port, sock,
+                         final):  # type: ignore[no-untyped-def]
     async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
         call_id = uuid.uuid4().hex
         await ws.send(_register("desk-demo", call_id, 1))
@@ -131,33 +158,17 @@ async def _hunted(url: str, username: str, password: str, front_port: int,
                                 _digest(header, username, password, f"sip:{REALM}")))
         registered = (await asyncio.wait_for(ws.recv(), 10)).split("\r\n", 1)[0]
         assert registered == "SIP/2.0 200 OK", registered
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", worker_port))
-        sock.setblocking(False)
-        try:
-            async def final(user: str) -> str:
-                sock.sendto(_worker_invite(user, front_port, worker_port, uuid.uuid4().hex),
-                            ("127.0.0.1", front_port))
-                while True:
-                    data = (await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)).decode()
-                    if data.startswith("SIP/2.0") and "INVITE" in data.split("CSeq:")[1][:20] \
-                            and int(data.split()[1]) >= 200:
-                        return data.split("\r\n", 1)[0]
-
-            bob = await final("desk-demo~bob")
-            sock.sendto(_worker_invite("desk-demo~alice", front_port, worker_port,
-                                       uuid.uuid4().hex), ("127.0.0.1", front_port))
-            rung = await asyncio.wait_for(ws.recv(), 10)
-            return rung.split("\r\n", 1)[0], bob, registered
-        finally:
-            sock.close()
+        bob = await final("desk-demo~bob")
+        sock.sendto(_worker_invite("desk-demo~alice", front_port, worker_port,
+                                   uuid.uuid4().hex), ("127.0.0.1", front_port))
+        rung = await asyncio.wait_for(ws.recv(), 10)
+        return bob, rung.split("\r\n", 1)[0]
 
 
 def test_a_hunt_rings_one_secretarys_page(tmp_path: Path, port_base: int) -> None:
     """A page registers the desk and, beside it, desk-<practice>~<login> (her own page):
     the engine's hunt rings her alone there; a secretary who is not available is not
-    found (404 at once, the hunt goes on to the next)."""
+    found (404 at once, the hunt goes on to the next), nor one whose page was closed."""
     ws_port, worker_port = port_base + 5, port_base + 1
     edge = Edge(webphone=WebphoneAccess(REALM, ws_port, None, SECRET))
     layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", worker_port)],
@@ -166,10 +177,12 @@ def test_a_hunt_rings_one_secretarys_page(tmp_path: Path, port_base: int) -> Non
     front.start()
     try:
         token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
-        rung, bob, _ = _run(_hunted(f"ws://127.0.0.1:{ws_port}", token.username,
-                                    token.password, port_base, worker_port))
+        bob, rung, closed = _run(_hunted(f"ws://127.0.0.1:{ws_port}", token.username,
+                                         token.password, port_base, worker_port))
         assert bob.startswith("SIP/2.0 404"), bob
         assert rung.startswith("INVITE sip:") and "transport=ws" in rung, rung
+        # her page reloaded or closed: its WebSocket is gone, and its contacts with it
+        assert closed.startswith("SIP/2.0 404"), closed
     finally:
         front.stop()
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 DIALLABLE = ("sip:", "sips:", "tel:")  # what a transfer target must look like to be rung
 RING_AGAIN = 1  # times the desk rings again when the answerer's leg is lost (page reloaded)
+END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
+NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -46,8 +48,7 @@ class Hunt:
     addresses: tuple[str, ...]
     seconds: float
     then: tuple[str, ...] = ()
-END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
-NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
+
 
 
 class SpeechListener(Protocol):
@@ -317,9 +318,9 @@ class TelephonyChannel(CallerChannel):
             rounds = self._rounds(addresses, hunt)
             for attempt in range(RING_AGAIN + 1):
                 if attempt:  # her page went away mid-call: the caller waits, the desk rings
-                    self.say([Prompt("transfer_reconnect")], self._language, barge_in=False)
                     if self.on_lost is not None:
                         self.on_lost()
+                    self.say([Prompt("transfer_reconnect")], self._language, barge_in=False)
                 self.session.bridge_left = ""
                 result = self._ring(rounds, music=bool(attempt))
                 if not result.ok:

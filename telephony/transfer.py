@@ -85,15 +85,16 @@ class OutboundLeg:
         self.discard = False  # the call pjsua places for a REFER to a voicemail box
         self.rx_packets = -1  # RTP packets received from the answerer, last seen
         self.rx_seen_at = 0.0  # when that count last grew
+        self.sends_on_hold = False  # her page still sends while holding (sendonly)
 
     def audio_arrives(self, now: float) -> bool:
         """Whether the answerer's audio still arrives (RTP within :data:`LOST_AFTER_S`
         once some came). A browser whose page was reloaded or closed says no BYE: its
-        packets just stop. Only console softphones are watched."""
+        packets just stop. Only console softphones are watched; on hold, only a page
+        that kept sending (sendonly, not inactive)."""
         call = self.call
         user = self.target.split(":", 1)[-1]
-        if (call is None or self.audio_index < 0 or self.holding
-                or not user.startswith(WATCHED_PREFIX)):
+        if call is None or self.audio_index < 0 or not user.startswith(WATCHED_PREFIX):
             self.rx_seen_at = now
             return True
         try:
@@ -101,7 +102,12 @@ class OutboundLeg:
         except pj.Error:
             return True
         if packets <= 0 or packets != self.rx_packets:
+            if self.holding and self.rx_packets > 0 and packets > self.rx_packets:
+                self.sends_on_hold = True
             self.rx_packets, self.rx_seen_at = packets, now
+        if self.holding and not self.sends_on_hold:
+            self.rx_seen_at = now
+            return True
         return now - self.rx_seen_at < LOST_AFTER_S
 
     @property
@@ -128,7 +134,10 @@ class OutboundLeg:
         with contextlib.suppress(pj.Error):
             info = call.getInfo()
             self.audio_index = _active_audio_index(info)
-            self.holding = _held_by_remote(info)
+            holding = _held_by_remote(info)
+            if holding != self.holding:  # counted afresh: packets before it say nothing
+                self.sends_on_hold, self.rx_packets = False, -1
+            self.holding = holding
 
 
 def _held_by_remote(info) -> bool:

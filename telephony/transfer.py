@@ -25,7 +25,7 @@ from telephony.sip_messages import call_param
 log = logging.getLogger(__name__)
 
 BOX_PREFIX = "box-"  # a REFER to box-<practitioner slug>: the caller leaves that doctor a message
-LOST_AFTER_S = 4.0  # no audio from the answerer for this long (not on hold): her leg is lost
+LOST_AFTER_S = 4.0  # no audio from the answerer for this long: her leg is lost
 # whose audio is watched: the console softphones (desk-<practice>, desk-<practice>~<login>),
 # browsers that send RTP all the time; a desk phone may stop sending in silences
 WATCHED_PREFIX = "desk-"

@@ -196,7 +196,7 @@ def test_the_answerer_passes_the_caller_to_a_doctors_voicemail_box(tmp_path):
     })
     try:
         patient = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=patient_sink.port,
-                           PAUSE_MS=4000)
+                           PAUSE_MS=3000)
         run = sipp(worker.port, patient, timeout=30)
         assert run.returncode == 0, sipp_errors(patient)
         (record,) = worker.wait_records(1)

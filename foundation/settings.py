@@ -43,6 +43,22 @@ class ApiSettings(BaseModel):
     """redis://host:port/db: keep the login limits there instead of in the database."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
     """The largest request body the API reads (bigger: 413 before reading it)."""
+    https: bool = False
+    """Serve the console and API over HTTPS, and the softphone's WebSocket over WSS, with
+    the certificate below; without one, a self-signed certificate made on first run."""
+    certificate: Path | None = None
+    """PEM certificate (chain) of the console's address (turns HTTPS on)."""
+    private_key: Path | None = None
+    """PEM private key of ``certificate`` (not readable by others)."""
+
+    @model_validator(mode="after")
+    def _certificate_pair(self) -> ApiSettings:
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("give both certificate and private_key, or neither (a "
+                             "self-signed certificate is then made when https is on)")
+        if self.certificate is not None:
+            self.https = True
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -220,15 +236,23 @@ class WebphoneSettings(BaseModel):
     """Plain WebSocket (ws://) port of the front; for a page served over HTTP on loopback,
     or behind a reverse proxy that terminates TLS (docs/deploy.md)."""
     wss_port: int | None = Field(None, ge=1, le=65535)
-    """Secure WebSocket (wss://) port, with [sip.tls]'s certificate and key."""
+    """Secure WebSocket (wss://) port: with the console's certificate when the API serves
+    HTTPS (then ws_port + 1 when unset), else with [sip.tls]'s."""
     url: str = Field("", pattern=r"^(wss?://[^\s\"';]+)?$")
-    """The address browsers connect to; empty: wss on wss_port if set, else ws on ws_port,
-    at sip.listen_host."""
+    """The address browsers connect to; empty: with HTTPS, wss on the WSS port at the
+    console's own host name (the one its certificate names); else wss on wss_port if set,
+    or ws on ws_port, at sip.listen_host."""
     token_ttl_s: int = Field(900, ge=60, le=12 * 3600)
     """How long a SIP token minted for a console session stays valid (renewed by the page)."""
     secret_file: Path | None = None
     """The secret the API and the front share (made 0600 on first use); default
     <data_dir>/webphone.secret."""
+
+    def effective_wss_port(self, https: bool) -> int | None:
+        """The WSS port the front listens on: ``wss_port``, else ws_port + 1 with HTTPS."""
+        if self.wss_port is not None:
+            return self.wss_port
+        return self.ws_port + 1 if https else None
 
 
 DEFAULT_SCANNERS = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "iWar",
@@ -251,6 +275,10 @@ class SipSettings(BaseModel):
     """With an external front: the address this node's workers listen on."""
     front_networks: list[str] = ["127.0.0.1/32"]
     """With an external front: the only sources the workers take SIP from (the front)."""
+    front_address: str = ""
+    """With an external front: its SIP address (host:port), where the workers' outgoing
+    calls go (transfers to phones, to the console's desks, to numbers); empty: dialled
+    directly, so desks and phones registered on the front cannot be rung."""
     worker_host: str = "127.0.0.1"
     """With its own front: the private address the workers listen on (SIP and RTP)."""
     user_agent: str = Field("Telesec", min_length=1, max_length=64, pattern=r"^[ -~]+$")
@@ -271,6 +299,13 @@ class SipSettings(BaseModel):
     @classmethod
     def _valid_networks(cls, values: list[str]) -> list[str]:
         return _networks(values)
+
+    @field_validator("front_address")
+    @classmethod
+    def _front_address(cls, value: str) -> str:
+        if value and not _HOST_PORT.match(value):
+            raise ValueError(f"{value!r}: write host:port of the shared front, without sip:")
+        return value
 
     @field_validator("trunks")
     @classmethod
@@ -447,14 +482,18 @@ class Settings(BaseSettings):
 
     @property
     def webphone_url(self) -> str:
-        """The WebSocket address the console's softphone connects to."""
+        """The WebSocket address the console's softphone connects to; with HTTPS and no
+        ``url``, ``{host}`` stands for the host name the page was loaded from."""
         phone = self.sip.webphone
         if phone.url:
             return phone.url
+        wss_port = phone.effective_wss_port(self.api.https)
+        if self.api.https:
+            return f"wss://{{host}}:{wss_port}"
         host = self.sip.listen_host
         host = f"[{host}]" if ":" in host else host
-        if phone.wss_port is not None:
-            return f"wss://{host}:{phone.wss_port}"
+        if wss_port is not None:
+            return f"wss://{host}:{wss_port}"
         return f"ws://{host}:{phone.ws_port}"
 
     @property

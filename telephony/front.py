@@ -25,9 +25,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.certificates import console_certificate
 from foundation.errors import TelesecError
 from foundation.front_status import front_run_dir, write_trunk_status
 from foundation.settings import Settings
+from foundation.webphone_tokens import load_or_create_secret
 from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
@@ -126,9 +128,11 @@ def resolve_node(node: EngineNode) -> EngineNode:
 
 
 def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTuning,
-                 run_dir: Path | None = None, relay: RelayLink | None = None) -> FrontLayout:
+                 run_dir: Path | None = None, relay: RelayLink | None = None,
+                 webphone_secret: str | None = None) -> FrontLayout:
     """The Kamailio layout dispatching over every worker of ``nodes`` (media through
-    ``relay`` when given)."""
+    ``relay`` when given; the console's softphones over WebSocket with
+    ``webphone_secret``)."""
     if not nodes:
         raise TelesecError("no engine node given; name each one with --node HOST:BASEPORT:COUNT")
     nodes = [resolve_node(node) for node in nodes]
@@ -152,7 +156,9 @@ def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTun
         run_dir=run_dir or front_run_dir(settings),
         allowed_networks=list(sip.allowed_networks),
         tuning=tuning,
-        edge=edge_from_settings(sip, relay=relay),
+        edge=edge_from_settings(
+            sip, relay=relay, webphone_secret=webphone_secret,
+            console_tls=console_certificate(settings) if webphone_secret else None),
         log_level=settings.log_level,
     )
 
@@ -177,8 +183,11 @@ class SharedFront:
             sip.media, internal_address=sip.listen_host, external_address=sip.listen_host,
             run_dir=self.run_dir / "relay")
         link = RelayLink("127.0.0.1", self.relay.ng_port) if self.relay else None
+        # the console's softphones: tokens minted by the nodes' APIs with the same secret
+        secret = (load_or_create_secret(settings.webphone_secret_path)
+                  if sip.webphone.enabled else None)
         self.layout = front_layout(settings, nodes, tuning=self.tuning, run_dir=self.run_dir,
-                                   relay=link)
+                                   relay=link, webphone_secret=secret)
         self.kamailio = KamailioFront(binary, self.layout)
         self._shutdown = threading.Event()
         self._status_at = 0.0
@@ -198,6 +207,10 @@ class SharedFront:
                  self.layout.listen_host, self.layout.listen_port, len(self.layout.backends),
                  len(self.nodes), " ".join(str(node) for node in self.nodes),
                  "" if self.relay else " (no media relay: RTP goes straight to the nodes)")
+        phone = self.layout.edge.webphone
+        if phone is not None:
+            log.info("console softphones: ws port %s%s", phone.ws_port,
+                     f", wss port {phone.wss_port}" if phone.wss_port else "")
 
     def stop(self) -> None:
         self.kamailio.stop()

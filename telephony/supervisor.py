@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
+from foundation.certificates import console_certificate
 from foundation.errors import TelesecError
 from foundation.front_status import write_trunk_status
 from foundation.logs import RELAY_ROOT, relay
@@ -226,10 +227,12 @@ class Supervisor:
         external = sip.front == "external"
         binary = None if external else find_kamailio(sip.kamailio_binary)
         if external:  # a shared front (telephony/front.py) dispatches to these workers
+            front_proxy = f"sip:{sip.front_address}" if sip.front_address else ""
             specs = [
                 WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, tuple(sip.front_networks),
-                           self.tuning.drain_deadline_s, user_agent=sip.user_agent,
+                           self.tuning.drain_deadline_s, outbound_proxy=front_proxy,
+                           user_agent=sip.user_agent,
                            log_level=self.settings.log_level, wideband=sip.wideband)
                 for i in range(sip.workers)
             ]
@@ -271,8 +274,10 @@ class Supervisor:
                 link = self._start_relay()
                 secret = (load_or_create_secret(self.settings.webphone_secret_path)
                           if sip.webphone.enabled else None)
-                edge = edge_from_settings(sip, relay=link, webphone_secret=secret,
-                                          check_numbers=self.directory is not None)
+                edge = edge_from_settings(
+                    sip, relay=link, webphone_secret=secret,
+                    check_numbers=self.directory is not None,
+                    console_tls=console_certificate(self.settings) if secret else None)
                 layout = FrontLayout(
                     listen_host=sip.listen_host,
                     listen_port=sip.listen_port,

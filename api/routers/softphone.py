@@ -8,12 +8,13 @@ so the registration dies with the token.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import Context, Secretary
 from api.errors import COMMON_RESPONSES, ApiError
+from api.headers import softphone_address
 from foundation.webphone_tokens import load_or_create_secret, mint
 from storage.models import Practice
 
@@ -47,12 +48,15 @@ def about(staff: Secretary, ctx: Context) -> SoftphoneAbout:
 
 
 @router.post("/token", response_model=SoftphoneOut)
-def token(staff: Secretary, ctx: Context) -> SoftphoneOut:
+def token(staff: Secretary, ctx: Context, request: Request) -> SoftphoneOut:
     """Short-lived SIP credentials for the caller's practices' desks."""
     settings = ctx.settings
     phone = settings.sip.webphone
     if not phone.enabled:
         raise ApiError(404, "not_found", "the softphone is not enabled (sip.webphone.enabled)")
+    url = softphone_address(settings.webphone_url, request.headers.get("host"))
+    if url is None:
+        raise ApiError(400, "bad_host", "the page's address names no host")
     secret = load_or_create_secret(settings.webphone_secret_path)
     with ctx.db.session() as session:
         slugs = sorted(session.scalars(
@@ -64,5 +68,5 @@ def token(staff: Secretary, ctx: Context) -> SoftphoneOut:
                       ttl_s=phone.token_ttl_s)
         desks.append(DeskToken(practice=slug, desk=minted.desk, username=minted.username,
                                password=minted.password, expires_at=minted.expires_at))
-    return SoftphoneOut(url=settings.webphone_url, realm=settings.sip.phones.realm,
+    return SoftphoneOut(url=url, realm=settings.sip.phones.realm,
                         ttl_s=phone.token_ttl_s, desks=desks)

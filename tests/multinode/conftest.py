@@ -36,6 +36,7 @@ from sqlalchemy import create_engine, text
 
 from foundation.processes import descendants
 from telephony.kamailio import sip_ping
+from telephony.media_relay import ng_call_ids
 from tests.conftest import PG_ADMIN_URL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -252,15 +253,14 @@ class Cluster:
 
     # -- observing -----------------------------------------------------------------------
     def relay_holds(self, call_id: str) -> bool:
-        """True if the front's rtpengine holds the media of ``call_id`` (ng ``query``)."""
+        """True if the front's rtpengine holds the media of ``call_id`` (ng ``list``, a
+        fresh cookie each time: rtpengine replays its cached answer to a cookie it knows)."""
         run = self.root / "front" / "run" / f"front-{self.front_port}" / "relay"
         found = re.search(r"listen-ng = 127\.0\.0\.1:(\d+)", (run / "rtpengine.conf").read_text())
         assert found, "no ng port in the relay's configuration"
-        query = f"d7:command5:query7:call-id{len(call_id)}:{call_id}e"
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(2)
-            sock.sendto(f"c0ffee {query}".encode(), ("127.0.0.1", int(found.group(1))))
-            return b"6:result2:ok" in sock.recv(65536)
+        held = ng_call_ids(int(found.group(1)))
+        assert held is not None, "the front's rtpengine did not answer"
+        return call_id in held
 
     def front_text(self) -> str:
         return self.front_log.read_text(errors="replace")

@@ -121,4 +121,6 @@ def test_the_shared_front_relays_the_nodes_media(cluster: Cluster) -> None:
     relayed = wait_until(lambda: cluster.relay_holds(call_id), 5)
     assert run.finish() == (1, 0), run.errors()[-3000:]
     assert relayed, "the front's rtpengine did not hold the call's media"
+    # the caller's BYE through the front released the relay session (not its timeout)
+    assert wait_until(lambda: not cluster.relay_holds(call_id), 3), "relay kept after the BYE"
     assert "media relay up: RTP ports" in cluster.front_text()

@@ -226,6 +226,42 @@ class PhoneSettings(BaseModel):
         return _networks(values)
 
 
+class TurnSettings(BaseModel):
+    """A TURN relay (coturn) for softphones on networks that block UDP
+    (``[sip.webphone.turn]``): started and stopped with the front."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    binary: str = "turnserver"
+    port: int = Field(3478, ge=1, le=65535)
+    """TURN over UDP and TCP (browsers behind a UDP-blocking firewall use TCP)."""
+    listen_host: str = ""
+    """The address it listens and relays on (default: sip.listen_host)."""
+    public_address: str = ""
+    """The address browsers reach it at, when it differs (a 1:1 NAT); also in the URLs."""
+    relay_port_min: int = Field(49152, ge=1024, le=65000)
+    relay_port_max: int = Field(49951, ge=1025, le=65535)
+    transports: list[Literal["udp", "tcp"]] = ["udp", "tcp"]
+    """The TURN transports named to browsers."""
+    relay_only: bool = False
+    """Browsers send media only through TURN (iceTransportPolicy "relay"): to check a
+    practice's TURN path, or where direct UDP must not be tried."""
+    allow_loopback_peers: bool = False
+    """Relay to loopback addresses (tests on one machine only)."""
+    secret_file: Path | None = None
+    """The secret the API and coturn share (use-auth-secret, made 0600 on first use);
+    default <data_dir>/turn.secret."""
+
+    @model_validator(mode="after")
+    def _turn_range(self) -> TurnSettings:
+        if self.relay_port_max - self.relay_port_min < 15:
+            raise ValueError("relay_port_max must be at least relay_port_min + 15")
+        if not self.transports:
+            raise ValueError("name at least one transport: [\"udp\", \"tcp\"]")
+        return self
+
+
 class WebphoneSettings(BaseModel):
     """The console's softphone: SIP over WebSocket on the front (``[sip.webphone]``)."""
 
@@ -247,6 +283,7 @@ class WebphoneSettings(BaseModel):
     secret_file: Path | None = None
     """The secret the API and the front share (made 0600 on first use); default
     <data_dir>/webphone.secret."""
+    turn: TurnSettings = TurnSettings()
 
     def effective_wss_port(self, https: bool) -> int | None:
         """The WSS port the front listens on: ``wss_port``, else ws_port + 1 with HTTPS."""
@@ -479,6 +516,20 @@ class Settings(BaseSettings):
         """The secret the API and the front share for the console softphone's tokens."""
         named = self.sip.webphone.secret_file
         return (named or self.data_path / "webphone.secret").expanduser().resolve()
+
+    @property
+    def turn_secret_path(self) -> Path:
+        """The secret the API and coturn share for the softphones' TURN credentials."""
+        named = self.sip.webphone.turn.secret_file
+        return (named or self.data_path / "turn.secret").expanduser().resolve()
+
+    @property
+    def turn_urls(self) -> list[str]:
+        """The TURN server's addresses as browsers are given them (``turn:host:port?...``)."""
+        turn = self.sip.webphone.turn
+        host = turn.public_address or turn.listen_host or self.sip.listen_host
+        host = f"[{host}]" if ":" in host else host
+        return [f"turn:{host}:{turn.port}?transport={t}" for t in turn.transports]
 
     @property
     def webphone_url(self) -> str:

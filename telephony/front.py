@@ -35,6 +35,7 @@ from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.media_relay import MediaRelay, relay_from_settings
 from telephony.pool_settings import PoolTuning
+from telephony.turn_relay import TurnRelay, turn_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,9 @@ class SharedFront:
         self.layout = front_layout(settings, nodes, tuning=self.tuning, run_dir=self.run_dir,
                                    relay=link, webphone_secret=secret)
         self.kamailio = KamailioFront(binary, self.layout)
+        media = sip.media.edge_address or sip.listen_host
+        self.turn: TurnRelay | None = turn_from_settings(settings, self.run_dir / "turn",
+                                                         media_address=media)
         self._shutdown = threading.Event()
         self._status_at = 0.0
 
@@ -198,8 +202,12 @@ class SharedFront:
         if self.relay is not None:
             self.relay.start()
         try:
+            if self.turn is not None:
+                self.turn.start()
             self.kamailio.start()
         except BaseException:
+            if self.turn is not None:
+                self.turn.stop()
             if self.relay is not None:
                 self.relay.stop()
             raise
@@ -214,6 +222,8 @@ class SharedFront:
 
     def stop(self) -> None:
         self.kamailio.stop()
+        if self.turn is not None:
+            self.turn.stop()
         if self.relay is not None:
             self.relay.stop()
 
@@ -249,6 +259,8 @@ class SharedFront:
         while not self._shutdown.wait(_WATCH_S):
             if self.relay is not None:
                 self.relay.keep_running()
+            if self.turn is not None:
+                self.turn.keep_running()
             self.report_trunks()
             if self.kamailio.is_alive():
                 continue

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from api.deps import Context, Secretary
 from api.errors import COMMON_RESPONSES, ApiError
 from api.headers import softphone_address
-from foundation.webphone_tokens import load_or_create_secret, mint
+from foundation.settings import Settings
+from foundation.webphone_tokens import load_or_create_secret, mint, turn_credential
 from storage.models import Practice
 
 router = APIRouter(prefix="/softphone", tags=["softphone"], responses=COMMON_RESPONSES)
@@ -29,12 +30,24 @@ class DeskToken(BaseModel):
     expires_at: int
 
 
+class IceServer(BaseModel):
+    """A TURN server for the page's RTCPeerConnection, with short-lived credentials."""
+
+    urls: list[str]
+    username: str
+    credential: str
+
+
 class SoftphoneOut(BaseModel):
     url: str
     """The WebSocket address of the front (ws:// or wss://)."""
     realm: str
     ttl_s: int
     desks: list[DeskToken]
+    ice_servers: list[IceServer] = []
+    """The TURN relay, when the front runs one ([sip.webphone.turn])."""
+    ice_transport_policy: str = "all"
+    """"relay": media through TURN only (sip.webphone.turn.relay_only)."""
 
 
 class SoftphoneAbout(BaseModel):
@@ -68,5 +81,20 @@ def token(staff: Secretary, ctx: Context, request: Request) -> SoftphoneOut:
                       ttl_s=phone.token_ttl_s)
         desks.append(DeskToken(practice=slug, desk=minted.desk, username=minted.username,
                                password=minted.password, expires_at=minted.expires_at))
+    ice_servers, policy = _turn(settings, staff.login, now)
     return SoftphoneOut(url=url, realm=settings.sip.phones.realm,
-                        ttl_s=phone.token_ttl_s, desks=desks)
+                        ttl_s=phone.token_ttl_s, desks=desks, ice_servers=ice_servers,
+                        ice_transport_policy=policy)
+
+
+def _turn(settings: Settings, login: str, now: float) -> tuple[list[IceServer], str]:
+    """The TURN server and its credentials (valid as long as the SIP tokens), if any."""
+    turn = settings.sip.webphone.turn
+    if not turn.enabled:
+        return [], "all"
+    credential = turn_credential(load_or_create_secret(settings.turn_secret_path),
+                                 login=login, now=now,
+                                 ttl_s=settings.sip.webphone.token_ttl_s)
+    server = IceServer(urls=settings.turn_urls, username=credential.username,
+                       credential=credential.password)
+    return [server], "relay" if turn.relay_only else "all"

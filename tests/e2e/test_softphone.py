@@ -118,12 +118,18 @@ def recording_of(db: Database, vault: Vault, call_tag: str) -> tuple[bytes, int]
 
 
 def _console(browser: Browser, served: Served, staff: StaffLogin,
-             problems: list[str]) -> tuple[BrowserContext, Page]:
-    """A secretary's console, logged in (first password changed), her panel available."""
-    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris")
+             problems: list[str], sockets: list[str] | None = None
+             ) -> tuple[BrowserContext, Page]:
+    """A secretary's console, logged in (first password changed), her panel available.
+    The console is served over HTTPS with its self-signed certificate, which the page
+    accepts as a secretary would (ignore_https_errors: for the page and its WSS)."""
+    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris",
+                                  ignore_https_errors=True)
     context.set_default_timeout(20_000)
     page = context.new_page()
     page.on("pageerror", lambda error: problems.append(f"{staff.login}: script error: {error}"))
+    if sockets is not None:
+        page.on("websocket", lambda socket: sockets.append(socket.url))
     page.goto(f"{served.api}/")
     page.get_by_label("Identifiant").fill(staff.login)
     page.get_by_label("Mot de passe", exact=True).fill(staff.password)
@@ -143,8 +149,11 @@ def _console(browser: Browser, served: Served, staff: StaffLogin,
 def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                                              playwright_driver: Playwright) -> None:
     data_dir = tmp_path / "var"
+    wss_port = free_port()
     env = clean_env(data_dir, TELESEC_SIP__WEBPHONE__ENABLED="true",
-                    TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()))
+                    TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()),
+                    TELESEC_SIP__WEBPHONE__WSS_PORT=str(wss_port),
+                    TELESEC_API__HTTPS="true")  # remote by default: HTTPS and WSS
     prepare_demo(env, data_dir)  # no secretaries' line: only the console's desk rings
     alice = add_staff(env, "alice", "--role", "secretary", "--practice", "demo")
     bob = add_staff(env, "bob", "--role", "secretary", "--practice", "demo")
@@ -160,7 +169,13 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
                   f"--use-file-for-fake-audio-capture={microphone}"])
         problems: list[str] = []
-        context, page = _console(browser, served, alice, problems)
+        sockets: list[str] = []
+        assert served.api.startswith("https://")
+        context, page = _console(browser, served, alice, problems, sockets)
+        # her softphone registered over WSS, with the console's self-signed certificate
+        assert sockets and all(url.startswith(f"wss://127.0.0.1:{wss_port}")
+                               for url in sockets), sockets
+        assert "self-signed certificate" in served.logs()
         other_context, other_page = _console(browser, served, bob, problems)
         phone = page.locator("#softphone")
         other_phone = other_page.locator("#softphone")

@@ -163,6 +163,7 @@ class Cluster:
         self.root = root
         self.base = port_block()
         self.front_port = self.base + 50
+        self.ws_port = self.base + 51
         # blocks 17000-17900 -> relay ports 31000-32699, 170 each (42 calls at once), above
         # the workers' RTP blocks and below the ephemeral ports
         first = 31000 + (self.base - 17000) // 100 * 170
@@ -170,6 +171,7 @@ class Cluster:
         self.shared = root / "shared"
         self.shared.mkdir()
         self.race_file = self.shared / "race.json"
+        self.webphone_secret = self.shared / "webphone.secret"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
         env.update(
             PYTHONPATH=str(REPO),
@@ -203,6 +205,7 @@ class Cluster:
             TELESEC_SIP__WORKER_BASE_PORT=str(self.base),
             TELESEC_SIP__WORKERS=str(WORKERS_PER_NODE),
             TELESEC_SIP__FRONT_NETWORKS=json.dumps([f"{FRONT_HOST}/32"]),
+            TELESEC_SIP__FRONT_ADDRESS=f"{FRONT_HOST}:{self.front_port}",  # outgoing legs
             TELESEC_DEMO_REPORT=str(data_dir / "calls.jsonl"),
             MULTINODE_NODE=name,
             MULTINODE_RACE_FILE=str(self.race_file),
@@ -236,6 +239,10 @@ class Cluster:
             TELESEC_SIP__MEDIA__PORT_MIN=str(self.relay_ports[0]),
             TELESEC_SIP__MEDIA__PORT_MAX=str(self.relay_ports[1]),
             TELESEC_LOG_LEVEL="DEBUG",  # Kamailio's routing lines ("call-id X to worker Y")
+            # the console's softphones, with the secret the nodes' APIs mint tokens with
+            TELESEC_SIP__WEBPHONE__ENABLED="true",
+            TELESEC_SIP__WEBPHONE__WS_PORT=str(self.ws_port),
+            TELESEC_SIP__WEBPHONE__SECRET_FILE=str(self.webphone_secret),
         )
         args = [sys.executable, "-m", "telesec.cli", "front",
                 "--probe-interval", str(PROBE_INTERVAL_S),

@@ -13,6 +13,14 @@ import * as fmt from "./format.js";
 const CALL_HEADER = "X-Telesec-Call";
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
+/** The calls' RTCPeerConnection settings: the TURN relay the API names (credentials as
+ *  short-lived as the SIP token), media through it only when the practice asks. */
+function peerConfig(grant) {
+  const config = {iceServers: grant.ice_servers || []};
+  if (grant.ice_transport_policy === "relay") config.iceTransportPolicy = "relay";
+  return config;
+}
+
 function clock(seconds) {
   const m = Math.floor(seconds / 60), s = seconds % 60;
   return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
@@ -89,6 +97,7 @@ export class Softphone {
     this.agents = [];          // one JsSIP UA per practice desk
     this.available = false;
     this.call = null;          // {rtc, escalationId, callId, practice, state, started}
+    this.peerConfig = {iceServers: []}; // the calls' ICE servers (peerConfig)
     this.ringer = new Ringer();
     this.renewal = null;
     this.ticker = null;
@@ -123,6 +132,7 @@ export class Softphone {
     this.available = true;
     this.state = "connecting";
     this.draw();
+    this.peerConfig = peerConfig(grant);
     this.agents = grant.desks.map(desk => this.agent(grant, desk));
     this.scheduleRenewal(grant.ttl_s);
   }
@@ -165,6 +175,7 @@ export class Softphone {
       if (!this.available) return;
       try {
         const grant = await api("/softphone/token", {method: "POST"});
+        this.peerConfig = peerConfig(grant); // fresh TURN credentials too
         for (const agent of this.agents) {
           const desk = grant.desks.find(d => d.desk === agent.desk.desk);
           if (!desk) continue;
@@ -217,7 +228,7 @@ export class Softphone {
     const target = number.replace(/[^+0-9]/g, "");
     const rtc = agent.ua.call(`sip:${target}@${agent.realm}`, {
       mediaConstraints: {audio: true, video: false},
-      pcConfig: {iceServers: []},
+      pcConfig: this.peerConfig,
     });
     this.call = {rtc, callId: "", practice, escalationId, outbound: true, state: "dialing",
                  started: 0};
@@ -290,7 +301,7 @@ export class Softphone {
     this.draw();
     call.rtc.answer({
       mediaConstraints: {audio: true, video: false},
-      pcConfig: {iceServers: []},
+      pcConfig: this.peerConfig,
       rtcOfferConstraints: {offerToReceiveAudio: true},
     });
     this.claim(call);

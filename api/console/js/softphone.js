@@ -21,6 +21,24 @@ function peerConfig(grant) {
   return config;
 }
 
+/** With a TURN server, send the SDP once a relay candidate is there (or 2 s after the
+ *  first candidate) rather than when the browser has tried every path: a TURN
+ *  allocation that does not succeed on some interface would hold the answer for many
+ *  seconds. Without TURN, gathering host candidates is quick: JsSIP waits for it. */
+function sendCandidatesEarly(rtc, config) {
+  if (!config.iceServers.length) return;
+  let timer = null;
+  rtc.on("icecandidate", ({candidate, ready}) => {
+    if (candidate.type === "relay") {
+      clearTimeout(timer);
+      ready();
+    } else {
+      timer ??= setTimeout(ready, 2000);
+    }
+  });
+  rtc.on("sdp", () => clearTimeout(timer));
+}
+
 function clock(seconds) {
   const m = Math.floor(seconds / 60), s = seconds % 60;
   return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
@@ -230,6 +248,7 @@ export class Softphone {
       mediaConstraints: {audio: true, video: false},
       pcConfig: this.peerConfig,
     });
+    sendCandidatesEarly(rtc, this.peerConfig);
     this.call = {rtc, callId: "", practice, escalationId, outbound: true, state: "dialing",
                  started: 0};
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
@@ -266,6 +285,7 @@ export class Softphone {
     }
     const callId = request.getHeader(CALL_HEADER) || "";
     this.call = {rtc, callId, practice: desk.practice, state: "ringing", started: 0};
+    sendCandidatesEarly(rtc, this.peerConfig);
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
     rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
     rtc.on("confirmed", () => this.connected());

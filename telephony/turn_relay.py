@@ -103,6 +103,7 @@ def render_config(layout: TurnLayout, secret: str) -> str:
         "denied-peer-ip=::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         *(f"allowed-peer-ip={peer}" for peer in layout.peers),
         f"pidfile={layout.pid_path}",
+        f"userdb={layout.run_dir / 'turndb'}",  # unused (REST credentials), kept private
         "log-file=stdout",
         "simple-log",
     ]
@@ -199,13 +200,11 @@ class TurnRelay:
 
 
 def parse_line(line: str) -> ChildLine:
-    """coturn's lines without user names; allocations at INFO, errors as warnings, the
-    rest at DEBUG."""
+    """coturn's lines without user names: errors as warnings (a browser closing its TCP
+    connection is no error), the rest at DEBUG."""
     message = _USER.sub("user <…>", line.rstrip())
-    if "ERROR" in message:
+    if "ERROR" in message and "Connection reset by peer" not in message:
         return logging.WARNING, "", message
-    if "ALLOCATE processed, success" in message:
-        return logging.INFO, "", message
     return logging.DEBUG, "", message
 
 

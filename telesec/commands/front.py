@@ -2,7 +2,9 @@
 
 The nodes run ``telesec serve --no-front``; see docs/deploy.md for the whole layout.
 The front listens on ``sip.listen_host``:``sip.listen_port`` and takes calls from
-``sip.allowed_networks``, like a single machine's front.
+``sip.allowed_networks``, like a single machine's front; with ``sip.webphone.enabled``
+it also takes the console's softphones (WebSocket, WSS with ``api.https``, TURN with
+``[sip.webphone.turn]``), whose tokens the nodes' APIs mint with the shared secret.
 """
 
 from __future__ import annotations

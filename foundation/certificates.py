@@ -116,11 +116,9 @@ def _still_good(certificate: Path, key: Path) -> bool:
 
 def _names(settings: Settings) -> list[str]:
     """The names and addresses the self-signed certificate covers."""
-    names = ["localhost", socket.gethostname(), "127.0.0.1", "::1"]
-    for host in (settings.api.host, settings.sip.listen_host):
-        if host not in ("0.0.0.0", "::") and host not in names:
-            names.append(host)
-    return names
+    names = ["localhost", socket.gethostname() or "localhost", "127.0.0.1", "::1",
+             settings.api.host, settings.sip.listen_host]
+    return list(dict.fromkeys(n for n in names if n not in ("0.0.0.0", "::")))
 
 
 def _make_self_signed(certificate: Path, key_path: Path, names: list[str]) -> None:
@@ -130,7 +128,8 @@ def _make_self_signed(certificate: Path, key_path: Path, names: list[str]) -> No
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[1] or "localhost"),
+    # browsers read the names from the subject alternative names only
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Telesec console"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Telesec (self-signed)")])
     alternatives: list[x509.GeneralName] = []
     for name in names:

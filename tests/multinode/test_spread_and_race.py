@@ -159,7 +159,7 @@ async def _desk_declines(cluster: Cluster, token) -> tuple[str, str]:  # type: i
             header, token.username, token.password, f"sip:{REALM}")))
         registered = await asyncio.wait_for(ws.recv(), 10)
         assert registered.startswith("SIP/2.0 200"), registered.split("\r\n", 1)[0]
-        run = cluster.sipp("desk", 1, rate=1, hold_ms=6000, limit=1, service="desk-demo")
+        run = cluster.sipp("desk", 1, rate=1, hold_ms=4000, limit=1, service="desk-demo")
         invite = await asyncio.wait_for(ws.recv(), 30)
         while not invite.startswith("INVITE "):  # keep-alives
             invite = await asyncio.wait_for(ws.recv(), 30)

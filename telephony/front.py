@@ -22,6 +22,7 @@ import socket
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 MAX_WORKERS_PER_NODE = 64
 _WATCH_S = 0.5
+DESKS_REFRESH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,13 @@ class SharedFront:
     media when the settings ask for it; each restarted if it dies."""
 
     def __init__(self, settings: Settings, nodes: list[EngineNode], *,
-                 tuning: PoolTuning | None = None, run_dir: Path | None = None) -> None:
+                 tuning: PoolTuning | None = None, run_dir: Path | None = None,
+                 desks: Callable[[], dict[str, str]] | None = None) -> None:
+        """``desks`` reads each practice's desk and number (the softphones' call-backs
+        leave with it); without it, call-backs are refused."""
         self.tuning = tuning or PoolTuning()
+        self.desks = desks
+        self._desks_at = 0.0
         self.nodes = nodes
         sip = settings.sip
         binary = find_kamailio(sip.kamailio_binary)
@@ -204,6 +211,7 @@ class SharedFront:
         try:
             if self.turn is not None:
                 self.turn.start()
+            self.refresh_desks(force=True)
             self.kamailio.start()
         except BaseException:
             if self.turn is not None:
@@ -236,6 +244,17 @@ class SharedFront:
         self._status_at = now
         write_trunk_status(self.run_dir, self.kamailio.trunk_status())
 
+    def refresh_desks(self, force: bool = False) -> None:
+        """The practices' desks and numbers from the database, every 10 s."""
+        now = time.monotonic()
+        if self.desks is None or (not force and now - self._desks_at < DESKS_REFRESH_S):
+            return
+        self._desks_at = now
+        try:
+            self.kamailio.update_tables(desks=self.desks())
+        except Exception as exc:  # the database is down: keep what the front has
+            log.warning("softphone desks not refreshed (%s)", type(exc).__name__)
+
     def request_shutdown(self) -> None:
         self._shutdown.set()
 
@@ -262,6 +281,7 @@ class SharedFront:
             if self.turn is not None:
                 self.turn.keep_running()
             self.report_trunks()
+            self.refresh_desks()
             if self.kamailio.is_alive():
                 continue
             stable = time.monotonic() - started_at >= self.tuning.stable_after_s

@@ -164,6 +164,7 @@ class Cluster:
         self.base = port_block()
         self.front_port = self.base + 50
         self.ws_port = self.base + 51
+        self.patient_port = self.base + 90
         # blocks 17000-17900 -> relay ports 31000-32699, 170 each (42 calls at once), above
         # the workers' RTP blocks and below the ephemeral ports
         first = 31000 + (self.base - 17000) // 100 * 170
@@ -243,6 +244,10 @@ class Cluster:
             TELESEC_SIP__WEBPHONE__ENABLED="true",
             TELESEC_SIP__WEBPHONE__WS_PORT=str(self.ws_port),
             TELESEC_SIP__WEBPHONE__SECRET_FILE=str(self.webphone_secret),
+            # the practice's line, for the softphones' call-backs (a sipp patient behind it)
+            TELESEC_SIP__TRUNKS=json.dumps([{
+                "name": "line", "kind": "ip", "registrar": f"{FRONT_HOST}:{self.patient_port}",
+                "networks": ["127.0.0.9/32"]}]),
         )
         args = [sys.executable, "-m", "telesec.cli", "front",
                 "--probe-interval", str(PROBE_INTERVAL_S),

@@ -15,7 +15,7 @@ from scheduling.service import Agenda
 from storage.db import Database
 from storage.models import Appointment, Patient, Practice
 
-from .conftest import NODE_HOSTS, WORKERS_PER_NODE, Cluster, wait_until
+from .conftest import NODE_HOSTS, REPO, WORKERS_PER_NODE, Cluster, wait_until
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(180)]
 
@@ -199,3 +199,35 @@ def test_the_shared_front_rings_the_console_softphones(cluster: Cluster) -> None
     [report] = [r for node in cluster.nodes.values() for r in node.reports()
                 if r.get("call_id") == caller_call and "desk" in r]
     assert (report["desk"], report["bridged"]) == (486, False), report
+
+
+def test_a_console_softphone_calls_back_through_the_shared_front(cluster: Cluster) -> None:
+    """A page's call-back through the shared front leaves through the practice's line with
+    the practice's number (the desks the front reads from the database)."""
+    import subprocess
+
+    from foundation.webphone_tokens import load_or_create_secret, mint
+    from tests.telephony_pool.test_webphone_front import _call_back, _run
+
+    scenario = cluster.root / "patient_called_back.xml"
+    scenario.write_text((REPO / "tests" / "telephony_pool" / "sipp" / "patient_called_back.xml")
+                        .read_text().replace("+33100000001", "+33199000000"))
+    patient = subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(cluster.patient_port),
+         "-mp", str(cluster.patient_port + 4), "-m", "1", "-timeout", "30s", "-timeout_error",
+         "-nostdin", "-trace_err", "-error_file", "patient.errors"],
+        cwd=cluster.root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        token = mint(load_or_create_secret(cluster.webphone_secret), login="alice",
+                     practice_slug="demo", now=time.time(), ttl_s=600)
+        status = _run(_call_back(f"ws://127.0.0.1:{cluster.ws_port}", "desk-demo",
+                                 token.username, token.password))
+        assert status == "SIP/2.0 486 Busy Here", status
+        code = patient.wait(30)
+        errors = cluster.root / "patient.errors"
+        assert code == 0, errors.read_text()[-2000:] if errors.exists() else code
+    finally:
+        if patient.poll() is None:
+            patient.kill()
+            patient.wait()

@@ -75,3 +75,21 @@ def mint(secret: str, *, login: str, practice_slug: str, now: float, ttl_s: int)
     expires_at = int(now) + ttl_s
     username = f"{expires_at}:{desk}/{login}"
     return SipToken(username, token_password(secret, username), expires_at, desk)
+
+
+@dataclass(frozen=True)
+class TurnCredential:
+    """What a page gives its TURN server (coturn's use-auth-secret REST scheme)."""
+
+    username: str
+    password: str
+    expires_at: int
+
+
+def turn_credential(secret: str, *, login: str, now: float, ttl_s: int) -> TurnCredential:
+    """``<expiry>:<login>`` and base64(HMAC-SHA1(secret, username)): coturn recomputes it
+    with the same secret and refuses it after the expiry."""
+    expires_at = int(now) + ttl_s
+    username = f"{expires_at}:{login}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return TurnCredential(username, base64.b64encode(digest).decode(), expires_at)

@@ -47,7 +47,7 @@ from tests.e2e.engine_run import (
     start_serve,
 )
 from tests.e2e.test_secretary_line import escalation_of
-from tests.telephony.peers import free_port
+from tests.telephony.peers import free_port, free_rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 
@@ -119,13 +119,49 @@ def recording_of(db: Database, vault: Vault, call_tag: str) -> tuple[bytes, int]
     raise AssertionError(f"no finished recording for {call_tag}")
 
 
+#: test instrumentation: the page's RTCPeerConnections, to read which ICE path carried media
+_RECORD_PEERS = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.__peers = [];
+  window.RTCPeerConnection = function (...args) {
+    const peer = new Native(...args);
+    window.__peers.push(peer);
+    return peer;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();"""
+
+_MEDIA_PATH = """async () => {
+  const peer = window.__peers[window.__peers.length - 1];
+  if (!peer) return null;
+  const stats = await peer.getStats();
+  let pair = null;
+  stats.forEach(s => {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      pair = stats.get(s.selectedCandidatePairId);
+    }
+  });
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId);
+  return {policy: peer.getConfiguration().iceTransportPolicy, type: local.candidateType,
+          relayProtocol: local.relayProtocol || ""};
+}"""
+
+
 def _console(browser: Browser, served: Served, staff: StaffLogin,
-             problems: list[str]) -> tuple[BrowserContext, Page]:
-    """A secretary's console, logged in (first password changed), her panel available."""
-    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris")
+             problems: list[str], sockets: list[str] | None = None
+             ) -> tuple[BrowserContext, Page]:
+    """A secretary's console, logged in (first password changed), her panel available.
+    The console is served over HTTPS with its self-signed certificate, which the page
+    accepts as a secretary would (ignore_https_errors: for the page and its WSS)."""
+    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris",
+                                  ignore_https_errors=True)
     context.set_default_timeout(20_000)
+    context.add_init_script(_RECORD_PEERS)
     page = context.new_page()
     page.on("pageerror", lambda error: problems.append(f"{staff.login}: script error: {error}"))
+    if sockets is not None:
+        page.on("websocket", lambda socket: sockets.append(socket.url))
     page.goto(f"{served.api}/")
     page.get_by_label("Identifiant").fill(staff.login)
     page.get_by_label("Mot de passe", exact=True).fill(staff.password)
@@ -145,8 +181,19 @@ def _console(browser: Browser, served: Served, staff: StaffLogin,
 def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                                              playwright_driver: Playwright) -> None:
     data_dir = tmp_path / "var"
+    wss_port, turn_relays = free_port(), free_rtp_base()
     env = clean_env(data_dir, TELESEC_SIP__WEBPHONE__ENABLED="true",
-                    TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()))
+                    TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()),
+                    TELESEC_SIP__WEBPHONE__WSS_PORT=str(wss_port),
+                    TELESEC_API__HTTPS="true",  # remote by default: HTTPS and WSS
+                    # a network that blocks UDP: media only through TURN over TCP
+                    TELESEC_SIP__WEBPHONE__TURN__ENABLED="true",
+                    TELESEC_SIP__WEBPHONE__TURN__PORT=str(free_port()),
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MIN=str(turn_relays),
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MAX=str(turn_relays + 199),
+                    TELESEC_SIP__WEBPHONE__TURN__TRANSPORTS='["tcp"]',
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_ONLY="true",
+                    TELESEC_SIP__WEBPHONE__TURN__ALLOW_LOOPBACK_PEERS="true")
     prepare_demo(env, data_dir)  # no secretaries' line: only the console's desk rings
     alice = add_staff(env, "alice", "--role", "secretary", "--practice", "demo")
     bob = add_staff(env, "bob", "--role", "secretary", "--practice", "demo")
@@ -162,7 +209,14 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
                   f"--use-file-for-fake-audio-capture={microphone}"])
         problems: list[str] = []
-        context, page = _console(browser, served, alice, problems)
+        sockets: list[str] = []
+        assert served.api.startswith("https://")
+        context, page = _console(browser, served, alice, problems, sockets)
+        # her softphone registered over WSS, with the console's self-signed certificate
+        assert sockets and all(url.startswith(f"wss://127.0.0.1:{wss_port}")
+                               for url in sockets), sockets
+        assert "self-signed certificate" in served.logs()
+        assert "TURN relay up" in served.logs()
         other_context, other_page = _console(browser, served, bob, problems)
         phone = page.locator("#softphone")
         other_phone = other_page.locator("#softphone")
@@ -197,6 +251,9 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                     break
                 time.sleep(0.02)
             assert heard_at is not None, peer.timeline()  # her microphone reached him
+            # ... through coturn over TCP: the only path a relay-only page may take
+            assert page.evaluate(_MEDIA_PATH) == {
+                "policy": "relay", "type": "relay", "relayProtocol": "tcp"}
             peer.speak(hello)
             deadline = time.monotonic() + 10
             peak = 0.0

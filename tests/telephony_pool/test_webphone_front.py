@@ -346,3 +346,52 @@ def _run(coroutine):  # type: ignore[no-untyped-def]
     may hold an event loop in the main thread (Playwright's sync API)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def test_the_wss_listener_serves_the_consoles_certificate(tmp_path: Path,
+                                                          port_base: int) -> None:
+    """With HTTPS on the console, the softphones' WSS listener has the console's
+    certificate, while SIP over TLS keeps the front's own (a profile per listener)."""
+    import socket
+    import ssl
+
+    from telephony.edge import TlsListener
+    from tests.telephony.peers import self_signed_cert
+
+    (tmp_path / "front").mkdir()
+    (tmp_path / "console").mkdir()
+    front_cert, front_key = self_signed_cert(tmp_path / "front")
+    console_cert, console_key = self_signed_cert(tmp_path / "console")
+    tls_port, ws_port, wss_port = port_base + 2, port_base + 5, port_base + 6
+    edge = Edge(tls=TlsListener(tls_port, front_cert, front_key),
+                webphone=WebphoneAccess(REALM, ws_port, wss_port, SECRET, console_cert,
+                                        console_key))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", port_base + 1)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.start()
+    try:
+        for port, certificate in ((tls_port, front_cert), (wss_port, console_cert)):
+            trust = ssl.create_default_context(cafile=str(certificate))
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                    trust.wrap_socket(raw, server_hostname="127.0.0.1"):
+                pass  # the handshake verifies against that one certificate only
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        trust = ssl.create_default_context(cafile=str(console_cert))
+        assert _run(_register_over(f"wss://127.0.0.1:{wss_port}", trust, token)
+                    ) == "SIP/2.0 200 OK"
+    finally:
+        front.stop()
+
+
+async def _register_over(url: str, trust, token) -> str:  # type: ignore[no-untyped-def]
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10, ssl=trust) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_register("desk-demo", call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("www-authenticate"))
+        await ws.send(_register("desk-demo", call_id, 2, _digest(
+            header, token.username, token.password, f"sip:{REALM}")))
+        answer = await asyncio.wait_for(ws.recv(), 10)
+        return answer.split("\r\n", 1)[0]

@@ -14,6 +14,32 @@ const CALL_HEADER = "X-Telesec-Call";
 const BOX_PREFIX = "box-"; // a doctor's voicemail box as a transfer target (the engine's)
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
+/** The calls' RTCPeerConnection settings: the TURN relay the API names (credentials as
+ *  short-lived as the SIP token), media through it only when the practice asks. */
+function peerConfig(grant) {
+  const config = {iceServers: grant.ice_servers || []};
+  if (grant.ice_transport_policy === "relay") config.iceTransportPolicy = "relay";
+  return config;
+}
+
+/** With a TURN server, send the SDP once a relay candidate is there (or 2 s after the
+ *  first candidate) rather than when the browser has tried every path: a TURN
+ *  allocation that does not succeed on some interface would hold the answer for many
+ *  seconds. Without TURN, gathering host candidates is quick: JsSIP waits for it. */
+function sendCandidatesEarly(rtc, config) {
+  if (!config.iceServers.length) return;
+  let timer = null;
+  rtc.on("icecandidate", ({candidate, ready}) => {
+    if (candidate.type === "relay") {
+      clearTimeout(timer);
+      ready();
+    } else {
+      timer ??= setTimeout(ready, 2000);
+    }
+  });
+  rtc.on("sdp", () => clearTimeout(timer));
+}
+
 function clock(seconds) {
   const m = Math.floor(seconds / 60), s = seconds % 60;
   return `${String(m).padStart(2, "0")}:${String(s).padStart(2, "0")}`;
@@ -90,6 +116,7 @@ export class Softphone {
     this.agents = [];          // one JsSIP UA per practice desk
     this.available = false;
     this.call = null;          // {rtc, escalationId, callId, practice, state, started}
+    this.peerConfig = {iceServers: []}; // the calls' ICE servers (peerConfig)
     this.ringer = new Ringer();
     this.renewal = null;
     this.ticker = null;
@@ -125,6 +152,7 @@ export class Softphone {
     this.available = true;
     this.state = "connecting";
     this.draw();
+    this.peerConfig = peerConfig(grant);
     this.agents = grant.desks.map(desk => this.agent(grant, desk));
     this.scheduleRenewal(grant.ttl_s);
   }
@@ -167,6 +195,7 @@ export class Softphone {
       if (!this.available) return;
       try {
         const grant = await api("/softphone/token", {method: "POST"});
+        this.peerConfig = peerConfig(grant); // fresh TURN credentials too
         for (const agent of this.agents) {
           const desk = grant.desks.find(d => d.desk === agent.desk.desk);
           if (!desk) continue;
@@ -219,8 +248,9 @@ export class Softphone {
     const target = number.replace(/[^+0-9]/g, "");
     const rtc = agent.ua.call(`sip:${target}@${agent.realm}`, {
       mediaConstraints: {audio: true, video: false},
-      pcConfig: {iceServers: []},
+      pcConfig: this.peerConfig,
     });
+    sendCandidatesEarly(rtc, this.peerConfig);
     this.call = {rtc, callId: "", practice, escalationId, outbound: true, state: "dialing",
                  started: 0};
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
@@ -257,6 +287,7 @@ export class Softphone {
     }
     const callId = request.getHeader(CALL_HEADER) || "";
     this.call = {rtc, callId, practice: desk.practice, state: "ringing", started: 0};
+    sendCandidatesEarly(rtc, this.peerConfig);
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
     rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
     rtc.on("confirmed", () => this.connected());
@@ -294,7 +325,7 @@ export class Softphone {
     this.draw();
     call.rtc.answer({
       mediaConstraints: {audio: true, video: false},
-      pcConfig: {iceServers: []},
+      pcConfig: this.peerConfig,
       rtcOfferConstraints: {offerToReceiveAudio: true},
     });
     this.claim(call);

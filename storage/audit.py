@@ -35,16 +35,18 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from storage.audit_anchor import AnchorEntry, AuditAnchor, append_all
 from storage.audit_report import AccessReport, OpeningHours, report
@@ -62,6 +64,17 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
 
 class AuditTampered(RuntimeError):
     """The audit head was changed outside this module: appends stop until it is examined."""
+
+
+class HeadState(Protocol):
+    """The head as read: its ORM row, or the row of a Core query."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def mac(self) -> str: ...
 
 
 # ---- keys ---------------------------------------------------------------------------
@@ -82,12 +95,12 @@ def _head_mac(key: bytes, seq: int, head_hash: str) -> str:
     return _mac(key, f"head|{seq}|{head_hash}".encode())
 
 
-def _head_valid(key: bytes, head: AuditHead) -> bool:
+def _head_valid(key: bytes, head: HeadState) -> bool:
     """The head's MAC matches. An unkeyed head is never valid, not even an empty one."""
     return bool(head.mac) and hmac.compare_digest(head.mac, _head_mac(key, head.seq, head.hash))
 
 
-def _unsealed(head: AuditHead) -> bool:
+def _unsealed(head: HeadState) -> bool:
     return head.seq == 0 and head.hash == GENESIS and head.mac == ""
 
 
@@ -249,7 +262,7 @@ def _new_event(*, actor: str, action: str, object_type: str, object_id: str | No
     )
 
 
-def _chain(key: bytes, head: AuditHead, events: Sequence[AuditEvent]) -> None:
+def _chain(key: bytes, head: HeadState, events: Sequence[AuditEvent]) -> None:
     """Give ``events`` their seq, previous hash and hash, after ``head``."""
     seq, prev = head.seq, head.hash
     for event in events:
@@ -258,7 +271,29 @@ def _chain(key: bytes, head: AuditHead, events: Sequence[AuditEvent]) -> None:
         event.hash = prev = event_hash(key, event)
 
 
-_EVENT_COLUMNS = tuple(column.key for column in AuditEvent.__table__.columns)
+_EVENTS = AuditEvent.__table__
+_HEAD = AuditHead.__table__
+_EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
+# Built once (Core, no ORM objects): the statements of every audited commit. SQLAlchemy
+# then finds them compiled in its cache, and psycopg prepares them on the server.
+_LOCK_HEAD = (select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash, _HEAD.c.mac)
+              .where(_HEAD.c.id == 1).with_for_update())
+_NEW_HEAD = (update(_HEAD).where(_HEAD.c.id == 1)
+             .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"),
+                     mac=bindparam("head_mac")))
+
+
+@lru_cache(maxsize=16)
+def _insert_events(count: int, with_head: bool) -> Insert:
+    """INSERT of ``count`` events (parameters ``<column>_<i>``); ``with_head``: with the
+    head's UPDATE in a WITH clause (PostgreSQL), so events and head go in one statement."""
+    statement = insert(_EVENTS).values([
+        {name: bindparam(f"{name}_{i}", type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS}
+        for i in range(count)
+    ])
+    if with_head:
+        statement = statement.add_cte(_NEW_HEAD.returning(_HEAD.c.id).cte("new_head"))
+    return statement
 
 
 def append_pending(session: Session) -> int:
@@ -274,22 +309,26 @@ def append_pending(session: Session) -> int:
     if not events:
         return 0
     key = chain_key(cipher().keyring)
-    head = _locked_head(session)
+    conn = session.connection()
+    head = conn.execute(_LOCK_HEAD).one_or_none()
+    if head is None:
+        raise AuditTampered("the audit head row is missing; run `telesec audit verify`")
     _check_head_before_append(key, head)
     _chain(key, head, events)
     last = events[-1]
     mac = _head_mac(key, last.seq, last.hash)
-    rows = [{name: getattr(event, name) for name in _EVENT_COLUMNS} for event in events]
-    new_head = (update(AuditHead).where(AuditHead.id == 1)
-                .values(seq=last.seq, hash=last.hash, mac=mac))
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(insert(AuditEvent).values(rows)
-                        .add_cte(new_head.returning(AuditHead.id).cte("new_head")))
+    values: dict[str, Any] = {"head_seq": last.seq, "head_hash": last.hash, "head_mac": mac}
+    for i, one in enumerate(events):
+        values.update((f"{name}_{i}", getattr(one, name)) for name in _EVENT_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_insert_events(len(events), True), values)
     else:
-        session.execute(insert(AuditEvent).values(rows))
-        session.execute(new_head.execution_options(synchronize_session=False))
-    for name, value in (("seq", last.seq), ("hash", last.hash), ("mac", mac)):
-        set_committed_value(head, name, value)  # the head as loaded is the head as written
+        conn.execute(_insert_events(len(events), False), values)
+        conn.execute(_NEW_HEAD, values)
+    loaded = session.identity_map.get(identity_key(AuditHead, 1))
+    if loaded is not None:  # the head as the session knows it is the head as written
+        for name, value in (("seq", last.seq), ("hash", last.hash), ("mac", mac)):
+            set_committed_value(loaded, name, value)
     return len(events)
 
 
@@ -317,7 +356,7 @@ def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING, None)
 
 
-def _check_head_before_append(key: bytes, head: AuditHead) -> None:
+def _check_head_before_append(key: bytes, head: HeadState) -> None:
     if _unsealed(head):
         raise AuditTampered(f"{_UNSEALED}; run `telesec audit verify` (with --anchor)")
     if not _head_valid(key, head):

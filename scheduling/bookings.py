@@ -247,11 +247,13 @@ class Bookings:
                 old.status = AppointmentStatus.MOVED
                 old.cancelled_at = now
                 old.cancelled_by = str(by)
-                row = _new_appointment(
-                    session, old.practice_id, target.practitioner_id, old.patient_id, kind,
+                row = _booked(
+                    old.practice_id, target.practitioner_id, old.patient_id, kind,
                     target.starts_at, target.ends_at, idempotency_key, by, now,
                     replaces_id=old.id,
                 )
+                session.add(row)
+                session.flush()  # its id, for its cells
                 detail: dict[str, object] = {
                     "to_appointment_id": row.id,
                     "practitioner_id": row.practitioner_id,
@@ -302,28 +304,6 @@ def _record_change(
         session, action, who, object_id=row.id, patient_id=row.patient_id,
         practice_id=row.practice_id, detail=detail,
     )
-
-
-def _new_appointment(
-    session: Session,
-    practice_id: int,
-    practitioner_id: int,
-    patient_id: int,
-    kind: VisitType,
-    starts_at: datetime,
-    ends_at: datetime,
-    idempotency_key: str,
-    by: Channel,
-    now: datetime,
-    *,
-    replaces_id: int | None = None,
-) -> Appointment:
-    """A booked appointment row, flushed so it has its id (its cells are not taken yet)."""
-    row = _booked(practice_id, practitioner_id, patient_id, kind, starts_at, ends_at,
-                  idempotency_key, by, now, replaces_id=replaces_id)
-    session.add(row)
-    session.flush()
-    return row
 
 
 def _booked(

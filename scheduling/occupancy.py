@@ -46,6 +46,18 @@ def occupy(
     )
 
 
+BOOKED_FIELDS = ("practice_id", "practitioner_id", "patient_id", "visit_type_id", "starts_at",
+                 "ends_at", "status", "idempotency_key", "booked_by", "created_at",
+                 "replaces_id")
+_NEW_APPOINTMENT = (insert(_APPOINTMENTS)
+                    .values({name: bindparam(f"new_{name}", type_=_APPOINTMENTS.c[name].type)
+                             for name in BOOKED_FIELDS})
+                    .returning(_APPOINTMENTS.c.id))
+_HAND_OVER = (update(_CELLS).where(_CELLS.c.hold_id == bindparam("hold_id"))
+              .values(appointment_id=bindparam("appointment_id"), hold_id=null()))
+_DROP_HOLD = delete(_HOLDS).where(_HOLDS.c.id == bindparam("hold_id"))
+
+
 _NEW_HOLD = insert(_HOLDS).values(
     {name: bindparam(f"new_{name}", type_=_HOLDS.c[name].type) for name in _HOLD_FIELDS})
 _HOLD_CELLS_PG = insert(_CELLS).from_select(
@@ -73,25 +85,9 @@ def hold_cells(session: Session, hold: Hold) -> None:
 
 def hand_hold_to_appointment(session: Session, hold_id: str, appointment_id: int) -> int:
     """Give the cells of a hold to the appointment it became; returns how many moved."""
-    result = session.execute(
-        update(SlotCell)
-        .where(SlotCell.hold_id == hold_id)
-        .values(appointment_id=appointment_id, hold_id=None)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.connection().execute(
+        _HAND_OVER, {"hold_id": hold_id, "appointment_id": appointment_id})
     return result.rowcount
-
-
-BOOKED_FIELDS = ("practice_id", "practitioner_id", "patient_id", "visit_type_id", "starts_at",
-                 "ends_at", "status", "idempotency_key", "booked_by", "created_at",
-                 "replaces_id")
-_NEW_APPOINTMENT = (insert(_APPOINTMENTS)
-                    .values({name: bindparam(f"new_{name}", type_=_APPOINTMENTS.c[name].type)
-                             for name in BOOKED_FIELDS})
-                    .returning(_APPOINTMENTS.c.id))
-_HAND_OVER = (update(_CELLS).where(_CELLS.c.hold_id == bindparam("hold_id"))
-              .values(appointment_id=bindparam("appointment_id"), hold_id=null()))
-_DROP_HOLD = delete(_HOLDS).where(_HOLDS.c.id == bindparam("hold_id"))
 
 
 def _hold_to_appointment_pg() -> Select[tuple[int, int]]:
@@ -123,8 +119,8 @@ def appointment_from_hold(session: Session, hold_id: str, fields: dict[str, obje
         made_id, moved = conn.execute(_HOLD_TO_APPOINTMENT_PG, values).one()
         return made_id, moved
     made_id = conn.execute(_NEW_APPOINTMENT, values).scalar_one()
-    moved = conn.execute(_HAND_OVER, {**values, "appointment_id": made_id}).rowcount
-    conn.execute(_DROP_HOLD, values)
+    moved = hand_hold_to_appointment(session, hold_id, made_id)
+    drop_handed_over_hold(session, hold_id)
     return made_id, moved
 
 
@@ -152,9 +148,7 @@ def drop_holds(session: Session, hold_ids: Collection[str]) -> None:
 
 def drop_handed_over_hold(session: Session, hold_id: str) -> None:
     """Delete a hold whose cells :func:`hand_hold_to_appointment` gave away (it has none)."""
-    session.execute(
-        delete(Hold).where(Hold.id == hold_id).execution_options(synchronize_session=False)
-    )
+    session.connection().execute(_DROP_HOLD, {"hold_id": hold_id})
 
 
 def drop_expired_holds(

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -156,60 +156,43 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str | None,
-    purpose: str,
-    patient_id: int | None = None,
-    practice_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-    source: str | None = None,
-) -> AuditEvent:
+class EventFields(TypedDict):
+    """What an event says, as :func:`record` and :func:`record_at_commit` take it."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    purpose: str
+    patient_id: NotRequired[int | None]
+    practice_id: NotRequired[int | None]
+    detail: NotRequired[dict[str, Any] | None]
+    at: NotRequired[datetime | None]
+    source: NotRequired[str | None]
+
+
+def record(session: Session, **fields: Unpack[EventFields]) -> AuditEvent:
     """Append one event in the caller's transaction (who, did what, to which object, why).
 
     ``actor`` is ``staff:<login>``, ``ivr:<call id>`` or ``system:<job>``; ``action`` is
     ``<object>.<verb>`` (e.g. ``patient.read``, ``recording.play``, ``patient.update``).
     For ``object_type="patient"`` give ``patient_id``: the object id is not stored, the
     patient appears only as its pseudonym. Uses the process keyring
-    (:func:`storage.identity.install`). The head row stays locked until the commit:
-    keep audited transactions short, or use :func:`record_at_commit`. ``source`` says
-    where a request came from (e.g. the client address of a staff request; at most 64
-    characters).
+    (:func:`storage.identity.install`). The event is written now, after any queued
+    earlier in the transaction (:func:`record_at_commit` then :func:`append_pending`),
+    and the head row stays locked until the commit: keep audited transactions short, or
+    use :func:`record_at_commit`. ``source`` says where a request came from (e.g. the
+    client address of a staff request; at most 64 characters). Returns the event as
+    written (its seq and hash set).
     """
-    event = _new_event(actor=actor, action=action, object_type=object_type,
-                       object_id=object_id, purpose=purpose, patient_id=patient_id,
-                       practice_id=practice_id, detail=detail, at=at, source=source)
-    append_pending(session)  # events queued earlier in this transaction come first
-    key = chain_key(cipher().keyring)
-    head = _locked_head(session)
-    _check_head_before_append(key, head)
-    _chain(key, head, [event])
-    session.add(event)
-    head.seq, head.hash = event.seq, event.hash
-    head.mac = _head_mac(key, head.seq, head.hash)
-    session.flush()
+    record_at_commit(session, **fields)
+    event: AuditEvent = session.info[_PENDING][-1]
+    session.flush()  # the transaction's changes so far are written first, as they were
+    append_pending(session)
     return event
 
 
-def record_at_commit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str | None,
-    purpose: str,
-    patient_id: int | None = None,
-    practice_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-    source: str | None = None,
-) -> None:
+def record_at_commit(session: Session, **fields: Unpack[EventFields]) -> None:
     """Like :func:`record`, but the event joins the chain when the transaction commits.
 
     The event is checked and built now (a bad detail raises here); the head row is
@@ -220,20 +203,17 @@ def record_at_commit(
     (:class:`AuditTampered`) then fails the commit, and the change rolls back.
     Reading the audit tables through this session appends the queued events first.
     """
-    event = _new_event(actor=actor, action=action, object_type=object_type,
-                       object_id=object_id, purpose=purpose, patient_id=patient_id,
-                       practice_id=practice_id, detail=detail, at=at, source=source)
-    session.info.setdefault(_PENDING, []).append(event)
+    session.info.setdefault(_PENDING, []).append(_new_event(fields))
 
 
 _PENDING = "telesec.audit.pending"
 
 
-def _new_event(*, actor: str, action: str, object_type: str, object_id: str | None,
-               purpose: str, patient_id: int | None, practice_id: int | None,
-               detail: dict[str, Any] | None, at: datetime | None,
-               source: str | None) -> AuditEvent:
+def _new_event(fields: EventFields) -> AuditEvent:
     """An event checked and filled in, not yet chained (no seq, previous hash or hash)."""
+    actor, action, purpose = fields["actor"], fields["action"], fields["purpose"]
+    object_type, object_id = fields["object_type"], fields["object_id"]
+    patient_id, source = fields.get("patient_id"), fields.get("source")
     for name, value in (("actor", actor), ("action", action), ("purpose", purpose)):
         if not value or not value.strip():
             raise ValueError(f"an audit event needs a {name}")
@@ -242,7 +222,7 @@ def _new_event(*, actor: str, action: str, object_type: str, object_id: str | No
         if patient_id is None and object_id is not None:
             patient_id = int(object_id)
         object_id = None
-    when = at or utcnow()
+    when = fields.get("at") or utcnow()
     if when.tzinfo is None:
         raise ValueError("audit time must be an aware datetime")
     if source is not None and len(source) > 64:
@@ -255,8 +235,8 @@ def _new_event(*, actor: str, action: str, object_type: str, object_id: str | No
         object_id=object_id[:128] if object_id is not None else None,
         purpose=purpose[:300],
         patient_ref=keys.patient_pseudonym(patient_id) if patient_id is not None else None,
-        practice_id=practice_id,
-        detail=_canonical_detail(detail),
+        practice_id=fields.get("practice_id"),
+        detail=_canonical_detail(fields.get("detail")),
         patient_id=patient_id,
         source=source,
     )

@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from baseline_tree import export
 from sqlalchemy import create_engine, text
 
 # the code measured: this tree, or the baseline's exported tree (set by the parent run)
@@ -223,15 +224,6 @@ def postgres_url(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _export(revision: str) -> Path:
-    """The files of ``revision``, in a new temporary directory."""
-    target = Path(tempfile.mkdtemp(prefix="telesec-baseline-"))
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
-
-
 def _in_tree(tree: Path, database: str, args: argparse.Namespace) -> list[Figures]:
     """This script run on the code of ``tree`` in its own process, for one database."""
     done = subprocess.run(
@@ -272,7 +264,7 @@ def main() -> None:
         return
     rows: list[tuple[str | None, Figures]] = []
     if args.baseline:
-        trees = [(f"baseline {args.baseline}"[:16], _export(args.baseline)),
+        trees = [(f"baseline {args.baseline}"[:16], export(args.baseline)),
                  ("this tree", REPO)]
         for name in args.databases.split(","):
             for code, tree in trees * args.rounds:

@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from baseline_tree import export
+
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PARIS = ZoneInfo("Europe/Paris")
@@ -311,14 +313,6 @@ def worker(url: str, appointments: int, seconds: float, callers: list[int],
 # ---- the parent: runs workers, prints one table ----------------------------------------
 
 
-def _export(revision: str) -> Path:
-    target = Path(tempfile.mkdtemp(prefix="telesec-baseline-"))
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
-
-
 def _run(tree: Path, url: str, args: argparse.Namespace, keys: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(
@@ -403,7 +397,7 @@ def main() -> None:
         args.appointments, args.seconds, args.callers = 200, 0.5, "1,2"
     trees = [("this tree", REPO)]
     if args.baseline:
-        trees.insert(0, (f"baseline {args.baseline}"[:16], _export(args.baseline)))
+        trees.insert(0, (f"baseline {args.baseline}"[:16], export(args.baseline)))
     print(f"booking benchmark: {args.appointments} appointments, {args.seconds:g} s per "
           f"number of callers; load average {os.getloadavg()[0]:.1f}")
     header = (f"| {'database':<8} | {'code':<16} | {'callers':>7} | {'per s':>6} | "

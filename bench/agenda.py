@@ -30,7 +30,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from baseline_tree import export
 from sqlalchemy import create_engine, text
 
 # the code measured: this tree, or the baseline's exported tree (set by the parent run)
@@ -264,6 +263,10 @@ def main() -> None:
         return
     rows: list[tuple[str | None, Figures]] = []
     if args.baseline:
+        # imported here: other scripts load this file for its practice (booking_pg.py,
+        # calendars.py), not always with this directory on their path
+        from baseline_tree import export
+
         trees = [(f"baseline {args.baseline}"[:16], export(args.baseline)),
                  ("this tree", REPO)]
         for name in args.databases.split(","):

@@ -267,10 +267,12 @@ _NEW_HEAD = (update(_HEAD).where(_HEAD.c.id == 1)
 def _insert_events(count: int, with_head: bool) -> Insert:
     """INSERT of ``count`` events (parameters ``<column>_<i>``); ``with_head``: with the
     head's UPDATE in a WITH clause (PostgreSQL), so events and head go in one statement."""
-    statement = insert(_EVENTS).values([
+    rows = [
         {name: bindparam(f"{name}_{i}", type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS}
         for i in range(count)
-    ])
+    ]
+    # one row as a dict: SQLAlchemy caches its compiled form (not a multi-row VALUES)
+    statement = insert(_EVENTS).values(rows[0] if count == 1 else rows)
     if with_head:
         statement = statement.add_cte(_NEW_HEAD.returning(_HEAD.c.id).cte("new_head"))
     return statement

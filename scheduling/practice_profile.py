@@ -153,7 +153,11 @@ JSON_FIELDS = ("alert_recipients", "hunt_order")
 
 def profile(session: Session, practice_id: int) -> ProfileView:
     """The practice's profile (the defaults when it has none)."""
-    row = session.get(PracticeProfile, practice_id)
+    return view_of(practice_id, session.get(PracticeProfile, practice_id))
+
+
+def view_of(practice_id: int, row: PracticeProfile | None) -> ProfileView:
+    """The profile of a row already read (None: the practice has none, the defaults)."""
     if row is None:
         return _view(practice_id, ProfileDefinition())
     return ProfileView(

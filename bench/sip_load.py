@@ -363,6 +363,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--vad", action="store_true",
                         help="watch every caller with Silero VAD in the workers, as an IVR "
                              "with speech on (bench/sip_load_handler.py: VadWatcher)")
+    parser.add_argument("--vad-eager", action="store_true",
+                        help="with --vad: every caller frame wakes the VAD thread (the "
+                             "default leaves quiet frames to be taken in batches)")
     parser.add_argument("--callers", choices=("speech", "silent"), default="speech",
                         help="after the key, callers send synthesised speech or silence")
     parser.add_argument("--profile", action="store_true",
@@ -411,6 +414,7 @@ def start_pool(args: argparse.Namespace, ports: Ports, workdir: Path,
         "SIP_LOAD_REPORT": str(report),
         "SIP_LOAD_SINK": args.sink,
         "SIP_LOAD_VAD": "1" if args.vad else "0",
+        "SIP_LOAD_VAD_LAZY": "0" if args.vad_eager else "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     })
     tuning = PoolTuning(flood_requests=100_000, drain_deadline_s=3.0, ready_timeout_s=180.0,

@@ -72,6 +72,7 @@ class VadWatcher:
         self.stop = threading.Event()
         self.frames_seen = 0
         self.model_windows = 0
+        self.lazy = os.environ.get("SIP_LOAD_VAD_LAZY", "1") == "1"
         self._context = session.audio_frames(max_frames=100)
         self._frames = self._context.__enter__()
         self._thread = threading.Thread(target=self._run, name="vad-watch", daemon=True)
@@ -84,6 +85,10 @@ class VadWatcher:
         barge = BargeInDetector(self.prompt)
         turn = voice_detector()
         frames = self._frames
+        # quiet frames need not wake this thread one by one, unless a turn is under way
+        # (its end is timed on them): telephony.media.FrameQueue.quiet_dbfs
+        floor = turn.settings.floor_dbfs if self.lazy else None
+        frames.quiet_dbfs = floor
         while not self.stop.is_set() and not frames.closed:
             item = frames.get(0.1)
             if item is None:
@@ -91,6 +96,7 @@ class VadWatcher:
             self.frames_seen += 1
             if self.menu_done.is_set():
                 turn.feed(item[0])
+                frames.quiet_dbfs = None if turn.speaking else floor
             else:
                 barge.feed(item[0])
         self.model_windows = barge.detector.model_windows + turn.model_windows

@@ -214,6 +214,10 @@ def frame_bytes(rate: int) -> int:
     return rate * FRAME_MS // 1000 * 2
 
 
+#: quiet frames a lazy listener may be left with before it is woken (200 ms)
+QUIET_BATCH_FRAMES = 5
+
+
 class FrameQueue:
     """A bounded queue of caller frames: when full, the oldest frame is dropped and counted.
 
@@ -229,14 +233,21 @@ class FrameQueue:
         self._ready = threading.Condition()
         self.dropped = 0
         self.closed = False
+        #: set by a listener that needs quiet frames only in order, not at once (a voice
+        #: detector waiting for speech): frames under this level (dBFS) do not wake it until
+        #: QUIET_BATCH_FRAMES are queued (or its own ``get`` timeout ends its wait); a louder
+        #: frame wakes it at once, with the quiet ones before it. None: every frame wakes it
+        self.quiet_dbfs: float | None = None
 
-    def put(self, frame: bytes, speaking: bool) -> None:
+    def put(self, frame: bytes, speaking: bool, level_dbfs: float = 0.0) -> None:
         with self._ready:
             if len(self._frames) >= self._max:
                 self._frames.popleft()
                 self.dropped += 1
             self._frames.append((frame, speaking))
-            self._ready.notify()
+            quiet = self.quiet_dbfs
+            if quiet is None or level_dbfs >= quiet or len(self._frames) >= QUIET_BATCH_FRAMES:
+                self._ready.notify()
 
     def get(self, timeout: float | None = None) -> tuple[bytes, bool] | None:
         """The next (frame, caller_is_speaking) pair, or None on timeout or once closed."""
@@ -333,9 +344,9 @@ class CallerAudioTap:
                 self.last_voice.set()
         else:
             self._vad_idle = True
-        speaking = self.vad.speaking
+        speaking, level = self.vad.speaking, self.vad.level_dbfs
         for frames in subscribers:
-            frames.put(frame, speaking)
+            frames.put(frame, speaking, level)
         recorder = self._recorder
         if recorder is not None:
             recorder.caller_frame(frame)

@@ -37,6 +37,12 @@ def desk_user(practice_slug: str) -> str:
     return f"{DESK_PREFIX}{practice_slug}"
 
 
+def hunt_user(practice_slug: str, login: str) -> str:
+    """One secretary's page at her practice's desk (the front registers it beside the desk):
+    a hunt rings the secretaries one by one through it."""
+    return f"{DESK_PREFIX}{practice_slug}~{login}"
+
+
 def load_or_create_secret(path: Path) -> str:
     """The shared secret in ``path``, created (0600, 32 random bytes) when missing."""
     if not path.exists():

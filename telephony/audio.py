@@ -82,6 +82,12 @@ def sine_tone(hz: float, seconds: float, level: float = 0.3) -> bytes:
     return values.tobytes()
 
 
+def hold_music() -> bytes:
+    """What a caller put on hold hears: a soft three-note chime, then a pause (looped)."""
+    notes = b"".join(sine_tone(hz, 0.35, level=0.12) for hz in (523.25, 659.25, 783.99))
+    return notes + bytes(int(SAMPLE_RATE * 1.5) * 2)
+
+
 def interleave(left: bytes, right: bytes) -> bytes:
     """Two mono s16 chunks of equal length as one interleaved stereo chunk."""
     left_samples, right_samples = samples(left), samples(right)

@@ -210,6 +210,8 @@ def _edge_params(layout: FrontLayout) -> str:
             'modparam("auth_ephemeral", "sha_algorithm", 1)',
             'modparam("websocket", "keepalive_mechanism", 1)',
             'modparam("websocket", "keepalive_timeout", 30)',
+            # a page reloaded or closed drops its WebSocket: its contacts go with it
+            'modparam("usrloc", "handle_lost_tcp", 1)',
         ]
     if edge.phones is not None:
         lines += [
@@ -538,6 +540,11 @@ _WEBPHONE_CHECK = """    if ($proto == "ws" || $proto == "wss") {
     }"""
 
 
+# her own page beside the desk (desk-<practice>~<login>, same contact and expiry, no
+# reply of its own): a practice that hunts rings its secretaries one by one through it
+_HUNT_SAVE = """    save("location", "0x02", "sip:$var(desk)~$var(login)@$td");"""
+
+
 def _webphone_routes(webphone) -> str:
     """The WebSocket handshake and the console softphones' registrations (token auth)."""
     ports = [str(webphone.ws_port)] + ([str(webphone.wss_port)] if webphone.wss_port else [])
@@ -615,8 +622,10 @@ route[WEBPHONE_REGISTER] {{
         sl_send_reply("403", "Forbidden");
         exit;
     }}
+    $var(login) = $(au{{s.select,1,/}});
     consume_credentials();
     fix_nated_register();
+{_HUNT_SAVE}
     if (!save("location")) {{
         sl_reply_error();
     }}

@@ -4,10 +4,12 @@
 front, rtpengine between the browser's DTLS-SRTP and the worker's RTP). Debian's Chromium
 with fake media devices (its microphone: an espeak-ng sentence) logs in as a secretary and
 sets herself available. A patient (sipp + an RTP peer) presses 0: the page rings, the test
-clicks "Décrocher", the card says she took it, the caller hears her microphone, her page
-hears the caller (the level meter of the received audio), she transfers the caller to the
-secretariat (REFER), her colleague answers in his page and hangs up, and the caller's call
-ends. The answer time (click → call confirmed, click → her voice at the caller) is
+clicks "Décrocher", her booking screen opens on the verified caller, the card says she
+took it, the caller hears her microphone, her page hears the caller (the level meter of
+the received audio), her page is reloaded mid-call (the engine keeps the caller and rings
+the desk again; her reloaded page answers, audio both ways), she transfers the caller to
+the secretariat (REFER), her colleague answers in his page and hangs up, and the caller's
+call ends. The answer time (click → call confirmed, click → her voice at the caller) is
 printed.
 """
 
@@ -185,6 +187,9 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             expect(other_page.locator("article.call-card")).to_contain_text(
                 "Pris par alice")
             confirmed_ms = int(phone.get_attribute("data-answer-ms") or -1)
+            # the caller's identity was verified: her booking screen opens on him by itself
+            expect(page.get_by_role("heading", name="Prendre un rendez-vous")).to_be_visible()
+            expect(page.locator(".chosen")).to_contain_text("BLANCHARD Chloé")
             heard_at = None
             while time.monotonic() - clicked < 15:
                 if peer.loud_packets - before >= 10:  # 200 ms of her voice
@@ -199,6 +204,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                 peak = float(phone.locator("meter").get_attribute("data-peak") or 0)
                 time.sleep(0.2)
             assert peak >= 0.05, peak  # his voice reached her page
+            page.get_by_role("link", name="File d'attente").click()
             card = page.locator("article.call-card")
             expect(card).to_contain_text("Avec vous")  # she took the call
             phone.get_by_role("button", name="Couper le micro").click()
@@ -221,6 +227,35 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             time.sleep(3.0)  # she talks again (the recording must hold her voice)
             cpu = relay_and_front_cpu(served) - cpu_before
             talked = time.monotonic() - clicked
+            # her page is reloaded mid-call: the engine keeps the caller (a prompt, music),
+            # the card waits again and the desk rings again; her reloaded page answers
+            reloaded = time.monotonic()
+            page.reload()
+            expect(phone.get_by_role("button", name="Me rendre disponible")).to_be_visible()
+            phone.get_by_role("button", name="Me rendre disponible").click()
+            expect(phone.get_by_role("status")).to_have_text("Disponible")
+            expect(other_page.locator("article.call-card")).not_to_contain_text(
+                "Pris par alice", timeout=20_000)  # back to waiting
+            answer = phone.get_by_role("button", name="Décrocher")
+            expect(answer).to_be_visible(timeout=30_000)
+            rung_again = time.monotonic() - reloaded
+            answer.click()
+            expect(phone.get_by_text("En communication")).to_be_visible()
+            expect(other_page.locator("article.call-card")).to_contain_text("Pris par alice")
+            expect(other_phone.get_by_role("button", name="Décrocher")).to_have_count(0)
+            time.sleep(0.5)  # the hold music stops at the answer
+            before = peer.loud_packets
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and peer.loud_packets - before < 10:
+                time.sleep(0.05)
+            assert peer.loud_packets - before >= 10, peer.timeline()  # her voice again
+            peer.speak(hello)
+            deadline = time.monotonic() + 10
+            peak = 0.0
+            while time.monotonic() < deadline and peak < 0.05:
+                peak = float(phone.locator("meter").get_attribute("data-peak") or 0)
+                time.sleep(0.2)
+            assert peak >= 0.05, peak  # and his voice reaches her reloaded page
             # she passes the caller on to the secretariat (REFER): bob's page rings,
             # he answers, her call ends; then he hangs up
             phone.get_by_role("button", name="Transférer").click()
@@ -234,7 +269,8 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
         print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
               f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms; "
               f"rtpengine + Kamailio CPU {100 * cpu / talked:.1f}% of a core over "
-              f"{talked:.0f} s of the browser call")
+              f"{talked:.0f} s of the browser call; page reloaded -> rung again "
+              f"{rung_again:.1f} s")
         # the recording holds both sides: him on the left, her tone on the right
         audio, rate = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
                                        settings.vault_path), "softphone")

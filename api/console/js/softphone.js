@@ -11,6 +11,7 @@ import {h, fill, announce, toast} from "./dom.js";
 import * as fmt from "./format.js";
 
 const CALL_HEADER = "X-Telesec-Call";
+const BOX_PREFIX = "box-"; // a doctor's voicemail box as a transfer target (the engine's)
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 
 function clock(seconds) {
@@ -97,6 +98,7 @@ export class Softphone {
     this.meter = h("meter", {min: 0, max: 1, value: 0, class: "level",
                              "aria-label": "Niveau de la voix de l'appelant"});
     this.level = new LevelMeter(this.meter);
+    this.doctors = new Map(); // practice slug -> its doctors (for "Messagerie de …")
     this.panel = h("aside", {class: "softphone", id: "softphone", "aria-label": "Téléphone"});
     this.unsubscribe = this.feed.subscribe(() => this.draw());
     document.body.append(this.panel, this.audio);
@@ -258,7 +260,9 @@ export class Softphone {
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
     rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
     rtc.on("confirmed", () => this.connected());
-    rtc.on("ended", () => this.finished(this.call?.transferring ? "Appel transféré." : "Appel terminé."));
+    rtc.on("ended", () => this.finished(
+      this.call?.toBox ? "L'appelant laisse son message sur la messagerie."
+        : this.call?.transferring ? "Appel transféré." : "Appel terminé."));
     rtc.on("failed", event => this.finished(
       event.cause === JsSIP.C.causes.CANCELED ? "Appel pris par une collègue ou raccroché."
         : "Appel perdu."));
@@ -329,7 +333,33 @@ export class Softphone {
     if (call.clicked) this.panel.dataset.answerMs = String(Math.round(performance.now() - call.clicked));
     this.ticker = setInterval(() => this.drawTimer(), 1000);
     if (!call.escalationId && !call.outbound) this.claim(call);
+    if (!call.outbound) this.openBooking(call);
     this.draw();
+  }
+
+  /** The booking screen opens by itself on the caller: on the patient when the engine
+   *  verified the caller's identity (the same audited read as the queue), else empty
+   *  with what the caller asked. */
+  openBooking(call) {
+    const escalation = this.escalationOf(call);
+    if (!escalation || !this.session.go) return;
+    const practiceId = escalation.practice_id;
+    this.feed.detail(escalation.id).then(detail => {
+      if (this.call !== call) return; // the call ended meanwhile
+      const caller = detail.caller;
+      this.session.go("rdv", caller
+        ? {practiceId, patient: {...caller, id: caller.patient_id, practice_id: practiceId}}
+        : {practiceId, asked: {intent: escalation.intent, transcript: detail.transcript || ""}});
+    }, () => {});
+  }
+
+  /** The practice's doctors, for their voicemail boxes among the transfer choices. */
+  doctorsOf(practice) {
+    if (!this.doctors.has(practice)) {
+      this.doctors.set(practice, api(`/practices/${encodeURIComponent(practice)}`)
+        .then(detail => detail.practitioners.filter(p => p.active), () => []));
+    }
+    return this.doctors.get(practice);
   }
 
   finished(message) {
@@ -381,13 +411,17 @@ export class Softphone {
       return;
     }
     call.transferring = true;
+    const box = user.startsWith(BOX_PREFIX);
+    call.toBox = box;
     // the caller's Call-ID rides in the Refer-To URI: the colleague's page finds the card
     const header = call.callId ? `?${CALL_HEADER}=${encodeURIComponent(call.callId)}` : "";
     call.rtc.refer(`sip:${user}@${agent.realm}${header}`, {eventHandlers: {
       requestFailed: () => this.transferFailed("Transfert refusé."),
-      failed: () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
+      // a box is no call: the engine takes the caller back and ends her leg itself
+      failed: box ? () => {}
+        : () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
     }});
-    announce("Transfert en cours");
+    announce(box ? "Passage à la messagerie" : "Transfert en cours");
     this.draw();
   }
 
@@ -410,8 +444,17 @@ export class Softphone {
     const who = h("input", {type: "text", list: "transfer-targets", autocomplete: "off",
                             "aria-label": "Transférer à (identifiant)", placeholder: "secrétariat ou identifiant"});
     const choices = h("datalist", {id: "transfer-targets"}, h("option", {value: desk}, "Secrétariat : les collègues disponibles"));
+    const boxes = h("div", {class: "transfer-boxes", role: "group", "aria-label": "Messageries des médecins"});
+    this.doctorsOf(call.practice).then(doctors => {
+      for (const doctor of doctors) {
+        const label = `Messagerie de ${doctor.name}`;
+        choices.append(h("option", {value: `${BOX_PREFIX}${doctor.slug}`}, label));
+        boxes.append(h("button", {type: "button", class: "secondary small",
+                                  onclick: () => this.transfer(`${BOX_PREFIX}${doctor.slug}`)}, label));
+      }
+    });
     const form = h("form", {class: "transfer"}, who, choices,
-      h("button", {type: "submit", class: "secondary"}, "Transférer"));
+      h("button", {type: "submit", class: "secondary"}, "Transférer"), boxes);
     form.addEventListener("submit", event => {
       event.preventDefault();
       this.transfer(who.value || desk);

@@ -27,7 +27,7 @@ from ivr_flows.channel import (
 )
 from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
-from speech.vad import load_silero
+from speech.vad import VadSettings, load_silero
 from telephony.audio import BYTES_PER_SECOND, hold_music, load_prompt
 from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
@@ -186,6 +186,9 @@ class TelephonyChannel(CallerChannel):
             return played.reason is StopReason.SPEECH
         done = threading.Event()
         with self.session.audio_frames(max_frames=100) as frames:
+            # a caller saying nothing need not wake the watcher frame by frame: only speech
+            # (a frame above the detector's floor) is needed at once
+            frames.quiet_dbfs = VadSettings().floor_dbfs
             watcher = threading.Thread(target=self._watch_barge_in, args=(frames, pcm, done),
                                        name=f"barge-{self.call_id[:8]}", daemon=True)
             watcher.start()

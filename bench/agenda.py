@@ -2,31 +2,38 @@
 
 Builds a practice of 10 practitioners with a year of opening hours and N appointments
 (bulk insert), then for S seconds each runs slot searches (random day, practitioner,
-part of day) and bookings (search, hold, confirm). Prints one table.
+part of day) and bookings (search, hold, confirm). Prints one table. With ``--baseline
+REV`` the code of git revision REV (exported to a temporary directory) runs too, each
+tree in its own process against its own database, rounds alternating, side by side.
 
     .venv/bin/python bench/agenda.py                       # 30,000 appointments, 10 s each
+    .venv/bin/python bench/agenda.py --baseline main --rounds 2 --seconds 5
     .venv/bin/python bench/agenda.py --appointments 300 --seconds 1   # smoke
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the code measured: this tree, or the baseline's exported tree (set by the parent run)
+sys.path.insert(0, os.environ.get("TELESEC_BENCH_TREE", str(Path(__file__).resolve().parents[1])))
 
 from scheduling import lookup
 from scheduling.history import PastOrImportedVisit, record_appointments
@@ -40,6 +47,7 @@ from storage.keyring import Keyring
 from storage.migrate import upgrade
 from storage.patients import PatientDirectory
 
+REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PARIS = ZoneInfo("Europe/Paris")
 PRACTITIONERS = 10
@@ -58,14 +66,15 @@ class Figures:
     latencies: list[float]
     note: str = ""
 
-    def row(self) -> str:
+    def row(self, code: str | None = None) -> str:
         ordered = sorted(self.latencies)
         p50 = statistics.median(ordered) * 1000 if ordered else 0.0
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else 0.0
         rate = self.count / self.seconds if self.seconds else 0.0
+        which = "" if code is None else f" {code:<16} |"
         return (
-            f"| {self.database:<10} | {self.operation:<22} | {rate:>9.1f} | {p50:>8.2f} | "
-            f"{p99:>8.2f} | {self.count:>7} | {self.note}"
+            f"| {self.database:<10} |{which} {self.operation:<22} | {rate:>9.1f} | "
+            f"{p50:>8.2f} | {p99:>8.2f} | {self.count:>7} | {self.note}"
         )
 
 
@@ -214,13 +223,20 @@ def postgres_url(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--appointments", type=int, default=30_000)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--databases", default="sqlite,postgres")
-    parser.add_argument("--pg-url", default=PG_ADMIN_URL, help="admin URL of a PostgreSQL server")
-    args = parser.parse_args()
+def _in_tree(tree: Path, database: str, args: argparse.Namespace) -> list[Figures]:
+    """This script run on the code of ``tree`` in its own process, for one database."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--json", "--databases", database,
+         "--appointments", str(args.appointments), "--seconds", str(args.seconds),
+         "--pg-url", args.pg_url],
+        cwd=tree, env={**os.environ, "TELESEC_BENCH_TREE": str(tree)},
+        capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"run failed in {tree}:\n{done.stderr[-3000:]}")
+    return [Figures(**item) for item in json.loads(done.stdout.strip().splitlines()[-1])]
+
+
+def _measure(args: argparse.Namespace) -> list[Figures]:
     with tempfile.TemporaryDirectory() as keys:
         install(Keyring.create(Path(keys) / "keyring.json"))
         results: list[Figures] = []
@@ -228,13 +244,46 @@ def main() -> None:
             opener = sqlite_url() if name == "sqlite" else postgres_url(args.pg_url)
             with opener as url:
                 results.extend(run(name, url, args.appointments, args.seconds))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--appointments", type=int, default=30_000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--pg-url", default=PG_ADMIN_URL, help="admin URL of a PostgreSQL server")
+    parser.add_argument("--baseline", help="git revision to measure side by side (e.g. main)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --baseline: alternate the two trees this many times")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.json:
+        print(json.dumps([asdict(f) for f in _measure(args)]))
+        return
+    rows: list[tuple[str | None, Figures]] = []
+    if args.baseline:
+        # imported here: other scripts load this file for its practice (booking_pg.py,
+        # calendars.py), not always with this directory on their path
+        from baseline_tree import export
+
+        trees = [(f"baseline {args.baseline}"[:16], export(args.baseline)),
+                 ("this tree", REPO)]
+        for name in args.databases.split(","):
+            for code, tree in trees * args.rounds:
+                rows.extend((code, f) for f in _in_tree(tree, name, args))
+    else:
+        rows.extend((None, f) for f in _measure(args))
+    code_head = f" {'code':<16} |" if args.baseline else ""
+    code_rule = f"{'-' * 18}|" if args.baseline else ""
     print(f"\nagenda benchmark: {PRACTITIONERS} practitioners, a year of opening hours, "
-          f"{args.appointments} appointments, {args.seconds:g} s per measure, one client")
-    print(f"| {'database':<10} | {'operation':<22} | {'per s':>9} | {'p50 ms':>8} | "
+          f"{args.appointments} appointments, {args.seconds:g} s per measure, one client; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"| {'database':<10} |{code_head} {'operation':<22} | {'per s':>9} | {'p50 ms':>8} | "
           f"{'p99 ms':>8} | {'count':>7} | note")
-    print(f"|{'-' * 12}|{'-' * 24}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 9}|------")
-    for figures in results:
-        print(figures.row())
+    print(f"|{'-' * 12}|{code_rule}{'-' * 24}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 9}|------")
+    for code, figures in rows:
+        print(figures.row(code))
 
 
 if __name__ == "__main__":

@@ -40,11 +40,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from baseline_tree import export
+
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PARIS = ZoneInfo("Europe/Paris")
 ACTOR = "system:bench"
-TRACED_BOOKINGS = 5
+TRACED_BOOKINGS = 20
 
 
 # ---- the worker: runs inside one source tree -------------------------------------------
@@ -89,6 +91,49 @@ class RoundTrips:
             event.listen(pool, "checkout", checkout)
 
 
+class DbTime:
+    """Time spent waiting on the database (statements, commits, rollbacks, pings), per
+    thread: the server's work, the loopback and lock waits, without this process's Python.
+    Less moved by the machine's load than the latency (and what ``pg_stat_statements``
+    would show, which this server does not load)."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def listen(self, *engines: Any) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        def before(*_args: Any, **_kw: Any) -> None:
+            self.local.since = time.perf_counter()
+
+        def after(*_args: Any, **_kw: Any) -> None:
+            self._add(time.perf_counter() - self.local.since)
+
+        event.listen(Engine, "before_cursor_execute", before)
+        event.listen(Engine, "after_cursor_execute", after)
+        for dialect in {id(e.dialect): e.dialect for e in engines}.values():
+            for name in ("do_commit", "do_rollback", "do_ping"):
+                setattr(dialect, name, self._timed(getattr(dialect, name)))
+
+    def _timed(self, call: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def timed(conn: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return call(conn)
+            finally:
+                self._add(time.perf_counter() - began)
+        return timed
+
+    def _add(self, seconds: float) -> None:
+        self.local.total = getattr(self.local, "total", 0.0) + seconds
+
+    def take(self) -> float:
+        """Seconds this thread spent in the database since the last call."""
+        total, self.local.total = getattr(self.local, "total", 0.0), 0.0
+        return total
+
+
 class HeadLock:
     """How long each transaction kept the audit head locked: from the answer to its
     ``SELECT ... audit_head ... FOR UPDATE`` to the end of its commit (others wait that long)."""
@@ -128,11 +173,12 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99), "n": len(ordered)}
 
 
-def _load(booking: Callable[[random.Random], tuple[bool, float, float]], callers: int,
-          seconds: float) -> dict[str, Any]:
+def _load(booking: Callable[[random.Random], tuple[bool, float, float, list[float]]],
+          callers: int, seconds: float) -> dict[str, Any]:
     """``callers`` threads booking for ``seconds``: rate and latency percentiles."""
     totals: list[float] = []
     writes: list[float] = []
+    in_db: list[float] = []
     refused = [0]
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
@@ -140,11 +186,12 @@ def _load(booking: Callable[[random.Random], tuple[bool, float, float]], callers
     def run(seed: int) -> None:
         mine = random.Random(seed)
         while time.perf_counter() < stop_at:
-            ok, total, write = booking(mine)
+            ok, total, write, db_steps = booking(mine)
             with lock:
                 if ok:
                     totals.append(total)
                     writes.append(write)
+                    in_db.append(sum(db_steps))
                 else:
                     refused[0] += 1
 
@@ -157,7 +204,8 @@ def _load(booking: Callable[[random.Random], tuple[bool, float, float]], callers
     elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
     return {"rate": len(totals) / elapsed, "refused": refused[0],
             "cpu_ms": cpu * 1000 / max(1, len(totals)),
-            "booking": _percentiles(totals), "hold+confirm": _percentiles(writes)}
+            "booking": _percentiles(totals), "hold+confirm": _percentiles(writes),
+            "db": _percentiles(in_db)}
 
 
 def worker(url: str, appointments: int, seconds: float, callers: list[int],
@@ -187,6 +235,8 @@ def worker(url: str, appointments: int, seconds: float, callers: list[int],
     head_lock = HeadLock()
     head_lock.listen()
     db = Database(url, pool_size=max(callers) + 2)
+    db_time = DbTime()
+    db_time.listen(db.engine, db._read_engine)
     for pool in {id(e.pool): e.pool for e in (db.engine, db._read_engine)}.values():
         trips.listen_pool(pool)
     try:
@@ -198,24 +248,30 @@ def worker(url: str, appointments: int, seconds: float, callers: list[int],
         with db.session() as session:
             patients = [p.id for p in PatientDirectory(session).find_by_name(practice_id, "Bench")]
 
-        def booking(rng: random.Random, step: Callable[[str], None]) -> tuple[bool, float, float]:
-            """One search+hold+confirm: (booked, total seconds, hold+confirm seconds)."""
+        def booking(rng: random.Random, step: Callable[[str], None]
+                    ) -> tuple[bool, float, float, list[float]]:
+            """One search+hold+confirm: (booked, total seconds, hold+confirm seconds,
+            seconds in the database of each step)."""
+            db_time.take()
             t0 = time.perf_counter()
             step("search")
             found = agenda.find_slots(
                 practice_id, "consultation", limit=1, now=now,
                 after=now + timedelta(days=rng.randrange(360), hours=rng.randrange(24)))
+            in_db = [db_time.take()]
             if not isinstance(found, list) or not found:
-                return False, time.perf_counter() - t0, 0.0
+                return False, time.perf_counter() - t0, 0.0, in_db
             t1 = time.perf_counter()
             step("hold")
             held = agenda.hold(found[0], timedelta(minutes=3), now=now, actor=ACTOR)
+            in_db.append(db_time.take())
             step("confirm")
             result = (agenda.confirm(held.hold.id, rng.choice(patients), uuid.uuid4().hex,
                                      now=now, actor=ACTOR)
                       if isinstance(held, Held) else held)
             end = time.perf_counter()
-            return isinstance(result, Booked), end - t0, end - t1
+            in_db.append(db_time.take())
+            return isinstance(result, Booked), end - t0, end - t1, in_db
 
         def set_step(name: str) -> None:
             trips.step = name
@@ -223,9 +279,15 @@ def worker(url: str, appointments: int, seconds: float, callers: list[int],
         for _ in range(3):  # warm up caches and the server's prepared statements
             booking(rng, lambda _name: None)
         trips.on = True
-        traced = sum(booking(rng, set_step)[0] for _ in range(TRACED_BOOKINGS))
+        traced, step_db = 0, [0.0, 0.0, 0.0]
+        for _ in range(TRACED_BOOKINGS):
+            ok, _total, _write, in_db = booking(rng, set_step)
+            traced += ok
+            step_db = [a + b for a, b in zip(step_db, in_db, strict=False)]
         trips.on = False
         per_booking = {k: v / TRACED_BOOKINGS for k, v in sorted(trips.counts.items())}
+        db_per_step = dict(zip(("search", "hold", "confirm"),
+                               (t * 1000 / TRACED_BOOKINGS for t in step_db), strict=True))
 
         loads = {}
         for count in callers:
@@ -240,6 +302,7 @@ def worker(url: str, appointments: int, seconds: float, callers: list[int],
         with db.read_session() as session:
             checked = audit.verify(session, keyring, anchor=entries)
         return {"dialect": db.engine.dialect.name, "round_trips": per_booking,
+                "db_ms": db_per_step,
                 "traced_booked": traced, "loads": loads,
                 "audit": {"intact": checked.intact, "events": checked.events,
                           "problems": checked.problems[:3]}}
@@ -248,14 +311,6 @@ def worker(url: str, appointments: int, seconds: float, callers: list[int],
 
 
 # ---- the parent: runs workers, prints one table ----------------------------------------
-
-
-def _export(revision: str) -> Path:
-    target = Path(tempfile.mkdtemp(prefix="telesec-baseline-"))
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
 
 
 def _run(tree: Path, url: str, args: argparse.Namespace, keys: Path) -> dict[str, Any]:
@@ -299,15 +354,20 @@ def _rows(kind: str, label: str, result: dict[str, Any]) -> list[str]:
     rows = []
     for callers, load in result["loads"].items():
         book, write, lock = load["booking"], load["hold+confirm"], load["head_lock"]
+        in_db = load.get("db", {"n": 0})
         rows.append(
             f"| {kind:<8} | {label:<16} | {callers:>7} | {load['rate']:>6.1f} | "
             f"{book['p50']:>6.1f} | {book['p95']:>6.1f} | {book['p99']:>6.1f} | "
             f"{write['p50']:>6.1f} | {write['p95']:>6.1f} | {write['p99']:>6.1f} | "
+            f"{_ms(in_db, 'p50')} | {_ms(in_db, 'p99')} | "
             f"{_ms(lock, 'p50')} | {_ms(lock, 'p99')} | {load['cpu_ms']:>6.1f} | "
             f"{total_trips:>5.1f} | {book['n']:>5} |")
     audit = result["audit"]
     state = "intact" if audit["intact"] else f"BROKEN {audit['problems']}"
-    rows.append(f"|   {kind}, {label}: round trips per booking {trip_text}; audit chain "
+    db_ms = result.get("db_ms", {})
+    db_text = " + ".join(f"{db_ms.get(k, 0):.2f} {k}" for k in ("search", "hold", "confirm"))
+    rows.append(f"|   {kind}, {label}: round trips per booking {trip_text}; in the database "
+                f"(one caller) {db_text} = {sum(db_ms.values()):.2f} ms; audit chain "
                 f"{state} ({audit['events']} events, anchored checkpoint verified)")
     return rows
 
@@ -337,12 +397,13 @@ def main() -> None:
         args.appointments, args.seconds, args.callers = 200, 0.5, "1,2"
     trees = [("this tree", REPO)]
     if args.baseline:
-        trees.insert(0, (f"baseline {args.baseline}"[:16], _export(args.baseline)))
+        trees.insert(0, (f"baseline {args.baseline}"[:16], export(args.baseline)))
     print(f"booking benchmark: {args.appointments} appointments, {args.seconds:g} s per "
           f"number of callers; load average {os.getloadavg()[0]:.1f}")
     header = (f"| {'database':<8} | {'code':<16} | {'callers':>7} | {'per s':>6} | "
               f"{'p50':>6} | {'p95':>6} | {'p99':>6} | {'w p50':>6} | {'w p95':>6} | "
-              f"{'w p99':>6} | {'lock50':>6} | {'lock99':>6} | {'cpu':>6} | {'trips':>5} | "
+              f"{'w p99':>6} | {'db50':>6} | {'db99':>6} | {'lock50':>6} | {'lock99':>6} | "
+              f"{'cpu':>6} | {'trips':>5} | "
               f"{'n':>5} |")
     rule = "|" + "|".join("-" * len(cell) for cell in header.split("|")[1:-1]) + "|"
     rows = [header, rule]
@@ -357,8 +418,10 @@ def main() -> None:
                 rows.extend(_rows(kind, label, result))
     print("\n".join(rows))
     print("ms; p50/p95/p99: search+hold+confirm; w: hold+confirm only (the two audited "
-          "writes); lock: how long a transaction kept the audit head locked; cpu: this "
-          "process's CPU per booking; trips: database round trips per booking (one caller)")
+          "writes); db: time a booking spent waiting on the database (statements, commits, "
+          "pings: server, loopback, lock waits); lock: how long a transaction kept the "
+          "audit head locked; cpu: this process's CPU per booking; trips: database round "
+          "trips per booking (one caller)")
 
 
 if __name__ == "__main__":

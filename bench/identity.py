@@ -32,6 +32,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+from baseline_tree import export
+
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ACTOR = "system:bench"
@@ -192,14 +194,6 @@ def _brute_force(db: object, keyring: object, practice: int,
 # ---- the parent: runs workers, prints one table ----------------------------------------
 
 
-def _export(revision: str) -> Path:
-    target = Path(tempfile.mkdtemp(prefix="telesec-baseline-"))
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
-
-
 def _run(tree: Path, url: str, patients: int, seconds: float, keys: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(
@@ -251,7 +245,7 @@ def main() -> None:
         args.patients, args.seconds = 200, 0.5
     trees = [("this tree", REPO)]
     if args.baseline:
-        trees.insert(0, (f"baseline {args.baseline}", _export(args.baseline)))
+        trees.insert(0, (f"baseline {args.baseline}", export(args.baseline)))
     print(f"identity benchmark: {args.patients} patients, {args.seconds:g} s per measure; "
           f"load average {os.getloadavg()[0]:.1f}")
     header = (f"| {'database':<8} | {'code':<17} | {'operation':<26} | {'per s':>8} | "

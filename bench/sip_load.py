@@ -46,7 +46,7 @@ from pathlib import Path
 
 from interruptible import main_of
 from pool_usage import cpu_by_thread_name, pool_pids, relay_cpu_seconds, thread_cpu
-from rtp_caller import CallerMedia, synthesise_caller_speech
+from rtp_caller import ALAW_SILENCE, CallerMedia, synthesise_caller_speech
 from sip_load_report import (
     LEGEND,
     LevelResult,
@@ -267,6 +267,11 @@ class Bench:
             result.late_max_ms = max(result.late_max_ms, call.late_max_ms)
             if call.key_to_prompt_ms is not None:
                 result.k2p_caller.append(call.key_to_prompt_ms)
+        vad = [r for r in records if "vad_frames" in r]
+        if vad:
+            result.notes.append(
+                f"VAD watched {len(vad)} calls: {sum(r['vad_frames'] for r in vad)} frames, "
+                f"{sum(r['vad_model_windows'] for r in vad)} windows scored by Silero")
         for record in records:
             result.clock_deficit_ms = max(result.clock_deficit_ms,
                                           record.get("clock_deficit_ms", 0.0))
@@ -355,6 +360,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="lateness a caller's jitter buffer hides (60 ms)")
     parser.add_argument("--sink", choices=("vault", "memory"), default="vault",
                         help="record into the encrypted vault, or count bytes in memory")
+    parser.add_argument("--vad", action="store_true",
+                        help="watch every caller with Silero VAD in the workers, as an IVR "
+                             "with speech on (bench/sip_load_handler.py: VadWatcher)")
+    parser.add_argument("--vad-eager", action="store_true",
+                        help="with --vad: every caller frame wakes the VAD thread (the "
+                             "default leaves quiet frames to be taken in batches)")
+    parser.add_argument("--callers", choices=("speech", "silent"), default="speech",
+                        help="after the key, callers send synthesised speech or silence")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy one worker during the plateau of --profile-level")
     parser.add_argument("--profile-level", type=int, default=0,
@@ -369,8 +382,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="first of the relay's 1000 RTP ports (with --via-relay)")
     args = parser.parse_args(argv)
     args.workers = args.workers or (2 if args.quick else 30)
-    if not 1 <= args.workers <= 40:
-        parser.error("--workers must be 1..40")
+    if not 1 <= args.workers <= 50:  # B+10..B+59 in the block of 100 ports
+        parser.error("--workers must be 1..50")
     if args.levels:
         args.level_list = sorted({int(x) for x in args.levels.split(",") if x.strip()})
     else:
@@ -400,6 +413,8 @@ def start_pool(args: argparse.Namespace, ports: Ports, workdir: Path,
         "TELESEC_DATA_DIR": str(data_dir),
         "SIP_LOAD_REPORT": str(report),
         "SIP_LOAD_SINK": args.sink,
+        "SIP_LOAD_VAD": "1" if args.vad else "0",
+        "SIP_LOAD_VAD_LAZY": "0" if args.vad_eager else "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     })
     tuning = PoolTuning(flood_requests=100_000, drain_deadline_s=3.0, ready_timeout_s=180.0,
@@ -428,6 +443,8 @@ def run(args: argparse.Namespace) -> int:
     results: list[LevelResult] = []
     try:
         speech = synthesise_caller_speech(workdir)
+        if args.callers == "silent":
+            speech = bytes([ALAW_SILENCE]) * len(speech)
         report = workdir / "calls.jsonl"
         started = time.monotonic()
         pool = start_pool(args, ports, workdir, report)
@@ -436,6 +453,8 @@ def run(args: argparse.Namespace) -> int:
               f"recording sink: "
               f"{'encrypted vault (SQLite)' if args.sink == 'vault' else 'in-memory counter'}; "
               f"media: {'through rtpengine' if args.via_relay else 'straight to the workers'}; "
+              f"callers after the key: {args.callers}; "
+              f"Silero VAD on every call: {'yes' if args.vad else 'no'}; "
               f"load average {load_start:.2f} on {os.cpu_count()} cores", flush=True)
         time.sleep(1.0)
         bench = Bench(args, pool, ports, workdir, report, speech, 0)

@@ -7,6 +7,11 @@ caller detects its first packet), then keeps the line up until ``hold`` seconds 
 the answer and hangs up. The hold time comes from the dialled number
 (``lvl<level>-hold<seconds>``), so one worker pool serves every level of the benchmark.
 
+With ``SIP_LOAD_VAD=1`` (``sip_load.py --vad``), the call is also watched as an IVR with
+speech on watches it: the caller's frames go to a Silero VAD (``speech.vad``) in a thread of
+their own for the whole call, behind :class:`speech.barge_in.BargeInDetector` (the prompt's
+echo taken out) while the menu plays, as ``ivr_flows.telephony_channel`` does.
+
 One JSON line per call is appended to ``$SIP_LOAD_REPORT`` (engine-side figures only:
 call-id, key-to-prompt delay, media clock and jitter-buffer counters; no caller number,
 no audio).
@@ -50,6 +55,56 @@ class CountingSink:
 
     def abort(self) -> None:
         self.aborted = True
+
+
+def vad_on() -> bool:
+    return os.environ.get("SIP_LOAD_VAD") == "1"
+
+
+class VadWatcher:
+    """The caller's frames through Silero VAD for the whole call (as an IVR with speech on:
+    barge-in detection while the menu plays, then the turn detector)."""
+
+    def __init__(self, session: CallSession, prompt: bytes) -> None:
+        self.session = session
+        self.prompt = prompt
+        self.menu_done = threading.Event()
+        self.stop = threading.Event()
+        self.frames_seen = 0
+        self.model_windows = 0
+        self.lazy = os.environ.get("SIP_LOAD_VAD_LAZY", "1") == "1"
+        self._context = session.audio_frames(max_frames=100)
+        self._frames = self._context.__enter__()
+        self._thread = threading.Thread(target=self._run, name="vad-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from speech.barge_in import BargeInDetector
+        from speech.vad import voice_detector
+
+        barge = BargeInDetector(self.prompt)
+        turn = voice_detector()
+        frames = self._frames
+        # quiet frames need not wake this thread one by one, unless a turn is under way
+        # (its end is timed on them): telephony.media.FrameQueue.quiet_dbfs
+        floor = turn.settings.floor_dbfs if self.lazy else None
+        frames.quiet_dbfs = floor
+        while not self.stop.is_set() and not frames.closed:
+            item = frames.get(0.1)
+            if item is None:
+                continue
+            self.frames_seen += 1
+            if self.menu_done.is_set():
+                turn.feed(item[0])
+                frames.quiet_dbfs = None if turn.speaking else floor
+            else:
+                barge.feed(item[0])
+        self.model_windows = barge.detector.model_windows + turn.model_windows
+
+    def close(self) -> None:
+        self.stop.set()
+        self._context.__exit__(None, None, None)
+        self._thread.join(2.0)
 
 
 def sink_kind() -> str:
@@ -145,13 +200,18 @@ def menu_recorded(session: CallSession) -> None:
     record: dict[str, Any] = {"call_id": session.call_id, "dialled": session.dialled,
                               "sink": sink_kind(), "ok": False}
     sink: Any = None
+    watcher: VadWatcher | None = None
     try:
         sink = _open_sink(session)
         record["sink_open_ms"] = round((time.monotonic() - answered) * 1000, 1)
         session.start_recording(sink)
         recording_from = time.monotonic()
+        if vad_on():
+            watcher = VadWatcher(session, PROMPT_MENU)
         session.play(PROMPT_MENU)
         digits = session.collect_digits(max_digits=1, timeout=10.0, terminator=None)
+        if watcher is not None:
+            watcher.menu_done.set()
         nxt = session.play(PROMPT_NEXT, barge_in=False)
         # media counters over the held part (the key itself leaves a hole in the
         # caller's audio stream that the jitter buffer would count)
@@ -182,6 +242,11 @@ def menu_recorded(session: CallSession) -> None:
     finally:
         with contextlib.suppress(Exception):
             session.stop_recording()
+        if watcher is not None:
+            with contextlib.suppress(Exception):
+                watcher.close()
+            record["vad_frames"] = watcher.frames_seen
+            record["vad_model_windows"] = watcher.model_windows
         record["seconds"] = round(time.monotonic() - answered, 2)
         _report(record)
 
@@ -195,3 +260,8 @@ if sink_kind() == "vault" and os.environ.get("SIP_LOAD_REPORT"):
     # worker should: opening it on the first call costs ~1.5 s of CPU (imports, database,
     # keyring) in the handler thread, which holds the GIL and makes that worker's media late.
     shared_vault()
+
+if vad_on():
+    from speech.vad import load_silero
+
+    load_silero()  # at start, as ivr_flows.telephony_channel does: not on the first call

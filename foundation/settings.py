@@ -43,6 +43,22 @@ class ApiSettings(BaseModel):
     """redis://host:port/db: keep the login limits there instead of in the database."""
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=1024**3)
     """The largest request body the API reads (bigger: 413 before reading it)."""
+    https: bool = False
+    """Serve the console and API over HTTPS, and the softphone's WebSocket over WSS, with
+    the certificate below; without one, a self-signed certificate made on first run."""
+    certificate: Path | None = None
+    """PEM certificate (chain) of the console's address (turns HTTPS on)."""
+    private_key: Path | None = None
+    """PEM private key of ``certificate`` (not readable by others)."""
+
+    @model_validator(mode="after")
+    def _certificate_pair(self) -> ApiSettings:
+        if (self.certificate is None) != (self.private_key is None):
+            raise ValueError("give both certificate and private_key, or neither (a "
+                             "self-signed certificate is then made when https is on)")
+        if self.certificate is not None:
+            self.https = True
+        return self
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -210,6 +226,42 @@ class PhoneSettings(BaseModel):
         return _networks(values)
 
 
+class TurnSettings(BaseModel):
+    """A TURN relay (coturn) for softphones on networks that block UDP
+    (``[sip.webphone.turn]``): started and stopped with the front."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    binary: str = "turnserver"
+    port: int = Field(3478, ge=1, le=65535)
+    """TURN over UDP and TCP (browsers behind a UDP-blocking firewall use TCP)."""
+    listen_host: str = ""
+    """The address it listens and relays on (default: sip.listen_host)."""
+    public_address: str = ""
+    """The address browsers reach it at, when it differs (a 1:1 NAT); also in the URLs."""
+    relay_port_min: int = Field(49152, ge=1024, le=65000)
+    relay_port_max: int = Field(49951, ge=1025, le=65535)
+    transports: list[Literal["udp", "tcp"]] = ["udp", "tcp"]
+    """The TURN transports named to browsers."""
+    relay_only: bool = False
+    """Browsers send media only through TURN (iceTransportPolicy "relay"): to check a
+    practice's TURN path, or where direct UDP must not be tried."""
+    allow_loopback_peers: bool = False
+    """Relay to loopback addresses (tests on one machine only)."""
+    secret_file: Path | None = None
+    """The secret the API and coturn share (use-auth-secret, made 0600 on first use);
+    default <data_dir>/turn.secret."""
+
+    @model_validator(mode="after")
+    def _turn_range(self) -> TurnSettings:
+        if self.relay_port_max - self.relay_port_min < 15:
+            raise ValueError("relay_port_max must be at least relay_port_min + 15")
+        if not self.transports:
+            raise ValueError("name at least one transport: [\"udp\", \"tcp\"]")
+        return self
+
+
 class WebphoneSettings(BaseModel):
     """The console's softphone: SIP over WebSocket on the front (``[sip.webphone]``)."""
 
@@ -220,15 +272,24 @@ class WebphoneSettings(BaseModel):
     """Plain WebSocket (ws://) port of the front; for a page served over HTTP on loopback,
     or behind a reverse proxy that terminates TLS (docs/deploy.md)."""
     wss_port: int | None = Field(None, ge=1, le=65535)
-    """Secure WebSocket (wss://) port, with [sip.tls]'s certificate and key."""
+    """Secure WebSocket (wss://) port: with the console's certificate when the API serves
+    HTTPS (then ws_port + 1 when unset), else with [sip.tls]'s."""
     url: str = Field("", pattern=r"^(wss?://[^\s\"';]+)?$")
-    """The address browsers connect to; empty: wss on wss_port if set, else ws on ws_port,
-    at sip.listen_host."""
+    """The address browsers connect to; empty: with HTTPS, wss on the WSS port at the
+    console's own host name (the one its certificate names); else wss on wss_port if set,
+    or ws on ws_port, at sip.listen_host."""
     token_ttl_s: int = Field(900, ge=60, le=12 * 3600)
     """How long a SIP token minted for a console session stays valid (renewed by the page)."""
     secret_file: Path | None = None
     """The secret the API and the front share (made 0600 on first use); default
     <data_dir>/webphone.secret."""
+    turn: TurnSettings = TurnSettings()
+
+    def effective_wss_port(self, https: bool) -> int | None:
+        """The WSS port the front listens on: ``wss_port``, else ws_port + 1 with HTTPS."""
+        if self.wss_port is not None:
+            return self.wss_port
+        return self.ws_port + 1 if https else None
 
 
 DEFAULT_SCANNERS = ["friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipsak", "iWar",
@@ -251,6 +312,10 @@ class SipSettings(BaseModel):
     """With an external front: the address this node's workers listen on."""
     front_networks: list[str] = ["127.0.0.1/32"]
     """With an external front: the only sources the workers take SIP from (the front)."""
+    front_address: str = ""
+    """With an external front: its SIP address (host:port), where the workers' outgoing
+    calls go (transfers to phones, to the console's desks, to numbers); empty: dialled
+    directly, so desks and phones registered on the front cannot be rung."""
     worker_host: str = "127.0.0.1"
     """With its own front: the private address the workers listen on (SIP and RTP)."""
     user_agent: str = Field("Telesec", min_length=1, max_length=64, pattern=r"^[ -~]+$")
@@ -271,6 +336,13 @@ class SipSettings(BaseModel):
     @classmethod
     def _valid_networks(cls, values: list[str]) -> list[str]:
         return _networks(values)
+
+    @field_validator("front_address")
+    @classmethod
+    def _front_address(cls, value: str) -> str:
+        if value and not _HOST_PORT.match(value):
+            raise ValueError(f"{value!r}: write host:port of the shared front, without sip:")
+        return value
 
     @field_validator("trunks")
     @classmethod
@@ -446,15 +518,33 @@ class Settings(BaseSettings):
         return (named or self.data_path / "webphone.secret").expanduser().resolve()
 
     @property
+    def turn_secret_path(self) -> Path:
+        """The secret the API and coturn share for the softphones' TURN credentials."""
+        named = self.sip.webphone.turn.secret_file
+        return (named or self.data_path / "turn.secret").expanduser().resolve()
+
+    @property
+    def turn_urls(self) -> list[str]:
+        """The TURN server's addresses as browsers are given them (``turn:host:port?...``)."""
+        turn = self.sip.webphone.turn
+        host = turn.public_address or turn.listen_host or self.sip.listen_host
+        host = f"[{host}]" if ":" in host else host
+        return [f"turn:{host}:{turn.port}?transport={t}" for t in turn.transports]
+
+    @property
     def webphone_url(self) -> str:
-        """The WebSocket address the console's softphone connects to."""
+        """The WebSocket address the console's softphone connects to; with HTTPS and no
+        ``url``, ``{host}`` stands for the host name the page was loaded from."""
         phone = self.sip.webphone
         if phone.url:
             return phone.url
+        wss_port = phone.effective_wss_port(self.api.https)
+        if self.api.https:
+            return f"wss://{{host}}:{wss_port}"
         host = self.sip.listen_host
         host = f"[{host}]" if ":" in host else host
-        if phone.wss_port is not None:
-            return f"wss://{host}:{phone.wss_port}"
+        if wss_port is not None:
+            return f"wss://{host}:{wss_port}"
         return f"ws://{host}:{phone.ws_port}"
 
     @property

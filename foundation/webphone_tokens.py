@@ -37,6 +37,12 @@ def desk_user(practice_slug: str) -> str:
     return f"{DESK_PREFIX}{practice_slug}"
 
 
+def hunt_user(practice_slug: str, login: str) -> str:
+    """One secretary's page at her practice's desk (the front registers it beside the desk):
+    a hunt rings the secretaries one by one through it."""
+    return f"{DESK_PREFIX}{practice_slug}~{login}"
+
+
 def load_or_create_secret(path: Path) -> str:
     """The shared secret in ``path``, created (0600, 32 random bytes) when missing."""
     if not path.exists():
@@ -69,3 +75,21 @@ def mint(secret: str, *, login: str, practice_slug: str, now: float, ttl_s: int)
     expires_at = int(now) + ttl_s
     username = f"{expires_at}:{desk}/{login}"
     return SipToken(username, token_password(secret, username), expires_at, desk)
+
+
+@dataclass(frozen=True)
+class TurnCredential:
+    """What a page gives its TURN server (coturn's use-auth-secret REST scheme)."""
+
+    username: str
+    password: str
+    expires_at: int
+
+
+def turn_credential(secret: str, *, login: str, now: float, ttl_s: int) -> TurnCredential:
+    """``<expiry>:<login>`` and base64(HMAC-SHA1(secret, username)): coturn recomputes it
+    with the same secret and refuses it after the expiry."""
+    expires_at = int(now) + ttl_s
+    username = f"{expires_at}:{login}"
+    digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return TurnCredential(username, base64.b64encode(digest).decode(), expires_at)

@@ -110,6 +110,11 @@ class CallerChannel(ABC):
                  method: str = "bridge") -> bool:
         """Hand the call to ``target`` (bridged, or by REFER); True if someone answered."""
 
+    def voicemail_requested(self) -> str | None:
+        """After an answered transfer: the doctor (slug) whose voicemail box the secretary
+        passed the caller on to, else None (asked once: the answer is then cleared)."""
+        return None
+
     @abstractmethod
     def set_recording(self, on: bool) -> None:
         """Start or stop recording the whole call (consent may be refused)."""

@@ -61,6 +61,11 @@ class PracticeInfo:
     duplicate_window_days: int = 0  # a second visit of a type within this: to a secretary
     privacy_contact: str | None = None
     closures: tuple[opening.Closure, ...] = ()  # practice closed (aware UTC), coming weeks
+    # how a transfer rings the secretaries' console softphones: all at once ("ring_all")
+    # or "hunt": hunt_order's logins one after another, hunt_seconds each
+    desk_ring: str = "ring_all"
+    hunt_order: tuple[str, ...] = ()
+    hunt_seconds: int = 15
 
     @property
     def greeting_name(self) -> str:
@@ -160,6 +165,8 @@ def load_practice(db: Database, ref: int | str, now: datetime | None = None) -> 
             duplicate_window_days=about.duplicate_window_days,
             privacy_contact=about.privacy_contact,
             closures=tuple((start, end) for start, end in shut),
+            desk_ring=about.desk_ring, hunt_order=about.hunt_order,
+            hunt_seconds=about.hunt_seconds,
         )
 
 

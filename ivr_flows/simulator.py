@@ -76,6 +76,7 @@ class TextChannel(CallerChannel):
         call_id: str | None = None,
         secretary_answers: bool = False,
         speech: bool = True,
+        passes_to_box: str | None = None,
     ) -> None:
         self.next_line = next_line
         self.speech = speech
@@ -84,6 +85,7 @@ class TextChannel(CallerChannel):
         self.caller_number = caller_number
         self.dialled_number = dialled_number
         self.secretary_answers = secretary_answers
+        self.passes_to_box = passes_to_box  # she passes the caller to this doctor's box
         self.said: list[str] = []  # prompt ids, in order
         self.spoken: list[str] = []  # the texts, in order
         self.languages: list[str] = []  # the voice of each prompt, in order
@@ -159,6 +161,12 @@ class TextChannel(CallerChannel):
                   f"{'answered' if answered else 'no answer'}]")
         return answered
 
+    def voicemail_requested(self) -> str | None:
+        chosen, self.passes_to_box = self.passes_to_box, None
+        if chosen:
+            self.show(f"[the secretary passes the caller to {chosen}'s voicemail box]")
+        return chosen
+
     def set_recording(self, on: bool) -> None:
         self.recording_changes.append(on)
         self.show(f"[recording {'on' if on else 'off'}]")
@@ -216,6 +224,7 @@ def run_script(
     call_id: str | None = None,
     speech: bool = True,
     show: Callable[[str], None] = lambda text: None,
+    passes_to_box: str | None = None,
 ) -> Conversation:
     """Run one call where the caller types ``lines`` in turn, then hangs up."""
     remaining = list(lines)
@@ -228,7 +237,8 @@ def run_script(
         return line
 
     channel = TextChannel(next_line, show=show, caller_number=caller_number,
-                          secretary_answers=secretary_answers, call_id=call_id, speech=speech)
+                          secretary_answers=secretary_answers, call_id=call_id, speech=speech,
+                          passes_to_box=passes_to_box)
     report = interpreter.run(channel, language=language)
     return Conversation(report, channel, remaining)
 

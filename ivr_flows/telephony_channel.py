@@ -31,14 +31,15 @@ from ivr_flows.prompts.wording import as_text, say_value
 from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
 from speech.vad import VadSettings, VoiceDetector, load_silero, voice_detector
-from telephony.audio import BYTES_PER_SECOND, load_prompt
+from telephony.audio import BYTES_PER_SECOND, hold_music, load_prompt
 from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
-from telephony.session import CallEnded, CallSession
+from telephony.session import BridgeResult, CallEnded, CallSession
 
 log = logging.getLogger(__name__)
 
 DIALLABLE = ("sip:", "sips:", "tel:")  # what a transfer target must look like to be rung
+RING_AGAIN = 1  # times the desk rings again when the answerer's leg is lost (page reloaded)
 END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
 NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 PREROLL_MS = 600  # audio before the detector's start of speech given to the recognizer
@@ -48,6 +49,16 @@ READY_WAIT = 5.0  # seconds say() waits for a prompt still being composed ahead
 # Composes prompts ahead for every call of the process: two threads, so a slow synthesis
 # (a name) never holds the others for long; the work is small next to decoding.
 _ahead = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prompt-ahead")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Hunt:
+    """Ring one address after another (a hunt), ``seconds`` each, then ``then`` together."""
+
+    addresses: tuple[str, ...]
+    seconds: float
+    then: tuple[str, ...] = ()
+
 
 
 class SpeechListener(Protocol):
@@ -190,6 +201,8 @@ class TelephonyChannel(CallerChannel):
         publish_context: Callable[[Mapping[str, Any]], None] | None = None,
         ring_seconds: float = 20.0,
         on_answered: Callable[[str], None] | None = None,
+        hunts: Mapping[str, Hunt] | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.session = session
         self.prompts = prompts
@@ -200,6 +213,9 @@ class TelephonyChannel(CallerChannel):
         self.publish_context = publish_context
         self.ring_seconds = ring_seconds
         self.on_answered = on_answered
+        self.hunts = dict(hunts or {})  # a name rung as a hunt instead of all at once
+        self.on_lost = on_lost  # the answerer's leg was lost: her card goes back to waiting
+        self._voicemail_for = ""
         self._ready: OrderedDict[tuple, Future[bytes]] = OrderedDict()
         self._ready_lock = threading.Lock()
         self.call_id = session.call_id
@@ -268,6 +284,9 @@ class TelephonyChannel(CallerChannel):
             return played.reason is StopReason.SPEECH
         done = threading.Event()
         with self.session.audio_frames(max_frames=100) as frames:
+            # a caller saying nothing need not wake the watcher frame by frame: only speech
+            # (a frame above the detector's floor) is needed at once
+            frames.quiet_dbfs = VadSettings().floor_dbfs
             watcher = threading.Thread(target=self._watch_barge_in, args=(frames, pcm, done),
                                        name=f"barge-{self.call_id[:8]}", daemon=True)
             watcher.start()
@@ -379,8 +398,12 @@ class TelephonyChannel(CallerChannel):
         """Put the call on the secretaries' queue, then ring ``target`` if it is an address.
 
         ``target`` may list several addresses (comma-separated): they ring at once and the
-        first to answer is bridged (a hunt). With ``method="refer"`` the caller's side is
-        asked to call the (first) address itself and the call leaves Telesec.
+        first to answer is bridged; a name in ``hunts`` rings its addresses one after
+        another instead. If the answerer's leg is lost (her page reloaded: no BYE, her
+        audio stops), the caller is told someone is coming back and the same addresses
+        ring again once, with hold music; nobody then: False (a message). With
+        ``method="refer"`` the caller's side is asked to call the (first) address itself
+        and the call leaves Telesec.
         A name with no address behind it (``secretaries`` when the practice gave none)
         rings nobody: the escalation is published and the flow goes on (a message).
         """
@@ -389,7 +412,8 @@ class TelephonyChannel(CallerChannel):
             self.publish_context({**context, "priority": priority})
         addresses = [a.strip() for a in address.split(",")
                      if a.strip().lower().startswith(DIALLABLE)]
-        if not addresses:
+        hunt = self.hunts.get(target) if method == "bridge" else None
+        if not addresses and hunt is None:
             log.info("call %s: no secretary address to ring; the caller is offered a message",
                      self.call_id)
             return False
@@ -399,14 +423,54 @@ class TelephonyChannel(CallerChannel):
                 if referred.ok and self.on_answered is not None:
                     self.on_answered(addresses[0])
                 return referred.ok
-            result = self.session.bridge(addresses, ring_seconds=self.ring_seconds)
-            if result.ok and self.on_answered is not None:
-                self.on_answered(result.answered_by)
-            # Once bridged, the call belongs to the secretary: the flow (and so the
-            # handler, whose return hangs up) waits until either side hangs up.
-            while result.ok and self.session.bridged_to and not self.session.ended:
-                self.session.wait_ended(0.5)
-        return result.ok
+            rounds = self._rounds(addresses, hunt)
+            for attempt in range(RING_AGAIN + 1):
+                if attempt:  # her page went away mid-call: the caller waits, the desk rings
+                    if self.on_lost is not None:
+                        self.on_lost()
+                    self.say([Prompt("transfer_reconnect")], self._language, barge_in=False)
+                self.session.bridge_left = ""
+                result = self._ring(rounds, music=bool(attempt))
+                if not result.ok:
+                    return False
+                if self.on_answered is not None:
+                    self.on_answered(result.answered_by)
+                # Once bridged, the call belongs to the secretary: the flow (and so the
+                # handler, whose return hangs up) waits until either side hangs up.
+                while self.session.bridged_to and not self.session.ended:
+                    self.session.wait_ended(0.5)
+                if self.session.ended:
+                    return True
+                if self.session.bridge_left == "voicemail":
+                    self._voicemail_for = self.session.voicemail_for
+                if self.session.bridge_left != "lost":
+                    return True
+            return False
+
+    def _rounds(self, addresses: list[str], hunt: Hunt | None) -> list[tuple[list[str], float]]:
+        """What rings, in turn: everyone at once, or a hunt's pages one by one (then the
+        practice's line, if any)."""
+        if hunt is None:
+            return [(addresses, self.ring_seconds)]
+        rounds = [([a], hunt.seconds) for a in hunt.addresses]
+        if hunt.then:
+            rounds.append((list(hunt.then), self.ring_seconds))
+        return rounds
+
+    def _ring(self, rounds: list[tuple[list[str], float]], *, music: bool) -> BridgeResult:
+        """Ring each round until one answers (hold music meanwhile when ``music``)."""
+        result = BridgeResult(False, 0, "nobody to ring")
+        for targets, seconds in rounds:
+            result = self.session.bridge(targets, ring_seconds=seconds,
+                                         hold_audio=hold_music() if music else None)
+            if result.ok:
+                break
+        return result
+
+    def voicemail_requested(self) -> str | None:
+        """The doctor (slug) whose box the secretary passed the caller on to, if she did."""
+        chosen, self._voicemail_for = self._voicemail_for, ""
+        return chosen or None
 
     def set_recording(self, on: bool) -> None:
         if not on:

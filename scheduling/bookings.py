@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from scheduling import (
     audit_events,
@@ -25,6 +25,7 @@ from scheduling import (
     lookup,
     occupancy,
     patient_rules,
+    practice_profile,
     rules,
 )
 from scheduling.audit_events import Action, Who
@@ -41,8 +42,11 @@ from storage.models import (
     AppointmentStatus,
     Hold,
     NotificationKind,
+    Patient,
     Practice,
+    PracticeProfile,
     Practitioner,
+    UTCDateTime,
     VisitType,
 )
 from storage.patients import PatientDirectory
@@ -78,32 +82,42 @@ class Bookings:
         now = now_utc(now)
         try:
             with self.db.session() as session:
-                done = idempotency.replayed_booking(session, idempotency_key, patient_id)
-                if done is not None:
-                    return done
-                # the hold's visit type, practitioner and practice come with it, and stay
-                # in the session (held here) for the rules and the view below
-                held, kind, *_rows = _locked_hold(session, hold_id)
-                if held is None or kind is None or held.expires_at <= now:
+                # one round trip: the hold (locked) with its visit type, practitioner and
+                # practice, the appointment already made with the key, the patient, the
+                # practice's profile, whether the patient was seen there, whether the
+                # practitioner's calendar is linked; all stay in the session for below
+                found = session.execute(_TO_CONFIRM, {
+                    "hold_id": hold_id, "key": idempotency_key, "patient_id": patient_id,
+                    "now": now}).first()
+                if found is None:
                     # A concurrent confirm with the same key may have just used the hold.
                     done = idempotency.replayed_booking(session, idempotency_key, patient_id)
                     return done or HOLD_EXPIRED
+                held, kind, _person, _place, made, _patient, profile, seen, linked = found
+                done = idempotency.booking_replay(session, made, patient_id)
+                if done is not None:
+                    return done
+                if held.expires_at <= now:
+                    return HOLD_EXPIRED
                 PatientDirectory(session).get(patient_id, held.practice_id)  # or UnknownPatient
                 refusal = rules.booking_refusal(
                     kind, held.starts_at, now, by
                 ) or patient_rules.booking_refusal(
-                    session, kind, held.practitioner_id, patient_id, held.starts_at, now, by
+                    session, kind, held.practitioner_id, patient_id, held.starts_at, now, by,
+                    new=not seen, about=practice_profile.view_of(held.practice_id, profile),
                 )
                 if refusal is not None:
                     return refusal
-                row = _new_appointment(
-                    session, held.practice_id, held.practitioner_id, patient_id, kind,
-                    held.starts_at, held.ends_at, idempotency_key, by, now,
-                )
-                _take_over_hold(session, held, row)
+                row = _booked(held.practice_id, held.practitioner_id, patient_id, kind,
+                              held.starts_at, held.ends_at, idempotency_key, by, now)
+                fields = {name: getattr(row, name) for name in occupancy.BOOKED_FIELDS}
+                row.id, moved = occupancy.appointment_from_hold(session, held.id, fields)
+                if moved != len(list(cells(held.starts_at, held.ends_at))):
+                    raise _HoldLost  # a concurrent transaction took the hold's cells
                 _record_change(
                     session, audit_events.APPOINTMENT_BOOK, who, row,
                     {"hold_id": held.id, "practitioner_id": row.practitioner_id, "by": str(by)},
+                    any_linked=bool(linked),
                 )
                 if by is Channel.PHONE:  # sent by the notifications job, if configured
                     outbox.enqueue(session, NotificationKind.BOOKING_CONFIRMATION,
@@ -233,11 +247,13 @@ class Bookings:
                 old.status = AppointmentStatus.MOVED
                 old.cancelled_at = now
                 old.cancelled_by = str(by)
-                row = _new_appointment(
-                    session, old.practice_id, target.practitioner_id, old.patient_id, kind,
+                row = _booked(
+                    old.practice_id, target.practitioner_id, old.patient_id, kind,
                     target.starts_at, target.ends_at, idempotency_key, by, now,
                     replaces_id=old.id,
                 )
+                session.add(row)
+                session.flush()  # its id, for its cells
                 detail: dict[str, object] = {
                     "to_appointment_id": row.id,
                     "practitioner_id": row.practitioner_id,
@@ -275,22 +291,22 @@ class _HoldLost(Exception):
 
 def _record_change(
     session: Session, action: Action, who: Who, row: Appointment, detail: dict[str, object],
-    *, replacement: Appointment | None = None,
+    *, replacement: Appointment | None = None, any_linked: bool | None = None,
 ) -> None:
     """Record a change of ``row`` (moved to ``replacement``) in its transaction: the
-    calendar outbox row, then the audit event."""
+    calendar outbox row, then the audit event. ``any_linked``: whether a practitioner's
+    calendar is linked, when the caller has read it."""
     if replacement is None:
-        calendar_outbox.record_change(session, row)
+        calendar_outbox.record_change(session, row, any_linked=any_linked)
     else:
-        calendar_outbox.record_change(session, row, replacement)
+        calendar_outbox.record_change(session, row, replacement, any_linked=any_linked)
     audit_events.record(
         session, action, who, object_id=row.id, patient_id=row.patient_id,
         practice_id=row.practice_id, detail=detail,
     )
 
 
-def _new_appointment(
-    session: Session,
+def _booked(
     practice_id: int,
     practitioner_id: int,
     patient_id: int,
@@ -303,8 +319,8 @@ def _new_appointment(
     *,
     replaces_id: int | None = None,
 ) -> Appointment:
-    """A booked appointment row, flushed so it has its id (its cells are not taken yet)."""
-    row = Appointment(
+    """A booked appointment, not yet written."""
+    return Appointment(
         practice_id=practice_id,
         practitioner_id=practitioner_id,
         patient_id=patient_id,
@@ -317,24 +333,25 @@ def _new_appointment(
         created_at=now,
         replaces_id=replaces_id,
     )
-    session.add(row)
-    session.flush()
-    return row
 
 
-def _locked_hold(
-    session: Session, hold_id: str
-) -> tuple[Hold | None, VisitType | None, Practitioner | None, Practice | None]:
-    """The hold, locked, with its visit type, practitioner and practice, in one round trip."""
-    found = session.execute(
-        select(Hold, VisitType, Practitioner, Practice)
-        .join(VisitType, VisitType.id == Hold.visit_type_id)
-        .join(Practitioner, Practitioner.id == Hold.practitioner_id)
-        .join(Practice, Practice.id == Hold.practice_id)
-        .where(Hold.id == hold_id)
-        .with_for_update(of=Hold)
-    ).first()
-    return (None, None, None, None) if found is None else tuple(found)  # type: ignore[return-value]
+_MADE_WITH_KEY = aliased(Appointment)
+# What a confirm reads, built once (parameters: hold_id, key, patient_id, now).
+_TO_CONFIRM = (
+    select(Hold, VisitType, Practitioner, Practice, _MADE_WITH_KEY, Patient, PracticeProfile,
+           patient_rules.seen_before(bindparam("patient_id"), Hold.practice_id,
+                                     bindparam("now", type_=UTCDateTime())),
+           calendar_outbox.linked(Hold.practitioner_id))
+    .select_from(Hold)
+    .join(VisitType, VisitType.id == Hold.visit_type_id)
+    .join(Practitioner, Practitioner.id == Hold.practitioner_id)
+    .join(Practice, Practice.id == Hold.practice_id)
+    .outerjoin(_MADE_WITH_KEY, _MADE_WITH_KEY.idempotency_key == bindparam("key"))
+    .outerjoin(Patient, Patient.id == bindparam("patient_id"))
+    .outerjoin(PracticeProfile, PracticeProfile.practice_id == Hold.practice_id)
+    .where(Hold.id == bindparam("hold_id"))
+    .with_for_update(of=Hold)
+)
 
 
 def _take_over_hold(session: Session, held: Hold, row: Appointment) -> None:

@@ -8,7 +8,7 @@ Only practitioners with a two-way (CalDAV) calendar get rows.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Exists, exists, select
 from sqlalchemy.orm import Session
 
 from storage.models import Appointment, CalendarKind, CalendarLink, CalendarOutbox, utcnow
@@ -22,16 +22,28 @@ def root_of(session: Session, appointment: Appointment) -> int:
     return row.id
 
 
-def record_change(session: Session, *appointments: Appointment) -> None:
-    """Queue the current state of ``appointments`` (one chain: an old and its new one)."""
-    practitioners = {row.practitioner_id for row in appointments}
-    linked = session.scalar(
-        select(CalendarLink.id)
-        .where(CalendarLink.practitioner_id.in_(practitioners),
-               CalendarLink.kind == CalendarKind.CALDAV)
-        .limit(1)
-    )
-    if linked is None:
+def linked(practitioner_id: int | ColumnElement[int]) -> Exists:
+    """EXISTS: the practitioner has a two-way (CalDAV) calendar, whose rows we queue."""
+    return exists().where(CalendarLink.practitioner_id == practitioner_id,
+                          CalendarLink.kind == CalendarKind.CALDAV)
+
+
+def record_change(session: Session, *appointments: Appointment,
+                  any_linked: bool | None = None) -> None:
+    """Queue the current state of ``appointments`` (one chain: an old and its new one).
+
+    ``any_linked`` says whether one of their practitioners has a CalDAV calendar, when
+    the caller has read it already (:func:`linked`); otherwise it is read here.
+    """
+    if any_linked is None:
+        practitioners = {row.practitioner_id for row in appointments}
+        any_linked = session.scalar(
+            select(CalendarLink.id)
+            .where(CalendarLink.practitioner_id.in_(practitioners),
+                   CalendarLink.kind == CalendarKind.CALDAV)
+            .limit(1)
+        ) is not None
+    if not any_linked:
         return
     root = root_of(session, appointments[0])
     now = utcnow()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from scheduling import audit_events, lookup, occupancy, rules
@@ -21,11 +21,23 @@ from scheduling.openings import opening_refusal
 from scheduling.values import Channel, Held, Reason, Refused, Released, Slot
 from scheduling.views import hold_view
 from storage.db import Database
-from storage.models import Hold
+from storage.models import Hold, UTCDateTime
 
 # The two refusals of a race, shared with the bookings that end a hold.
 SLOT_TAKEN = Refused(Reason.SLOT_TAKEN, "someone else has just taken that time")
 HOLD_EXPIRED = Refused(Reason.HOLD_EXPIRED, "that time was not kept any longer")
+
+
+# lookup.SLOT_ROWS and EXISTS: an expired hold of the practitioner overlaps the slot
+# (parameters: now, starts_at, ends_at); expired holds are dropped only when there are.
+_SLOT_AND_EXPIRED = lookup.SLOT_ROWS.add_columns(
+    exists().where(
+        Hold.practitioner_id == bindparam("practitioner_id"),
+        Hold.expires_at <= bindparam("now", type_=UTCDateTime()),
+        Hold.starts_at < bindparam("ends_at", type_=UTCDateTime()),
+        Hold.ends_at > bindparam("starts_at", type_=UTCDateTime()),
+    )
+)
 
 
 class Holds:
@@ -52,19 +64,24 @@ class Holds:
         now = now_utc(now)
         try:
             with self.db.session() as session:
-                place, kind, person = lookup.slot(session, slot)
+                # the slot's rows, and whether expired holds still sit on its time
+                place, kind, person, (expired_here,) = lookup.slot_with(
+                    session, slot, _SLOT_AND_EXPIRED,
+                    {"now": now, "starts_at": slot.starts_at, "ends_at": slot.ends_at})
                 refusal = rules.booking_refusal(kind, slot.starts_at, now, by) or opening_refusal(
                     session, place, person, slot.starts_at, slot.ends_at
                 )
                 if refusal is not None:
                     return refusal
-                dropped = occupancy.drop_expired_holds(
-                    session,
-                    now,
-                    practitioner_id=person.id,
-                    starts_at=slot.starts_at,
-                    ends_at=slot.ends_at,
-                )
+                dropped = 0
+                if expired_here is None or expired_here:  # None: no row (not known)
+                    dropped = occupancy.drop_expired_holds(
+                        session,
+                        now,
+                        practitioner_id=person.id,
+                        starts_at=slot.starts_at,
+                        ends_at=slot.ends_at,
+                    )
                 row = Hold(
                     id=secrets.token_hex(16),
                     practice_id=place.id,
@@ -74,9 +91,7 @@ class Holds:
                     ends_at=slot.ends_at,
                     expires_at=now + ttl,
                 )
-                session.add(row)
-                session.flush()
-                occupancy.occupy(session, person.id, slot.starts_at, slot.ends_at, hold_id=row.id)
+                occupancy.hold_cells(session, row)  # the hold and its cells, written now
                 detail: dict[str, object] = {
                     "practitioner_id": person.id,
                     "ttl_seconds": int(ttl.total_seconds()),

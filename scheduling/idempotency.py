@@ -23,7 +23,12 @@ def _made_with(session: Session, key: str) -> Appointment | None:
 
 def replayed_booking(session: Session, key: str, patient_id: int) -> Booked | None:
     """The booking ``key`` already made for ``patient_id``, or None if the key is new."""
-    row = _made_with(session, key)
+    return booking_replay(session, _made_with(session, key), patient_id)
+
+
+def booking_replay(session: Session, row: Appointment | None, patient_id: int) -> Booked | None:
+    """The booking answered again, when ``row`` (made with the request's key, read by
+    the caller) is one; None when no appointment was made with the key."""
     if row is None:
         return None
     if row.patient_id != patient_id or row.replaces_id is not None:

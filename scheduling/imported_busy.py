@@ -8,20 +8,20 @@ time always does, tentative time by default, declined invitations only if asked.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, false, func, or_, select, true
-from sqlalchemy.orm import Session
 
 from scheduling.clock import CELL, cells
-from scheduling.slots import Closure
 from storage.models import Attendance, ImportedBusy, PracticeCalendarSettings, UTCDateTime
 
-# Built once: slot search runs it for every chunk of days it looks at, and building a
-# statement costs more than running it. The practice's settings come in by an outer join
-# (no row: the defaults, tentative blocks and declined does not).
-_BLOCKING_PERIODS = (
+# Built once (parameters: practice_id, practitioner_ids, starts_at, ends_at): slot search
+# runs it for every chunk of days it looks at, a hold's opening check with the closures
+# (:mod:`scheduling.openings`), and building a statement costs more than running it. The
+# practice's settings come in by an outer join (no row: the defaults, tentative blocks
+# and declined does not).
+BLOCKING_PERIODS = (
     select(ImportedBusy.practitioner_id, ImportedBusy.starts_at, ImportedBusy.ends_at)
     .outerjoin(PracticeCalendarSettings,
                PracticeCalendarSettings.practice_id == bindparam("practice_id"))
@@ -40,45 +40,19 @@ _BLOCKING_PERIODS = (
 )
 
 
-def periods(
-    session: Session,
-    practice_id: int,
-    practitioner_ids: Collection[int],
-    starts_at: datetime,
-    ends_at: datetime,
-) -> list[Closure]:
-    """The blocking imported busy periods overlapping [starts_at, ends_at), as closures."""
-    return [Closure(*row) for row in _rows(session, practice_id, practitioner_ids, starts_at,
-                                           ends_at)]
-
-
-def _rows(
-    session: Session,
-    practice_id: int,
-    practitioner_ids: Collection[int],
-    starts_at: datetime,
-    ends_at: datetime,
-) -> list[tuple[int, datetime, datetime]]:
-    rows = session.execute(_BLOCKING_PERIODS, {
-        "practice_id": practice_id, "practitioner_ids": list(practitioner_ids),
-        "starts_at": starts_at, "ends_at": ends_at})
-    return [(person, start, end) for person, start, end in rows]
-
-
-def add_busy_cells(
-    session: Session,
+def mark_cells(
     busy: dict[int, set[datetime]],
-    practice_id: int,
-    practitioner_ids: Collection[int],
+    periods: Iterable[tuple[int, datetime, datetime]],
     starts_at: datetime,
     ends_at: datetime,
 ) -> None:
-    """Mark the 5-minute cells that imported busy time touches as busy, in place.
+    """Mark the 5-minute cells of [starts_at, ends_at) that the imported busy ``periods``
+    (practitioner, start, end: rows of :data:`BLOCKING_PERIODS`) touch as busy, in place.
 
     Slots start on the cell grid, so a slot overlaps a busy period exactly when it
     shares a cell with it: the search then skips it as it skips booked time.
     """
-    for person, start, end in _rows(session, practice_id, practitioner_ids, starts_at, ends_at):
+    for person, start, end in periods:
         first = max(start, starts_at)
         first -= (first - first.replace(minute=0, second=0, microsecond=0)) % CELL
         busy.setdefault(person, set()).update(cells(first, min(end, ends_at)))

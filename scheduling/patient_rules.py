@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Exists, exists, select
 from sqlalchemy.orm import Session
 
 from scheduling import practice_profile, rules
@@ -19,19 +19,21 @@ from scheduling.views import appointment_views
 from storage.models import Appointment, AppointmentStatus, Practitioner, VisitType
 
 
+def seen_before(patient_id: int, practice_id: int | ColumnElement[int],
+                now: datetime) -> Exists:
+    """EXISTS: the patient has had an appointment at the practice (a column of a
+    larger query, such as the confirm's read of its hold)."""
+    return exists().where(
+        Appointment.patient_id == patient_id,
+        Appointment.practice_id == practice_id,
+        Appointment.status == AppointmentStatus.BOOKED,
+        Appointment.starts_at < now,
+    )
+
+
 def is_new_patient(session: Session, patient_id: int, practice_id: int, now: datetime) -> bool:
     """A patient is new to a practice until they have had an appointment there."""
-    seen = session.scalar(
-        select(Appointment.id)
-        .where(
-            Appointment.patient_id == patient_id,
-            Appointment.practice_id == practice_id,
-            Appointment.status == AppointmentStatus.BOOKED,
-            Appointment.starts_at < now,
-        )
-        .limit(1)
-    )
-    return seen is None
+    return not session.scalar(select(seen_before(patient_id, practice_id, now)))
 
 
 def booking_refusal(
@@ -42,11 +44,20 @@ def booking_refusal(
     starts_at: datetime,
     now: datetime,
     by: Channel,
+    *,
+    new: bool | None = None,
+    about: practice_profile.ProfileView | None = None,
 ) -> Refused | None:
     """Why ``patient_id`` may not book this visit, by who they are: new patients, then
-    (by phone) a duplicate of the same visit type within the practice's window."""
-    new = is_new_patient(session, patient_id, kind.practice_id, now)
-    about = practice_profile.profile(session, kind.practice_id)
+    (by phone) a duplicate of the same visit type within the practice's window.
+
+    ``new`` (is the patient new) and ``about`` (the practice's profile) are read here
+    unless the caller has them already.
+    """
+    if new is None:
+        new = is_new_patient(session, patient_id, kind.practice_id, now)
+    if about is None:
+        about = practice_profile.profile(session, kind.practice_id)
     if by is Channel.PHONE:
         refusal = rules.new_patient_refusal(
             kind, new, session.get_one(Practitioner, practitioner_id),

@@ -4,8 +4,9 @@ A practice's profile (``storage.models.PracticeProfile``) holds texts written fo
 ear and the practice's settings for the phone: the name said in the greeting, address
 and access, whether new patients are taken, SOS Médecins, the on-call line and the
 pharmacy on duty, the secretaries' line, the duplicate-visit window, the privacy
-contact, and the addresses that get staff alerts. Each practitioner says whether they
-take new patients and where their voicemail alerts go.
+contact, the addresses that get staff alerts, and how a transfer rings the secretaries'
+console softphones (``ring_all``, or ``hunt``: ``hunt_order`` logins, ``hunt_seconds``
+each). Each practitioner says whether they take new patients and where their voicemail alerts go.
 
 A practice without a profile row reads as the defaults. Changes are audited as
 ``practice_profile.update`` / ``practitioner.update`` with the names of the fields
@@ -17,15 +18,26 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.orm import Session
 
 from scheduling import audit_events
 from scheduling.errors import InvalidProfileValue, PracticeConfigError
 from storage.models import PracticeProfile, Practitioner, utcnow
-from storage.models.practice_profile import DEFAULT_DUPLICATE_WINDOW_DAYS, PHARMACY_ON_DUTY
+from storage.models.practice_profile import (
+    DEFAULT_DUPLICATE_WINDOW_DAYS,
+    DEFAULT_HUNT_SECONDS,
+    PHARMACY_ON_DUTY,
+)
 
 SAMU = "15"  # medical emergencies (SAMU), France
 EUROPEAN_EMERGENCY = "112"
@@ -35,6 +47,8 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 LINE = re.compile(r"^(sips?:|tel:)[^\s]{1,250}$")
 MAX_RECIPIENTS = 10
+LOGIN = re.compile(r"^[a-z][a-z0-9._-]{1,63}$")  # a staff login (staff.accounts)
+MAX_HUNT = 20
 
 
 def check_recipient(address: str) -> str:
@@ -61,6 +75,9 @@ class ProfileDefinition(BaseModel):
     duplicate_window_days: int = Field(DEFAULT_DUPLICATE_WINDOW_DAYS, ge=0, le=365)
     privacy_contact: str | None = Field(None, min_length=1, max_length=300)
     alert_recipients: list[str] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    desk_ring: Literal["ring_all", "hunt"] = "ring_all"
+    hunt_order: list[str] = Field(default_factory=list, max_length=MAX_HUNT)
+    hunt_seconds: int = Field(DEFAULT_HUNT_SECONDS, ge=5, le=120)
 
     @field_validator("spoken_name", "address", "access", "privacy_contact")
     @classmethod
@@ -88,6 +105,22 @@ class ProfileDefinition(BaseModel):
     def _recipients(cls, value: list[str]) -> list[str]:
         return [check_recipient(v) for v in value]
 
+    @field_validator("hunt_order")
+    @classmethod
+    def _logins(cls, value: list[str]) -> list[str]:
+        for login in value:
+            if not LOGIN.match(login):
+                raise ValueError(f"{login[:40]!r} is not a staff login (like alice or m.dupont)")
+        if len(set(value)) != len(value):
+            raise ValueError("each login once")
+        return value
+
+    @model_validator(mode="after")
+    def _hunt_has_order(self) -> ProfileDefinition:
+        if self.desk_ring == "hunt" and not self.hunt_order:
+            raise ValueError("a hunt needs the secretaries' logins in the order they ring")
+        return self
+
 
 @dataclass(frozen=True, slots=True)
 class ProfileView:
@@ -103,19 +136,28 @@ class ProfileView:
     duplicate_window_days: int
     privacy_contact: str | None
     alert_recipients: tuple[str, ...]
+    desk_ring: str = "ring_all"
+    hunt_order: tuple[str, ...] = ()
+    hunt_seconds: int = DEFAULT_HUNT_SECONDS
 
     def as_definition(self) -> dict[str, Any]:
         fields = {name: getattr(self, name) for name in ProfileDefinition.model_fields}
         fields["alert_recipients"] = list(self.alert_recipients)
+        fields["hunt_order"] = list(self.hunt_order)
         return fields
 
 
 FIELDS = tuple(ProfileDefinition.model_fields)
+JSON_FIELDS = ("alert_recipients", "hunt_order")
 
 
 def profile(session: Session, practice_id: int) -> ProfileView:
     """The practice's profile (the defaults when it has none)."""
-    row = session.get(PracticeProfile, practice_id)
+    return view_of(practice_id, session.get(PracticeProfile, practice_id))
+
+
+def view_of(practice_id: int, row: PracticeProfile | None) -> ProfileView:
+    """The profile of a row already read (None: the practice has none, the defaults)."""
     if row is None:
         return _view(practice_id, ProfileDefinition())
     return ProfileView(
@@ -125,6 +167,9 @@ def profile(session: Session, practice_id: int) -> ProfileView:
         on_call_number=row.on_call_number, pharmacy_number=row.pharmacy_number,
         duplicate_window_days=row.duplicate_window_days, privacy_contact=row.privacy_contact,
         alert_recipients=tuple(json.loads(row.alert_recipients or "[]")),
+        desk_ring=row.desk_ring or "ring_all",
+        hunt_order=tuple(json.loads(row.hunt_order or "[]")),
+        hunt_seconds=row.hunt_seconds or DEFAULT_HUNT_SECONDS,
     )
 
 
@@ -184,7 +229,7 @@ def set_profile(
     new_row = row.updated_at is None
     for name in FIELDS:
         value = getattr(definition, name)
-        setattr(row, name, json.dumps(value) if name == "alert_recipients" else value)
+        setattr(row, name, json.dumps(value) if name in JSON_FIELDS else value)
     if changed or new_row:
         row.updated_at = utcnow()
         session.flush()
@@ -246,4 +291,5 @@ def set_practitioner_options(
 def _view(practice_id: int, definition: ProfileDefinition) -> ProfileView:
     values = definition.model_dump()
     values["alert_recipients"] = tuple(values["alert_recipients"])
+    values["hunt_order"] = tuple(values["hunt_order"])
     return ProfileView(practice_id=practice_id, **values)

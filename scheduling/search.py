@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import cast, literal_column, null, union_all
 from sqlalchemy.orm import Session
 
 from scheduling import imported_busy, lookup, occupancy, patient_rules, rules
 from scheduling.clock import now_utc, require_aware
 from scheduling.lookup import PracticeRef, PractitionerRef
 from scheduling.openings import weekly_openings
-from scheduling.slots import WeeklyOpening, Window, free_starts, windows_on
+from scheduling.slots import Closure, WeeklyOpening, Window, free_starts, windows_on
 from scheduling.values import Channel, PartOfDay, Reason, Refused, Slot
 from storage.db import Database
-from storage.models import Practice, Practitioner, VisitType
+from storage.models import Practice, Practitioner, UTCDateTime, VisitType
 
 SEARCH_CHUNK_DAYS = 7
 DEFAULT_HORIZON_DAYS = 92
@@ -61,13 +63,13 @@ class SlotSearch:
         now = now_utc(now)
         part = PartOfDay(part_of_day) if part_of_day is not None else None
         with self.db.read_session() as session:
-            place = lookup.practice(session, practice)
-            kind = lookup.visit_type(session, place.id, visit_type)
+            place, kind, people = lookup.for_search(session, practice, visit_type, practitioner)
             if by is Channel.PHONE and not kind.phone_bookable:
                 return Refused(
                     Reason.NOT_BOOKABLE_BY_PHONE, f"{kind.label} is booked by the practice"
                 )
-            people = lookup.practitioners(session, place.id, practitioner)
+            if people is None:
+                people = lookup.practitioners(session, place.id, practitioner)
             if new_patient:
                 refusal = rules.new_patient_refusal(kind, True)
                 taking = patient_rules.new_patient_practitioners(session, people)
@@ -142,10 +144,7 @@ def _free_slots_between(
         return []
     span_start = min(w.starts_at for w in windows)
     span_end = max(w.ends_at for w in windows)
-    ids = [p.id for p in people]
-    busy = occupancy.busy_cells(session, ids, span_start, span_end, now)
-    imported_busy.add_busy_cells(session, busy, place.id, ids, span_start, span_end)
-    closed = occupancy.closures(session, place.id, ids, span_start, span_end)
+    busy, closed = _taken(session, place.id, [p.id for p in people], span_start, span_end, now)
     names = {p.id: p.display_name for p in people}
     duration = timedelta(minutes=kind.duration_minutes)
 
@@ -170,6 +169,42 @@ def _free_slots_between(
         )
         for start, practitioner_id, _window in itertools.islice(merged, wanted)
     ]
+
+
+# In one round trip: the occupied cells, the closures and the blocking imported busy time
+# of the span (parameters: practice_id, practitioner_ids, starts_at, ends_at, now), each
+# row (practitioner, start, end, what) with ``what`` one of the three names below.
+_TAKEN = union_all(
+    occupancy.BUSY_CELLS.add_columns(cast(null(), UTCDateTime()), literal_column("'cell'")),
+    occupancy.CLOSURES.add_columns(literal_column("'closed'")),
+    imported_busy.BLOCKING_PERIODS.add_columns(literal_column("'imported'")),
+)
+
+
+def _taken(
+    session: Session,
+    practice_id: int,
+    practitioner_ids: list[int],
+    starts_at: datetime,
+    ends_at: datetime,
+    now: datetime,
+) -> tuple[dict[int, set[datetime]], list[Closure]]:
+    """The busy cells (appointments, live holds, imported busy time) per practitioner, and
+    the closures, of [starts_at, ends_at)."""
+    busy: dict[int, set[datetime]] = defaultdict(set)
+    closed: list[Closure] = []
+    imported: list[tuple[int, datetime, datetime]] = []
+    for person, start, end, what in session.execute(_TAKEN, {
+            "practice_id": practice_id, "practitioner_ids": practitioner_ids,
+            "starts_at": starts_at, "ends_at": ends_at, "now": now}):
+        if what == "cell":
+            busy[person].add(start)
+        elif what == "closed":
+            closed.append(Closure(person, start, end))
+        else:
+            imported.append((person, start, end))
+    imported_busy.mark_cells(busy, imported, starts_at, ends_at)
+    return busy, closed
 
 
 def _part_of_day(moment: datetime, window: Window, zone: ZoneInfo) -> PartOfDay:

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SYSTEM_PACKAGES=(sip-tester baresip kamailio kamailio-tls-modules kamailio-websocket-modules
-                 kamailio-autheph-modules rtpengine-daemon iproute2 nftables
+                 kamailio-autheph-modules rtpengine-daemon coturn iproute2 nftables
                  espeak-ng sox chromium redis-server)
 
 missing=()

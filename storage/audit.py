@@ -35,16 +35,18 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, NotRequired, Protocol, TypedDict, Unpack
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Insert, bindparam, func, insert, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from storage.audit_anchor import AnchorEntry, AuditAnchor, append_all
 from storage.audit_report import AccessReport, OpeningHours, report
@@ -62,6 +64,17 @@ FORBIDDEN_DETAIL_KEYS = frozenset(
 
 class AuditTampered(RuntimeError):
     """The audit head was changed outside this module: appends stop until it is examined."""
+
+
+class HeadState(Protocol):
+    """The head as read: its ORM row, or the row of a Core query."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def mac(self) -> str: ...
 
 
 # ---- keys ---------------------------------------------------------------------------
@@ -82,12 +95,12 @@ def _head_mac(key: bytes, seq: int, head_hash: str) -> str:
     return _mac(key, f"head|{seq}|{head_hash}".encode())
 
 
-def _head_valid(key: bytes, head: AuditHead) -> bool:
+def _head_valid(key: bytes, head: HeadState) -> bool:
     """The head's MAC matches. An unkeyed head is never valid, not even an empty one."""
     return bool(head.mac) and hmac.compare_digest(head.mac, _head_mac(key, head.seq, head.hash))
 
 
-def _unsealed(head: AuditHead) -> bool:
+def _unsealed(head: HeadState) -> bool:
     return head.seq == 0 and head.hash == GENESIS and head.mac == ""
 
 
@@ -143,60 +156,43 @@ def _locked_head(session: Session) -> AuditHead:
     return head
 
 
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str | None,
-    purpose: str,
-    patient_id: int | None = None,
-    practice_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-    source: str | None = None,
-) -> AuditEvent:
+class EventFields(TypedDict):
+    """What an event says, as :func:`record` and :func:`record_at_commit` take it."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str | None
+    purpose: str
+    patient_id: NotRequired[int | None]
+    practice_id: NotRequired[int | None]
+    detail: NotRequired[dict[str, Any] | None]
+    at: NotRequired[datetime | None]
+    source: NotRequired[str | None]
+
+
+def record(session: Session, **fields: Unpack[EventFields]) -> AuditEvent:
     """Append one event in the caller's transaction (who, did what, to which object, why).
 
     ``actor`` is ``staff:<login>``, ``ivr:<call id>`` or ``system:<job>``; ``action`` is
     ``<object>.<verb>`` (e.g. ``patient.read``, ``recording.play``, ``patient.update``).
     For ``object_type="patient"`` give ``patient_id``: the object id is not stored, the
     patient appears only as its pseudonym. Uses the process keyring
-    (:func:`storage.identity.install`). The head row stays locked until the commit:
-    keep audited transactions short, or use :func:`record_at_commit`. ``source`` says
-    where a request came from (e.g. the client address of a staff request; at most 64
-    characters).
+    (:func:`storage.identity.install`). The event is written now, after any queued
+    earlier in the transaction (:func:`record_at_commit` then :func:`append_pending`),
+    and the head row stays locked until the commit: keep audited transactions short, or
+    use :func:`record_at_commit`. ``source`` says where a request came from (e.g. the
+    client address of a staff request; at most 64 characters). Returns the event as
+    written (its seq and hash set).
     """
-    event = _new_event(actor=actor, action=action, object_type=object_type,
-                       object_id=object_id, purpose=purpose, patient_id=patient_id,
-                       practice_id=practice_id, detail=detail, at=at, source=source)
-    append_pending(session)  # events queued earlier in this transaction come first
-    key = chain_key(cipher().keyring)
-    head = _locked_head(session)
-    _check_head_before_append(key, head)
-    _chain(key, head, [event])
-    session.add(event)
-    head.seq, head.hash = event.seq, event.hash
-    head.mac = _head_mac(key, head.seq, head.hash)
-    session.flush()
+    record_at_commit(session, **fields)
+    event: AuditEvent = session.info[_PENDING][-1]
+    session.flush()  # the transaction's changes so far are written first, as they were
+    append_pending(session)
     return event
 
 
-def record_at_commit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str | None,
-    purpose: str,
-    patient_id: int | None = None,
-    practice_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-    at: datetime | None = None,
-    source: str | None = None,
-) -> None:
+def record_at_commit(session: Session, **fields: Unpack[EventFields]) -> None:
     """Like :func:`record`, but the event joins the chain when the transaction commits.
 
     The event is checked and built now (a bad detail raises here); the head row is
@@ -207,20 +203,17 @@ def record_at_commit(
     (:class:`AuditTampered`) then fails the commit, and the change rolls back.
     Reading the audit tables through this session appends the queued events first.
     """
-    event = _new_event(actor=actor, action=action, object_type=object_type,
-                       object_id=object_id, purpose=purpose, patient_id=patient_id,
-                       practice_id=practice_id, detail=detail, at=at, source=source)
-    session.info.setdefault(_PENDING, []).append(event)
+    session.info.setdefault(_PENDING, []).append(_new_event(fields))
 
 
 _PENDING = "telesec.audit.pending"
 
 
-def _new_event(*, actor: str, action: str, object_type: str, object_id: str | None,
-               purpose: str, patient_id: int | None, practice_id: int | None,
-               detail: dict[str, Any] | None, at: datetime | None,
-               source: str | None) -> AuditEvent:
+def _new_event(fields: EventFields) -> AuditEvent:
     """An event checked and filled in, not yet chained (no seq, previous hash or hash)."""
+    actor, action, purpose = fields["actor"], fields["action"], fields["purpose"]
+    object_type, object_id = fields["object_type"], fields["object_id"]
+    patient_id, source = fields.get("patient_id"), fields.get("source")
     for name, value in (("actor", actor), ("action", action), ("purpose", purpose)):
         if not value or not value.strip():
             raise ValueError(f"an audit event needs a {name}")
@@ -229,7 +222,7 @@ def _new_event(*, actor: str, action: str, object_type: str, object_id: str | No
         if patient_id is None and object_id is not None:
             patient_id = int(object_id)
         object_id = None
-    when = at or utcnow()
+    when = fields.get("at") or utcnow()
     if when.tzinfo is None:
         raise ValueError("audit time must be an aware datetime")
     if source is not None and len(source) > 64:
@@ -242,14 +235,14 @@ def _new_event(*, actor: str, action: str, object_type: str, object_id: str | No
         object_id=object_id[:128] if object_id is not None else None,
         purpose=purpose[:300],
         patient_ref=keys.patient_pseudonym(patient_id) if patient_id is not None else None,
-        practice_id=practice_id,
-        detail=_canonical_detail(detail),
+        practice_id=fields.get("practice_id"),
+        detail=_canonical_detail(fields.get("detail")),
         patient_id=patient_id,
         source=source,
     )
 
 
-def _chain(key: bytes, head: AuditHead, events: Sequence[AuditEvent]) -> None:
+def _chain(key: bytes, head: HeadState, events: Sequence[AuditEvent]) -> None:
     """Give ``events`` their seq, previous hash and hash, after ``head``."""
     seq, prev = head.seq, head.hash
     for event in events:
@@ -258,7 +251,31 @@ def _chain(key: bytes, head: AuditHead, events: Sequence[AuditEvent]) -> None:
         event.hash = prev = event_hash(key, event)
 
 
-_EVENT_COLUMNS = tuple(column.key for column in AuditEvent.__table__.columns)
+_EVENTS = AuditEvent.__table__
+_HEAD = AuditHead.__table__
+_EVENT_COLUMNS = tuple(column.key for column in _EVENTS.columns)
+# Built once (Core, no ORM objects): the statements of every audited commit. SQLAlchemy
+# then finds them compiled in its cache, and psycopg prepares them on the server.
+_LOCK_HEAD = (select(_HEAD.c.id, _HEAD.c.seq, _HEAD.c.hash, _HEAD.c.mac)
+              .where(_HEAD.c.id == 1).with_for_update())
+_NEW_HEAD = (update(_HEAD).where(_HEAD.c.id == 1)
+             .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"),
+                     mac=bindparam("head_mac")))
+
+
+@lru_cache(maxsize=16)
+def _insert_events(count: int, with_head: bool) -> Insert:
+    """INSERT of ``count`` events (parameters ``<column>_<i>``); ``with_head``: with the
+    head's UPDATE in a WITH clause (PostgreSQL), so events and head go in one statement."""
+    rows = [
+        {name: bindparam(f"{name}_{i}", type_=_EVENTS.c[name].type) for name in _EVENT_COLUMNS}
+        for i in range(count)
+    ]
+    # one row as a dict: SQLAlchemy caches its compiled form (not a multi-row VALUES)
+    statement = insert(_EVENTS).values(rows[0] if count == 1 else rows)
+    if with_head:
+        statement = statement.add_cte(_NEW_HEAD.returning(_HEAD.c.id).cte("new_head"))
+    return statement
 
 
 def append_pending(session: Session) -> int:
@@ -274,22 +291,26 @@ def append_pending(session: Session) -> int:
     if not events:
         return 0
     key = chain_key(cipher().keyring)
-    head = _locked_head(session)
+    conn = session.connection()
+    head = conn.execute(_LOCK_HEAD).one_or_none()
+    if head is None:
+        raise AuditTampered("the audit head row is missing; run `telesec audit verify`")
     _check_head_before_append(key, head)
     _chain(key, head, events)
     last = events[-1]
     mac = _head_mac(key, last.seq, last.hash)
-    rows = [{name: getattr(event, name) for name in _EVENT_COLUMNS} for event in events]
-    new_head = (update(AuditHead).where(AuditHead.id == 1)
-                .values(seq=last.seq, hash=last.hash, mac=mac))
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(insert(AuditEvent).values(rows)
-                        .add_cte(new_head.returning(AuditHead.id).cte("new_head")))
+    values: dict[str, Any] = {"head_seq": last.seq, "head_hash": last.hash, "head_mac": mac}
+    for i, one in enumerate(events):
+        values.update((f"{name}_{i}", getattr(one, name)) for name in _EVENT_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_insert_events(len(events), True), values)
     else:
-        session.execute(insert(AuditEvent).values(rows))
-        session.execute(new_head.execution_options(synchronize_session=False))
-    for name, value in (("seq", last.seq), ("hash", last.hash), ("mac", mac)):
-        set_committed_value(head, name, value)  # the head as loaded is the head as written
+        conn.execute(_insert_events(len(events), False), values)
+        conn.execute(_NEW_HEAD, values)
+    loaded = session.identity_map.get(identity_key(AuditHead, 1))
+    if loaded is not None:  # the head as the session knows it is the head as written
+        for name, value in (("seq", last.seq), ("hash", last.hash), ("mac", mac)):
+            set_committed_value(loaded, name, value)
     return len(events)
 
 
@@ -317,7 +338,7 @@ def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(_PENDING, None)
 
 
-def _check_head_before_append(key: bytes, head: AuditHead) -> None:
+def _check_head_before_append(key: bytes, head: HeadState) -> None:
     if _unsealed(head):
         raise AuditTampered(f"{_UNSEALED}; run `telesec audit verify` (with --anchor)")
     if not _head_valid(key, head):

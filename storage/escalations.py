@@ -191,6 +191,21 @@ def claim(db: Database, escalation_id: int, login: str) -> EscalationView:
     return result
 
 
+def reopen(db: Database, escalation_id: int) -> EscalationView | None:
+    """The secretary who took the call lost it (her page reloaded or closed): claimed →
+    waiting again, so the card rings anew; None if it was not claimed any more."""
+    with db.session() as session:
+        row = _locked(session, escalation_id)
+        if row.status is not EscalationStatus.CLAIMED:
+            return None
+        row.status, row.claimed_by, row.claimed_at = EscalationStatus.WAITING, None, None
+        row.revision += 1
+        session.flush()
+        result = view(row)
+    _notify()
+    return result
+
+
 def resolve(db: Database, escalation_id: int, login: str, resolution: str) -> EscalationView:
     """Close an escalation (by whoever claimed it, or unclaimed); ``resolution`` is a code."""
     with db.session() as session:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from storage.db import Database
@@ -60,13 +60,20 @@ def enqueue(
     appointment_id: int | None = None,
     escalation_id: int | None = None,
 ) -> None:
-    """Add a message to send, in the caller's transaction."""
+    """Add a message to send, in the caller's transaction (written at once, in one
+    statement built once: no ORM object to flush)."""
     now = utcnow()
-    session.add(Notification(
-        kind=kind, practice_id=practice_id, patient_id=patient_id,
-        practitioner_id=practitioner_id, appointment_id=appointment_id,
-        escalation_id=escalation_id, status=NotificationStatus.PENDING, attempts=0,
-        next_attempt_at=now, created_at=now))
+    session.connection().execute(_ENQUEUE, {
+        "kind": kind, "practice_id": practice_id, "patient_id": patient_id,
+        "practitioner_id": practitioner_id, "appointment_id": appointment_id,
+        "escalation_id": escalation_id, "status": NotificationStatus.PENDING, "attempts": 0,
+        "next_attempt_at": now, "created_at": now})
+
+
+_ENQUEUE = insert(Notification.__table__).values({
+    name: bindparam(name, type_=Notification.__table__.c[name].type)
+    for name in ("kind", "practice_id", "patient_id", "practitioner_id", "appointment_id",
+                 "escalation_id", "status", "attempts", "next_attempt_at", "created_at")})
 
 
 def claim_due(db: Database, *, now: datetime | None = None, limit: int = 50) -> list[Pending]:

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from foundation.certificates import CertificatePair
 from foundation.errors import TelesecError
 from foundation.settings import SipSettings, TrunkSettings
 
@@ -80,6 +81,8 @@ class WebphoneAccess:
     ws_port: int
     wss_port: int | None
     secret: str = field(repr=False)
+    certificate: Path | None = None  # the WSS listener's own (the console's); else [sip.tls]'s
+    private_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -160,9 +163,11 @@ def edge_trunk(trunk: TrunkSettings) -> EdgeTrunk:
 
 
 def edge_from_settings(sip: SipSettings, *, relay: RelayLink | None = None,
-                       check_numbers: bool = False, webphone_secret: str | None = None) -> Edge:
+                       check_numbers: bool = False, webphone_secret: str | None = None,
+                       console_tls: CertificatePair | None = None) -> Edge:
     """The :class:`Edge` of ``sip`` (reads the trunks' passwords); the console's softphones
-    register only when ``sip.webphone`` is enabled and ``webphone_secret`` is given."""
+    register only when ``sip.webphone`` is enabled and ``webphone_secret`` is given, over
+    WSS with ``console_tls`` (the console's HTTPS certificate) when it is given."""
     tls = None
     if sip.tls is not None:
         for what, path in (("certificate", sip.tls.certificate),
@@ -183,11 +188,7 @@ def edge_from_settings(sip: SipSettings, *, relay: RelayLink | None = None,
               if sip.phones.enabled else None)
     webphone = None
     if sip.webphone.enabled and webphone_secret:
-        if sip.webphone.wss_port is not None and tls is None:
-            raise TelesecError("sip.webphone.wss_port needs the front's certificate: add a "
-                               "[sip.tls] section (certificate, key)")
-        webphone = WebphoneAccess(sip.phones.realm, sip.webphone.ws_port,
-                                  sip.webphone.wss_port, webphone_secret)
+        webphone = _webphone_access(sip, webphone_secret, tls, console_tls)
     return Edge(
         webphone=webphone,
         trunks=tuple(edge_trunk(trunk) for trunk in sip.trunks),
@@ -199,6 +200,20 @@ def edge_from_settings(sip: SipSettings, *, relay: RelayLink | None = None,
         advertise=sip.media.public_address,
         check_numbers=check_numbers or any(trunk.numbers for trunk in sip.trunks),
     )
+
+
+def _webphone_access(sip: SipSettings, secret: str, tls: TlsListener | None,
+                     console_tls: CertificatePair | None) -> WebphoneAccess:
+    """The softphones' WebSocket listeners: WSS with the console's certificate (HTTPS),
+    else with the front's [sip.tls] one."""
+    wss_port = sip.webphone.effective_wss_port(console_tls is not None)
+    if wss_port is not None and console_tls is None and tls is None:
+        raise TelesecError("sip.webphone.wss_port needs a certificate: serve the console "
+                           "over HTTPS (api.https) or add a [sip.tls] section")
+    if console_tls is None or wss_port is None:
+        return WebphoneAccess(sip.phones.realm, sip.webphone.ws_port, wss_port, secret)
+    return WebphoneAccess(sip.phones.realm, sip.webphone.ws_port, wss_port, secret,
+                          console_tls.certificate, console_tls.private_key)
 
 
 # -- numbers -----------------------------------------------------------------------------------

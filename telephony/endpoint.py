@@ -37,7 +37,7 @@ from telephony.port_pool import AudioPortPool
 from telephony.session import BridgeResult, CallInfo, CallSession
 from telephony.sip_call import CallLeg, SipCall
 from telephony.sip_messages import call_param
-from telephony.transfer import BridgedTransfer, OutboundLeg
+from telephony.transfer import BOX_PREFIX, BridgedTransfer, OutboundLeg
 from telephony.worker_config import PJSUA_MAX_CALLS, RegistrationStatus, WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -385,8 +385,10 @@ class SipEndpoint:
         refuses (603). Numbers are refused: a transfer goes to a colleague's desk or
         phone, or a doctor's box, never out through the trunk."""
         bridge = leg.bridge
-        user = uri.strip("<>").split(":", 1)[-1].split("@", 1)[0]
+        user = uri.strip("<>").split(":", 1)[-1].split("@", 1)[0].split(";", 1)[0]
+        box = user[len(BOX_PREFIX):] if user.startswith(BOX_PREFIX) else ""
         if (bridge.winner is not leg or bridge.transfer is not None or not user
+                or bridge.voicemail or (user.startswith(BOX_PREFIX) and not box)
                 or user.lstrip("+").isdigit() or self.free_lines() <= 0):
             return None
         account = self._account
@@ -394,6 +396,11 @@ class SipEndpoint:
         call = SipCall(account, pj.PJSUA_INVALID_ID, self._enqueue, self._calls)
         new_leg = OutboundLeg(self, call.key, uri, bridge)
         self._outbound[call.key] = new_leg
+        if box:
+            # pjsua places a call for any accepted REFER: that one is dropped; the
+            # caller goes back to the flow for the doctor's voicemail
+            bridge.to_voicemail(new_leg, box)
+            return call
         call.on_refer = lambda target, new_leg=new_leg: self._refer(new_leg, target)
         bridge.transfer_to(new_leg)
         log.info("call %s: transfer asked by the answerer", bridge.patient.info.call_id)

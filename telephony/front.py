@@ -22,22 +22,27 @@ import socket
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.certificates import console_certificate
 from foundation.errors import TelesecError
 from foundation.front_status import front_run_dir, write_trunk_status
 from foundation.settings import Settings
+from foundation.webphone_tokens import load_or_create_secret
 from telephony.edge import RelayLink, edge_from_settings
 from telephony.kamailio import KamailioFront, find_kamailio
 from telephony.kamailio_config import Backend, FrontLayout
 from telephony.media_relay import MediaRelay, relay_from_settings
 from telephony.pool_settings import PoolTuning
+from telephony.turn_relay import TurnRelay, turn_from_settings
 
 log = logging.getLogger(__name__)
 
 MAX_WORKERS_PER_NODE = 64
 _WATCH_S = 0.5
+DESKS_REFRESH_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -126,9 +131,11 @@ def resolve_node(node: EngineNode) -> EngineNode:
 
 
 def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTuning,
-                 run_dir: Path | None = None, relay: RelayLink | None = None) -> FrontLayout:
+                 run_dir: Path | None = None, relay: RelayLink | None = None,
+                 webphone_secret: str | None = None) -> FrontLayout:
     """The Kamailio layout dispatching over every worker of ``nodes`` (media through
-    ``relay`` when given)."""
+    ``relay`` when given; the console's softphones over WebSocket with
+    ``webphone_secret``)."""
     if not nodes:
         raise TelesecError("no engine node given; name each one with --node HOST:BASEPORT:COUNT")
     nodes = [resolve_node(node) for node in nodes]
@@ -152,7 +159,9 @@ def front_layout(settings: Settings, nodes: list[EngineNode], *, tuning: PoolTun
         run_dir=run_dir or front_run_dir(settings),
         allowed_networks=list(sip.allowed_networks),
         tuning=tuning,
-        edge=edge_from_settings(sip, relay=relay),
+        edge=edge_from_settings(
+            sip, relay=relay, webphone_secret=webphone_secret,
+            console_tls=console_certificate(settings) if webphone_secret else None),
         log_level=settings.log_level,
     )
 
@@ -162,8 +171,13 @@ class SharedFront:
     media when the settings ask for it; each restarted if it dies."""
 
     def __init__(self, settings: Settings, nodes: list[EngineNode], *,
-                 tuning: PoolTuning | None = None, run_dir: Path | None = None) -> None:
+                 tuning: PoolTuning | None = None, run_dir: Path | None = None,
+                 desks: Callable[[], dict[str, str]] | None = None) -> None:
+        """``desks`` reads each practice's desk and number (the softphones' call-backs
+        leave with it); without it, call-backs are refused."""
         self.tuning = tuning or PoolTuning()
+        self.desks = desks
+        self._desks_at = 0.0
         self.nodes = nodes
         sip = settings.sip
         binary = find_kamailio(sip.kamailio_binary)
@@ -177,9 +191,15 @@ class SharedFront:
             sip.media, internal_address=sip.listen_host, external_address=sip.listen_host,
             run_dir=self.run_dir / "relay")
         link = RelayLink("127.0.0.1", self.relay.ng_port) if self.relay else None
+        # the console's softphones: tokens minted by the nodes' APIs with the same secret
+        secret = (load_or_create_secret(settings.webphone_secret_path)
+                  if sip.webphone.enabled else None)
         self.layout = front_layout(settings, nodes, tuning=self.tuning, run_dir=self.run_dir,
-                                   relay=link)
+                                   relay=link, webphone_secret=secret)
         self.kamailio = KamailioFront(binary, self.layout)
+        media = sip.media.edge_address or sip.listen_host
+        self.turn: TurnRelay | None = turn_from_settings(settings, self.run_dir / "turn",
+                                                         media_address=media)
         self._shutdown = threading.Event()
         self._status_at = 0.0
 
@@ -189,8 +209,13 @@ class SharedFront:
         if self.relay is not None:
             self.relay.start()
         try:
+            if self.turn is not None:
+                self.turn.start()
+            self.refresh_desks(force=True)
             self.kamailio.start()
         except BaseException:
+            if self.turn is not None:
+                self.turn.stop()
             if self.relay is not None:
                 self.relay.stop()
             raise
@@ -198,9 +223,15 @@ class SharedFront:
                  self.layout.listen_host, self.layout.listen_port, len(self.layout.backends),
                  len(self.nodes), " ".join(str(node) for node in self.nodes),
                  "" if self.relay else " (no media relay: RTP goes straight to the nodes)")
+        phone = self.layout.edge.webphone
+        if phone is not None:
+            log.info("console softphones: ws port %s%s", phone.ws_port,
+                     f", wss port {phone.wss_port}" if phone.wss_port else "")
 
     def stop(self) -> None:
         self.kamailio.stop()
+        if self.turn is not None:
+            self.turn.stop()
         if self.relay is not None:
             self.relay.stop()
 
@@ -212,6 +243,17 @@ class SharedFront:
             return
         self._status_at = now
         write_trunk_status(self.run_dir, self.kamailio.trunk_status())
+
+    def refresh_desks(self, force: bool = False) -> None:
+        """The practices' desks and numbers from the database, every 10 s."""
+        now = time.monotonic()
+        if self.desks is None or (not force and now - self._desks_at < DESKS_REFRESH_S):
+            return
+        self._desks_at = now
+        try:
+            self.kamailio.update_tables(desks=self.desks())
+        except Exception as exc:  # the database is down: keep what the front has
+            log.warning("softphone desks not refreshed (%s)", type(exc).__name__)
 
     def request_shutdown(self) -> None:
         self._shutdown.set()
@@ -236,7 +278,10 @@ class SharedFront:
         while not self._shutdown.wait(_WATCH_S):
             if self.relay is not None:
                 self.relay.keep_running()
+            if self.turn is not None:
+                self.turn.keep_running()
             self.report_trunks()
+            self.refresh_desks()
             if self.kamailio.is_alive():
                 continue
             stable = time.monotonic() - started_at >= self.tuning.stable_after_s

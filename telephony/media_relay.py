@@ -216,6 +216,34 @@ def _parse_line(line: str) -> ChildLine:
     return level, "", line.rstrip()
 
 
+def ng_call_ids(port: int, timeout: float = 2.0, host: str = "127.0.0.1") -> list[str] | None:
+    """The Call-IDs rtpengine holds a session for (ng ``list``), None if it does not answer.
+
+    Every request carries a fresh cookie: rtpengine answers a cookie it has seen before
+    with its cached reply, so a reused cookie would show a deleted call as still there."""
+    cookie = os.urandom(4).hex()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(f"{cookie} d7:command4:liste".encode(), (host, port))
+            data = sock.recv(65536)
+        except OSError:
+            return None
+    if not data.startswith(cookie.encode() + b" "):
+        return None
+    body = data[len(cookie) + 1:]
+    start = body.find(b"5:callsl")
+    if start < 0:
+        return None
+    ids, at = [], start + len(b"5:callsl")
+    while body[at:at + 1] != b"e":  # a bencoded list of strings: <length>:<bytes>...
+        length, _, rest = body[at:].partition(b":")
+        size = int(length)
+        ids.append(rest[:size].decode(errors="replace"))
+        at += len(length) + 1 + size
+    return ids
+
+
 def ng_ping(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> bool:
     """True if an rtpengine answers ``ping`` on its ng control port."""
     cookie = os.urandom(4).hex()

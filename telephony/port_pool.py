@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 
-from telephony.media import CallAudioPort, CallerAudioTap, engine_audio_format
+from telephony.media import CLOCK_THREAD, CallAudioPort, CallerAudioTap, engine_audio_format
 
 #: how long a port given back rests before another call may take it
 PORT_REST_SECONDS = 2.0
@@ -59,17 +59,20 @@ class AudioPortPool:
             port.createPort(f"call-port-{next(self._names)}", engine_audio_format(self.rate))
             self._ports.append(port)
         port.attach(tap)
+        CLOCK_THREAD.wanted = True
         return port
 
     def release(self, port: CallAudioPort, now: float) -> None:
         """Give a port back at the end of its call: detached at once, free after a rest."""
         port.detach()
         self._resting.append((now + self.rest_seconds, port))
+        CLOCK_THREAD.wanted = self.in_use > 0
 
     def detach_all(self) -> None:
         """Detach every port from its call (shutdown: no frame reaches a session after this)."""
         for port in self._ports:
             port.detach()
+        CLOCK_THREAD.wanted = False
 
     def abandon(self) -> None:
         """After ``libDestroy``: drop the wrappers without running the C++ destructors.

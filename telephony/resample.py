@@ -7,26 +7,23 @@ and the caller's frames only while something listens (recogniser, voicemail), on
 listener's thread.
 
 Both directions use one 23-tap half-band low-pass filter (Blackman-windowed sinc, cut at
-4 kHz), applied as shifted, scaled copies of the signal with ``audioop`` (C loops): about
--60 dB of aliasing rejection, flat to ~3.3 kHz.
+4 kHz), applied by numpy (one correlation per frame, float32, rounded once): about -60 dB
+of aliasing rejection, flat to ~3.3 kHz. ``audioop`` did it before as 12 shifted, scaled
+copies; numpy takes 12 us per 40 ms frame where that took 21 us, and ``audioop`` is gone
+from Python 3.13.
 """
 
 from __future__ import annotations
 
 import math
-import sys
-import warnings
 from functools import lru_cache
 
-from telephony.audio import SAMPLE_RATE, interleave, samples
+import numpy as np
 
-with warnings.catch_warnings():  # deprecated in 3.11, still there in 3.12 (pydub uses it too)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from telephony.audio import SAMPLE_RATE
 
 NARROWBAND_RATE = 8000
 WIDEBAND_RATE = SAMPLE_RATE
-_NATIVE_LITTLE = sys.byteorder == "little"
 _HALF = 11  # taps on each side of the centre: 23 in all
 
 
@@ -49,31 +46,27 @@ _TAPS = _odd_taps()
 # j = (1 - k) / 2 in -5..6, c_j = 2 * tap(k) (zero-stuffing halves the level).
 _UP = {(1 - k) // 2: 2 * c for k, c in _TAPS.items()}
 _UP_BEFORE, _UP_AFTER = -min(_UP), max(_UP)  # 5 samples of history, 6 of look-ahead
-# Downsampling: y[m] = 0.5 * x[2m] + sum(tap(k) * x[2m - k]) over odd k, i.e. over the odd
-# samples x_odd[m + j] with j = -(k + 1) / 2 in -6..5.
-_DOWN = {-(k + 1) // 2: c for k, c in _TAPS.items()}
-_DOWN_BEFORE, _DOWN_AFTER = -min(_DOWN), max(_DOWN)
+_UP_TAPS = np.array([_UP[j] for j in range(-_UP_BEFORE, _UP_AFTER + 1)], dtype=np.float32)
+# Downsampling: y[m] = sum(h(k) * x[2m - k]) over k in -11..11: h(0) = 0.5, the odd taps,
+# zero elsewhere
+_DOWN_TAPS = np.array([0.5 if k == 0 else _TAPS.get(k, 0.0) for k in range(-_HALF, _HALF + 1)],
+                      dtype=np.float32)
 
 
-def _weighted_sum(padded: bytes, offsets: dict[int, float], before: int, count: int) -> bytes:
-    """sum(c * padded[before + j + m]) for m in range(count), as s16 bytes (saturating)."""
-    total = bytes(2 * count)
-    for j, c in offsets.items():
-        start = 2 * (before + j)
-        total = audioop.add(total, audioop.mul(padded[start:start + 2 * count], 2, c), 2)
-    return total
+def _s16(values: np.ndarray) -> bytes:
+    """Float samples as s16 little-endian bytes, rounded and saturated."""
+    return np.clip(np.rint(values), -32768, 32767).astype("<i2").tobytes()
 
 
 def downsample(pcm: bytes) -> bytes:
     """16 kHz s16 mono to 8 kHz, low-pass filtered first (a whole prompt at a time)."""
-    values = samples(pcm)
+    values = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float32)
     if len(values) % 2:
-        values.append(0)
-    even, odd = values[0::2], values[1::2]
-    count = len(even)
-    padded = bytes(2 * _DOWN_BEFORE) + _le(odd) + bytes(2 * _DOWN_AFTER)
-    filtered = _weighted_sum(padded, _DOWN, _DOWN_BEFORE, count)
-    return audioop.add(filtered, audioop.mul(_le(even), 2, 0.5), 2)
+        values = np.append(values, np.float32(0))
+    if not len(values):
+        return b""
+    filtered = np.convolve(values, _DOWN_TAPS)[_HALF : _HALF + len(values)]
+    return _s16(filtered[0::2])
 
 
 @lru_cache(maxsize=32)
@@ -94,22 +87,14 @@ class Upsampler:
     """
 
     def __init__(self) -> None:
-        self._history = bytes(2 * (_UP_BEFORE + _UP_AFTER))
+        self._history = np.zeros(_UP_BEFORE + _UP_AFTER, dtype=np.float32)
 
     def convert(self, frame: bytes) -> bytes:
-        frame = frame[: len(frame) - len(frame) % 2]
-        buffer = self._history + frame
-        count = len(frame) // 2
-        self._history = buffer[len(buffer) - 2 * (_UP_BEFORE + _UP_AFTER):]
-        even = buffer[2 * _UP_BEFORE: 2 * (_UP_BEFORE + count)]
-        odd = _weighted_sum(buffer, _UP, _UP_BEFORE, count)
-        return interleave(even, odd)
-
-
-def _le(values) -> bytes:
-    """Little-endian bytes of an array('h') (as :func:`telephony.audio.samples` reads them)."""
-    if not _NATIVE_LITTLE:
-        values = values[:]
-        values.byteswap()
-    return values.tobytes()
-
+        values = np.frombuffer(frame[: len(frame) - len(frame) % 2], dtype="<i2")
+        buffer = np.concatenate([self._history, values.astype(np.float32)])
+        count = len(values)
+        self._history = buffer[len(buffer) - (_UP_BEFORE + _UP_AFTER):]
+        out = np.empty(2 * count, dtype=np.float32)
+        out[0::2] = buffer[_UP_BEFORE: _UP_BEFORE + count]
+        out[1::2] = np.correlate(buffer, _UP_TAPS, "valid")[:count]
+        return _s16(out)

@@ -125,6 +125,10 @@ class CallSession:
         self.media_encrypted = False  # SRTP in use on the call's audio
         self.on_hold = False  # the caller put us on hold (sendonly/inactive)
         self.bridged_to = ""  # target URI while a bridged transfer is connected
+        # how the last bridged answerer left: "" (hung up), "lost" (her leg went silent:
+        # page reloaded or closed) or "voicemail" (she passed the caller to voicemail_for)
+        self.bridge_left = ""
+        self.voicemail_for = ""  # a practitioner's slug the answerer chose (box-<slug>)
 
     # -- call facts --------------------------------------------------------------------
     @property

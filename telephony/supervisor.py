@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
+from foundation.certificates import console_certificate
 from foundation.errors import TelesecError
 from foundation.front_status import write_trunk_status
 from foundation.logs import RELAY_ROOT, relay
@@ -41,6 +42,7 @@ from telephony.kamailio_rpc import TrunkState, trunk_states
 from telephony.media_relay import MediaRelay, relay_from_settings
 from telephony.pool_settings import PoolTuning
 from telephony.rtp_ports import assign_rtp_ports
+from telephony.turn_relay import TurnRelay, turn_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +195,7 @@ class Supervisor:
         self.settings = settings
         self.directory = directory
         self._relay: MediaRelay | None = None
+        self._turn: TurnRelay | None = None
         self._directory_at = 0.0
         self._status_at = 0.0
         self.handler = handler
@@ -226,10 +229,12 @@ class Supervisor:
         external = sip.front == "external"
         binary = None if external else find_kamailio(sip.kamailio_binary)
         if external:  # a shared front (telephony/front.py) dispatches to these workers
+            front_proxy = f"sip:{sip.front_address}" if sip.front_address else ""
             specs = [
                 WorkerSpec(i, sip.node_host, sip.worker_base_port + i, self.handler,
                            sip.calls_per_worker, tuple(sip.front_networks),
-                           self.tuning.drain_deadline_s, user_agent=sip.user_agent,
+                           self.tuning.drain_deadline_s, outbound_proxy=front_proxy,
+                           user_agent=sip.user_agent,
                            log_level=self.settings.log_level, wideband=sip.wideband)
                 for i in range(sip.workers)
             ]
@@ -269,10 +274,13 @@ class Supervisor:
             self._wait_workers_ready()
             if binary is not None:
                 link = self._start_relay()
+                self._start_turn()
                 secret = (load_or_create_secret(self.settings.webphone_secret_path)
                           if sip.webphone.enabled else None)
-                edge = edge_from_settings(sip, relay=link, webphone_secret=secret,
-                                          check_numbers=self.directory is not None)
+                edge = edge_from_settings(
+                    sip, relay=link, webphone_secret=secret,
+                    check_numbers=self.directory is not None,
+                    console_tls=console_certificate(self.settings) if secret else None)
                 layout = FrontLayout(
                     listen_host=sip.listen_host,
                     listen_port=sip.listen_port,
@@ -312,6 +320,14 @@ class Supervisor:
             return None
         self._relay.start()
         return RelayLink("127.0.0.1", self._relay.ng_port)
+
+    def _start_turn(self) -> None:
+        """coturn for the console's softphones, when [sip.webphone.turn] is enabled."""
+        sip = self.settings.sip
+        self._turn = turn_from_settings(self.settings, self.run_dir / "turn",
+                                        media_address=sip.media.edge_address or sip.listen_host)
+        if self._turn is not None:
+            self._turn.start()
 
     def _refresh_directory(self, force: bool = False) -> None:
         """Give the front the practice numbers and phones' credentials (every 10 s)."""
@@ -435,6 +451,8 @@ class Supervisor:
     def _check_relay(self) -> None:
         if self._relay is not None and not self._stopping.is_set():
             self._relay.keep_running()
+        if self._turn is not None and not self._stopping.is_set():
+            self._turn.keep_running()
 
     def _check_worker(self, slot: _WorkerSlot, now: float) -> None:
         if slot.restart_at is not None:
@@ -573,6 +591,9 @@ class Supervisor:
         if self._relay is not None:
             self._relay.stop()
             self._relay = None
+        if self._turn is not None:
+            self._turn.stop()
+            self._turn = None
         with self._lock:
             self._front = None
             self._front_restart_at = None

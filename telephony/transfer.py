@@ -17,12 +17,19 @@ from typing import Any, Protocol
 
 import pjsua2 as pj
 
-from telephony.audio import SAMPLE_RATE, sine_tone
+from telephony.audio import hold_music
 from telephony.media import AnswererTap, StopReason
 from telephony.session import BridgeResult, CallEvent, CallInfo, CallSession
 from telephony.sip_messages import call_param
 
 log = logging.getLogger(__name__)
+
+BOX_PREFIX = "box-"  # a REFER to box-<practitioner slug>: the caller leaves that doctor a message
+LOST_AFTER_S = 4.0  # no audio from the answerer for this long: her leg is lost
+# whose audio is watched: the console softphones (desk-<practice>, desk-<practice>~<login>),
+# browsers that send RTP all the time; a desk phone may stop sending in silences
+WATCHED_PREFIX = "desk-"
+MEDIA_CHECK_S = 0.5
 
 
 class BridgeLines(Protocol):
@@ -74,6 +81,34 @@ class OutboundLeg:
         self.disconnected = False
         self.audio_index = -1
         self.holding = False  # the answerer put the caller on hold (a=sendonly/inactive)
+        self.hung_up = False
+        self.discard = False  # the call pjsua places for a REFER to a voicemail box
+        self.rx_packets = -1  # RTP packets received from the answerer, last seen
+        self.rx_seen_at = 0.0  # when that count last grew
+        self.sends_on_hold = False  # her page still sends while holding (sendonly)
+
+    def audio_arrives(self, now: float) -> bool:
+        """Whether the answerer's audio still arrives (RTP within :data:`LOST_AFTER_S`
+        once some came). A browser whose page was reloaded or closed says no BYE: its
+        packets just stop. Only console softphones are watched; on hold, only a page
+        that kept sending (sendonly, not inactive)."""
+        call = self.call
+        user = self.target.split(":", 1)[-1]
+        if call is None or self.audio_index < 0 or not user.startswith(WATCHED_PREFIX):
+            self.rx_seen_at = now
+            return True
+        try:
+            packets = call.getStreamStat(self.audio_index).rtcp.rxStat.pkt
+        except pj.Error:
+            return True
+        if packets <= 0 or packets != self.rx_packets:
+            if self.holding and self.rx_packets > 0 and packets > self.rx_packets:
+                self.sends_on_hold = True
+            self.rx_packets, self.rx_seen_at = packets, now
+        if self.holding and not self.sends_on_hold:
+            self.rx_seen_at = now
+            return True
+        return now - self.rx_seen_at < LOST_AFTER_S
 
     @property
     def call(self):
@@ -86,6 +121,12 @@ class OutboundLeg:
             with contextlib.suppress(pj.Error):
                 call.hangup(call_param())
 
+    def hangup_once(self) -> None:
+        """:meth:`hangup`, once (for what the SIP loop's tick ends)."""
+        if not self.hung_up:
+            self.hung_up = True
+            self.hangup()
+
     def on_media(self) -> None:
         call = self.call
         if call is None or self.disconnected:
@@ -93,18 +134,15 @@ class OutboundLeg:
         with contextlib.suppress(pj.Error):
             info = call.getInfo()
             self.audio_index = _active_audio_index(info)
-            self.holding = _held_by_remote(info)
+            holding = _held_by_remote(info)
+            if holding != self.holding:  # counted afresh: packets before it say nothing
+                self.sends_on_hold, self.rx_packets = False, -1
+            self.holding = holding
 
 
 def _held_by_remote(info) -> bool:
     return any(media.type == pj.PJMEDIA_TYPE_AUDIO
                and media.status == pj.PJSUA_CALL_MEDIA_REMOTE_HOLD for media in info.media)
-
-
-def hold_music() -> bytes:
-    """What a caller put on hold hears: a soft three-note chime, then a pause (looped)."""
-    notes = b"".join(sine_tone(hz, 0.35, level=0.12) for hz in (523.25, 659.25, 783.99))
-    return notes + bytes(int(SAMPLE_RATE * 1.5) * 2)
 
 
 def _active_audio_index(info) -> int:
@@ -141,11 +179,16 @@ class BridgedTransfer:
         self.deadline = 0.0
         self.last_status = 0
         self._connected: tuple[int, int] | None = None  # (caller slot, target slot)
+        self.lost = False  # the answerer's leg went silent and was hung up
+        self.voicemail = ""  # the answerer passed the caller to this doctor's box
+        self._next_media_check = 0.0
+        self.discarded: list[OutboundLeg] = []
 
     @property
     def active(self) -> bool:
         """Still ringing someone or bridged to someone."""
-        return bool(self.ringing) or self.winner is not None or self.transfer is not None
+        return (bool(self.ringing) or self.winner is not None or self.transfer is not None
+                or bool(self.discarded))
 
     # -- start ------------------------------------------------------------------------
     def start(self) -> None:
@@ -183,7 +226,20 @@ class BridgedTransfer:
         self.transfer = leg
         self.transfer_deadline = time.monotonic() + self.ring_seconds
 
+    def to_voicemail(self, leg: OutboundLeg, practitioner: str) -> None:
+        """The answerer passed the caller on (REFER) to ``practitioner``'s voicemail box:
+        her leg ends and the caller goes back to the flow, which takes the message. ``leg``
+        is the call pjsua places for the REFER anyway: it is hung up and ignored."""
+        leg.discard = True
+        self.discarded.append(leg)
+        self.voicemail = practitioner
+        log.info("call %s: passed to a voicemail box by the answerer",
+                 self.patient.info.call_id)
+
     def on_leg_state(self, leg: OutboundLeg, state: int, status_code: int) -> None:
+        if leg.discard:
+            leg.disconnected = state == pj.PJSIP_INV_STATE_DISCONNECTED
+            return
         if leg is self.transfer:
             self._on_transfer_state(leg, state)
             return
@@ -224,9 +280,24 @@ class BridgedTransfer:
             for leg in self.ringing:
                 leg.hangup()
             self._finish(False, 408, "no answer")
+        for leg in self.discarded:
+            leg.hangup_once()  # the call pjsua placed for a REFER to a voicemail box
+        self.discarded = [leg for leg in self.discarded if not leg.disconnected]
         if self.transfer is not None and not self.transfer.confirmed \
                 and now >= self.transfer_deadline:
             self.transfer.hangup()  # its DISCONNECTED gives the caller back
+        winner = self.winner
+        if winner is None or self.transfer is not None or winner.disconnected:
+            return
+        if self.voicemail:
+            winner.hangup_once()  # her part is done; DISCONNECTED gives the caller to the flow
+        elif now >= self._next_media_check:
+            self._next_media_check = now + MEDIA_CHECK_S
+            if not winner.audio_arrives(now):
+                self.lost = True
+                log.info("call %s: no audio from the answerer for %.0f s: her leg is lost",
+                         self.patient.info.call_id, LOST_AFTER_S)
+                winner.hangup_once()
 
     # -- internals ---------------------------------------------------------------------
     def _answered(self, leg: OutboundLeg) -> None:
@@ -234,6 +305,7 @@ class BridgedTransfer:
             leg.hangup()  # answered too late: someone else won, or the caller is gone
             return
         self.winner = leg
+        leg.rx_seen_at = time.monotonic()
         if leg in self.ringing:
             self.ringing.remove(leg)
         for other in self.ringing:
@@ -304,6 +376,7 @@ class BridgedTransfer:
                 leg.hangup()
                 return
             previous, self.winner, self.transfer = self.winner, leg, None
+            leg.rx_seen_at = time.monotonic()
             self._connected = None
             if previous is not None:
                 previous.hangup()  # she passed the caller on: her leg ends
@@ -333,8 +406,11 @@ class BridgedTransfer:
         self._connected = None
         session = self.patient.session
         if session is not None and not session.ended:
+            session.bridge_left = ("voicemail" if self.voicemail
+                                   else "lost" if self.lost else "")
+            session.voicemail_for = self.voicemail
             session.bridged_to = ""
-            session.post_event(CallEvent("bridge", "ended"))
+            session.post_event(CallEvent("bridge", session.bridge_left or "ended"))
 
     def _finish(self, ok: bool, status_code: int, detail: str, answered_by: str = "") -> None:
         if not self.future.done():

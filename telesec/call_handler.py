@@ -36,7 +36,7 @@ from sqlalchemy import select
 
 import ivr_flows
 from foundation.settings import Settings, load_settings
-from foundation.webphone_tokens import DESK_PREFIX, desk_user
+from foundation.webphone_tokens import DESK_PREFIX, desk_user, hunt_user
 from ivr_flows.checker import load_flow
 from ivr_flows.flow import Flow
 from ivr_flows.interpreter import CallReport, Interpreter
@@ -45,7 +45,12 @@ from ivr_flows.prompts import composer_for
 from ivr_flows.prompts.compose import PromptComposer
 from ivr_flows.services import audit_to, build_services, vault_voicemail_sinks
 from ivr_flows.steps import STEP_KINDS
-from ivr_flows.telephony_channel import SpeechListener, StreamingSpeech, TelephonyChannel
+from ivr_flows.telephony_channel import (
+    Hunt,
+    SpeechListener,
+    StreamingSpeech,
+    TelephonyChannel,
+)
 from ivr_flows.transcription import VoicemailTranscriber
 from ivr_flows.voicemail_emergency import EmergencyVoicemails
 from notify.notifier import Notifier
@@ -214,6 +219,8 @@ class CallEngine:
                 id=self.escalate(practice, context, session.caller)),
             on_answered=lambda target: self.answered(escalated.get("id"), target,
                                                      session.call_id),
+            hunts=self.hunts(practice),
+            on_lost=lambda: self.lost(escalated.get("id"), session.call_id),
         )
         report: CallReport | None = None
         try:
@@ -238,6 +245,28 @@ class CallEngine:
             line = targets.get("secretaries")
             targets["secretaries"] = f"{line}, {desk}" if line else desk
         return targets
+
+    def hunts(self, practice: PracticeInfo) -> dict[str, Hunt]:
+        """With the practice's setting "hunt": "secretaries" rings the pages of its
+        secretaries one after another in its order (those not available are skipped at
+        once: the front has no such page), then its line if it has one."""
+        if not self.settings.sip.webphone.enabled or practice.desk_ring != "hunt" \
+                or not practice.hunt_order:
+            return {}
+        line = practice.settings.get("secretaries")
+        return {"secretaries": Hunt(
+            tuple(f"sip:{hunt_user(practice.slug, login)}" for login in practice.hunt_order),
+            float(practice.hunt_seconds), then=(line,) if line else ())}
+
+    def lost(self, escalation_id: int | None, call_id: str) -> None:
+        """The secretary's softphone leg was lost mid-call: her card waits again."""
+        if escalation_id is None:
+            return
+        try:
+            escalations.reopen(self.db, escalation_id)
+        except Exception as exc:  # the queue is down: the desk rings all the same
+            log.info("call %s: the escalation was not put back to waiting (%s)", call_id,
+                     exc.__class__.__name__)
 
     def refuse(self, session: CallSession, prompt: str = "number_not_in_service") -> None:
         """Tell the caller why the call cannot go on (``prompt``), then hang up."""

@@ -98,6 +98,14 @@ def api_app(settings: Settings, **options: Any) -> FastAPI:
     return create_app(settings, db=vault.db, keyring=vault.keyring, vault=vault, **options)
 
 
+def practice_desks(db: Database) -> dict[str, str]:
+    """``desk-<slug>`` → the practice's number: the number a softphone's call-back shows."""
+    with db.read_session() as session:
+        rows = session.execute(select(Practice.slug, Practice.phone_number)
+                               .where(Practice.phone_number.is_not(None))).all()
+    return {desk_user(slug): number for slug, number in rows}
+
+
 class DatabaseDirectory:
     """What the front needs from the database: the practices' numbers (calls to others
     are refused at the front) and the staff's phone credentials (HA1 only)."""
@@ -114,10 +122,7 @@ class DatabaseDirectory:
         return found | {n for trunk in self.settings.sip.trunks for n in trunk.numbers}
 
     def desks(self) -> dict[str, str]:
-        with self.db.read_session() as session:
-            rows = session.execute(select(Practice.slug, Practice.phone_number)
-                                   .where(Practice.phone_number.is_not(None))).all()
-        return {desk_user(slug): number for slug, number in rows}
+        return practice_desks(self.db)
 
     def phones(self, realm: str) -> list[tuple[str, str]]:
         return [(c.login, c.ha1)

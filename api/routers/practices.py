@@ -29,7 +29,15 @@ from api.schemas.practices import (
     VisitTypeOut,
 )
 from scheduling import lookup, practice_profile, practices
-from storage.models import OpeningTemplate, Practice, Practitioner, VisitType
+from storage.models import (
+    OpeningTemplate,
+    Practice,
+    Practitioner,
+    StaffPractice,
+    StaffRole,
+    StaffUser,
+    VisitType,
+)
 
 PURPOSE = "practice configuration"
 
@@ -187,14 +195,30 @@ def update_profile(practice: PracticeSlug, body: ProfilePatch, admin: Admin,
     """Change the fields given (``null`` clears a text); audited as
     ``practice_profile.update`` with the names of the fields changed."""
     changes = body.model_dump(exclude_unset=True)
-    for name in ("accepts_new_patients", "duplicate_window_days", "alert_recipients"):
+    for name in ("accepts_new_patients", "duplicate_window_days", "alert_recipients",
+                 "desk_ring", "hunt_order", "hunt_seconds"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "invalid_request", f"{name} cannot be null")
     with ctx.db.session() as session:
         place = _visible(session, admin, practice)
+        if changes.get("hunt_order"):
+            _check_hunt_order(session, place.id, changes["hunt_order"])
         view = practice_profile.update_profile(session, place.id, changes,
                                                actor=admin.actor, purpose=PURPOSE)
         return _profile_out(view)
+
+
+def _check_hunt_order(session: Session, practice_id: int, logins: list[str]) -> None:
+    """Each login of a hunt is a secretary of this practice (one line naming the first
+    that is not)."""
+    known = set(session.scalars(
+        select(StaffUser.login).join(StaffPractice, StaffPractice.user_id == StaffUser.id)
+        .where(StaffPractice.practice_id == practice_id,
+               StaffUser.role == StaffRole.SECRETARY)))
+    for login in logins:
+        if login not in known:
+            raise ApiError(422, "invalid_request",
+                           f"hunt_order: {login[:64]!r} is no secretary of this practice")
 
 
 @router.patch("/{practice}/practitioners/{practitioner_id}", response_model=PractitionerOut)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from api.schemas.common import Slug, Strict, Text
@@ -58,6 +60,12 @@ class ProfileOut(BaseModel):
     duplicate_window_days: int
     privacy_contact: str | None
     alert_recipients: list[str]
+    desk_ring: str
+    """How a transfer rings the secretaries' console softphones: ``ring_all`` or ``hunt``."""
+    hunt_order: list[str]
+    """In a hunt, the secretaries' logins in the order they ring (available ones only)."""
+    hunt_seconds: int
+    """In a hunt, how long each one rings."""
 
 
 class ProfilePatch(Strict):
@@ -74,6 +82,9 @@ class ProfilePatch(Strict):
     duplicate_window_days: int | None = Field(None, ge=0, le=365)
     privacy_contact: Text(300) | None = None  # type: ignore[valid-type]
     alert_recipients: list[Text(254)] | None = Field(None, max_length=10)  # type: ignore[valid-type]
+    desk_ring: Literal["ring_all", "hunt"] | None = None
+    hunt_order: list[Text(64)] | None = Field(None, max_length=20)  # type: ignore[valid-type]
+    hunt_seconds: int | None = Field(None, ge=5, le=120)
 
 
 class VisitTypeIn(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ivr_flows.call import Call
 from ivr_flows.flow import Step
 from ivr_flows.step_kind import Option, StepKind
+from ivr_flows.steps.voicemail import take_message
 
 
 def run(call: Call, step: Step) -> str:
@@ -16,6 +17,12 @@ def run(call: Call, step: Step) -> str:
                patient_id=call.patient.id if call.patient else None)
     if call.channel.transfer(target, context=call.transfer_context(), priority=opts["priority"],
                              method=opts["method"]):
+        box = call.channel.voicemail_requested()
+        doctor = call.practice.doctor(box) if box else None
+        if box:  # the secretary passed the caller on to a doctor's voicemail box
+            call.audit("call.transfer", purpose="caller passed to a doctor's voicemail box",
+                       patient_id=call.patient.id if call.patient else None)
+            take_message(call, doctor.id if doctor else None)
         return "answered"
     call.say("transfer_no_answer")
     return "no_answer"
@@ -36,6 +43,6 @@ KIND = StepKind(
     },
     outcomes=("answered", "no_answer"),
     ends_on=("answered",),
-    prompts=("transfer_now", "transfer_no_answer"),
+    prompts=("transfer_now", "transfer_no_answer", "transfer_reconnect"),
     run=run,
 )

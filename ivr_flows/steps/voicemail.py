@@ -57,6 +57,14 @@ def run(call: Call, step: Step) -> str:
         practitioner_id = _addressee(call, opts["to"])
     except GaveUp:
         practitioner_id = None
+    return take_message(call, practitioner_id, max_seconds=opts["max_seconds"],
+                        review=opts["review"])
+
+
+def take_message(call: Call, practitioner_id: int | None, *, max_seconds: int = 120,
+                 review: bool = True) -> str:
+    """Record a message for ``practitioner_id`` (None: the practice's box); 'saved' or
+    'empty'. Also where a secretary's transfer to a doctor's box lands."""
     meta = VoicemailMeta(call.call_id, call.practice.id, practitioner_id,
                          call.patient.id if call.patient else None, call.language)
     for _take in range(3):
@@ -64,7 +72,7 @@ def run(call: Call, step: Step) -> str:
         sink: MessageSink = call.services.voicemail_sinks(meta)
         try:
             message: RecordedMessage = call.channel.record_message(
-                sink, max_seconds=opts["max_seconds"])
+                sink, max_seconds=max_seconds)
         except BaseException:
             sink.abort()
             raise
@@ -80,7 +88,7 @@ def run(call: Call, step: Step) -> str:
             sink.abort()
             call.say("voicemail_empty")
             return "empty"
-        choice = "send" if not opts["review"] else None
+        choice = "send" if not review else None
         try:
             while choice is None or choice == "listen":
                 if choice == "listen":

@@ -2,7 +2,10 @@
 
 The nodes run ``telesec serve --no-front``; see docs/deploy.md for the whole layout.
 The front listens on ``sip.listen_host``:``sip.listen_port`` and takes calls from
-``sip.allowed_networks``, like a single machine's front.
+``sip.allowed_networks``, like a single machine's front; with ``sip.webphone.enabled``
+it also takes the console's softphones (WebSocket, WSS with ``api.https``, TURN with
+``[sip.webphone.turn]``), whose tokens the nodes' APIs mint with the shared secret;
+with ``database_url`` set it reads the practices' numbers for the softphones' call-backs.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from foundation.logs import configure as configure_logging
 from foundation.settings import load_settings
 from telephony.front import EngineNode, SharedFront, load_nodes_file, parse_node
 from telephony.pool_settings import PoolTuning
+from telesec.wiring import open_database, practice_desks
 
 _DEFAULTS = PoolTuning()
 
@@ -58,4 +62,9 @@ def front(
         flood_window_s=flood_window,
         retry_after_s=retry_after,
     )
-    SharedFront(settings, nodes, tuning=tuning).run_forever()
+    desks = None
+    if settings.sip.webphone.enabled and settings.database_url:
+        # the softphones' call-backs show their practice's number: read from the database
+        db = open_database(settings)
+        desks = lambda: practice_desks(db)  # noqa: E731
+    SharedFront(settings, nodes, tuning=tuning, desks=desks).run_forever()

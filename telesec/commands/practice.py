@@ -40,8 +40,12 @@ def show(practice: str = typer.Argument(..., help="The practice's slug.")) -> No
 
 
 def _value(name: str, text: str) -> object:
-    if name == "alert_recipients":
+    if name in ("alert_recipients", "hunt_order"):
         return [part.strip() for part in text.split(",") if part.strip()]
+    if name == "hunt_seconds":
+        if not text.isdigit():
+            raise TelesecError(f"{name}: write a number of seconds (5 to 120)")
+        return int(text)
     if name == "accepts_new_patients":
         if text.lower() not in {"yes", "no", "true", "false"}:
             raise TelesecError(f"{name}: write yes or no")
@@ -57,7 +61,7 @@ def _value(name: str, text: str) -> object:
 def set_fields(
     practice: str = typer.Argument(..., help="The practice's slug."),
     fields: list[str] = typer.Argument(..., help="FIELD=VALUE ... (VALUE none clears it; "
-                                       "alert_recipients: comma-separated)"),
+                                       "alert_recipients, hunt_order: comma-separated)"),
 ) -> None:
     """Change fields of the profile, e.g. ``secretary_line=sip:accueil@10.0.0.5``."""
     changes: dict[str, object] = {}

@@ -17,6 +17,7 @@ import typer
 import uvicorn
 
 from calendars.sync import CalendarSync
+from foundation.certificates import CertificatePair, console_certificate
 from foundation.logs import configure as configure_logging
 from foundation.logs import level_number
 from foundation.settings import Settings, load_settings
@@ -54,6 +55,7 @@ def serve(
         settings.sip = settings.sip.model_copy(update={"front": "external"})
     configure_logging(settings.log_level)
     prepare_data_dir(settings)
+    tls = console_certificate(settings)  # checked (or made) before anything listens
     db = open_database(settings)
     vault = open_vault(settings, db)
     log.info("vault spool: %s", VaultSpool(vault).land().summary())  # lands before recovery
@@ -69,7 +71,7 @@ def serve(
     for started in (runner, calendar_runner):
         if started:
             started.start()
-    api_server = _start_api(settings) if api else None
+    api_server = _start_api(settings, tls) if api else None
     speech_server = None
     try:
         if sip:
@@ -100,10 +102,11 @@ def serve(
     log.info("stopped")
 
 
-def api_server_config(settings: Settings, app: object) -> uvicorn.Config:
-    """How uvicorn serves the API. Forwarded headers are the API's business, from the
-    proxies of ``api.trusted_proxies`` only (api/proxies.py): uvicorn's own trust of
-    them (from loopback by default) is off."""
+def api_server_config(settings: Settings, app: object,
+                      tls: CertificatePair | None = None) -> uvicorn.Config:
+    """How uvicorn serves the API (over HTTPS with ``tls``). Forwarded headers are the
+    API's business, from the proxies of ``api.trusted_proxies`` only (api/proxies.py):
+    uvicorn's own trust of them (from loopback by default) is off."""
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=settings.api.host,
@@ -113,15 +116,18 @@ def api_server_config(settings: Settings, app: object) -> uvicorn.Config:
         access_log=False,  # URLs may name patients' objects; the API audits reads itself
         proxy_headers=False,
         server_header=False,
+        ssl_certfile=str(tls.certificate) if tls else None,
+        ssl_keyfile=str(tls.private_key) if tls else None,
     )
 
 
-def _start_api(settings: Settings) -> uvicorn.Server:
-    server = uvicorn.Server(api_server_config(settings, api_app(settings)))
+def _start_api(settings: Settings, tls: CertificatePair | None) -> uvicorn.Server:
+    server = uvicorn.Server(api_server_config(settings, api_app(settings), tls))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
-    log.info("staff API and console on http://%s:%s/", settings.api.host, settings.api.port)
+    log.info("staff API and console on %s://%s:%s/", "https" if tls else "http",
+             settings.api.host, settings.api.port)
     return server
 
 

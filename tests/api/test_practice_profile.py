@@ -48,3 +48,29 @@ def test_an_admin_says_which_doctors_take_new_patients(world: ApiWorld) -> None:
     assert answer.json()["alert_address"] is None
     detail = world.client.get("/practices/demo", headers=world.headers("ada")).json()
     assert not any(p["accepts_new_patients"] for p in detail["practitioners"])
+
+
+def test_an_admin_sets_the_secretaries_hunt(world: ApiWorld) -> None:
+    """ring_all by default; a hunt names secretaries of the practice, in order, each
+    ringing hunt_seconds; anything else is refused with one clear line."""
+    world.add_user("ada", "admin")
+    world.add_user("sam", "secretary", practices=["demo"])
+    world.ready("ada")
+    read = world.client.get("/practices/demo/profile", headers=world.headers("ada")).json()
+    assert (read["desk_ring"], read["hunt_order"], read["hunt_seconds"]) == ("ring_all", [], 15)
+    hunt = world.client.patch("/practices/demo/profile", headers=world.headers("ada"),
+                              json={"desk_ring": "hunt", "hunt_order": ["sam"],
+                                    "hunt_seconds": 10})
+    assert hunt.status_code == 200, hunt.text
+    assert (hunt.json()["desk_ring"], hunt.json()["hunt_order"]) == ("hunt", ["sam"])
+    for wrong, says in (({"hunt_order": ["sam", "nobody"]}, "'nobody' is no secretary"),
+                        ({"hunt_order": ["ada"]}, "'ada' is no secretary"),
+                        ({"hunt_order": []}, "needs the secretaries' logins"),
+                        ({"hunt_seconds": 1}, "hunt_seconds"),
+                        ({"desk_ring": "random"}, "desk_ring")):
+        refused = world.client.patch("/practices/demo/profile", headers=world.headers("ada"),
+                                     json=wrong)
+        assert refused.status_code == 422 and says in refused.text, (wrong, refused.text)
+    back = world.client.patch("/practices/demo/profile", headers=world.headers("ada"),
+                              json={"desk_ring": "ring_all"})
+    assert back.json()["desk_ring"] == "ring_all" and back.json()["hunt_order"] == ["sam"]

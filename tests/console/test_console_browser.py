@@ -192,7 +192,7 @@ def test_doctor_plays_a_voicemail_and_the_audit_shows_it(site: ConsoleSite, page
     expect(page.locator('tr[data-login="lambert"]')).to_contain_text("Médecin")
     page.get_by_text("Ajouter un utilisateur").click()
     page.get_by_label("Identifiant", exact=True).fill("n.martin")
-    page.get_by_label("Cabinet médical des Tilleuls").check()
+    page.get_by_role("checkbox", name="Cabinet médical des Tilleuls").check()
     page.get_by_role("button", name="Créer le compte").click()
     dialog = page.locator("dialog.modal")
     expect(dialog).to_contain_text("otpauth://totp/")
@@ -219,6 +219,22 @@ def test_doctor_plays_a_voicemail_and_the_audit_shows_it(site: ConsoleSite, page
     site.shot(page, "admin-sip-phone")
     dialog.get_by_role("button", name="Fermer").click()
     expect(page.locator('tr[data-login="n.martin"]')).to_contain_text("Configuré")
+
+    # the secretaries' ring: one after another, in an order of the practice's secretaries
+    ring = page.get_by_role("form", name="Sonnerie — Cabinet médical des Tilleuls")
+    ring.get_by_label("Les secrétaires disponibles sonnent").select_option("hunt")
+    ring.get_by_label("Ordre (identifiants, séparés par des virgules)").fill("n.martin, zorro")
+    ring.get_by_role("button", name="Enregistrer").click()
+    expect(ring.get_by_role("alert")).to_have_text(
+        "« zorro » n'est pas une secrétaire de ce cabinet.")
+    ring.get_by_label("Ordre (identifiants, séparés par des virgules)").fill("n.martin")
+    ring.get_by_label("Secondes de sonnerie pour chacune").fill("12")
+    ring.get_by_role("button", name="Enregistrer").click()
+    expect(page.get_by_text("Sonnerie de Cabinet médical des Tilleuls enregistrée.")
+           ).to_be_visible()
+    profile = world.client.get("/practices/demo/profile", headers=world.headers("ada")).json()
+    assert (profile["desk_ring"], profile["hunt_order"], profile["hunt_seconds"]) == (
+        "hunt", ["n.martin"], 12)
 
     page.get_by_role("link", name="Audit").click()
     expect(page.get_by_text("Chaîne d'audit intègre")).to_be_visible()

@@ -87,10 +87,11 @@ class Served:
     api_port: int
     sip_port: int
     worker_base_port: int
+    scheme: str = "http"  # https with TELESEC_API__HTTPS (a self-signed certificate)
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"{self.scheme}://127.0.0.1:{self.api_port}"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -129,13 +130,14 @@ def start_serve(env: dict[str, str], run_dir: Path, *, workers: int = 1, max_cal
             [sys.executable, "-m", "telesec.cli", "serve", *extra_args], env=env, cwd=run_dir,
             stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
-    served = Served(process, log_path, api_port, sip_port, worker_base)
+    scheme = "https" if env.get("TELESEC_API__HTTPS", "").lower() == "true" else "http"
+    served = Served(process, log_path, api_port, sip_port, worker_base, scheme)
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, served.logs()[-3000:]
         try:
-            healthy = not with_api or httpx.get(f"{served.api}/health",
-                                                timeout=1).status_code == 200
+            healthy = not with_api or httpx.get(f"{served.api}/health", timeout=1,
+                                                verify=False).status_code == 200
         except httpx.HTTPError:
             healthy = False
         status = sip_options(sip_port, timeout=0.5) if healthy else None

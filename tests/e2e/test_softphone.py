@@ -4,10 +4,12 @@
 front, rtpengine between the browser's DTLS-SRTP and the worker's RTP). Debian's Chromium
 with fake media devices (its microphone: an espeak-ng sentence) logs in as a secretary and
 sets herself available. A patient (sipp + an RTP peer) presses 0: the page rings, the test
-clicks "Décrocher", the card says she took it, the caller hears her microphone, her page
-hears the caller (the level meter of the received audio), she transfers the caller to the
-secretariat (REFER), her colleague answers in his page and hangs up, and the caller's call
-ends. The answer time (click → call confirmed, click → her voice at the caller) is
+clicks "Décrocher", her booking screen opens on the verified caller, the card says she
+took it, the caller hears her microphone, her page hears the caller (the level meter of
+the received audio), her page is reloaded mid-call (the engine keeps the caller and rings
+the desk again; her reloaded page answers, audio both ways), she transfers the caller to
+the secretariat (REFER), her colleague answers in his page and hangs up, and the caller's
+call ends. The answer time (click → call confirmed, click → her voice at the caller) is
 printed.
 """
 
@@ -45,7 +47,7 @@ from tests.e2e.engine_run import (
     start_serve,
 )
 from tests.e2e.test_secretary_line import escalation_of
-from tests.telephony.peers import free_port
+from tests.telephony.peers import free_port, free_rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 
@@ -117,13 +119,49 @@ def recording_of(db: Database, vault: Vault, call_tag: str) -> tuple[bytes, int]
     raise AssertionError(f"no finished recording for {call_tag}")
 
 
+#: test instrumentation: the page's RTCPeerConnections, to read which ICE path carried media
+_RECORD_PEERS = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.__peers = [];
+  window.RTCPeerConnection = function (...args) {
+    const peer = new Native(...args);
+    window.__peers.push(peer);
+    return peer;
+  };
+  window.RTCPeerConnection.prototype = Native.prototype;
+})();"""
+
+_MEDIA_PATH = """async () => {
+  const peer = window.__peers[window.__peers.length - 1];
+  if (!peer) return null;
+  const stats = await peer.getStats();
+  let pair = null;
+  stats.forEach(s => {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      pair = stats.get(s.selectedCandidatePairId);
+    }
+  });
+  if (!pair) return null;
+  const local = stats.get(pair.localCandidateId);
+  return {policy: peer.getConfiguration().iceTransportPolicy, type: local.candidateType,
+          relayProtocol: local.relayProtocol || ""};
+}"""
+
+
 def _console(browser: Browser, served: Served, staff: StaffLogin,
-             problems: list[str]) -> tuple[BrowserContext, Page]:
-    """A secretary's console, logged in (first password changed), her panel available."""
-    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris")
+             problems: list[str], sockets: list[str] | None = None
+             ) -> tuple[BrowserContext, Page]:
+    """A secretary's console, logged in (first password changed), her panel available.
+    The console is served over HTTPS with its self-signed certificate, which the page
+    accepts as a secretary would (ignore_https_errors: for the page and its WSS)."""
+    context = browser.new_context(viewport=VIEWPORT, locale="fr-FR", timezone_id="Europe/Paris",
+                                  ignore_https_errors=True)
     context.set_default_timeout(20_000)
+    context.add_init_script(_RECORD_PEERS)
     page = context.new_page()
     page.on("pageerror", lambda error: problems.append(f"{staff.login}: script error: {error}"))
+    if sockets is not None:
+        page.on("websocket", lambda socket: sockets.append(socket.url))
     page.goto(f"{served.api}/")
     page.get_by_label("Identifiant").fill(staff.login)
     page.get_by_label("Mot de passe", exact=True).fill(staff.password)
@@ -143,8 +181,19 @@ def _console(browser: Browser, served: Served, staff: StaffLogin,
 def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                                              playwright_driver: Playwright) -> None:
     data_dir = tmp_path / "var"
+    wss_port, turn_relays = free_port(), free_rtp_base()
     env = clean_env(data_dir, TELESEC_SIP__WEBPHONE__ENABLED="true",
-                    TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()))
+                    TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()),
+                    TELESEC_SIP__WEBPHONE__WSS_PORT=str(wss_port),
+                    TELESEC_API__HTTPS="true",  # remote by default: HTTPS and WSS
+                    # a network that blocks UDP: media only through TURN over TCP
+                    TELESEC_SIP__WEBPHONE__TURN__ENABLED="true",
+                    TELESEC_SIP__WEBPHONE__TURN__PORT=str(free_port()),
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MIN=str(turn_relays),
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MAX=str(turn_relays + 199),
+                    TELESEC_SIP__WEBPHONE__TURN__TRANSPORTS='["tcp"]',
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_ONLY="true",
+                    TELESEC_SIP__WEBPHONE__TURN__ALLOW_LOOPBACK_PEERS="true")
     prepare_demo(env, data_dir)  # no secretaries' line: only the console's desk rings
     alice = add_staff(env, "alice", "--role", "secretary", "--practice", "demo")
     bob = add_staff(env, "bob", "--role", "secretary", "--practice", "demo")
@@ -160,7 +209,14 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             args=[*CHROMIUM_ARGS, *MEDIA_ARGS,
                   f"--use-file-for-fake-audio-capture={microphone}"])
         problems: list[str] = []
-        context, page = _console(browser, served, alice, problems)
+        sockets: list[str] = []
+        assert served.api.startswith("https://")
+        context, page = _console(browser, served, alice, problems, sockets)
+        # her softphone registered over WSS, with the console's self-signed certificate
+        assert sockets and all(url.startswith(f"wss://127.0.0.1:{wss_port}")
+                               for url in sockets), sockets
+        assert "self-signed certificate" in served.logs()
+        assert "TURN relay up" in served.logs()
         other_context, other_page = _console(browser, served, bob, problems)
         phone = page.locator("#softphone")
         other_phone = other_page.locator("#softphone")
@@ -185,6 +241,9 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             expect(other_page.locator("article.call-card")).to_contain_text(
                 "Pris par alice")
             confirmed_ms = int(phone.get_attribute("data-answer-ms") or -1)
+            # the caller's identity was verified: her booking screen opens on him by itself
+            expect(page.get_by_role("heading", name="Prendre un rendez-vous")).to_be_visible()
+            expect(page.locator(".chosen")).to_contain_text("BLANCHARD Chloé")
             heard_at = None
             while time.monotonic() - clicked < 15:
                 if peer.loud_packets - before >= 10:  # 200 ms of her voice
@@ -192,6 +251,9 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                     break
                 time.sleep(0.02)
             assert heard_at is not None, peer.timeline()  # her microphone reached him
+            # ... through coturn over TCP: the only path a relay-only page may take
+            assert page.evaluate(_MEDIA_PATH) == {
+                "policy": "relay", "type": "relay", "relayProtocol": "tcp"}
             peer.speak(hello)
             deadline = time.monotonic() + 10
             peak = 0.0
@@ -199,6 +261,7 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                 peak = float(phone.locator("meter").get_attribute("data-peak") or 0)
                 time.sleep(0.2)
             assert peak >= 0.05, peak  # his voice reached her page
+            page.get_by_role("link", name="File d'attente").click()
             card = page.locator("article.call-card")
             expect(card).to_contain_text("Avec vous")  # she took the call
             phone.get_by_role("button", name="Couper le micro").click()
@@ -221,6 +284,35 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
             time.sleep(3.0)  # she talks again (the recording must hold her voice)
             cpu = relay_and_front_cpu(served) - cpu_before
             talked = time.monotonic() - clicked
+            # her page is reloaded mid-call: the engine keeps the caller (a prompt, music),
+            # the card waits again and the desk rings again; her reloaded page answers
+            reloaded = time.monotonic()
+            page.reload()
+            expect(phone.get_by_role("button", name="Me rendre disponible")).to_be_visible()
+            phone.get_by_role("button", name="Me rendre disponible").click()
+            expect(phone.get_by_role("status")).to_have_text("Disponible")
+            expect(other_page.locator("article.call-card")).not_to_contain_text(
+                "Pris par alice", timeout=20_000)  # back to waiting
+            answer = phone.get_by_role("button", name="Décrocher")
+            expect(answer).to_be_visible(timeout=30_000)
+            rung_again = time.monotonic() - reloaded
+            answer.click()
+            expect(phone.get_by_text("En communication")).to_be_visible()
+            expect(other_page.locator("article.call-card")).to_contain_text("Pris par alice")
+            expect(other_phone.get_by_role("button", name="Décrocher")).to_have_count(0)
+            time.sleep(0.5)  # the hold music stops at the answer
+            before = peer.loud_packets
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and peer.loud_packets - before < 10:
+                time.sleep(0.05)
+            assert peer.loud_packets - before >= 10, peer.timeline()  # her voice again
+            peer.speak(hello)
+            deadline = time.monotonic() + 10
+            peak = 0.0
+            while time.monotonic() < deadline and peak < 0.05:
+                peak = float(phone.locator("meter").get_attribute("data-peak") or 0)
+                time.sleep(0.2)
+            assert peak >= 0.05, peak  # and his voice reaches her reloaded page
             # she passes the caller on to the secretariat (REFER): bob's page rings,
             # he answers, her call ends; then he hangs up
             phone.get_by_role("button", name="Transférer").click()
@@ -234,7 +326,8 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
         print(f"\nsoftphone answer: click -> call confirmed {confirmed_ms} ms, "
               f"click -> her voice at the caller {int((heard_at - clicked) * 1000)} ms; "
               f"rtpengine + Kamailio CPU {100 * cpu / talked:.1f}% of a core over "
-              f"{talked:.0f} s of the browser call")
+              f"{talked:.0f} s of the browser call; page reloaded -> rung again "
+              f"{rung_again:.1f} s")
         # the recording holds both sides: him on the left, her tone on the right
         audio, rate = recording_of(db, Vault(db, Keyring.load(settings.effective_keyring_path),
                                        settings.vault_path), "softphone")

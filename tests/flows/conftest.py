@@ -58,11 +58,13 @@ class Demo:
 
     def call(self, *lines: str, caller: str | None = CAMILLE_PHONE, lang: str = "fr",
              at: datetime | None = None, secretary_answers: bool = False,
-             flow: Path | None = None, speech: bool = True) -> Conversation:
+             flow: Path | None = None, speech: bool = True,
+             passes_to_box: str | None = None) -> Conversation:
         """Run one scripted call of the default flow; the caller hangs up after ``lines``."""
         self.clock_at[0] = at or NOW
         return run_script(self.interpreter(lang, flow), lines, caller_number=caller,
-                          secretary_answers=secretary_answers, show=self.show, speech=speech)
+                          secretary_answers=secretary_answers, show=self.show, speech=speech,
+                          passes_to_box=passes_to_box)
 
 
 def _demo(db: Database, tmp_path: Path) -> Iterator[Demo]:

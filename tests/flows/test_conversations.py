@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from ivr_flows.interpreter import MAX_STEPS
-from storage.models import Appointment, AppointmentStatus, AuditEvent, Hold, VaultObject
+from storage.models import (
+    Appointment,
+    AppointmentStatus,
+    AuditEvent,
+    Hold,
+    Practitioner,
+    VaultObject,
+)
 from storage.models.vault import ObjectKind, ObjectStatus
 from tests.flows.conftest import (
     LOUIS_PHONE,
@@ -473,6 +480,21 @@ def test_transfer_with_no_answer_goes_to_a_message(demo: Demo) -> None:
     assert conv.report.outcome_of("secretary") == "no_answer"
     assert "transfer_no_answer" in conv.said
     assert conv.report.outcome_of("message") == "saved"
+
+
+def test_secretary_passes_the_caller_to_a_doctors_voicemail_box(demo: Demo) -> None:
+    """The secretary who answered chose "Messagerie du Dr Lambert": the caller hears the
+    voicemail prompt and leaves her a message (encrypted, for her, linked to the call)."""
+    conv = demo.call(*START, "je voudrais parler à la secrétaire", "Rappelez-moi, merci",
+                     "#3", secretary_answers=True, passes_to_box="dr-lambert")
+    assert conv.report.transferred
+    assert conv.said.count("voicemail_instructions") == 1
+    assert "voicemail_saved" in conv.said
+    (message,) = voicemails(demo, conv.channel.call_id)
+    with demo.db.session() as session:
+        lambert = session.scalar(select(Practitioner.id).where(Practitioner.slug == "dr-lambert"))
+    assert message.status == ObjectStatus.COMPLETE and message.practitioner_id == lambert
+    assert demo.vault.read(message.id) == b"Rappelez-moi, merci"
 
 
 def test_transfer_answered_carries_the_context(demo: Demo) -> None:

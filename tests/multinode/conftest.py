@@ -36,6 +36,7 @@ from sqlalchemy import create_engine, text
 
 from foundation.processes import descendants
 from telephony.kamailio import sip_ping
+from telephony.media_relay import ng_call_ids
 from tests.conftest import PG_ADMIN_URL
 
 REPO = Path(__file__).resolve().parents[2]
@@ -162,6 +163,8 @@ class Cluster:
         self.root = root
         self.base = port_block()
         self.front_port = self.base + 50
+        self.ws_port = self.base + 51
+        self.patient_port = self.base + 90
         # blocks 17000-17900 -> relay ports 31000-32699, 170 each (42 calls at once), above
         # the workers' RTP blocks and below the ephemeral ports
         first = 31000 + (self.base - 17000) // 100 * 170
@@ -169,6 +172,7 @@ class Cluster:
         self.shared = root / "shared"
         self.shared.mkdir()
         self.race_file = self.shared / "race.json"
+        self.webphone_secret = self.shared / "webphone.secret"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
         env.update(
             PYTHONPATH=str(REPO),
@@ -202,6 +206,7 @@ class Cluster:
             TELESEC_SIP__WORKER_BASE_PORT=str(self.base),
             TELESEC_SIP__WORKERS=str(WORKERS_PER_NODE),
             TELESEC_SIP__FRONT_NETWORKS=json.dumps([f"{FRONT_HOST}/32"]),
+            TELESEC_SIP__FRONT_ADDRESS=f"{FRONT_HOST}:{self.front_port}",  # outgoing legs
             TELESEC_DEMO_REPORT=str(data_dir / "calls.jsonl"),
             MULTINODE_NODE=name,
             MULTINODE_RACE_FILE=str(self.race_file),
@@ -235,6 +240,14 @@ class Cluster:
             TELESEC_SIP__MEDIA__PORT_MIN=str(self.relay_ports[0]),
             TELESEC_SIP__MEDIA__PORT_MAX=str(self.relay_ports[1]),
             TELESEC_LOG_LEVEL="DEBUG",  # Kamailio's routing lines ("call-id X to worker Y")
+            # the console's softphones, with the secret the nodes' APIs mint tokens with
+            TELESEC_SIP__WEBPHONE__ENABLED="true",
+            TELESEC_SIP__WEBPHONE__WS_PORT=str(self.ws_port),
+            TELESEC_SIP__WEBPHONE__SECRET_FILE=str(self.webphone_secret),
+            # the practice's line, for the softphones' call-backs (a sipp patient behind it)
+            TELESEC_SIP__TRUNKS=json.dumps([{
+                "name": "line", "kind": "ip", "registrar": f"{FRONT_HOST}:{self.patient_port}",
+                "networks": ["127.0.0.9/32"]}]),
         )
         args = [sys.executable, "-m", "telesec.cli", "front",
                 "--probe-interval", str(PROBE_INTERVAL_S),
@@ -252,15 +265,14 @@ class Cluster:
 
     # -- observing -----------------------------------------------------------------------
     def relay_holds(self, call_id: str) -> bool:
-        """True if the front's rtpengine holds the media of ``call_id`` (ng ``query``)."""
+        """True if the front's rtpengine holds the media of ``call_id`` (ng ``list``, a
+        fresh cookie each time: rtpengine replays its cached answer to a cookie it knows)."""
         run = self.root / "front" / "run" / f"front-{self.front_port}" / "relay"
         found = re.search(r"listen-ng = 127\.0\.0\.1:(\d+)", (run / "rtpengine.conf").read_text())
         assert found, "no ng port in the relay's configuration"
-        query = f"d7:command5:query7:call-id{len(call_id)}:{call_id}e"
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.settimeout(2)
-            sock.sendto(f"c0ffee {query}".encode(), ("127.0.0.1", int(found.group(1))))
-            return b"6:result2:ok" in sock.recv(65536)
+        held = ng_call_ids(int(found.group(1)))
+        assert held is not None, "the front's rtpengine did not answer"
+        return call_id in held
 
     def front_text(self) -> str:
         return self.front_log.read_text(errors="replace")

@@ -3,6 +3,8 @@
 - a call to ``race-<patient id>`` books the one slot named in the file ``MULTINODE_RACE_FILE``
   for that patient, through the real agenda on the shared database, at the instant the
   file gives (so that two calls on two nodes really race), then keeps the line;
+- a call to ``desk-<practice>`` rings that desk's console softphones through the shared
+  front and reports the answer;
 - any other call holds the line until the caller hangs up (``tests.telephony.handlers.hold_line``).
 
 Both write one JSON line per call to ``TELESEC_DEMO_REPORT`` (the node's own file), with
@@ -39,8 +41,18 @@ def prepare() -> None:
 def answer(session: CallSession) -> None:
     if session.dialled.startswith("race-"):
         book_the_raced_slot(session, int(session.dialled.removeprefix("race-")))
+    elif session.dialled.startswith("desk-"):
+        ring_the_desk(session, session.dialled)
     else:
         handlers.hold_line(session)
+
+
+def ring_the_desk(session: CallSession, desk: str) -> None:
+    """Ring the console softphones registered on the shared front for ``desk`` (through
+    ``sip.front_address``), report how that ended, then keep the line."""
+    result = session.bridge([f"sip:{desk}"], ring_seconds=10)
+    _report({"call_id": session.call_id, "desk": result.status_code, "bridged": result.ok})
+    session.wait_ended(30.0)
 
 
 def _shared_agenda() -> Agenda:

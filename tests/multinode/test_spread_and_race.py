@@ -1,4 +1,5 @@
-"""Two engine nodes behind one front: a race for one slot; 200 calls spread over both."""
+"""Two engine nodes behind one front: a race for one slot; 200 calls spread over both; the
+front relays their media and rings the console softphones registered on it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from scheduling.service import Agenda
 from storage.db import Database
 from storage.models import Appointment, Patient, Practice
 
-from .conftest import NODE_HOSTS, WORKERS_PER_NODE, Cluster, wait_until
+from .conftest import NODE_HOSTS, REPO, WORKERS_PER_NODE, Cluster, wait_until
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(180)]
 
@@ -121,4 +122,112 @@ def test_the_shared_front_relays_the_nodes_media(cluster: Cluster) -> None:
     relayed = wait_until(lambda: cluster.relay_holds(call_id), 5)
     assert run.finish() == (1, 0), run.errors()[-3000:]
     assert relayed, "the front's rtpengine did not hold the call's media"
+    # the caller's BYE through the front released the relay session (not its timeout)
+    assert wait_until(lambda: not cluster.relay_holds(call_id), 3), "relay kept after the BYE"
     assert "media relay up: RTP ports" in cluster.front_text()
+
+
+def _reply(request: str, status: str) -> str:
+    """A response to ``request`` (its Via, From, To with a tag, Call-ID and CSeq)."""
+    heads = request.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+    keep = [line for line in heads if line.split(":", 1)[0].lower()
+            in ("via", "v", "from", "f", "call-id", "i", "cseq")]
+    to = next(line for line in heads if line.split(":", 1)[0].lower() in ("to", "t"))
+    return "\r\n".join([f"SIP/2.0 {status}", *keep, f"{to};tag=desk1",
+                        "Content-Length: 0", "", ""])
+
+
+async def _desk_declines(cluster: Cluster, token) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Register the desk on the shared front over its WebSocket, have a caller ask a node
+    for it, and decline the INVITE the front forks to the page (486). Returns the INVITE
+    and the caller's Call-ID."""
+    import asyncio
+    import uuid
+
+    import websockets
+
+    from tests.telephony_pool.test_webphone_front import REALM, _digest, _register
+
+    url = f"ws://127.0.0.1:{cluster.ws_port}"
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_register("desk-demo", call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("www-authenticate"))
+        await ws.send(_register("desk-demo", call_id, 2, _digest(
+            header, token.username, token.password, f"sip:{REALM}")))
+        registered = await asyncio.wait_for(ws.recv(), 10)
+        assert registered.startswith("SIP/2.0 200"), registered.split("\r\n", 1)[0]
+        run = cluster.sipp("desk", 1, rate=1, hold_ms=4000, limit=1, service="desk-demo")
+        invite = await asyncio.wait_for(ws.recv(), 30)
+        while not invite.startswith("INVITE "):  # keep-alives
+            invite = await asyncio.wait_for(ws.recv(), 30)
+        await ws.send(_reply(invite, "486 Busy Here"))
+        ack = await asyncio.wait_for(ws.recv(), 10)
+        assert ack.startswith("ACK "), ack.split("\r\n", 1)[0]
+        assert run.finish(timeout=60) == (1, 0), run.errors()[-3000:]
+    [caller_call] = cluster.final_hosts("desk")
+    return invite, caller_call
+
+
+def test_the_shared_front_rings_the_console_softphones(cluster: Cluster) -> None:
+    """A page registers its desk on the shared front (token signed with the shared
+    secret); a node rings the desk through the front; the page gets the call as WebRTC
+    (ICE, DTLS-SRTP from the front's rtpengine) with the caller's Call-ID; it declines,
+    and the front drops that leg's relay session at once."""
+    from foundation.webphone_tokens import load_or_create_secret, mint
+    from tests.telephony_pool.test_webphone_front import _run
+
+    token = mint(load_or_create_secret(cluster.webphone_secret), login="alice",
+                 practice_slug="demo", now=time.time(), ttl_s=600)
+    invite, caller_call = _run(_desk_declines(cluster, token))
+    body = invite.split("\r\n\r\n", 1)[1]
+    assert "UDP/TLS/RTP/SAVPF" in body and "a=fingerprint:" in body, body
+    assert "a=candidate:" in body, body
+    port = int(body.split("m=audio ", 1)[1].split()[0])
+    assert cluster.relay_ports[0] <= port <= cluster.relay_ports[1], port  # the front's relay
+    assert f"X-Telesec-Call: {caller_call}" in invite
+    leg = next(line.split(":", 1)[1].strip() for line in invite.split("\r\n")
+               if line.lower().startswith(("call-id:", "i:")))
+    assert wait_until(lambda: not cluster.relay_holds(leg), 3), "the declined leg kept its relay"
+    reports = [r for node in cluster.nodes.values() for r in node.reports()
+               if r.get("call_id") == caller_call]
+    assert wait_until(lambda: any("desk" in r for node in cluster.nodes.values()
+                                  for r in node.reports() if r.get("call_id") == caller_call),
+                      10), reports
+    [report] = [r for node in cluster.nodes.values() for r in node.reports()
+                if r.get("call_id") == caller_call and "desk" in r]
+    assert (report["desk"], report["bridged"]) == (486, False), report
+
+
+def test_a_console_softphone_calls_back_through_the_shared_front(cluster: Cluster) -> None:
+    """A page's call-back through the shared front leaves through the practice's line with
+    the practice's number (the desks the front reads from the database)."""
+    import subprocess
+
+    from foundation.webphone_tokens import load_or_create_secret, mint
+    from tests.telephony_pool.test_webphone_front import _call_back, _run
+
+    scenario = cluster.root / "patient_called_back.xml"
+    scenario.write_text((REPO / "tests" / "telephony_pool" / "sipp" / "patient_called_back.xml")
+                        .read_text().replace("+33100000001", "+33199000000"))
+    patient = subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-p", str(cluster.patient_port),
+         "-mp", str(cluster.patient_port + 4), "-m", "1", "-timeout", "30s", "-timeout_error",
+         "-nostdin", "-trace_err", "-error_file", "patient.errors"],
+        cwd=cluster.root, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    try:
+        token = mint(load_or_create_secret(cluster.webphone_secret), login="alice",
+                     practice_slug="demo", now=time.time(), ttl_s=600)
+        status = _run(_call_back(f"ws://127.0.0.1:{cluster.ws_port}", "desk-demo",
+                                 token.username, token.password))
+        assert status == "SIP/2.0 486 Busy Here", status
+        code = patient.wait(30)
+        errors = cluster.root / "patient.errors"
+        assert code == 0, errors.read_text()[-2000:] if errors.exists() else code
+    finally:
+        if patient.poll() is None:
+            patient.kill()
+            patient.wait()

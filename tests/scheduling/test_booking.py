@@ -6,9 +6,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from scheduling.errors import IdempotencyKeyReused, InvalidSlot
 from scheduling.values import Booked, Cancelled, Channel, Held, Reason, Refused, Rescheduled, Slot
+from storage.models import Hold, SlotCell
 from storage.patients import UnknownPatient
 from tests.scheduling.conftest import IVR, NOW, READ, Practice, table_counts
 
@@ -43,20 +46,48 @@ def refused(result: object, reason: Reason) -> None:
 
 
 def test_hold_then_confirm_books_and_the_slot_disappears(practice: Practice) -> None:
-    slot = first_slot(practice, practitioner="dr-a")
-    held = practice.agenda.hold(slot, TTL, now=NOW, actor=IVR)
-    assert isinstance(held, Held) and held.hold.slot == slot
-    assert held.hold.expires_at == NOW + TTL
-    assert first_slot(practice, practitioner="dr-a") != slot
-    refused(practice.agenda.hold(slot, TTL, now=NOW, actor=IVR), Reason.SLOT_TAKEN)
-    booked = practice.agenda.confirm(held.hold.id, practice.known_patient, "call-1", now=NOW,
-                                     actor=IVR)
+    statements: list[str] = []
+
+    def log(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if not statement.startswith(("BEGIN", "PRAGMA")):
+            statements.append(statement)
+
+    def count(step) -> int:  # type: ignore[no-untyped-def]
+        statements.clear()
+        result = step()
+        steps.append(len(statements))
+        return result
+
+    steps: list[int] = []
+    event.listen(Engine, "before_cursor_execute", log)
+    try:
+        slot = count(lambda: first_slot(practice, practitioner="dr-a"))
+        held = count(lambda: practice.agenda.hold(slot, TTL, now=NOW, actor=IVR))
+        assert isinstance(held, Held) and held.hold.slot == slot
+        assert held.hold.expires_at == NOW + TTL
+        assert first_slot(practice, practitioner="dr-a") != slot
+        refused(practice.agenda.hold(slot, TTL, now=NOW, actor=IVR), Reason.SLOT_TAKEN)
+        booked = count(lambda: practice.agenda.confirm(
+            held.hold.id, practice.known_patient, "call-1", now=NOW, actor=IVR))
+    finally:
+        event.remove(Engine, "before_cursor_execute", log)
+    # statements of search, hold and confirm (with the audit append): PostgreSQL writes
+    # the hold with its cells, and the appointment with its cells and the hold's deletion,
+    # each in one statement; SQLite in two and three
+    postgres = practice.db.engine.dialect.name == "postgresql"
+    assert steps == ([3, 6, 5] if postgres else [3, 8, 8])
     assert isinstance(booked, Booked)
     view = booked.appointment
     assert (view.starts_at, view.practitioner_id, view.status) == (
         slot.starts_at, practice.dr_a, "booked")
     assert view.booked_by == "phone"
     refused(practice.agenda.hold(slot, TTL, now=NOW, actor=IVR), Reason.SLOT_TAKEN)
+    with practice.db.read_session() as session:  # the hold's cells are the appointment's
+        owners = session.execute(select(SlotCell.appointment_id, SlotCell.hold_id).where(
+            SlotCell.cell_start >= slot.starts_at, SlotCell.cell_start < slot.ends_at,
+            SlotCell.practitioner_id == practice.dr_a)).all()
+        assert owners == [(view.id, None)] * 4
+        assert session.get(Hold, held.hold.id) is None
 
 
 def test_same_idempotency_key_books_once(practice: Practice) -> None:
@@ -65,6 +96,9 @@ def test_same_idempotency_key_books_once(practice: Practice) -> None:
     first = practice.agenda.confirm(held, practice.known_patient, "call-7", now=NOW, actor=IVR)
     again = practice.agenda.confirm(held, practice.known_patient, "call-7", now=NOW, actor=IVR)
     assert isinstance(first, Booked) and first == again
+    other = hold(practice, first_slot(practice))  # the key's booking, not a second one
+    assert practice.agenda.confirm(other, practice.known_patient, "call-7", now=NOW,
+                                   actor=IVR) == first
     assert table_counts(practice.db)["appointments"] == 3  # 2 past + 1
     with pytest.raises(IdempotencyKeyReused):
         practice.agenda.confirm(held, practice.other_patient, "call-7", now=NOW, actor=IVR)

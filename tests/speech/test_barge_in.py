@@ -66,3 +66,19 @@ def test_a_caller_speaking_over_the_echo_barges_in(prompt: bytes) -> None:
     caller = mix(echo_of(prompt, 120), hiss_for(prompt), (words, 1.0, start))
     at = barged_at(BargeInDetector(prompt), caller)
     assert at is not None and 1.5 <= at <= 2.6
+
+
+def test_a_silent_caller_costs_no_echo_search(prompt: bytes, monkeypatch) -> None:
+    """Frames under the detector's floor (a caller saying nothing) skip the FFT echo search;
+    a loud frame (the prompt's echo) still goes through it."""
+    detector = BargeInDetector(prompt)
+    searches = []
+    search = detector._best_match
+    monkeypatch.setattr(detector, "_best_match", lambda *a: searches.append(1) or search(*a))
+    quiet = bytes(1280)
+    for _ in range(20):
+        assert not detector.feed(quiet)
+    assert searches == []
+    for frame in frames(prompt[: BYTES_PER_SECOND]):
+        detector.feed(frame)
+    assert searches

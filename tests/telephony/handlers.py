@@ -90,6 +90,7 @@ def _call_facts(session: CallSession) -> dict:
         events.append(f"{event.kind}:{event.detail}" if event.detail else event.kind)
     return {"dialled": session.dialled, "transport": session.info.transport,
             "srtp": session.media_encrypted,
+            "bridge_left": session.bridge_left, "voicemail_for": session.voicemail_for,
             "events": events}
 
 

@@ -17,7 +17,9 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
+PT_PCMU = 0
 PT_PCMA = 8
+PT_G722 = 9
 PT_DTMF = 101
 SAMPLES_PER_PACKET = 160  # 20 ms at 8 kHz
 DTMF_EVENTS = {**{str(d): d for d in range(10)}, "*": 10, "#": 11}
@@ -50,6 +52,36 @@ def alaw_encode(pcm8k: bytes) -> bytes:
     samples = array("h")
     samples.frombytes(pcm8k)
     return bytes(_alaw_encode_sample(s) for s in samples)
+
+
+def _ulaw_encode_sample(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0x00
+    magnitude = min(abs(sample), 32635) + 0x84  # biased 14-bit magnitude
+    exponent = (magnitude >> 7).bit_length() - 1
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def ulaw_encode(pcm8k: bytes) -> bytes:
+    """8 kHz s16 PCM as G.711 mu-law bytes."""
+    samples = array("h")
+    samples.frombytes(pcm8k)
+    return bytes(_ulaw_encode_sample(s) for s in samples)
+
+
+def g722_encode(pcm16k: bytes, workdir: Path) -> bytes:
+    """16 kHz s16 PCM as G.722 (64 kbit/s) bytes, by the ffmpeg of imageio-ffmpeg."""
+    import imageio_ffmpeg
+
+    raw, out = workdir / "g722-in.raw", workdir / "g722-out.g722"
+    raw.write_bytes(pcm16k)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+         "-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(raw),
+         "-c:a", "g722", "-f", "g722", str(out)],
+        check=True, timeout=30,
+    )
+    return out.read_bytes()
 
 
 def alaw_rms_dbfs(alaw: bytes) -> float:
@@ -97,11 +129,14 @@ class RtpTrack:
         self._seq += 1
         return header + payload
 
-    def audio(self, alaw: bytes) -> RtpTrack:
+    def audio(self, alaw: bytes, payload_type: int = PT_PCMA) -> RtpTrack:
+        """Encoded audio, 160 bytes (20 ms) a packet: A-law by default; mu-law and G.722
+        (64 kbit/s, RTP clock 8 kHz) have 160 bytes per 20 ms too."""
         alaw = alaw + bytes([ALAW_SILENCE]) * (-len(alaw) % SAMPLES_PER_PACKET)
         for start in range(0, len(alaw), SAMPLES_PER_PACKET):
             chunk = alaw[start : start + SAMPLES_PER_PACKET]
-            self.packets.append((self._clock, self._packet(PT_PCMA, chunk, False, self._timestamp)))
+            self.packets.append(
+                (self._clock, self._packet(payload_type, chunk, False, self._timestamp)))
             self._timestamp += SAMPLES_PER_PACKET
             self._clock += 0.02
         return self

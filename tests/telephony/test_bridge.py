@@ -148,3 +148,64 @@ def test_a_refer_to_a_number_is_refused(tmp_path):
         patient_sink.close()
         wait_exit(refers, 0.1)
         assert worker.terminate() == 0
+
+
+def test_a_softphone_leg_gone_silent_is_lost_and_the_caller_kept(tmp_path):
+    """A console softphone (desk-…) that stops sending audio without a BYE (her page was
+    reloaded) is hung up after 4 s of silence; the caller stays with the engine, told the
+    leg was lost (the flow then rings the desk again)."""
+    desk_port = free_port()
+    desk_sink, patient_sink = RtpSink(), RtpSink()
+    desk_xml = scenario(tmp_path, "secretary_answers.xml", RING_MS=200,
+                        RTP_SINK_PORT=desk_sink.port)
+    desk = sipp_uas(tmp_path, desk_xml, desk_port)
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
+        "TELESEC_DEMO_BRIDGE_TARGETS": f"sip:desk-demo@127.0.0.1:{desk_port}",
+        "TELESEC_DEMO_RING_SECONDS": "5",
+    })
+    try:
+        desk_sink.play(RtpTrack().audio(tone_alaw(440, 1.5)))  # she talks, then her page goes
+        patient = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=patient_sink.port,
+                           PAUSE_MS=8000)
+        run = sipp(worker.port, patient, timeout=30)
+        assert run.returncode == 0, sipp_errors(patient)
+        (record,) = worker.wait_records(1)
+        assert wait_exit(desk, 10) == 0, sipp_errors(desk_xml)  # the engine's BYE came
+    finally:
+        desk_sink.close()
+        patient_sink.close()
+        wait_exit(desk, 0.1)
+        assert worker.terminate() == 0
+    assert record["bridge_ok"] is True
+    assert "bridge:lost" in record["events"], record["events"]
+    assert record["bridge_left"] == "lost"
+    assert record["end_reason"] == "caller hung up"  # the engine kept the caller
+
+
+def test_the_answerer_passes_the_caller_to_a_doctors_voicemail_box(tmp_path):
+    """REFER to box-<doctor>: accepted (202), nobody is rung, her leg ends and the caller
+    goes back to the engine with that doctor's box to leave a message in."""
+    refers_port = free_port()
+    secretary_sink, patient_sink = RtpSink(), RtpSink()
+    refers_xml = scenario(tmp_path, "secretary_refers.xml", RTP_SINK_PORT=secretary_sink.port,
+                          REFER_TO="sip:box-dr-martin@127.0.0.1:9")
+    refers = sipp_uas(tmp_path, refers_xml, refers_port)
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
+        "TELESEC_DEMO_BRIDGE_TARGETS": f"sip:sec@127.0.0.1:{refers_port}",
+        "TELESEC_DEMO_RING_SECONDS": "5",
+    })
+    try:
+        patient = scenario(tmp_path, "caller_hangup.xml", RTP_SINK_PORT=patient_sink.port,
+                           PAUSE_MS=3000)
+        run = sipp(worker.port, patient, timeout=30)
+        assert run.returncode == 0, sipp_errors(patient)
+        (record,) = worker.wait_records(1)
+        assert wait_exit(refers, 10) == 0, sipp_errors(refers_xml)  # 202, then the BYE
+    finally:
+        secretary_sink.close()
+        patient_sink.close()
+        wait_exit(refers, 0.1)
+        assert worker.terminate() == 0
+    assert "bridge:voicemail" in record["events"], record["events"]
+    assert (record["bridge_left"], record["voicemail_for"]) == ("voicemail", "dr-martin")
+    assert record["end_reason"] == "caller hung up"  # the caller stayed with the engine

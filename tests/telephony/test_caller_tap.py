@@ -53,3 +53,26 @@ def test_the_detector_starts_afresh_after_a_pause():
     tap.caller_frame(bytes(len(LOUD)))
     assert not tap.vad.speaking  # not the stale state of before
     assert frames.get(0.1)[1] is False
+
+
+def test_a_lazy_listener_is_woken_by_speech_or_a_batch_of_quiet_frames_only():
+    from telephony.media import QUIET_BATCH_FRAMES, FrameQueue
+
+    frames = FrameQueue(50, 16000)
+    wakes = []
+    frames._ready.notify = lambda n=1: wakes.append(n)
+    frames.put(bytes(640), False, -70.0)
+    assert wakes == [1]  # eager by default: every frame
+    frames.get(0)
+    frames.quiet_dbfs = -50.0
+    for _ in range(QUIET_BATCH_FRAMES - 1):
+        frames.put(bytes(640), False, -70.0)
+    assert wakes == [1]
+    frames.put(LOUD[:640], False, -20.0)  # speech: at once, after the quiet ones
+    assert wakes == [1, 1]
+    assert len(frames) == QUIET_BATCH_FRAMES
+    while frames.get(0):
+        pass
+    for _ in range(QUIET_BATCH_FRAMES):
+        frames.put(bytes(640), False, -70.0)
+    assert wakes == [1, 1, 1]  # a full batch of quiet frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from foundation.settings import load_settings
@@ -13,7 +14,17 @@ from storage.vault import Vault
 from telephony.audio import rms_dbfs, samples
 from telephony.recording import recording_media_type
 from tests.telephony.peers import scenario, sipp, sipp_errors, start_worker
-from tests.telephony.rtp import RtpSink, RtpTrack, tone_alaw
+from tests.telephony.rtp import (
+    PT_G722,
+    PT_PCMA,
+    PT_PCMU,
+    RtpSink,
+    RtpTrack,
+    alaw_encode,
+    g722_encode,
+    tone_alaw,
+    ulaw_encode,
+)
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
 
@@ -79,3 +90,106 @@ def test_a_call_recorded_into_the_vault_decrypts_and_leaves_no_plaintext(tmp_pat
         content = path.read_bytes()
         assert not any(probe in content for probe in probes), path
         assert b"RIFF" not in content[:4]
+
+
+# ---------------------------------------------------------------- audio quality, per codec
+
+CHIRP_S, LEAD_S, TAIL_S = 1.2, 0.6, 0.4  # the caller: silence, a chirp, silence
+# The levels expected (dB against the chirp sent), measured 2026-12-07: G.711 passes
+# unchanged; pjmedia's G.722 shifts its PCM by 2 bits where the caller's encoder (ffmpeg's)
+# shifts by 1, so a G.722 caller is heard 6 dB louder than he sent (pjsua2 does not expose
+# pjmedia_codec_g722_set_pcm_shift); a call resampled by the bridge (G.722 on a narrowband
+# worker, G.711 on a wideband one) loses 1.2 dB over the chirp's band in libresample's
+# small filter (RESAMPLE_QUALITY = 4). A change of any of these fails the test.
+G722_GAIN_DB = 6.02
+RESAMPLED_DB = -1.2
+CODECS = {  # offer -> (payload type, rtpmap, the caller's sample rate)
+    "pcma": (PT_PCMA, "PCMA/8000", 8000),
+    "pcmu": (PT_PCMU, "PCMU/8000", 8000),
+    "g722": (PT_G722, "G722/8000", 16000),
+}
+
+
+def _chirp(rate: int) -> np.ndarray:
+    """A linear chirp 300 -> 3000 Hz at a quarter of full scale (inside every codec's band,
+    sharp autocorrelation for the alignment), sampled at ``rate``."""
+    t = np.arange(int(CHIRP_S * rate)) / rate
+    phase = 2 * np.pi * (300 * t + (3000 - 300) / (2 * CHIRP_S) * t * t)
+    return 0.25 * 32767 * np.sin(phase)
+
+
+def _caller_payload(codec: str, workdir) -> bytes:
+    rate = CODECS[codec][2]
+    pcm = np.concatenate([np.zeros(int(LEAD_S * rate)), _chirp(rate),
+                          np.zeros(int(TAIL_S * rate))]).astype("<i2").tobytes()
+    if codec == "pcma":
+        return alaw_encode(pcm)
+    if codec == "pcmu":
+        return ulaw_encode(pcm)
+    return g722_encode(pcm, workdir)
+
+
+def caller_channel_quality(stereo: bytes, rate: int) -> tuple[float, float]:
+    """(correlation, level difference in dB) of the recording's caller channel against
+    the chirp sent, at the best alignment (found by FFT cross-correlation)."""
+    recorded = np.frombuffer(stereo, dtype="<i2")[0::2].astype(np.float64)
+    reference = _chirp(rate)
+    size = 1 << int(np.ceil(np.log2(len(recorded) + len(reference))))
+    cross = np.fft.irfft(np.fft.rfft(recorded, size) * np.conj(np.fft.rfft(reference, size)),
+                         size)[: len(recorded) - len(reference) + 1]
+    lag = int(np.argmax(cross))
+    segment = recorded[lag : lag + len(reference)]
+    correlation = float(np.dot(segment, reference)
+                        / (np.linalg.norm(segment) * np.linalg.norm(reference) + 1e-9))
+    level_db = 20 * np.log10((np.std(segment) + 1e-9) / np.std(reference))
+    return correlation, float(level_db)
+
+
+@pytest.mark.parametrize(("flags", "rate"), [((), 8000), (("--wideband",), 16000)])
+def test_the_recorded_caller_channel_matches_the_audio_sent_for_each_codec(tmp_path, flags,
+                                                                          rate):
+    """PCMA, PCMU and G.722 offers, three calls at once, to a narrowband worker (G.722
+    resampled to its 8 kHz bridge) and a wideband one (G.711 resampled to 16 kHz): the
+    caller's channel, decrypted from the vault, is the chirp sent (correlation) at the
+    level sent."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    settings = load_settings(data_dir=data_dir)
+    keyring = Keyring.create(settings.effective_keyring_path)
+    upgrade(settings.effective_database_url, keyring=keyring)
+    worker = start_worker(tmp_path, "tests.telephony.vault_handler:record_to_vault", *flags,
+                          env={"TELESEC_DATA_DIR": str(data_dir)})
+    sinks, runs = [], []
+    try:
+        for codec, (payload_type, rtpmap, _) in CODECS.items():
+            sink = RtpSink()
+            sinks.append(sink)
+            sink.play(RtpTrack().audio(_caller_payload(codec, tmp_path), payload_type))
+            caller = scenario(tmp_path, "caller_codec.xml", RTP_SINK_PORT=sink.port,
+                              PT=payload_type, RTPMAP=rtpmap, PAUSE_MS=3000)
+            runs.append((caller, sipp(worker.port, caller, timeout=20, service=codec,
+                                      background=True)))
+        for caller, run in runs:
+            assert run.wait(30) == 0, sipp_errors(caller)
+        records = {r["dialled"]: r for r in worker.wait_records(len(CODECS))}
+    finally:
+        for sink in sinks:
+            sink.close()
+        assert worker.terminate() == 0
+    db = Database(settings.effective_database_url)
+    try:
+        vault = Vault(db, keyring, settings.vault_path)
+        quality = {}
+        for codec in CODECS:
+            assert vault.get(records[codec]["object_id"]).media_type == recording_media_type(rate)
+            with vault.open(records[codec]["object_id"]) as reader:
+                quality[codec] = caller_channel_quality(reader.read_all(), rate)
+    finally:
+        db.dispose()
+    print(", ".join(f"{codec}: correlation {c:.4f}, level {db:+.2f} dB"
+                    for codec, (c, db) in quality.items()))
+    for codec, (correlation, level_db) in quality.items():
+        expected = (G722_GAIN_DB if codec == "g722" else 0.0) + (
+            RESAMPLED_DB if CODECS[codec][2] != rate else 0.0)
+        assert correlation > 0.99, codec
+        assert abs(level_db - expected) < 0.5, codec

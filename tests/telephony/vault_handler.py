@@ -49,7 +49,8 @@ def record_to_vault(session: CallSession) -> None:
 
     sink = open_vault_sink(_shared_vault(), call_id=session.call_id,
                            rate=session.sample_rate)
-    record: dict = {"call_id": session.call_id, "object_id": sink.object_id}
+    record: dict = {"call_id": session.call_id, "object_id": sink.object_id,
+                    "dialled": session.dialled}
     started = time.monotonic()
     try:
         session.start_recording(sink)

@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import re
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -95,6 +96,93 @@ def test_a_token_registers_its_desk_and_nothing_else(tmp_path: Path, port_base: 
                       now=time.time(), ttl_s=600)
         assert _run(_register_with(url, "desk-demo", forged.username,
                                           forged.password)).startswith("SIP/2.0 401")
+    finally:
+        front.stop()
+
+
+def _worker_invite(user: str, front_port: int, worker_port: int, call_id: str) -> bytes:
+    """The engine's INVITE to a page (as a bridged transfer sends it through the front)."""
+    body = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+    lines = [
+        f"INVITE sip:{user}@127.0.0.1:{front_port} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{worker_port};branch=z9hG4bK{call_id[:10]};rport",
+        "Max-Forwards: 70",
+        f"To: <sip:{user}@127.0.0.1:{front_port}>",
+        f"From: <sip:+33100000001@127.0.0.1:{worker_port}>;tag=w1",
+        f"Call-ID: {call_id}", "CSeq: 1 INVITE",
+        f"Contact: <sip:engine@127.0.0.1:{worker_port}>",
+        "Content-Type: application/sdp",
+    ]
+    return "\r\n".join([*lines, f"Content-Length: {len(body)}", "", body]).encode()
+
+
+async def _hunted(url: str, username: str, password: str, front_port: int,
+                  worker_port: int) -> tuple[str, str, str]:
+    """Alice's page registers the desk; the engine then rings desk-demo~bob (not
+    available), desk-demo~alice (her page), and again once her page is gone: what bob's
+    gets, what reaches her page, what her closed page gets."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", worker_port))
+    sock.setblocking(False)
+
+    async def final(user: str) -> str:
+        sock.sendto(_worker_invite(user, front_port, worker_port, uuid.uuid4().hex),
+                    ("127.0.0.1", front_port))
+        while True:
+            data = (await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)).decode()
+            if data.startswith("SIP/2.0") and "INVITE" in data.split("CSeq:")[1][:20] \
+                    and int(data.split()[1]) >= 200:
+                return data.split("\r\n", 1)[0]
+
+    try:
+        bob, rung = await _ring_her_page(url, username, password, front_port, worker_port,
+                                         sock, final)
+        await asyncio.sleep(0.5)
+        closed = await final("desk-demo~alice")
+        return bob, rung, closed
+    finally:
+        sock.close()
+
+
+async def _ring_her_page(url, username, password, front_port, worker_port, sock,
+                         final):  # type: ignore[no-untyped-def]
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_register("desk-demo", call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("www-authenticate"))
+        await ws.send(_register("desk-demo", call_id, 2,
+                                _digest(header, username, password, f"sip:{REALM}")))
+        registered = (await asyncio.wait_for(ws.recv(), 10)).split("\r\n", 1)[0]
+        assert registered == "SIP/2.0 200 OK", registered
+        bob = await final("desk-demo~bob")
+        sock.sendto(_worker_invite("desk-demo~alice", front_port, worker_port,
+                                   uuid.uuid4().hex), ("127.0.0.1", front_port))
+        rung = await asyncio.wait_for(ws.recv(), 10)
+        return bob, rung.split("\r\n", 1)[0]
+
+
+def test_a_hunt_rings_one_secretarys_page(tmp_path: Path, port_base: int) -> None:
+    """A page registers the desk and, beside it, desk-<practice>~<login> (her own page):
+    the engine's hunt rings her alone there; a secretary who is not available is not
+    found (404 at once, the hunt goes on to the next), nor one whose page was closed."""
+    ws_port, worker_port = port_base + 5, port_base + 1
+    edge = Edge(webphone=WebphoneAccess(REALM, ws_port, None, SECRET))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", worker_port)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.start()
+    try:
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        bob, rung, closed = _run(_hunted(f"ws://127.0.0.1:{ws_port}", token.username,
+                                         token.password, port_base, worker_port))
+        assert bob.startswith("SIP/2.0 404"), bob
+        assert rung.startswith("INVITE sip:") and "transport=ws" in rung, rung
+        # her page reloaded or closed: its WebSocket is gone, and its contacts with it
+        assert closed.startswith("SIP/2.0 404"), closed
     finally:
         front.stop()
 
@@ -258,3 +346,52 @@ def _run(coroutine):  # type: ignore[no-untyped-def]
     may hold an event loop in the main thread (Playwright's sync API)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()
+
+
+def test_the_wss_listener_serves_the_consoles_certificate(tmp_path: Path,
+                                                          port_base: int) -> None:
+    """With HTTPS on the console, the softphones' WSS listener has the console's
+    certificate, while SIP over TLS keeps the front's own (a profile per listener)."""
+    import socket
+    import ssl
+
+    from telephony.edge import TlsListener
+    from tests.telephony.peers import self_signed_cert
+
+    (tmp_path / "front").mkdir()
+    (tmp_path / "console").mkdir()
+    front_cert, front_key = self_signed_cert(tmp_path / "front")
+    console_cert, console_key = self_signed_cert(tmp_path / "console")
+    tls_port, ws_port, wss_port = port_base + 2, port_base + 5, port_base + 6
+    edge = Edge(tls=TlsListener(tls_port, front_cert, front_key),
+                webphone=WebphoneAccess(REALM, ws_port, wss_port, SECRET, console_cert,
+                                        console_key))
+    layout = FrontLayout("127.0.0.1", port_base, [Backend("127.0.0.1", port_base + 1)],
+                         tmp_path / "run", tuning=FAST, edge=edge)
+    front = KamailioFront(find_kamailio() or "kamailio", layout)
+    front.start()
+    try:
+        for port, certificate in ((tls_port, front_cert), (wss_port, console_cert)):
+            trust = ssl.create_default_context(cafile=str(certificate))
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                    trust.wrap_socket(raw, server_hostname="127.0.0.1"):
+                pass  # the handshake verifies against that one certificate only
+        token = mint(SECRET, login="alice", practice_slug="demo", now=time.time(), ttl_s=600)
+        trust = ssl.create_default_context(cafile=str(console_cert))
+        assert _run(_register_over(f"wss://127.0.0.1:{wss_port}", trust, token)
+                    ) == "SIP/2.0 200 OK"
+    finally:
+        front.stop()
+
+
+async def _register_over(url: str, trust, token) -> str:  # type: ignore[no-untyped-def]
+    async with websockets.connect(url, subprotocols=["sip"], open_timeout=10, ssl=trust) as ws:
+        call_id = uuid.uuid4().hex
+        await ws.send(_register("desk-demo", call_id, 1))
+        challenge = await asyncio.wait_for(ws.recv(), 10)
+        header = next(line for line in challenge.split("\r\n")
+                      if line.lower().startswith("www-authenticate"))
+        await ws.send(_register("desk-demo", call_id, 2, _digest(
+            header, token.username, token.password, f"sip:{REALM}")))
+        answer = await asyncio.wait_for(ws.recv(), 10)
+        return answer.split("\r\n", 1)[0]

@@ -255,8 +255,15 @@ export function bookingView(place, session, handoff) {
     patient = null;
     drawAll();
   }, practice.id);
+  // a call just answered from a caller the engine did not identify: what they asked
+  const asked = handoff?.asked
+    ? h("aside", {class: "panel asked", "aria-label": "Demande de l'appelant"},
+      h("p", {}, h("strong", {}, "Appel en cours — appelant non identifié. "),
+        `Demande : ${fmt.intentLabel(handoff.asked.intent)}`),
+      handoff.asked.transcript ? h("blockquote", {}, handoff.asked.transcript) : null)
+    : null;
   fill(place, h("div", {class: "view-head"}, h("h1", {}, "Prendre un rendez-vous")),
-    picker ? h("div", {class: "toolbar"}, picker) : null,
+    asked, picker ? h("div", {class: "toolbar"}, picker) : null,
     h("div", {class: "steps"}, patientPanel, slotPanel, confirmPanel));
   drawAll();
 }

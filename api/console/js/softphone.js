@@ -11,7 +11,34 @@ import {h, fill, announce, toast} from "./dom.js";
 import * as fmt from "./format.js";
 
 const CALL_HEADER = "X-Telesec-Call";
+const BOX_PREFIX = "box-"; // a doctor's voicemail box as a transfer target (the engine's)
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+/** The calls' RTCPeerConnection settings: the TURN relay the API names (credentials as
+ *  short-lived as the SIP token), media through it only when the practice asks. */
+function peerConfig(grant) {
+  const config = {iceServers: grant.ice_servers || []};
+  if (grant.ice_transport_policy === "relay") config.iceTransportPolicy = "relay";
+  return config;
+}
+
+/** With a TURN server, send the SDP once a relay candidate is there (or 2 s after the
+ *  first candidate) rather than when the browser has tried every path: a TURN
+ *  allocation that does not succeed on some interface would hold the answer for many
+ *  seconds. Without TURN, gathering host candidates is quick: JsSIP waits for it. */
+function sendCandidatesEarly(rtc, config) {
+  if (!config.iceServers.length) return;
+  let timer = null;
+  rtc.on("icecandidate", ({candidate, ready}) => {
+    if (candidate.type === "relay") {
+      clearTimeout(timer);
+      ready();
+    } else {
+      timer ??= setTimeout(ready, 2000);
+    }
+  });
+  rtc.on("sdp", () => clearTimeout(timer));
+}
 
 function clock(seconds) {
   const m = Math.floor(seconds / 60), s = seconds % 60;
@@ -89,6 +116,7 @@ export class Softphone {
     this.agents = [];          // one JsSIP UA per practice desk
     this.available = false;
     this.call = null;          // {rtc, escalationId, callId, practice, state, started}
+    this.peerConfig = {iceServers: []}; // the calls' ICE servers (peerConfig)
     this.ringer = new Ringer();
     this.renewal = null;
     this.ticker = null;
@@ -97,6 +125,7 @@ export class Softphone {
     this.meter = h("meter", {min: 0, max: 1, value: 0, class: "level",
                              "aria-label": "Niveau de la voix de l'appelant"});
     this.level = new LevelMeter(this.meter);
+    this.doctors = new Map(); // practice slug -> its doctors (for "Messagerie de …")
     this.panel = h("aside", {class: "softphone", id: "softphone", "aria-label": "Téléphone"});
     this.unsubscribe = this.feed.subscribe(() => this.draw());
     document.body.append(this.panel, this.audio);
@@ -123,6 +152,7 @@ export class Softphone {
     this.available = true;
     this.state = "connecting";
     this.draw();
+    this.peerConfig = peerConfig(grant);
     this.agents = grant.desks.map(desk => this.agent(grant, desk));
     this.scheduleRenewal(grant.ttl_s);
   }
@@ -165,6 +195,7 @@ export class Softphone {
       if (!this.available) return;
       try {
         const grant = await api("/softphone/token", {method: "POST"});
+        this.peerConfig = peerConfig(grant); // fresh TURN credentials too
         for (const agent of this.agents) {
           const desk = grant.desks.find(d => d.desk === agent.desk.desk);
           if (!desk) continue;
@@ -217,8 +248,9 @@ export class Softphone {
     const target = number.replace(/[^+0-9]/g, "");
     const rtc = agent.ua.call(`sip:${target}@${agent.realm}`, {
       mediaConstraints: {audio: true, video: false},
-      pcConfig: {iceServers: []},
+      pcConfig: this.peerConfig,
     });
+    sendCandidatesEarly(rtc, this.peerConfig);
     this.call = {rtc, callId: "", practice, escalationId, outbound: true, state: "dialing",
                  started: 0};
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
@@ -255,10 +287,13 @@ export class Softphone {
     }
     const callId = request.getHeader(CALL_HEADER) || "";
     this.call = {rtc, callId, practice: desk.practice, state: "ringing", started: 0};
+    sendCandidatesEarly(rtc, this.peerConfig);
     rtc.on("peerconnection", ({peerconnection}) => this.media(peerconnection));
     rtc.on("accepted", () => { this.call.state = "connecting"; this.draw(); });
     rtc.on("confirmed", () => this.connected());
-    rtc.on("ended", () => this.finished(this.call?.transferring ? "Appel transféré." : "Appel terminé."));
+    rtc.on("ended", () => this.finished(
+      this.call?.toBox ? "L'appelant laisse son message sur la messagerie."
+        : this.call?.transferring ? "Appel transféré." : "Appel terminé."));
     rtc.on("failed", event => this.finished(
       event.cause === JsSIP.C.causes.CANCELED ? "Appel pris par une collègue ou raccroché."
         : "Appel perdu."));
@@ -290,7 +325,7 @@ export class Softphone {
     this.draw();
     call.rtc.answer({
       mediaConstraints: {audio: true, video: false},
-      pcConfig: {iceServers: []},
+      pcConfig: this.peerConfig,
       rtcOfferConstraints: {offerToReceiveAudio: true},
     });
     this.claim(call);
@@ -329,7 +364,33 @@ export class Softphone {
     if (call.clicked) this.panel.dataset.answerMs = String(Math.round(performance.now() - call.clicked));
     this.ticker = setInterval(() => this.drawTimer(), 1000);
     if (!call.escalationId && !call.outbound) this.claim(call);
+    if (!call.outbound) this.openBooking(call);
     this.draw();
+  }
+
+  /** The booking screen opens by itself on the caller: on the patient when the engine
+   *  verified the caller's identity (the same audited read as the queue), else empty
+   *  with what the caller asked. */
+  openBooking(call) {
+    const escalation = this.escalationOf(call);
+    if (!escalation || !this.session.go) return;
+    const practiceId = escalation.practice_id;
+    this.feed.detail(escalation.id).then(detail => {
+      if (this.call !== call) return; // the call ended meanwhile
+      const caller = detail.caller;
+      this.session.go("rdv", caller
+        ? {practiceId, patient: {...caller, id: caller.patient_id, practice_id: practiceId}}
+        : {practiceId, asked: {intent: escalation.intent, transcript: detail.transcript || ""}});
+    }, () => {});
+  }
+
+  /** The practice's doctors, for their voicemail boxes among the transfer choices. */
+  doctorsOf(practice) {
+    if (!this.doctors.has(practice)) {
+      this.doctors.set(practice, api(`/practices/${encodeURIComponent(practice)}`)
+        .then(detail => detail.practitioners.filter(p => p.active), () => []));
+    }
+    return this.doctors.get(practice);
   }
 
   finished(message) {
@@ -381,13 +442,17 @@ export class Softphone {
       return;
     }
     call.transferring = true;
+    const box = user.startsWith(BOX_PREFIX);
+    call.toBox = box;
     // the caller's Call-ID rides in the Refer-To URI: the colleague's page finds the card
     const header = call.callId ? `?${CALL_HEADER}=${encodeURIComponent(call.callId)}` : "";
     call.rtc.refer(`sip:${user}@${agent.realm}${header}`, {eventHandlers: {
       requestFailed: () => this.transferFailed("Transfert refusé."),
-      failed: () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
+      // a box is no call: the engine takes the caller back and ends her leg itself
+      failed: box ? () => {}
+        : () => this.transferFailed("Personne n'a répondu : l'appelant est toujours avec vous."),
     }});
-    announce("Transfert en cours");
+    announce(box ? "Passage à la messagerie" : "Transfert en cours");
     this.draw();
   }
 
@@ -410,8 +475,17 @@ export class Softphone {
     const who = h("input", {type: "text", list: "transfer-targets", autocomplete: "off",
                             "aria-label": "Transférer à (identifiant)", placeholder: "secrétariat ou identifiant"});
     const choices = h("datalist", {id: "transfer-targets"}, h("option", {value: desk}, "Secrétariat : les collègues disponibles"));
+    const boxes = h("div", {class: "transfer-boxes", role: "group", "aria-label": "Messageries des médecins"});
+    this.doctorsOf(call.practice).then(doctors => {
+      for (const doctor of doctors) {
+        const label = `Messagerie de ${doctor.name}`;
+        choices.append(h("option", {value: `${BOX_PREFIX}${doctor.slug}`}, label));
+        boxes.append(h("button", {type: "button", class: "secondary small",
+                                  onclick: () => this.transfer(`${BOX_PREFIX}${doctor.slug}`)}, label));
+      }
+    });
     const form = h("form", {class: "transfer"}, who, choices,
-      h("button", {type: "submit", class: "secondary"}, "Transférer"));
+      h("button", {type: "submit", class: "secondary"}, "Transférer"), boxes);
     form.addEventListener("submit", event => {
       event.preventDefault();
       this.transfer(who.value || desk);

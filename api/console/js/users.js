@@ -5,6 +5,7 @@ import {h, fill, field, busy, toast, showError} from "./dom.js";
 import * as fmt from "./format.js";
 import {modal, showEnrolment} from "./dialog.js";
 import {trunksPanel} from "./trunks.js";
+import {deskPanel} from "./desk.js";
 
 function stateOf(user) {
   if (user.disabled) return h("span", {class: "badge danger"}, "Désactivé");
@@ -35,6 +36,7 @@ export function usersView(place, session) {
       showError(errors, error);
       return;
     }
+    if (!desk.firstChild) deskPanel(desk, session, users);
     fill(table, h("table", {class: "grid"},
       h("thead", {}, h("tr", {}, ["Identifiant", "Rôle", "Cabinets", "Double facteur", "État",
         "Téléphone SIP", "Dernière connexion", "Actions"].map(t => h("th", {scope: "col"}, t)))),
@@ -221,8 +223,9 @@ export function usersView(place, session) {
   }
 
   const lines = h("div");
+  const desk = h("div");
   fill(place, h("div", {class: "view-head"}, h("h1", {}, "Utilisateurs")),
-    addForm(), errors, table, lines);
+    addForm(), errors, table, lines, desk);
   load();
   trunksPanel(lines);
 }

@@ -4,8 +4,9 @@ of the front (rtpengine + Kamailio) per browser call.
 `telesec serve` on the demo practice with the softphone on; Debian's Chromium (fake media
 devices, its microphone a looped 1 kHz tone: 1 s on, 0.5 s off) logs in secretaries who
 make themselves available; patients (sipp + the RTP peer of tests/e2e/caller.py) press 0
-and each is answered by one page. The path measured: browser (Opus, DTLS-SRTP) ⇄ the
-front's rtpengine ⇄ the engine's bridge (G.711, 40 ms frames) ⇄ rtpengine ⇄ the caller.
+and each is answered by one page. The path measured: browser (DTLS-SRTP) ⇄ the front's
+rtpengine ⇄ the engine's bridge (40 ms frames) ⇄ rtpengine ⇄ the caller; G.711 A-law end
+to end (the browser takes PCMA, rtpengine does not transcode; the codecs are printed).
 
 - secretary → caller: the page's "mouth" is the onset of her tone on her capture track
   (an AnalyserNode on the track getUserMedia gave the softphone); the caller's "ear" is
@@ -18,15 +19,18 @@ front's rtpengine ⇄ the engine's bridge (G.711, 40 ms frames) ⇄ rtpengine �
   buffer; the sound card's output buffer is not counted: headless Chromium has none).
 
 Both ends read the same machine's wall clock: the page's performance.timeOrigin +
-performance.now() is set against Python's time.time() by a few evaluate round trips (the
-best one's half bounds the offset's error). The page's analysers are polled every 5 ms
-over 2048-sample windows, the onset placed at its sample, counted back from the poll's
-time: the error is the audio thread's render quantum and callback buffer (a few to
-~10 ms; its base latency is printed) plus a poll's jitter; the caller's side is sample-
-exact on arrival times. The bridge's 40 ms frame (telephony/audio.py FRAME_MS) and the
-20 ms packets are part of what is measured, not of the error. CPU: /proc ticks (10 ms)
-of the serve's rtpengine and Kamailio processes over the measuring window, the caller's
-plain RTP leg included (each browser call has one).
+performance.now() is set against Date.now() (the system clock, as Python's time.time(),
+1 ms steps) in the page. Error of the page's onsets: the analysers are polled every 5 ms
+over 8192-sample windows (~190 ms), the onset placed at its sample, counted back from
+the poll's time, so a poll up to a window late loses nothing; what is left is the audio thread's
+callback buffer (its base latency, ~10 ms, is printed), by which the newest sample may
+be older than the poll. An onset seen after a gap between polls longer than the window
+(the page starved) is counted as uncertain and left out. The caller's onsets are
+sample-exact on the arrival times (Python's receive thread; a loaded machine delays it
+too). Measured, not error: the bridge's 40 ms frame (telephony/audio.py FRAME_MS), the
+20 ms packets, the browser's jitter buffer (its mean over the window is printed). CPU:
+/proc ticks (10 ms) of the serve's rtpengine and Kamailio processes over the window, the
+caller's plain RTP leg included (each browser call has one).
 
     .venv/bin/python bench/softphone_latency.py                 # 1 then 3 calls, 30 s each
     .venv/bin/python bench/softphone_latency.py --calls 1,2,4 --seconds 20
@@ -78,6 +82,8 @@ WARM_S = 3.0  # after the last answer, before measuring (jitter buffers settle)
 MATCH_S = (-0.05, 1.0)  # an ear onset this long after a mouth onset is its arrival
 BURST = tone_alaw(700, 0.12, level=0.5)
 TARGET_MS = 150
+POLL_MS = 5.0  # softphone_taps.js
+STATS = "window.__latencyStats()"
 
 
 class Onsets:
@@ -122,50 +128,54 @@ class Leg:
 
 
 @dataclass
+class Direction:
+    """One way's mouth-to-ear delays (ms) over a level's calls."""
+
+    delays: list[float] = field(default_factory=list)
+    missed: int = 0  # mouth onsets with no ear onset within a second
+    uncertain: int = 0  # pairs with an onset a late poll of the page saw: left out
+
+    def pair(self, mouths: list[tuple[float, bool]], ears: list[tuple[float, bool]],
+             start: float, end: float) -> None:
+        """Each (time, sure) mouth onset within [start, end] with the next unused ear onset
+        from 50 ms before it to 1 s after it."""
+        ears = sorted(ears)
+        k = 0
+        for mouth, sure in sorted(mouths):
+            if not start <= mouth <= end:
+                continue
+            while k < len(ears) and ears[k][0] < mouth + MATCH_S[0]:
+                k += 1
+            if k == len(ears) or ears[k][0] > mouth + MATCH_S[1]:
+                self.missed += 1
+                continue
+            ear, heard_sure = ears[k]
+            k += 1
+            if sure and heard_sure:
+                self.delays.append(1000 * (ear - mouth))
+            else:
+                self.uncertain += 1
+
+
+@dataclass
 class Level:
+    """The figures of ``calls`` browser calls at once."""
+
     calls: int
     seconds: float
-    to_caller: list[float]
-    to_secretary: list[float]
-    missed: tuple[int, int]
-    cpu_seconds: float
-    clock_error_ms: float
-    render: dict
-    late_poll_ms: float
     load: str
+    to_caller: Direction = field(default_factory=Direction)
+    to_secretary: Direction = field(default_factory=Direction)
+    cpu_seconds: float = 0.0
+    jitter_buffer_ms: list[float] = field(default_factory=list)  # per page, over the window
+    codecs: dict = field(default_factory=dict)
+    render: dict = field(default_factory=dict)
+    poll_gap_ms: float = 0.0  # the longest between two polls of a page's analyser
+    clock_ms: float = 0.0  # the largest gap between a page's clock and the system's
 
     @property
     def cpu_per_call(self) -> float:
         return 100 * self.cpu_seconds / self.seconds / self.calls
-
-
-def clock_offset(page: Page) -> tuple[float, float]:
-    """(page wall clock − time.time(), its error bound) in seconds: the shortest of a few
-    round trips, its middle taken as the page's reading."""
-    best = (0.0, math.inf)
-    for _ in range(9):
-        before = time.time()
-        page_ms = page.evaluate("performance.timeOrigin + performance.now()")
-        after = time.time()
-        if after - before < best[1]:
-            best = (page_ms / 1000 - (before + after) / 2, after - before)
-    return best[0], best[1] / 2
-
-
-def delays(mouths: list[float], ears: list[float], start: float, end: float,
-           ) -> tuple[list[float], int]:
-    """Mouth-to-ear delays (ms) of the mouth onsets within [start, end], and how many
-    found no ear onset after them."""
-    found, missed = [], 0
-    for mouth in mouths:
-        if not start <= mouth <= end:
-            continue
-        ear = next((e for e in sorted(ears) if MATCH_S[0] <= e - mouth <= MATCH_S[1]), None)
-        if ear is None:
-            missed += 1
-        else:
-            found.append(1000 * (ear - mouth))
-    return found, missed
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -207,6 +217,23 @@ def answer_calls(legs: list[Leg]) -> None:
         expect(phone.get_by_text("En communication")).to_be_visible()
 
 
+def talk(legs: list[Leg], seconds: float) -> tuple[float, float]:
+    """Each caller says a burst every 0.6-0.8 s for ``seconds`` (her tone goes on); the
+    window's start and end (wall clock)."""
+    start = time.time()
+    end = start + seconds
+    rng = random.Random(16)
+    next_burst = [start + rng.uniform(0, 0.6) for _ in legs]
+    while (now := time.time()) < end:
+        for k, leg in enumerate(legs):
+            if now >= next_burst[k]:
+                leg.peer.speak(BURST)
+                next_burst[k] = now + rng.uniform(0.6, 0.8)
+        time.sleep(0.01)
+    time.sleep(MATCH_S[1])  # the last onsets arrive
+    return start, end
+
+
 def measure(pages: list[Page], served: Served, tmp: Path, seconds: float) -> Level:
     """``len(pages)`` browser calls at once: answer them, measure for ``seconds``, hang up."""
     count = len(pages)
@@ -221,79 +248,83 @@ def measure(pages: list[Page], served: Served, tmp: Path, seconds: float) -> Lev
         for leg in legs:
             leg.listen()
         time.sleep(WARM_S)
-        load = load_average()
-        cpu_before, start = relay_and_front_cpu(served), time.time()
-        end = start + seconds
-        rng = random.Random(16)
-        next_burst = [start + rng.uniform(0, 0.6) for _ in legs]
-        while (now := time.time()) < end:
-            for k, leg in enumerate(legs):
-                if now >= next_burst[k]:
-                    leg.peer.speak(BURST)
-                    next_burst[k] = now + rng.uniform(0.6, 0.8)
-            time.sleep(0.01)
-        time.sleep(MATCH_S[1])  # the last onsets arrive
-        cpu = relay_and_front_cpu(served) - cpu_before
-        load = f"{load} → {load_average()}"
-        to_caller, to_secretary, missed, clock_error = [], [], [0, 0], 0.0
-        late_poll, render = 0.0, {}
-        for leg in legs:
-            offset, error = clock_offset(leg.page)
-            clock_error = max(clock_error, error)
+        level = Level(count, seconds, load_average())
+        before = [leg.page.evaluate(STATS) for leg in legs]
+        cpu_before = relay_and_front_cpu(served)
+        start, end = talk(legs, seconds)
+        level.cpu_seconds = relay_and_front_cpu(served) - cpu_before
+        level.load += f" → {load_average()}"
+        for leg, first in zip(legs, before, strict=True):
+            stats = leg.page.evaluate(STATS)
+            level.codecs = stats["codecs"]
+            emitted = stats["jitterEmitted"] - first["jitterEmitted"]
+            if emitted:
+                level.jitter_buffer_ms.append(
+                    1000 * (stats["jitterDelay"] - first["jitterDelay"]) / emitted)
             taps = leg.page.evaluate("window.__latencyTaps")
-            render, late_poll = taps["info"], max(late_poll, taps["lateMs"])
-            mouths = [ms / 1000 - offset for ms in taps["local"]]
-            ears = [ms / 1000 - offset for ms in taps["remote"]]
-            found, lost = delays(mouths, leg.heard.times, start, end)
-            to_caller += found
-            missed[0] += lost
-            found, lost = delays(leg.said.times, ears, start, end)
-            to_secretary += found
-            missed[1] += lost
+            level.render = taps["info"]
+            level.poll_gap_ms = max(level.poll_gap_ms, taps["lateMs"] + POLL_MS)
+            level.clock_ms = max(level.clock_ms, abs(stats["clockMs"]))
+
+            def wall(kind: str, taps: dict = taps, clock: float = stats["clockMs"],
+                     ) -> list[tuple[float, bool]]:
+                return ([((ms - clock) / 1000, True) for ms in taps[kind]]
+                        + [((ms - clock) / 1000, False) for ms in taps["uncovered"][kind]])
+
+            level.to_caller.pair(wall("local"), [(t, True) for t in leg.heard.times],
+                                 start, end)
+            level.to_secretary.pair([(t, True) for t in leg.said.times], wall("remote"),
+                                    start, end)
         for leg in legs:
             phone = leg.page.locator("#softphone")
             phone.get_by_role("button", name="Raccrocher").click()
             expect(phone.get_by_text("En communication")).to_have_count(0)
-    return Level(count, seconds, to_caller, to_secretary, (missed[0], missed[1]), cpu,
-                 1000 * clock_error, render, late_poll, load)
+    return level
 
 
 def report(levels: list[Level]) -> None:
-    print("\n| calls | direction           | onsets | p50 ms | p95 ms | max ms | missed |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("\n| calls | direction           | onsets | p50 ms | p95 ms | max ms | missed | "
+          "uncertain |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for level in levels:
-        for name, values, missed in (("secretary -> caller", level.to_caller, level.missed[0]),
-                                     ("caller -> secretary", level.to_secretary,
-                                      level.missed[1])):
-            print(f"| {level.calls:5d} | {name} | {len(values):6d} | "
-                  f"{percentile(values, 0.5):6.0f} | {percentile(values, 0.95):6.0f} | "
-                  f"{max(values, default=math.nan):6.0f} | {missed:6d} |")
+        for name, way in (("secretary -> caller", level.to_caller),
+                          ("caller -> secretary", level.to_secretary)):
+            print(f"| {level.calls:5d} | {name} | {len(way.delays):6d} | "
+                  f"{percentile(way.delays, 0.5):6.0f} | {percentile(way.delays, 0.95):6.0f} | "
+                  f"{max(way.delays, default=math.nan):6.0f} | {way.missed:6d} | "
+                  f"{way.uncertain:9d} |")
     print("\n| calls | window s | rtpengine + Kamailio CPU, % of a core | per browser call | "
-          "load average (1, 5, 15 min) |")
+          "load average (1, 5, 15 min), start → end |")
     print("| ---: | ---: | ---: | ---: | --- |")
     for level in levels:
         print(f"| {level.calls:5d} | {level.seconds:8.0f} | "
               f"{100 * level.cpu_seconds / level.seconds:37.1f} | {level.cpu_per_call:15.1f}% | "
               f"{level.load} |")
-    worst = max(levels, key=lambda lv: lv.clock_error_ms)
-    render = worst.render
-    print(f"\nerror: page clock vs time.time() ±{worst.clock_error_ms:.1f} ms; analyser polls "
-          f"every 5 ms (latest poll {max(lv.late_poll_ms for lv in levels):.0f} ms late, "
-          f"no sample lost within a 2048-sample window); audio thread at "
-          f"{render.get('rate', 0):.0f} Hz, base latency "
-          f"{1000 * (render.get('baseLatency') or 0):.1f} ms; bridge frames {FRAME_MS} ms, "
-          f"RTP packets 20 ms (measured, not error)")
+    render = levels[-1].render
+    print(f"\nerror: the page's clock within {max(lv.clock_ms for lv in levels):.1f} ms of the "
+          f"system's (Date.now(), 1 ms steps); analysers polled every {POLL_MS:.0f} ms over "
+          f"{render.get('size', 0)} samples at {render.get('rate', 0):.0f} Hz (longest gap "
+          f"between polls {max(lv.poll_gap_ms for lv in levels):.0f} ms: onsets seen after a "
+          f"gap longer than the window are 'uncertain', left out); the audio thread's base "
+          f"latency {1000 * (render.get('baseLatency') or 0):.1f} ms (its callback buffer: "
+          f"the placing error of an onset in the page); the caller's onsets are "
+          f"sample-exact on arrival times. Measured, not error: the bridge's {FRAME_MS} ms "
+          f"frames, the 20 ms RTP packets, the browser's jitter buffer.")
+    for level in levels:
+        buffers = ", ".join(f"{ms:.0f}" for ms in level.jitter_buffer_ms)
+        print(f"{level.calls} call(s): the browser's jitter buffer held {buffers} ms on "
+              f"average over the window (WebRTC stats, per page); codecs {level.codecs}")
     for level in levels:
         print(f"RESULT calls={level.calls} secretary_to_caller_p50_ms="
-              f"{percentile(level.to_caller, 0.5):.0f} p95_ms="
-              f"{percentile(level.to_caller, 0.95):.0f} caller_to_secretary_p50_ms="
-              f"{percentile(level.to_secretary, 0.5):.0f} p95_ms="
-              f"{percentile(level.to_secretary, 0.95):.0f} cpu_per_call_pct="
+              f"{percentile(level.to_caller.delays, 0.5):.0f} p95_ms="
+              f"{percentile(level.to_caller.delays, 0.95):.0f} caller_to_secretary_p50_ms="
+              f"{percentile(level.to_secretary.delays, 0.5):.0f} p95_ms="
+              f"{percentile(level.to_secretary.delays, 0.95):.0f} cpu_per_call_pct="
               f"{level.cpu_per_call:.1f} target_ms={TARGET_MS}")
 
 
 def run(args: argparse.Namespace) -> int:
-    levels = [1] if args.quick else sorted({int(n) for n in args.calls.split(",")})
+    levels = [1] if args.quick else [int(n) for n in args.calls.split(",")]
     seconds = 10.0 if args.quick else args.seconds
     print(f"softphone latency, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
           f"load average {load_average()}; calls {levels}, {seconds:.0f} s each")
@@ -306,7 +337,10 @@ def run(args: argparse.Namespace) -> int:
         prepare_demo(env, data_dir)
         staff = [add_staff(env, f"sec{k}", "--role", "secretary", "--practice", "demo")
                  for k in range(max(levels))]
-        served = start_serve(env, tmp, workers=1, max_calls=max(levels) + 1)
+        # a bridged call holds two pjsua lines of its worker (caller and desk), and a
+        # worker has as many lines as calls_per_worker: one caller per worker (Kamailio
+        # deals the calls round-robin), else the desk cannot be dialled (PJ_ETOOMANY)
+        served = start_serve(env, tmp, workers=max(levels), max_calls=2)
         microphone = _microphone(tmp)
         results = []
         with sync_playwright() as driver:
@@ -327,17 +361,20 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             raise RuntimeError(f"the console page failed: {problems[0]}")
         report(results)
+        shutil.rmtree(tmp, ignore_errors=True)
         return 0
     finally:
         if served is not None:
             served.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            print(f"softphone_latency: the run's files (serve.log) are kept in {tmp}",
+                  file=sys.stderr)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", default="1,3",
-                        help="simultaneous browser calls, one level after the other (1,3)")
+                        help="simultaneous browser calls, level after level (1,3)")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="measuring window per level (30)")
     parser.add_argument("--quick", action="store_true", help="one call, 10 s")

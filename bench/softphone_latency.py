@@ -214,7 +214,7 @@ def answer_calls(legs: list[Leg]) -> None:
         answer = phone.get_by_role("button", name="Décrocher")
         expect(answer).to_be_visible(timeout=40_000)
         answer.click()
-        expect(phone.get_by_text("En communication")).to_be_visible()
+        expect(phone.get_by_text("En communication")).to_be_visible(timeout=40_000)
 
 
 def talk(legs: list[Leg], seconds: float) -> tuple[float, float]:

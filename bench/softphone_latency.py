@@ -28,7 +28,9 @@ be older than the poll. An onset seen after a gap between polls longer than the 
 (the page starved) is counted as uncertain and left out. The caller's onsets are
 sample-exact on the arrival times (Python's receive thread; a loaded machine delays it
 too). Measured, not error: the bridge's 40 ms frame (telephony/audio.py FRAME_MS), the
-20 ms packets, the browser's jitter buffer (its mean over the window is printed). CPU:
+20 ms packets, the jitter buffers of the browser (its mean over the window is printed)
+and of the worker (pjmedia's, on each leg it receives). Both adapt: the first seconds of
+a call are slower, so the window opens --warm seconds (10) after the last answer. CPU:
 /proc ticks (10 ms) of the serve's rtpengine and Kamailio processes over the window, the
 caller's plain RTP leg included (each browser call has one).
 
@@ -78,7 +80,6 @@ from tests.telephony.rtp import ALAW_DECODE, PT_PCMA, tone_alaw
 TAPS_JS = (Path(__file__).resolve().parent / "softphone_taps.js").read_text()
 LOUD = 0.05 * 32768  # the page's threshold too (softphone_taps.js)
 QUIET_S = 0.2  # an onset follows this much quiet
-WARM_S = 3.0  # after the last answer, before measuring (jitter buffers settle)
 MATCH_S = (-0.05, 1.0)  # an ear onset this long after a mouth onset is its arrival
 BURST = tone_alaw(700, 0.12, level=0.5)
 TARGET_MS = 150
@@ -235,13 +236,14 @@ def talk(legs: list[Leg], seconds: float) -> tuple[float, float]:
     return start, end
 
 
-def measure(pages: list[Page], served: Served, tmp: Path, seconds: float) -> Level:
+def measure(pages: list[Page], served: Served, tmp: Path, seconds: float, warm: float,
+            ) -> Level:
     """``len(pages)`` browser calls at once: answer them, measure for ``seconds``, hang up.
     A hang-up that goes wrong once the figures are in is noted, not fatal (a page starved
     by a loaded machine can lose its WebSocket to Kamailio's keepalive, and its BYE)."""
     measured: list[Level] = []
     try:
-        return _measure(pages, served, tmp, seconds, measured)
+        return _measure(pages, served, tmp, seconds, warm, measured)
     except AssertionError as exc:
         if not measured:
             raise
@@ -249,7 +251,7 @@ def measure(pages: list[Page], served: Served, tmp: Path, seconds: float) -> Lev
         return measured[0]
 
 
-def _measure(pages: list[Page], served: Served, tmp: Path, seconds: float,
+def _measure(pages: list[Page], served: Served, tmp: Path, seconds: float, warm: float,
              measured: list[Level]) -> Level:
     count = len(pages)
     with contextlib.ExitStack() as calls:
@@ -262,7 +264,7 @@ def _measure(pages: list[Page], served: Served, tmp: Path, seconds: float,
         answer_calls(legs)
         for leg in legs:
             leg.listen()
-        time.sleep(WARM_S)
+        time.sleep(warm)  # the jitter buffers (browser, worker) settle
         level = Level(count, seconds, load_average())
         before = [leg.page.evaluate(STATS) for leg in legs]
         cpu_before = relay_and_front_cpu(served)
@@ -345,7 +347,8 @@ def run(args: argparse.Namespace) -> int:
     levels = [1] if args.quick else [int(n) for n in args.calls.split(",")]
     seconds = 10.0 if args.quick else args.seconds
     print(f"softphone latency, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-          f"load average {load_average()}; calls {levels}, {seconds:.0f} s each")
+          f"load average {load_average()}; calls {levels}, {seconds:.0f} s each, "
+          f"{args.warm:.0f} s after the last answer")
     tmp = Path(tempfile.mkdtemp(prefix="softphone-latency-"))
     served = None
     try:
@@ -373,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
                 page.evaluate(TAPS_JS)
                 pages.append(page)
             for count in levels:
-                results.append(measure(pages[:count], served, tmp, seconds))
+                results.append(measure(pages[:count], served, tmp, seconds, args.warm))
                 print(f"  {count} call(s) measured", flush=True)
             browser.close()
         if problems:
@@ -395,6 +398,9 @@ def parse_args() -> argparse.Namespace:
                         help="simultaneous browser calls, level after level (1,3)")
     parser.add_argument("--seconds", type=float, default=30.0,
                         help="measuring window per level (30)")
+    parser.add_argument("--warm", type=float, default=10.0,
+                        help="seconds from the last answer to the window (10): the first "
+                             "seconds of a call are slower, its jitter buffers settling")
     parser.add_argument("--quick", action="store_true", help="one call, 10 s")
     return parser.parse_args()
 

@@ -17,7 +17,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -62,6 +62,8 @@ class PhonePeer:
         self._out = queue.SimpleQueue()  # (payload type, payload, marker, ts step)
         self._stop = threading.Event()
         self.log: list[tuple[float, str]] = []
+        #: told of every RTP packet: ("in" or "out", wall time, the packet) (latency bench)
+        self.tap: Callable[[str, float, bytes], None] | None = None
         self._threads = [threading.Thread(target=self._receive, daemon=True),
                          threading.Thread(target=self._send, daemon=True)]
         for thread in self._threads:
@@ -165,6 +167,8 @@ class PhonePeer:
                 continue
             except OSError:
                 return
+            if self.tap is not None:
+                self.tap("in", time.time(), data)
             now = time.monotonic()
             if self.engine_address is None:
                 self.engine_address, self.started_at = source, now
@@ -207,6 +211,8 @@ class PhonePeer:
                 self.sock.sendto(header + payload, self.engine_address)
             except OSError:
                 return
+            if self.tap is not None:
+                self.tap("out", time.time(), header + payload)
             next_at += PACKET_S
             delay = next_at - time.monotonic()
             if delay > 0:
@@ -257,14 +263,19 @@ def step(peer: PhonePeer, keys: str) -> None:
     peer.press(keys)
 
 
+def to_first_question(peer: PhonePeer) -> None:
+    """Greeting → French → the recording notice let pass (no key: the call is recorded);
+    returns when Telesec is about to ask "que puis-je faire pour vous ?"."""
+    step(peer, "1")  # language: français (over the greeting)
+    assert peer.wait_turn(), peer.timeline()
+
+
 def start_to_menu(peer: PhonePeer, birth_keys: str, request: str) -> None:
     """Greeting → French → recording notice (let it pass) → the first question, answered
     with the key ``request`` (1 book, 2 cancel, 3 move, 4 message, 0 secretary) → for a
     request about the patient's file, "déjà venu ?" (yes, for a booking) and the birth date
     (caller ID + birth date). A message or the secretary needs no identity."""
-    step(peer, "1")  # language: français (over the greeting)
-    # the recording notice and its pause for a refusal: no key, so the call is recorded
-    assert peer.wait_turn(), peer.timeline()
+    to_first_question(peer)
     step(peer, request)  # "que puis-je faire pour vous ?"
     if request == "1":
         step(peer, "1")  # "êtes-vous déjà venu consulter au cabinet ?" yes

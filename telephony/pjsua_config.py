@@ -9,7 +9,7 @@ import pjsua2 as pj
 
 from telephony.audio import FRAME_MS
 from telephony.rtp_ports import PJSUA_PORT_RANGE
-from telephony.worker_config import SRTP_MODES, Registration, WorkerConfig
+from telephony.worker_config import PJSUA_MAX_CALLS, SRTP_MODES, Registration, WorkerConfig
 
 #: codecs offered and accepted, best first; every other codec is disabled. Narrowband
 #: workers take G.722 too, last: a caller offering only G.722 is answered (that call alone
@@ -30,7 +30,9 @@ def endpoint_config(cfg: WorkerConfig) -> pj.EpConfig:
     ep_cfg = pj.EpConfig()
     ep_cfg.uaConfig.threadCnt = 0
     ep_cfg.uaConfig.mainThreadOnly = True
-    ep_cfg.uaConfig.maxCalls = cfg.max_calls
+    # callers are limited by admission (cfg.max_calls); pjsua keeps every line it has, so
+    # a worker full of callers still dials the secretaries for a bridged transfer
+    ep_cfg.uaConfig.maxCalls = PJSUA_MAX_CALLS
     ep_cfg.uaConfig.userAgent = cfg.user_agent
     ep_cfg.logConfig.level = cfg.pjsip_log_level
     ep_cfg.logConfig.consoleLevel = cfg.pjsip_log_level

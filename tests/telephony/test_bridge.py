@@ -27,9 +27,10 @@ def test_first_secretary_to_answer_is_bridged_and_hears_the_caller(tmp_path):
     never = sipp_uas(tmp_path, never_xml, never_port)
     answers = sipp_uas(tmp_path, answers_xml, answers_port)
     targets = [f"sip:sec1@127.0.0.1:{never_port}", f"sip:sec2@127.0.0.1:{answers_port}"]
-    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", env={
-        "TELESEC_DEMO_BRIDGE_TARGETS": ",".join(targets), "TELESEC_DEMO_RING_SECONDS": "5",
-    })
+    # one caller per worker: the secretaries' legs still get pjsua lines of their own
+    worker = start_worker(tmp_path, "tests.telephony.handlers:bridge_to", "--max-calls", "1",
+                          env={"TELESEC_DEMO_BRIDGE_TARGETS": ",".join(targets),
+                               "TELESEC_DEMO_RING_SECONDS": "5"})
     try:
         # the patient speaks (a 330 Hz tone) for 4 s from the answer, then hangs up at 5 s
         patient_sink.play(RtpTrack().audio(tone_alaw(330, 4.0)))

@@ -14,22 +14,17 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import subprocess
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.daemons import ForegroundDaemon
 from foundation.errors import TelesecError
-from foundation.logs import ChildLine, relay
-from foundation.processes import cpu_seconds, find_program, signal_group
+from foundation.logs import ChildLine
+from foundation.processes import cpu_seconds, find_program
 from foundation.settings import MediaRelaySettings
 
 log = logging.getLogger(__name__)
-
 
 
 def find_rtpengine(binary: str = "rtpengine") -> str | None:
@@ -115,93 +110,33 @@ def render_config(layout: RelayLayout, ng_port: int) -> str:
     )
 
 
-class MediaRelay:
+class MediaRelay(ForegroundDaemon):
     """One rtpengine process; ``ng_port`` is its control port on 127.0.0.1."""
 
+    name = log_name = "rtpengine"
+    error_markers = ("ERR", "CRIT")
+
     def __init__(self, binary: str, layout: RelayLayout) -> None:
-        self.binary = binary
+        super().__init__(binary, layout.pid_path)
         self.layout = layout
         self.ng_port = layout.ng_port
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self._recent: deque[str] = deque(maxlen=100)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def is_alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 10.0) -> None:
         """Write the config, start rtpengine and wait until it answers an ng ping."""
         self.layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.ng_port = self.layout.ng_port or _free_loopback_udp_port()
         self.layout.config_path.write_text(render_config(self.layout, self.ng_port))
-        self._recent.clear()
-        self._process = subprocess.Popen(
-            [self.binary, "--config-file", str(self.layout.config_path),
-             "--pidfile", str(self.layout.pid_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True, errors="replace", start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._forward_logs, args=(self._process,),
-                                        name="rtpengine-log", daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.is_alive():
-                if self._reader:
-                    self._reader.join(timeout=2)
-                raise TelesecError(
-                    f"rtpengine did not start: {self._summary()}; check sip.media "
-                    "(addresses this machine has, a free port range)"
-                )
-            if ng_ping(self.ng_port, timeout=0.3):
-                log.info("media relay up: RTP ports %d-%d on %s (pid %s)",
-                         self.layout.port_min, self.layout.port_max,
-                         self.layout.public_address or self.layout.external_address, self.pid)
-                return
-        self.stop()
-        raise TelesecError(f"rtpengine did not answer on 127.0.0.1:{self.ng_port} within "
-                           f"{timeout:.0f} s: {self._summary()}")
+        self._launch([self.binary, "--config-file", str(self.layout.config_path),
+                      "--pidfile", str(self.layout.pid_path)], output="stderr")
+        self._wait_up(lambda: ng_ping(self.ng_port, timeout=0.3), timeout,
+                      died_hint="check sip.media (addresses this machine has, a free port "
+                      "range)", silent=f"127.0.0.1:{self.ng_port}")
+        log.info("media relay up: RTP ports %d-%d on %s (pid %s)",
+                 self.layout.port_min, self.layout.port_max,
+                 self.layout.public_address or self.layout.external_address, self.pid)
 
-    def keep_running(self) -> None:
-        """Restart rtpengine if it died (calls in progress lose their audio)."""
-        if self.is_alive():
-            return
-        log.error("rtpengine (pid %s) exited; restarting it (calls in progress lose audio)",
-                  self.pid)
-        self.stop(timeout=1)
-        try:
-            self.start()
-        except TelesecError as exc:
-            log.error("rtpengine restart failed: %s", exc)
-
-    def _summary(self) -> str:
-        errors = [line for line in self._recent if "ERR" in line or "CRIT" in line]
-        return (errors or list(self._recent) or ["no output"])[-1]
-
-    def _forward_logs(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        relay(process.stderr, "rtpengine", parse=_parse_line, tail=self._recent)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                signal_group(process.pid, signal.SIGKILL)
-                process.wait()
-        if self._reader:
-            self._reader.join(timeout=2)
-        if process.stderr:
-            process.stderr.close()
-        self.layout.pid_path.unlink(missing_ok=True)
+    def parse_line(self, line: str) -> ChildLine:
+        return _parse_line(line)
 
     def cpu_seconds(self) -> float:
         """User + system CPU time rtpengine has used so far (for the benchmark)."""

@@ -13,18 +13,14 @@ from __future__ import annotations
 
 import logging
 import re
-import signal
 import socket
-import subprocess
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from foundation.daemons import ForegroundDaemon
 from foundation.errors import TelesecError
-from foundation.logs import ChildLine, relay
-from foundation.processes import find_program, signal_group
+from foundation.logs import ChildLine
+from foundation.processes import find_program
 from foundation.settings import Settings
 from foundation.webphone_tokens import load_or_create_secret
 from telephony.kamailio_config import write_private
@@ -114,89 +110,31 @@ def render_config(layout: TurnLayout, secret: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-class TurnRelay:
+class TurnRelay(ForegroundDaemon):
     """One coturn process in the foreground."""
 
+    name, log_name = "coturn", "turn"
+    error_markers = ("ERROR", "error")
+
     def __init__(self, binary: str, layout: TurnLayout, secret: str) -> None:
-        self.binary = binary
+        super().__init__(binary, layout.pid_path)
         self.layout = layout
         self._secret = secret
-        self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self._recent: deque[str] = deque(maxlen=100)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def is_alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 10.0) -> None:
         """Write the config (0600: it holds the secret), start coturn, wait for its TCP port."""
         self.layout.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private(self.layout.config_path, render_config(self.layout, self._secret))
-        self._recent.clear()
-        self._process = subprocess.Popen(
-            [self.binary, "-c", str(self.layout.config_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._forward_logs, args=(self._process,),
-                                        name="turn-log", daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.is_alive():
-                if self._reader:
-                    self._reader.join(timeout=2)
-                raise TelesecError(f"coturn did not start: {self._summary()}; check "
-                                   "sip.webphone.turn (a free port, an address of this machine)")
-            if _tcp_open(self.layout.listen_host, self.layout.port):
-                log.info("TURN relay up on %s:%s (UDP and TCP), relaying to %s (pid %s)",
-                         self.layout.listen_host, self.layout.port,
-                         ", ".join(self.layout.peers), self.pid)
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise TelesecError(f"coturn did not listen on {self.layout.listen_host}:"
-                           f"{self.layout.port} within {timeout:.0f} s: {self._summary()}")
+        self._launch([self.binary, "-c", str(self.layout.config_path)], output="stdout")
+        address = f"{self.layout.listen_host}:{self.layout.port}"
+        self._wait_up(lambda: _tcp_open(self.layout.listen_host, self.layout.port), timeout,
+                      died_hint="check sip.webphone.turn (a free port, an address of this "
+                      "machine)", silent=address)
+        log.info("TURN relay up on %s (UDP and TCP), relaying to %s (pid %s)",
+                 address, ", ".join(self.layout.peers), self.pid)
 
-    def keep_running(self) -> None:
-        """Restart coturn if it died (calls through it lose their audio)."""
-        if self.is_alive():
-            return
-        log.error("coturn (pid %s) exited; restarting it", self.pid)
-        self.stop(timeout=1)
-        try:
-            self.start()
-        except TelesecError as exc:
-            log.error("TURN relay restart failed: %s", exc)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.poll() is None:
-            signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                signal_group(process.pid, signal.SIGKILL)
-                process.wait()
-        if self._reader:
-            self._reader.join(timeout=2)
-        if process.stdout:
-            process.stdout.close()
-        self.layout.pid_path.unlink(missing_ok=True)
-
-    def _summary(self) -> str:
-        errors = [line for line in self._recent if "ERROR" in line or "error" in line]
-        return (errors or list(self._recent) or ["no output"])[-1]
-
-    def _forward_logs(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        relay(process.stdout, "turn", parse=parse_line, tail=self._recent)
+    def parse_line(self, line: str) -> ChildLine:
+        return parse_line(line)
 
 
 def parse_line(line: str) -> ChildLine:

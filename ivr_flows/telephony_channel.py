@@ -204,8 +204,9 @@ class TelephonyChannel(CallerChannel):
         try:
             detector = BargeInDetector(pcm)
             while not done.is_set() and not frames.closed:
-                item = frames.get(0.1)
-                if item is not None and detector.feed(item[0]):
+                # every queued frame in one wake-up; a silent run costs one detector pass
+                batch = frames.get_batch(0.1)
+                if batch and detector.feed_many([frame for frame, _ in batch]):
                     self.session.player.interrupt(StopReason.SPEECH)
                     return
         except Exception as exc:  # never let a broken detector stop the prompt

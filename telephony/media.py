@@ -259,6 +259,29 @@ class FrameQueue:
             return item
         return self._upsampler.convert(item[0]), item[1]
 
+    def get_batch(self, timeout: float | None = None) -> list[tuple[bytes, bool]]:
+        """Every queued (frame, caller_is_speaking) pair, oldest first, in one wake-up.
+
+        Waits like :meth:`get` (an empty list on timeout or once closed). A narrowband
+        batch is upsampled in one pass: the same samples as frame by frame.
+        """
+        with self._ready:
+            if not self._frames and not self.closed:
+                self._ready.wait(timeout)
+            items = list(self._frames)
+            self._frames.clear()
+        if not items or self._upsampler is None:
+            return items
+        if len(items) == 1 or any(len(frame) % 2 for frame, _ in items):
+            return [(self._upsampler.convert(frame), speaking) for frame, speaking in items]
+        wide = self._upsampler.convert(b"".join(frame for frame, _ in items))
+        out, start = [], 0
+        for frame, speaking in items:
+            end = start + len(frame) // 2 * 4
+            out.append((wide[start:end], speaking))
+            start = end
+        return out
+
     def close(self) -> None:
         with self._ready:
             self.closed = True

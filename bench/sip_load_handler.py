@@ -90,12 +90,15 @@ class VadWatcher:
         # (its end is timed on them): telephony.media.FrameQueue.quiet_dbfs
         floor = turn.settings.floor_dbfs if self.lazy else None
         frames.quiet_dbfs = floor
+        # quiet frames per wake-up (FrameQueue.quiet_batch; 5 = 200 ms unless set)
+        frames.quiet_batch = int(os.environ.get("SIP_LOAD_VAD_BATCH", frames.quiet_batch))
         while not self.stop.is_set() and not frames.closed:
             if not self.batched:
                 item = frames.get(0.1)
                 batch = [item] if item is not None else []
-            else:  # every queued frame in one wake-up (FrameQueue.get_batch)
-                batch = frames.get_batch(0.1)
+            else:  # every queued frame in one wake-up (FrameQueue.get_batch); close()
+                # wakes it, so quiet frames, not the timeout, set the pace
+                batch = frames.get_batch(1.0)
             if not batch:
                 continue
             self.frames_seen += len(batch)

@@ -197,6 +197,7 @@ class TelephonyChannel(CallerChannel):
                 played = self.session.play(pcm, barge_in=True)
             finally:
                 done.set()
+                frames.wake()  # the watcher may be waiting for a batch: not for its timeout
                 watcher.join(2.0)
         return played.reason is StopReason.SPEECH
 
@@ -205,7 +206,8 @@ class TelephonyChannel(CallerChannel):
             detector = BargeInDetector(pcm)
             while not done.is_set() and not frames.closed:
                 # every queued frame in one wake-up; a silent run costs one detector pass
-                batch = frames.get_batch(0.1)
+                # done wakes it (FrameQueue.wake): the timeout is only a safety net
+                batch = frames.get_batch(1.0)
                 if batch and detector.feed_many([frame for frame, _ in batch]):
                     self.session.player.interrupt(StopReason.SPEECH)
                     return

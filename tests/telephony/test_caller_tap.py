@@ -97,3 +97,17 @@ def test_a_batch_is_upsampled_as_frame_by_frame_and_wakes_on_the_first_loud_fram
     batch.put(narrow[4], False, -70.0)
     assert batch.get_batch(0) == [one.get(0)]  # the filter's history carried over
     assert batch.get_batch(0) == []
+
+
+def test_wake_ends_a_long_wait_for_a_batch_even_before_it_starts():
+    import time
+
+    from telephony.media import FrameQueue
+
+    frames = FrameQueue(50, 8000)
+    frames.wake()  # before the wait: the next one returns at once (no lost wake-up)
+    started = time.monotonic()
+    assert frames.get_batch(5.0) == []
+    assert time.monotonic() - started < 1.0
+    frames.put(bytes(320), False, -70.0)
+    assert len(frames.get_batch(5.0)) == 1  # the flag is spent: frames come as before

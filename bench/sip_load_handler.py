@@ -73,6 +73,7 @@ class VadWatcher:
         self.frames_seen = 0
         self.model_windows = 0
         self.lazy = os.environ.get("SIP_LOAD_VAD_LAZY", "1") == "1"
+        self.batched = self.lazy  # --vad-eager: one frame per wake-up, as before
         self._context = session.audio_frames(max_frames=100)
         self._frames = self._context.__enter__()
         self._thread = threading.Thread(target=self._run, name="vad-watch", daemon=True)
@@ -89,16 +90,23 @@ class VadWatcher:
         # (its end is timed on them): telephony.media.FrameQueue.quiet_dbfs
         floor = turn.settings.floor_dbfs if self.lazy else None
         frames.quiet_dbfs = floor
+        # quiet frames per wake-up (FrameQueue.quiet_batch; 5 = 200 ms unless set)
+        frames.quiet_batch = int(os.environ.get("SIP_LOAD_VAD_BATCH", frames.quiet_batch))
         while not self.stop.is_set() and not frames.closed:
-            item = frames.get(0.1)
-            if item is None:
+            if not self.batched:
+                item = frames.get(0.1)
+                batch = [item] if item is not None else []
+            else:  # every queued frame in one wake-up (FrameQueue.get_batch); close()
+                # wakes it, so quiet frames, not the timeout, set the pace
+                batch = frames.get_batch(1.0)
+            if not batch:
                 continue
-            self.frames_seen += 1
+            self.frames_seen += len(batch)
             if self.menu_done.is_set():
-                turn.feed(item[0])
+                turn.feed(b"".join(frame for frame, _ in batch))
                 frames.quiet_dbfs = None if turn.speaking else floor
             else:
-                barge.feed(item[0])
+                barge.feed_many([frame for frame, _ in batch])
         self.model_windows = barge.detector.model_windows + turn.model_windows
 
     def close(self) -> None:

@@ -295,6 +295,7 @@ class TelephonyChannel(CallerChannel):
                 played = self.session.play(pcm, barge_in=True)
             finally:
                 done.set()
+                frames.wake()  # the watcher may be waiting for a batch: not for its timeout
                 watcher.join(2.0)
         return played.reason is StopReason.SPEECH
 
@@ -302,8 +303,10 @@ class TelephonyChannel(CallerChannel):
         try:
             detector = BargeInDetector(pcm)
             while not done.is_set() and not frames.closed:
-                item = frames.get(0.1)
-                if item is not None and detector.feed(item[0]):
+                # every queued frame in one wake-up; a silent run costs one detector pass
+                # done wakes it (FrameQueue.wake): the timeout is only a safety net
+                batch = frames.get_batch(1.0)
+                if batch and detector.feed_many([frame for frame, _ in batch]):
                     self.session.player.interrupt(StopReason.SPEECH)
                     return
         except Exception as exc:  # never let a broken detector stop the prompt

@@ -60,6 +60,55 @@ class BargeInDetector:
             self.spoke = True
         return self.spoke
 
+    def feed_many(self, frames: list[bytes]) -> bool:
+        """:meth:`feed` for frames taken together (``FrameQueue.get_batch``); same result.
+
+        A run of frames under the floor goes to the detector joined, untouched (its samples
+        are what :meth:`feed` would pass on), so a silent caller costs one pass per batch.
+        Stops at the frame that makes the caller speak.
+        """
+        quiet_run: list[bytes] = []
+        for frame, quiet in zip(frames, self._quiet_frames(frames), strict=True):
+            if self.spoke:
+                break
+            if quiet:
+                quiet_run.append(frame)
+                continue
+            if quiet_run:
+                self._feed_quiet(quiet_run)
+                quiet_run = []
+                if self.spoke:
+                    break
+            self.feed(frame)
+        if quiet_run and not self.spoke:
+            self._feed_quiet(quiet_run)
+        return self.spoke
+
+    def _quiet_frames(self, frames: list[bytes]) -> list[bool]:
+        """:meth:`_quiet` of each frame, from one numpy pass when they are all one size."""
+        np = self._np
+        sizes = {len(frame) for frame in frames}
+        if len(sizes) != 1 or not frames or not len(frames[0]) // 2 or len(frames[0]) % 2:
+            return [self._quiet(np.frombuffer(frame[: len(frame) // 2 * 2], dtype="<i2")
+                                .astype(np.float64)) for frame in frames]
+        samples = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float64)
+        samples = samples.reshape(len(frames), -1)
+        # sums of squared integers: exact in float64, whatever the order of the additions
+        mean_square = np.einsum("ij,ij->i", samples, samples) / samples.shape[1] / 32768.0**2
+        return list(mean_square < 10 ** (self.detector.settings.floor_dbfs / 10))
+
+    def _feed_quiet(self, frames: list[bytes]) -> None:
+        np = self._np
+        joined = b"".join(frame[: len(frame) // 2 * 2] for frame in frames)
+        samples = np.frombuffer(joined, dtype="<i2")
+        self._position += len(samples)
+        tail = samples[-BLOCK:].astype(np.float64)
+        self._caller = np.concatenate([self._caller, tail])[-BLOCK:]
+        starts = self.detector.starts
+        self.detector.feed(joined)
+        if self.detector.starts > starts:
+            self.spoke = True
+
     def _quiet(self, samples: Any) -> bool:
         """Whether the frame is quieter than the detector's floor (silence to it)."""
         if not len(samples):

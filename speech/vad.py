@@ -206,6 +206,7 @@ class VoiceDetector:
         self.silence_ms = 0.0
         self.model_windows = 0  # windows the model scored (the others were under the floor)
         self._run_ms = 0.0  # voiced audio towards a start, while not speaking
+        self.starts = 0  # speech starts so far (a batch of frames may hold one mid-way)
 
     @property
     def kind(self) -> str:
@@ -218,23 +219,56 @@ class VoiceDetector:
         self.voiced_ms = self.silence_ms = self._run_ms = 0.0
 
     def feed(self, frame: bytes) -> VoiceEvent | None:
+        """The last event the frame causes (None mostly); a frame may be several joined.
+
+        Windows under the floor take the silence path: their levels come from one numpy
+        pass over the frame, and a run of them costs a counter, not a call per window.
+        """
         np = self._np
         samples = np.frombuffer(frame[: len(frame) // 2 * 2], dtype="<i2").astype(np.float32)
-        self._pending = np.concatenate([self._pending, samples / 32768.0])
-        event = None
+        samples /= 32768.0
+        pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
         size = self.scorer.window
-        while len(self._pending) >= size:
-            window, self._pending = self._pending[:size], self._pending[size:]
-            event = self._window(window) or event
+        count = len(pending) // size
+        self._pending = pending[count * size :]
+        if not count:
+            return None
+        windows = pending[: count * size].reshape(count, size)
+        mean_square = np.mean(np.square(windows, dtype=np.float64), axis=1)
+        quiet = mean_square < self._floor_square
+        event = None
+        if quiet.all() and not self.speaking:
+            self.probability = 0.0
+            self._run_ms = 0.0  # silence breaks a run towards a start
+            return None
+        for index in range(count):
+            if quiet[index]:
+                event = self._silent_window() or event
+            else:
+                event = self._window(windows[index]) or event
         return event
 
+    @property
+    def _floor_square(self) -> float:
+        return 10 ** (self.settings.floor_dbfs / 10)
+
+    def _silent_window(self) -> VoiceEvent | None:
+        """A window under the floor: silence without asking the scorer."""
+        self.probability = 0.0
+        if not self.speaking:
+            self._run_ms = 0.0
+            return None
+        self.silence_ms += self._window_ms
+        if self.silence_ms >= self.settings.end_ms:
+            self.speaking = False
+            return VoiceEvent.SPEECH_ENDED
+        return None
+
     def _window(self, window: Any) -> VoiceEvent | None:
+        """A window at or above the floor: the scorer decides."""
         settings = self.settings
-        if _dbfs(window) < settings.floor_dbfs:
-            probability = 0.0
-        else:
-            probability = self.scorer.score(window)
-            self.model_windows += 1
+        probability = self.scorer.score(window)
+        self.model_windows += 1
         self.probability = probability
         step = self._window_ms
         if not self.speaking:
@@ -245,6 +279,7 @@ class VoiceDetector:
             if self._run_ms >= settings.start_ms:
                 self.speaking, self.voiced_ms, self.silence_ms = True, self._run_ms, 0.0
                 self._run_ms = 0.0
+                self.starts += 1
                 return VoiceEvent.SPEECH_STARTED
             return None
         if probability < settings.release:

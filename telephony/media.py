@@ -233,11 +233,13 @@ class FrameQueue:
         self._ready = threading.Condition()
         self.dropped = 0
         self.closed = False
+        self._woken = False  # wake() came: the next wait returns at once
         #: set by a listener that needs quiet frames only in order, not at once (a voice
         #: detector waiting for speech): frames under this level (dBFS) do not wake it until
         #: QUIET_BATCH_FRAMES are queued (or its own ``get`` timeout ends its wait); a louder
         #: frame wakes it at once, with the quiet ones before it. None: every frame wakes it
         self.quiet_dbfs: float | None = None
+        self.quiet_batch = QUIET_BATCH_FRAMES  # quiet frames queued before they wake it
 
     def put(self, frame: bytes, speaking: bool, level_dbfs: float = 0.0) -> None:
         with self._ready:
@@ -246,7 +248,7 @@ class FrameQueue:
                 self.dropped += 1
             self._frames.append((frame, speaking))
             quiet = self.quiet_dbfs
-            if quiet is None or level_dbfs >= quiet or len(self._frames) >= QUIET_BATCH_FRAMES:
+            if quiet is None or level_dbfs >= quiet or len(self._frames) >= self.quiet_batch:
                 self._ready.notify()
 
     def get(self, timeout: float | None = None) -> tuple[bytes, bool] | None:
@@ -258,6 +260,37 @@ class FrameQueue:
         if item is None or self._upsampler is None:
             return item
         return self._upsampler.convert(item[0]), item[1]
+
+    def get_batch(self, timeout: float | None = None) -> list[tuple[bytes, bool]]:
+        """Every queued (frame, caller_is_speaking) pair, oldest first, in one wake-up.
+
+        Waits like :meth:`get` (an empty list on timeout or once closed). A narrowband
+        batch is upsampled in one pass: the same samples as frame by frame.
+        """
+        with self._ready:
+            if not self._frames and not self.closed and not self._woken:
+                self._ready.wait(timeout)
+            self._woken = False
+            items = list(self._frames)
+            self._frames.clear()
+        if not items or self._upsampler is None:
+            return items
+        if len(items) == 1 or any(len(frame) % 2 for frame, _ in items):
+            return [(self._upsampler.convert(frame), speaking) for frame, speaking in items]
+        wide = self._upsampler.convert(b"".join(frame for frame, _ in items))
+        out, start = [], 0
+        for frame, speaking in items:
+            end = start + len(frame) // 2 * 4
+            out.append((wide[start:end], speaking))
+            start = end
+        return out
+
+    def wake(self) -> None:
+        """End the listener's wait in :meth:`get_batch` now (or its next one), frames or not:
+        a listener that waits long (a silent caller) is told to look at its own stop flag."""
+        with self._ready:
+            self._woken = True
+            self._ready.notify_all()
 
     def close(self) -> None:
         with self._ready:

@@ -82,3 +82,25 @@ def test_a_silent_caller_costs_no_echo_search(prompt: bytes, monkeypatch) -> Non
     for frame in frames(prompt[: BYTES_PER_SECOND]):
         detector.feed(frame)
     assert searches
+
+
+def test_frames_taken_in_batches_barge_in_at_the_same_frame(prompt: bytes) -> None:
+    """``feed_many`` (a batch per wake-up, silent runs joined) decides as frame by frame:
+    a caller who speaks after silence over the echo is heard at the same frame."""
+    words = telephone_speech("안녕하세요 예약을 하고 싶습니다", lead=0.0, trail=0.0)
+    caller = mix(echo_of(prompt, 120), hiss_for(prompt), (words, 1.0, int(1.5 * 16_000)))
+    caller = bytes(BYTES_PER_SECOND) + caller  # a second of digital silence first
+    one_by_one = BargeInDetector(b"\0" * BYTES_PER_SECOND + prompt)
+    expected = barged_at(one_by_one, caller)
+    batched = BargeInDetector(b"\0" * BYTES_PER_SECOND + prompt)
+    chunks = list(frames(caller))
+    at = None
+    for start in range(0, len(chunks), 5):
+        if batched.feed_many(chunks[start : start + 5]):
+            at = start
+            break
+    assert expected is not None and at is not None
+    frame = round(expected / 0.02) - 1
+    assert at <= frame < at + 5  # in the batch that holds that frame
+    assert batched.detector.starts == one_by_one.detector.starts == 1
+    assert batched.echo_frames == one_by_one.echo_frames

@@ -101,3 +101,20 @@ def test_a_model_that_cannot_load_falls_back_to_energy_in_one_log_line(
     assert "falls back to energy" in lines[0]
     assert isinstance(detector.scorer, EnergyScorer)
     assert next(e for _, e in run(detector, spoken)) is VoiceEvent.SPEECH_STARTED
+
+
+def test_joined_frames_give_the_frame_by_frame_decisions(spoken: bytes) -> None:
+    """A silent run fed at once (the watcher's batches) leaves the detector where frame by
+    frame would: same start, same end, model run on the same windows."""
+    one_by_one, joined = voice_detector(VadSettings(end_ms=500)), voice_detector(
+        VadSettings(end_ms=500))
+    expected = run(one_by_one, spoken)
+    events = []
+    chunks = list(frames(spoken))
+    for start in range(0, len(chunks), 5):
+        event = joined.feed(b"".join(chunks[start : start + 5]))
+        if event is not None:
+            events.append(event)
+    assert events == [e for _, e in expected]
+    assert joined.starts == 1 and joined.model_windows == one_by_one.model_windows
+    assert (joined.speaking, joined.silence_ms) == (one_by_one.speaking, one_by_one.silence_ms)

@@ -76,3 +76,38 @@ def test_a_lazy_listener_is_woken_by_speech_or_a_batch_of_quiet_frames_only():
     for _ in range(QUIET_BATCH_FRAMES):
         frames.put(bytes(640), False, -70.0)
     assert wakes == [1, 1, 1]  # a full batch of quiet frames
+
+
+def test_a_batch_is_upsampled_as_frame_by_frame_and_wakes_on_the_first_loud_frame():
+    from telephony.media import FrameQueue
+
+    narrow = [bytes(320)] * 3 + [LOUD[:320]] + [bytes(320)]
+    one, batch = FrameQueue(50, 8000), FrameQueue(50, 8000)
+    for frames in (one, batch):
+        frames.quiet_dbfs = -50.0
+    wakes = []
+    batch._ready.notify = lambda n=1: wakes.append(n)
+    for frame in narrow[:4]:
+        one.put(frame, False, -70.0)
+        batch.put(frame, False, -20.0 if frame == LOUD[:320] else -70.0)
+    assert wakes == [1]  # the loud frame wakes the listener at once
+    got = batch.get_batch(0)
+    assert [frame for frame, _ in got] == [one.get(0)[0] for _ in range(4)]
+    one.put(narrow[4], False, -70.0)
+    batch.put(narrow[4], False, -70.0)
+    assert batch.get_batch(0) == [one.get(0)]  # the filter's history carried over
+    assert batch.get_batch(0) == []
+
+
+def test_wake_ends_a_long_wait_for_a_batch_even_before_it_starts():
+    import time
+
+    from telephony.media import FrameQueue
+
+    frames = FrameQueue(50, 8000)
+    frames.wake()  # before the wait: the next one returns at once (no lost wake-up)
+    started = time.monotonic()
+    assert frames.get_batch(5.0) == []
+    assert time.monotonic() - started < 1.0
+    frames.put(bytes(320), False, -70.0)
+    assert len(frames.get_batch(5.0)) == 1  # the flag is spent: frames come as before

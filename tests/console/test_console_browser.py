@@ -222,6 +222,7 @@ def test_doctor_plays_a_voicemail_and_the_audit_shows_it(site: ConsoleSite, page
 
     # the secretaries' ring: one after another, in an order of the practice's secretaries
     ring = page.get_by_role("form", name="Sonnerie — Cabinet médical des Tilleuls")
+    expect(ring).to_contain_text("Secrétaires du cabinet : n.martin")  # added since
     ring.get_by_label("Les secrétaires disponibles sonnent").select_option("hunt")
     ring.get_by_label("Ordre (identifiants, séparés par des virgules)").fill("n.martin, zorro")
     ring.get_by_role("button", name="Enregistrer").click()
@@ -232,6 +233,7 @@ def test_doctor_plays_a_voicemail_and_the_audit_shows_it(site: ConsoleSite, page
     ring.get_by_role("button", name="Enregistrer").click()
     expect(page.get_by_text("Sonnerie de Cabinet médical des Tilleuls enregistrée.")
            ).to_be_visible()
+    site.shot(page, "admin-ring")
     profile = world.client.get("/practices/demo/profile", headers=world.headers("ada")).json()
     assert (profile["desk_ring"], profile["hunt_order"], profile["hunt_seconds"]) == (
         "hunt", ["n.martin"], 12)

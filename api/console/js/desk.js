@@ -26,15 +26,20 @@ function practiceForm(practice, secretaries) {
   const order = h("input", {type: "text", autocomplete: "off", placeholder: "alice, bob"});
   const seconds = h("input", {type: "number", min: 5, max: 120, step: 1});
   const save = h("button", {type: "submit", class: "secondary"}, "Enregistrer");
-  const known = secretaries.length
-    ? `Secrétaires du cabinet : ${secretaries.join(", ")}. Celles en pause sont passées.`
-    : "Aucune secrétaire n'est encore attribuée à ce cabinet.";
+  const orderField = field("Ordre (identifiants, séparés par des virgules)", order, " ");
   const form = h("form", {class: "desk-ring", "aria-label": `Sonnerie — ${practice.name}`},
     h("h3", {}, practice.name),
     field("Les secrétaires disponibles sonnent", mode),
-    field("Ordre (identifiants, séparés par des virgules)", order, known),
+    orderField,
     field("Secondes de sonnerie pour chacune", seconds),
     errors, save);
+  // the list of the practice's secretaries follows the accounts table (added, disabled)
+  form.showSecretaries = logins => {
+    orderField.querySelector(".hint").textContent = logins.length
+      ? `Secrétaires du cabinet : ${logins.join(", ")}. Celles en pause sont passées.`
+      : "Aucune secrétaire n'est encore attribuée à ce cabinet.";
+  };
+  form.showSecretaries(secretaries);
   api(`/practices/${encodeURIComponent(practice.slug)}/profile`).then(profile => {
     mode.value = profile.desk_ring;
     order.value = profile.hunt_order.join(", ");
@@ -59,9 +64,14 @@ function practiceForm(practice, secretaries) {
 
 /** The panel: one form per practice; ``users`` gives each practice's secretaries. */
 export function deskPanel(place, session, users) {
-  const forms = session.practices.map(practice => practiceForm(practice,
-    users.filter(u => u.role === "secretary" && !u.disabled && u.practice_ids.includes(practice.id))
-      .map(u => u.login)));
+  const secretariesOf = practice => users.filter(u =>
+    u.role === "secretary" && !u.disabled && u.practice_ids.includes(practice.id)).map(u => u.login);
+  if (place.firstChild) {  // built already: keep what the admin is typing, refresh the lists
+    place.querySelectorAll("form.desk-ring").forEach((form, index) =>
+      form.showSecretaries(secretariesOf(session.practices[index])));
+    return;
+  }
+  const forms = session.practices.map(practice => practiceForm(practice, secretariesOf(practice)));
   fill(place, h("section", {class: "panel desk"},
     h("h2", {}, "Sonnerie du secrétariat (téléphone de la console)"),
     h("p", {class: "muted small"},

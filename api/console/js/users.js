@@ -36,7 +36,7 @@ export function usersView(place, session) {
       showError(errors, error);
       return;
     }
-    if (!desk.firstChild) deskPanel(desk, session, users);
+    deskPanel(desk, session, users);
     fill(table, h("table", {class: "grid"},
       h("thead", {}, h("tr", {}, ["Identifiant", "Rôle", "Cabinets", "Double facteur", "État",
         "Téléphone SIP", "Dernière connexion", "Actions"].map(t => h("th", {scope: "col"}, t)))),

@@ -61,11 +61,16 @@ def ask_with_settings(call: Call, opts: dict[str, Any], understand: Callable[[Ut
     )
 
 
+def expected_and_keys(opts: dict[str, Any]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """A question's ``expect`` (one word or a list) as a tuple, and its ``keys`` as strings."""
+    expect = opts["expect"] or []
+    keys = {str(k): str(v) for k, v in (opts["keys"] or {}).items()}
+    return tuple([expect] if isinstance(expect, str) else expect), keys
+
+
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
-    expect = opts["expect"] or []
-    expect = tuple([expect] if isinstance(expect, str) else expect)
-    keys = {str(k): str(v) for k, v in (opts["keys"] or {}).items()}
+    expect, keys = expected_and_keys(opts)
 
     def understand(heard: Utterance) -> str | None:
         if heard.keys:

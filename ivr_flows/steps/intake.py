@@ -44,9 +44,7 @@ def keep_details(call: Call, text: str) -> None:
 
 def run(call: Call, step: Step) -> str:
     opts = KIND.with_defaults(step.options)
-    expect = opts["expect"] or []
-    expect = tuple([expect] if isinstance(expect, str) else expect)
-    keys = {str(k): str(v) for k, v in (opts["keys"] or {}).items()}
+    expect, keys = ask.expected_and_keys(opts)
 
     def understand(heard: Utterance) -> str | None:
         if heard.keys:

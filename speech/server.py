@@ -184,12 +184,13 @@ class SpeechServer:
     """Serves utterance streams on a listening socket with one shared :class:`SpeechEngine`."""
 
     def __init__(self, registry: ModelRegistry, listener: socket.socket, *,
-                 max_streams: int) -> None:
+                 max_streams: int, warm: int | None = None) -> None:
         self.registry = registry
         self.listener = listener
         self.max_streams = max_streams
         self.max_connections = max_streams * 4 + 16
-        self.engine = SpeechEngine(registry, max_concurrent_streams=max_streams, limits=CEILING)
+        self.engine = SpeechEngine(registry, max_concurrent_streams=max_streams, limits=CEILING,
+                                   warm=warm)
         self._connections = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -358,6 +359,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a Vosk model directory for a language (repeat per language)")
     parser.add_argument("--max-streams", type=int, default=8,
                         help="utterances decoded at once; more are refused")
+    parser.add_argument("--warm", type=int, default=None,
+                        help="recognizers kept warm between utterances (default: one per "
+                             "stream; 0: a new one per utterance)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin closes (the parent died or let go)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS,
@@ -370,13 +374,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.max_streams < 1:
             raise ValueError("--max-streams must be at least 1")
+        if args.warm is not None and args.warm < 0:
+            raise ValueError("--warm must be 0 or more")
         registry = ModelRegistry(_parse_models(args.model))
         registry.preload()
         listener = listen_private(args.socket)
     except Exception as exc:  # one line for people, no traceback
         log.error("speech server cannot start: %s", exc)
         return 2
-    server = SpeechServer(registry, listener, max_streams=args.max_streams)
+    server = SpeechServer(registry, listener, max_streams=args.max_streams, warm=args.warm)
     server.start()
     if args.exit_on_stdin_eof:
         threading.Thread(target=_wait_for_eof, args=(stop,), daemon=True).start()

@@ -88,10 +88,13 @@ class SpeechServerProcess:
 
 
 def server_argv(model_paths: Mapping[str, Path], socket_path: Path, max_streams: int,
-                python: str = sys.executable, log_level: str = "INFO") -> list[str]:
+                python: str = sys.executable, log_level: str = "INFO",
+                warm: int | None = None) -> list[str]:
     """The command line of the server process."""
     argv = [python, "-m", "speech.server", "--socket", str(socket_path),
             "--max-streams", str(max_streams), "--exit-on-stdin-eof", "--log-level", log_level]
+    if warm is not None:
+        argv += ["--warm", str(warm)]
     for language, directory in sorted(model_paths.items()):
         argv += ["--model", f"{language}={Path(directory)}"]
     return argv
@@ -105,6 +108,7 @@ def start_server_process(
     ready_timeout: float = 180.0,
     python: str = sys.executable,
     log_level: str = "INFO",
+    warm: int | None = None,
 ) -> tuple[SpeechServerProcess, dict[str, str]]:
     """Start the server and wait until it serves; (process, env for the workers).
 
@@ -113,7 +117,7 @@ def start_server_process(
     """
     socket_path = Path(socket_path).absolute()
     popen = subprocess.Popen(
-        server_argv(model_paths, socket_path, max_streams, python, log_level),
+        server_argv(model_paths, socket_path, max_streams, python, log_level, warm),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, errors="replace", start_new_session=True,
     )

@@ -1,0 +1,140 @@
+"""Recognizers kept warm between utterances: same words, nothing of the last caller, capped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from speech.models import LoadedModel, ModelRegistry
+from speech.recognizer import EndReason, SpeechEngine, UtteranceLimits, UtteranceStream
+from speech.synthetic import frames, line_hiss, telephone_speech
+from speech.warm_recognizers import Lease, WarmRecognizers
+from tests.speech.conftest import FAST_FEED
+
+ANSWERS = ["다음 주 화요일 오후 세 시에 가능합니다", "네 맞습니다", "내일 오전에 진료 가능한가요"]
+
+
+def _decode(engine: SpeechEngine, pcm: bytes, *, end_input: bool = True,
+            limits: UtteranceLimits = FAST_FEED) -> tuple[UtteranceStream, object]:
+    stream = engine.start_utterance("ko", limits=limits)
+    assert isinstance(stream, UtteranceStream), stream
+    for frame in frames(pcm):
+        if not stream.feed(frame):
+            break
+    if end_input:
+        stream.end_input()
+    return stream, stream.result(60)
+
+
+def _settled(engine: SpeechEngine, idle: int) -> None:
+    """The recognizer goes back after the result is out: wait for it."""
+    deadline = time.monotonic() + 10
+    while engine.recognizers.idle < idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.recognizers.idle == idle
+
+
+@pytest.fixture(scope="module")
+def answers() -> list[bytes]:
+    return [telephone_speech(text, lead=0.3, trail=0.8) for text in ANSWERS]
+
+
+def test_a_reused_recognizer_hears_what_a_new_one_hears(korean_registry: ModelRegistry,
+                                                         answers: list[bytes]):
+    warm = SpeechEngine(korean_registry, max_concurrent_streams=1, limits=FAST_FEED)
+    new = SpeechEngine(korean_registry, max_concurrent_streams=1, limits=FAST_FEED, warm=0)
+    try:
+        for pcm in answers:
+            _, kept = _decode(warm, pcm)
+            _settled(warm, 1)
+            _, fresh = _decode(new, pcm)
+            # Vosk dithers its features at random: two new recognizers differ by a word now
+            # and then, so "the same" is most words and the same timing
+            ours, theirs = kept.text.split(), fresh.text.split()  # type: ignore[attr-defined]
+            assert ours and abs(len(ours) - len(theirs)) <= 1
+            assert len(set(ours) & set(theirs)) >= len(theirs) / 2, (ours, theirs)
+            # word times count from this utterance's start, not the recognizer's life
+            assert abs(kept.words[0].start - fresh.words[0].start) < 0.1  # type: ignore
+            assert abs(kept.words[-1].end - fresh.words[-1].end) < 0.3  # type: ignore
+        assert warm.recognizers.created == 1
+        assert warm.recognizers.reused == len(answers) - 1
+        assert new.recognizers.idle == 0 and new.recognizers.created == len(answers)
+    finally:
+        warm.shutdown()
+        new.shutdown()
+
+
+def test_nothing_of_the_last_caller_is_heard_by_the_next(korean_registry: ModelRegistry,
+                                                         answers: list[bytes]):
+    """Cut off mid-answer (cancelled, or at Vosk's endpoint), then silence: nothing is heard."""
+    engine = SpeechEngine(korean_registry, max_concurrent_streams=1, limits=FAST_FEED)
+    try:
+        stream = engine.start_utterance("ko", limits=FAST_FEED)
+        assert isinstance(stream, UtteranceStream)
+        for frame in frames(answers[0])[:60]:  # in the middle of a word
+            stream.feed(frame)
+        time.sleep(0.5)
+        stream.cancel()
+        assert stream.result(30).end_reason is EndReason.CANCELLED
+        _settled(engine, 1)
+        _, after = _decode(engine, line_hiss(2.0))
+        assert after.text == "" and after.words == ()  # type: ignore[attr-defined]
+
+        # ended at Vosk's endpoint: Vosk keeps its pipeline for a next segment
+        _, heard = _decode(engine, answers[1] + line_hiss(3.0), end_input=False,
+                           limits=UtteranceLimits(queue_seconds=60.0, silence_timeout=3.0))
+        assert heard.end_reason is EndReason.ENDPOINT and heard.text  # type: ignore[attr-defined]
+        _settled(engine, 1)
+        _, after = _decode(engine, line_hiss(2.0))
+        assert after.text == ""  # type: ignore[attr-defined]
+        assert engine.recognizers.created == 1
+    finally:
+        engine.shutdown()
+
+
+class _Model:
+    """Stands in for a loaded vosk.Model in the cache-policy tests."""
+
+
+def _lease(pool: WarmRecognizers, model: LoadedModel, grammar: str | None,
+           monkeypatch: pytest.MonkeyPatch) -> Lease:
+    monkeypatch.setattr("speech.warm_recognizers._new_recognizer",
+                        lambda *_: object())
+    return pool.take(model, grammar)
+
+
+def test_kept_recognizers_are_capped_worn_out_and_only_clean(monkeypatch: pytest.MonkeyPatch):
+    model = LoadedModel("ko", Path("/nowhere"), _Model(), True)
+    pool = WarmRecognizers(16_000, max_idle=2, max_uses=3)
+    dirty = _lease(pool, model, None, monkeypatch)
+    dirty.fed(0.5)  # audio in, never finalized: holds the caller's features
+    pool.give_back(dirty)
+    assert pool.idle == 0
+    dirty.endpoint()  # Result() at Vosk's endpoint: the same
+    pool.give_back(dirty)
+    assert pool.idle == 0
+
+    first = _lease(pool, model, None, monkeypatch)
+    first.fed(1.0)
+    first.finalized()
+    pool.give_back(first)
+    again = pool.take(model, None)
+    assert again.recognizer is first.recognizer and again.offset_seconds == 1.0
+    assert again.uses == 1
+    again.fed(0.5)
+    again.finalized()
+    pool.give_back(again)
+    worn = pool.take(model, None)
+    assert worn.uses == 2
+    pool.give_back(worn)  # a third use would exceed max_uses: dropped
+    assert pool.idle == 0
+
+    yes_no, menu, free = ('["oui", "non"]', '["un", "deux"]', None)
+    leases = [_lease(pool, model, g, monkeypatch) for g in (yes_no, menu, free)]
+    for lease in leases:
+        pool.give_back(lease)
+    assert pool.idle == 2  # the least recently given back (yes/no) went first
+    assert pool.take(model, yes_no).recognizer is not leases[0].recognizer
+    assert pool.take(model, free).recognizer is leases[2].recognizer

@@ -16,7 +16,9 @@ birth-date question (eight digits, grammar, a 300 ms pause after the year), and 
 
 * vosk:  the old endpointing (Vosk's endpoint or 1.2 s under -40 dBFS), reply composed after;
 * main:  Silero end of speech, recognizer finalized at once, reply composed after;
-* after: as main, replies composed ahead while the question plays and the caller speaks.
+* after: as main, replies composed ahead while the question plays and the caller speaks;
+* cold:  as after, on a second speech server making a new recognizer for each utterance
+         (``--warm 0``), as before recognizers were kept warm (speech/warm_recognizers.py).
 
 Measured at the caller: from the send time of the RTP packet carrying the last voiced sample
 to the kernel arrival time of the reply's first non-silent packet; p50/p95 per question kind
@@ -59,7 +61,7 @@ from turns_handler import (
 
 from bench.asr import korean_model, percentile
 from foundation.errors import TelesecError
-from foundation.processes import cpu_seconds, signal_group
+from foundation.processes import cpu_seconds, pss_kb, signal_group
 from foundation.settings import load_settings
 from speech.synthetic import frames, line_hiss, words_only
 
@@ -156,7 +158,7 @@ def warm_prompts(data_dir: Path) -> None:
         composer.prompt(prompt.id, LANGUAGE, prompt.values)
 
 
-def start_pool(workdir: Path, base: int, workers: int, report: Path):
+def start_pool(workdir: Path, base: int, workers: int, report: Path, modes: list[str]):
     from speech.server import start_server_process
     from storage.keyring import Keyring
     from storage.migrate import upgrade
@@ -176,6 +178,13 @@ def start_pool(workdir: Path, base: int, workers: int, report: Path):
     (run_dir / "speech").mkdir(parents=True, mode=0o700)
     server, env = start_server_process({LANGUAGE: korean_model()},
                                        run_dir / "speech" / "asr.sock", 16, log_level="WARNING")
+    servers = [server]
+    if "cold" in modes:
+        cold, _ = start_server_process({LANGUAGE: korean_model()},
+                                       run_dir / "speech" / "cold.sock", 16,
+                                       log_level="WARNING", warm=0)
+        servers.append(cold)
+        os.environ["TURNS_COLD_SOCKET"] = str(cold.socket_path)
     os.environ.update({
         "TELESEC_DATA_DIR": str(data_dir), "TURNS_REPORT": str(report),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -186,13 +195,15 @@ def start_pool(workdir: Path, base: int, workers: int, report: Path):
     try:
         pool.start()
     except BaseException:
-        server.stop()
+        for one in servers:
+            one.stop()
         raise
     if pool.status().front != "kamailio":
         pool.stop(deadline=1)
-        server.stop()
+        for one in servers:
+            one.stop()
         raise TelesecError("Kamailio is not installed: the benchmark needs the pool's front")
-    return pool, server
+    return pool, servers
 
 
 def worker_pss(pool) -> dict[int, int]:
@@ -352,8 +363,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="CI smoke: 1 caller, a yes/no and an open question, after only")
     parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
-    parser.add_argument("--modes", default="vosk,main,after", help="vosk, main, after")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="yesno, digits, open")
+    parser.add_argument("--modes", default="vosk,main,cold,after",
+                        help="vosk, main, cold, after")
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="yesno, digits, open")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
     parser.add_argument("--noise-levels", default=None,
                         help="callers for the noise variant (default: --levels)")
@@ -372,8 +385,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.level_list = [int(x) for x in args.levels.split(",")]
     args.workers = args.workers or max(args.level_list) // 4 + 1
     args.mode_list = args.modes.split(",")
-    if not set(args.mode_list) <= {"vosk", "main", "after"}:
-        parser.error("--modes takes vosk, main, after")
+    if not set(args.mode_list) <= {"vosk", "main", "after", "cold"}:
+        parser.error("--modes takes vosk, main, after, cold")
     return args
 
 
@@ -403,14 +416,15 @@ def run(args: argparse.Namespace) -> int:
     load_start = os.getloadavg()
     workdir = Path(tempfile.mkdtemp(prefix="turns-"))
     report = workdir / "questions.jsonl"
-    pool = server = None
+    pool = None
+    servers: list = []
     rows: list[str] = []
     loads: list[float] = [load_start[0]]
     try:
         base = free_port_block()
         variants = [("hiss", None)] + ([] if args.no_noise else [("noise-20dB", 20.0)])
         audio = {name: make_answers(db) for name, db in variants}
-        pool, server = start_pool(workdir, base, args.workers, report)
+        pool, servers = start_pool(workdir, base, args.workers, report, args.mode_list)
         print(f"pool: {args.workers} workers behind Kamailio, speech server (Korean model), "
               f"up after {time.monotonic() - began:.0f} s; {os.cpu_count()} cores, load "
               f"average {load_start[0]:.1f} {load_start[1]:.1f} {load_start[2]:.1f}",
@@ -425,7 +439,7 @@ def run(args: argparse.Namespace) -> int:
               "nothing of (its decoder overloaded or too late)")
         print(f"{'line':<10} {'calls':>5} {'kind':<7} "
               + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
-        cpu0 = cpu_seconds([server.pid]) if hasattr(server, "pid") else 0.0
+        cpu0 = [cpu_seconds([one.pid]) for one in servers]
         for variant, _ in variants:
             levels = args.level_list
             if variant != "hiss" and args.noise_levels:
@@ -438,8 +452,11 @@ def run(args: argparse.Namespace) -> int:
                 if errors:
                     print(f"   engine errors: {[r['error'] for r in errors]}")
                 report_level(variant, calls, args.mode_list, answers, records, rows)
-        if hasattr(server, "pid"):
-            print(f"speech server CPU: {cpu_seconds([server.pid]) - cpu0:.0f} s")
+        print("speech server CPU, memory (PSS): " + ", ".join(
+            f"{name} {cpu_seconds([one.pid]) - before:.0f} s, "
+            f"{(pss_kb(one.pid) or 0) / 1024:.0f} MB"
+            for name, one, before in zip(("warm recognizers", "new recognizers (cold)"),
+                                         servers, cpu0, strict=False)))
         print("worker memory (PSS, Silero VAD loaded in each): " + ", ".join(
             f"{kb / 1024:.0f} MB" for pid, kb in worker_pss(pool).items()))
         print("steps (engine timings, median ms): hear = last voiced sample -> turn ended "
@@ -455,8 +472,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if pool is not None:
             pool.stop(deadline=3)
-        if server is not None:
-            server.stop()
+        for one in servers:
+            one.stop()
         if args.keep:
             print(f"work directory kept: {workdir}")
         else:

@@ -13,7 +13,10 @@ How the turn ends and when the reply is composed depends on the question's mode:
   recognizer is finalized at once; the reply is composed once the result is in;
 * ``after``: today's ``StreamingSpeech`` (the recognizer starts at the detector's start of
   speech) with ``CLOSED_TURN`` / ``OPEN_TURN``, and the replies composed ahead
-  (``TelephonyChannel.prepare``) while the question plays and the caller speaks.
+  (``TelephonyChannel.prepare``) while the question plays and the caller speaks;
+* ``cold``: as ``after``, decoded by a second speech server that makes a new recognizer for
+  every utterance (``--warm 0``: before speech/warm_recognizers.py), at
+  ``$TURNS_COLD_SOCKET``.
 
 Closed questions (yes/no, a birth date as eight digits) decode with a grammar and end early
 once the partial answers them; the open one decodes freely. One JSON line per question goes
@@ -192,15 +195,17 @@ def _engine_parts() -> dict[str, Any]:
             remote = RemoteSpeechEngine.from_environment()
             if remote is None:
                 raise RuntimeError("TELESEC_RECOGNIZER_SOCKET is not set")
+            cold = os.environ.get("TURNS_COLD_SOCKET")
             _parts.update(remote=remote,
+                          cold=RemoteSpeechEngine(Path(cold)) if cold else remote,
                           composer=composer_for(Path(os.environ["TELESEC_DATA_DIR"])))
         return _parts
 
 
-def _listeners(engine: TimedEngine) -> dict[str, StreamingSpeech]:
+def _listeners(engine: TimedEngine, cold: TimedEngine) -> dict[str, StreamingSpeech]:
     """One call's listeners, each mode's, timing into that call's marks."""
     return {"after": StreamingSpeech(engine), "main": MainSpeech(engine),
-            "vosk": EndpointSpeech(engine)}
+            "vosk": EndpointSpeech(engine), "cold": StreamingSpeech(cold)}
 
 
 def _report(record: dict[str, Any]) -> None:
@@ -232,20 +237,21 @@ def answer_questions(session: CallSession) -> None:
     """Ask the questions of the dialled plan, reply to each, hang up."""
     parts = _engine_parts()
     engine = TimedEngine(parts["remote"])  # this call's: its marks are the call's own
-    listeners = _listeners(engine)
+    cold = TimedEngine(parts["cold"])
+    listeners = _listeners(engine, cold)
     channel = TelephonyChannel(session, parts["composer"], speech=listeners["after"])
     marks: dict[str, Any] = {}
     _timed_play(session, marks)
     try:
         for index, (kind, mode) in enumerate(plan(session.dialled)):
             channel.speech = listeners[mode]
-            if mode == "after":
+            if mode in ("after", "cold"):
                 channel.prepare(list(REPLIES.values()), LANGUAGE)
             else:  # nothing composed ahead for an earlier question may serve this one
                 channel.forget_prepared()
             channel.say([Prompt(QUESTIONS[kind])], LANGUAGE, barge_in=False)
             marks.clear()
-            engine.marks = marks
+            engine.marks = cold.marks = marks
             closed = kind in CLOSED_KINDS
             turns = MAIN_TURNS if mode == "main" else (CLOSED_TURN, OPEN_TURN)
             heard = channel.listen(

@@ -148,7 +148,7 @@ class UtteranceStream:
         recognizers: WarmRecognizers | None = None,
     ) -> None:
         self.model = model
-        self._recognizers = recognizers or WarmRecognizers(SAMPLE_RATE, max_idle=0)
+        self._recognizers = recognizers or WarmRecognizers(SAMPLE_RATE, per_grammar=0)
         self.plan = plan
         self.limits = limits
         self._on_partial = on_partial
@@ -364,11 +364,12 @@ class SpeechEngine:
         limits: UtteranceLimits | None = None,
         warm: int | None = None,
     ) -> None:
-        """``warm``: recognizers kept between utterances (default: one per stream; 0: none)."""
+        """``warm``: recognizers kept per grammar between utterances (default: one per
+        stream; 0: none)."""
         self.models = models
         self.max_concurrent_streams = max_concurrent_streams
         self.recognizers = WarmRecognizers(
-            SAMPLE_RATE, max_idle=max_concurrent_streams if warm is None else warm)
+            SAMPLE_RATE, per_grammar=max_concurrent_streams if warm is None else warm)
         self.limits = limits or UtteranceLimits()
         self._slots = threading.BoundedSemaphore(max_concurrent_streams)
         self._pool = ThreadPoolExecutor(

@@ -17,7 +17,8 @@ never handed back (``Lease.clean``).
 
 The cache grows with use (about 60 MB per free-decoding recognizer after a few answers,
 then a few MB per dozen), so a recognizer serves at most ``max_uses`` utterances, and at
-most ``max_idle`` wait here, the least recently used grammar's going first.
+most ``per_grammar`` wait for each grammar (free decoding is one), the least recently used
+grammar's going first when more are kept in all.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from speech.models import LoadedModel
 
 MAX_USES = 200
+GRAMMARS = 4  # (model, grammar) pairs kept, counted in per_grammar's
 
 
 @dataclass
@@ -63,11 +65,17 @@ class Lease:
 
 
 class WarmRecognizers:
-    """Idle recognizers by (model, grammar); thread-safe."""
+    """Idle recognizers by (model, grammar); thread-safe.
 
-    def __init__(self, sample_rate: int, max_idle: int = 8, max_uses: int = MAX_USES) -> None:
+    At most ``per_grammar`` wait for each (model, grammar), one per stream that may decode
+    at once, and ``GRAMMARS`` times that in all: a flow alternating yes/no, a date and an
+    open question keeps its costly free-decoding recognizers while the grammars' come and go.
+    """
+
+    def __init__(self, sample_rate: int, per_grammar: int = 8, max_uses: int = MAX_USES) -> None:
         self.sample_rate = sample_rate
-        self.max_idle = max_idle
+        self.per_grammar = per_grammar
+        self.max_idle = per_grammar * GRAMMARS
         self.max_uses = max_uses
         self._idle: OrderedDict[tuple[int, str], list[Lease]] = OrderedDict()
         self._count = 0
@@ -92,12 +100,15 @@ class WarmRecognizers:
 
     def give_back(self, lease: Lease) -> None:
         """Keep ``lease``'s recognizer for a later utterance, if it is fit and not worn out."""
-        if not lease.clean or lease.uses + 1 >= self.max_uses or self.max_idle <= 0:
+        if not lease.clean or lease.uses + 1 >= self.max_uses or self.per_grammar <= 0:
             return
         kept = Lease(lease.recognizer, lease.key, lease.uses + 1,
                      lease.offset_seconds + lease.fed_seconds)
         with self._lock:
-            self._idle.setdefault(kept.key, []).append(kept)
+            waiting = self._idle.setdefault(kept.key, [])
+            if len(waiting) >= self.per_grammar:
+                return
+            waiting.append(kept)
             self._idle.move_to_end(kept.key)
             self._count += 1
             while self._count > self.max_idle:

@@ -171,3 +171,41 @@ def test_silent_runs_only_counted_give_the_same_decisions(spoken: bytes, keep: i
     assert got == expected and runs > 0
     assert other.model_windows == one.model_windows > 0
     assert heard[1] >= heard[0] - keep * 640  # only the last run's kept frames are left
+
+
+def test_the_listener_waiting_for_speech_gets_the_same_pre_roll(spoken: bytes) -> None:
+    """StreamingSpeech's wait for speech, handed a silent caller's runs as their length,
+    starts the recognizer on the same pre-roll, and the same frames after it, as frame by
+    frame; a silent caller still times out on the audio's length."""
+    from types import SimpleNamespace
+
+    from ivr_flows.telephony_channel import PREROLL_FRAMES, PREROLL_MS, StreamingSpeech
+    from telephony.media import CallerAudioTap, PromptPlayer
+
+    session = SimpleNamespace(digits=SimpleNamespace(pending=lambda: False), ended=False)
+    tap = CallerAudioTap(PromptPlayer(8000))
+    every, counted = tap.subscribe(500), tap.subscribe(500)
+    counted.quiet_dbfs, counted.quiet_keep = -50.0, PREROLL_FRAMES  # as the wait sets them
+    for frame in narrowband_call(spoken):
+        tap.caller_frame(frame)
+    reference, preroll = voice_detector(), []
+    while not reference.speaking:
+        frame = every.get(0)[0]
+        preroll = [*preroll, frame][-PREROLL_MS // 40 :]
+        reference.feed(frame)
+    detector = voice_detector()
+    start = StreamingSpeech._speech_start(session, counted, detector, 30.0)
+    assert start is not None
+    got, after = start
+    assert got == preroll and detector.model_windows == reference.model_windows
+    for frame, _ in after:  # a silent run counted after the start comes as zeros
+        expected = [every.get(0)[0] for _ in range(max(1, len(frame) // 1280))]
+        assert frame == (expected[0] if len(expected) == 1 else bytes(len(frame)))
+    assert any(len(frame) > 1280 for frame, _ in after)
+
+    silent = tap.subscribe(500)
+    silent.quiet_dbfs, silent.quiet_keep = -50.0, PREROLL_FRAMES
+    for _ in range(75):  # 3 s of A-law silence
+        tap.caller_frame(bytes(640))
+    assert StreamingSpeech._speech_start(session, silent, voice_detector(), 2.0) is None
+    assert (silent.quiet_dbfs, silent.quiet_keep) == (None, 0)  # frame by frame from now on

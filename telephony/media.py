@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import math
 import threading
 import time
 from collections import deque
@@ -241,7 +242,8 @@ class FrameQueue:
         self._upsampler = Upsampler() if rate != SAMPLE_RATE else None
         self._frames: deque[tuple[bytes, bool] | int] = deque()  # an int: samples counted
         self._max = max_frames
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()  # (not reentrant: a plain lock is cheaper per frame)
+        self._ready = threading.Condition(self._lock)
         self._widen = SAMPLE_RATE // rate  # engine samples per sample of a frame
         self.dropped = 0
         self.closed = False
@@ -250,26 +252,50 @@ class FrameQueue:
         #: detector waiting for speech): frames under this level (dBFS) do not wake it until
         #: QUIET_BATCH_FRAMES are queued (or its own ``get`` timeout ends its wait); a louder
         #: frame wakes it at once, with the quiet ones before it. None: every frame wakes it
-        self.quiet_dbfs: float | None = None
+        self._quiet_dbfs: float | None = None
         self.quiet_batch = QUIET_BATCH_FRAMES  # quiet frames queued before they wake it
-        #: with ``quiet_dbfs``: frames of a silent run kept as audio for :meth:`get_counted`
-        #: (the others are counted); 0: every frame is kept, as for :meth:`get`
-        self.quiet_keep = 0
+        self._quiet_keep = 0
+        self._count_under = -math.inf  # frames under this level (dBFS) may be counted
         self._silent_before = False  # the last frame put was under the counting gate
         self._run: deque[bytes] = deque()  # the last frames of the silent run under way
         self._run_counted = 0  # engine samples of that run no longer kept
 
+    @property
+    def quiet_dbfs(self) -> float | None:
+        return self._quiet_dbfs
+
+    @quiet_dbfs.setter
+    def quiet_dbfs(self, level: float | None) -> None:
+        self._quiet_dbfs = level
+        self._gate()
+
+    @property
+    def quiet_keep(self) -> int:
+        """With ``quiet_dbfs``: frames of a silent run kept as audio for
+        :meth:`get_counted` (the others are counted); 0: every frame is kept."""
+        return self._quiet_keep
+
+    @quiet_keep.setter
+    def quiet_keep(self, frames: int) -> None:
+        self._quiet_keep = frames
+        self._gate()
+
+    def _gate(self) -> None:
+        quiet = self._quiet_dbfs
+        self._count_under = (quiet - QUIET_MARGIN_DB if quiet is not None and self._quiet_keep
+                             else -math.inf)
+
     def put(self, frame: bytes, speaking: bool, level_dbfs: float = 0.0) -> None:
-        with self._ready:
-            quiet = self.quiet_dbfs
-            if self.quiet_keep and quiet is not None and not speaking \
-                    and level_dbfs < quiet - QUIET_MARGIN_DB:
-                if self._silent_before:  # a run's frame: kept for now, never a wake-up
-                    run = self._run
-                    if len(run) >= self.quiet_keep:
-                        self._run_counted += len(run.popleft()) // 2 * self._widen
-                    run.append(frame)
-                    return
+        if level_dbfs < self._count_under and not speaking and self._silent_before:
+            with self._lock:  # a run's frame (the common case): kept for now, no wake-up
+                run = self._run
+                if len(run) >= self._quiet_keep:
+                    self._run_counted += len(run.popleft()) // 2 * self._widen
+                run.append(frame)
+                return
+        with self._lock:
+            quiet = self._quiet_dbfs
+            if level_dbfs < self._count_under and not speaking:
                 self._silent_before = True  # the first one goes as any quiet frame
             else:
                 self._silent_before = False

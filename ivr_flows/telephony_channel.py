@@ -148,7 +148,8 @@ class StreamingSpeech:
         audio without speech.
 
         A silent caller's frames are only counted meanwhile (``FrameQueue.get_counted``):
-        the last ``PREROLL_MS`` before louder audio are kept, for the recognizer.
+        the last ``PREROLL_MS`` before louder audio are kept, for the recognizer, and the
+        wait wakes once a second, or at once for a louder frame, a key or the call's end.
         """
         preroll: deque[bytes] = deque()
         kept = 0  # bytes in preroll
@@ -158,10 +159,15 @@ class StreamingSpeech:
         frames.quiet_dbfs = detector.settings.floor_dbfs
         frames.quiet_keep = PREROLL_FRAMES
         try:
-            while heard_ms < timeout * 1000 and time.monotonic() < waited:
+            while time.monotonic() < waited:
                 if session.digits.pending() or session.ended:
                     return None
-                batch = deque(frames.get_counted(0.1))
+                # the silent frames held back count as heard: the timeout is in audio time
+                left_ms = timeout * 1000 - heard_ms - frames.held_samples * 1000 / SAMPLE_RATE
+                if left_ms <= 0:
+                    return None
+                # a key (CallerAudioTap.wake_listeners) or the call's end ends the wait
+                batch = deque(frames.get_counted(min(1.0, left_ms / 1000 + 0.01)))
                 while batch and heard_ms < timeout * 1000:
                     item = batch.popleft()
                     if isinstance(item, int):  # a silent run: older than any pre-roll

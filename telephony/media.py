@@ -308,6 +308,12 @@ class FrameQueue:
             if quiet is None or level_dbfs >= quiet or len(self._frames) >= self.quiet_batch:
                 self._ready.notify()
 
+    @property
+    def held_samples(self) -> int:
+        """Engine samples of a silent run's frames kept, not yet handed over (16 kHz)."""
+        with self._lock:
+            return sum(len(frame) for frame in self._run) // 2 * self._widen
+
     def _end_run(self) -> None:
         """The silent run is over: its count, then its kept frames, join the queue."""
         if self._run_counted:
@@ -452,6 +458,12 @@ class CallerAudioTap:
         with self._lock:
             self._subscribers = tuple(q for q in self._subscribers if q is not frames)
         frames.close()
+
+    def wake_listeners(self) -> None:
+        """End every subscriber's wait for a batch now (a key came: a listener that waits
+        long for a silent caller's frames looks at the keys at once)."""
+        for frames in self._subscribers:
+            frames.wake()
 
     def close_all(self) -> None:
         with self._lock:

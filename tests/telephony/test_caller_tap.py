@@ -148,3 +148,19 @@ def test_a_counted_run_left_behind_comes_as_silence_frame_by_frame():
     while (item := frames.get(0)) is not None:
         sizes.append(len(item[0]))
     assert sizes == [640, 3 * 640, 640, 640, 640]  # 3 frames counted: one of zeros
+
+
+def test_a_key_wakes_a_listener_waiting_for_a_silent_callers_frames():
+    import threading
+    import time
+
+    tap = CallerAudioTap(PromptPlayer(8000))
+    frames = tap.subscribe()
+    frames.quiet_dbfs, frames.quiet_keep = -50.0, 3
+    threading.Timer(0.1, tap.wake_listeners).start()  # what CallSession.dtmf does
+    started = time.monotonic()
+    frames.get_counted(5.0)
+    assert time.monotonic() - started < 2.0
+    for _ in range(5):
+        tap.caller_frame(bytes(640))
+    assert frames.held_samples == 3 * 640  # the run's last 3 frames, at 16 kHz

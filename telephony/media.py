@@ -218,9 +218,10 @@ def frame_bytes(rate: int) -> int:
 #: quiet frames a lazy listener may be left with before it is woken (200 ms)
 QUIET_BATCH_FRAMES = 5
 #: how far under ``FrameQueue.quiet_dbfs`` a frame must be for a counting listener to be
-#: given its number instead of its samples: two such frames side by side, resampled to
-#: 16 kHz, cannot make a 32 ms window louder than ``quiet_dbfs`` (at most 2.5 frames' energy
-#: in a window, times 1.0006 for the 8 -> 16 kHz filter's gain: +4.0 dB; 2 dB to spare)
+#: given its number instead of its samples: such frames side by side, resampled to 16 kHz,
+#: cannot make a 32 ms window louder than ``quiet_dbfs`` (a window holds at most 2.5 times
+#: the energy per sample of 40 ms frames, times 1.0006 for the 8 -> 16 kHz filter's gain:
+#: +4.0 dB; 2 dB to spare)
 QUIET_MARGIN_DB = 6.0
 
 
@@ -272,7 +273,8 @@ class FrameQueue:
     @property
     def quiet_keep(self) -> int:
         """With ``quiet_dbfs``: frames of a silent run kept as audio for
-        :meth:`get_counted` (the others are counted); 0: every frame is kept."""
+        :meth:`get_counted` (the others are counted), 40 ms of them at least (a detector's
+        window and the filter's history); 0: every frame is kept."""
         return self._quiet_keep
 
     @quiet_keep.setter
@@ -346,8 +348,8 @@ class FrameQueue:
         Waits like :meth:`get` (an empty list on timeout or once closed). A narrowband
         batch is upsampled in one pass: the same samples as frame by frame.
         """
-        return [item for item in self._take(timeout, counted=False)
-                if not isinstance(item, int)]
+        return [(bytes(2 * item), False) if isinstance(item, int) else item
+                for item in self._take(timeout, counted=False)]
 
     def get_counted(self, timeout: float | None = None) -> list[tuple[bytes, bool] | int]:
         """:meth:`get_batch` for a counting listener (``quiet_keep``): a run of silent

@@ -3,6 +3,8 @@
     .venv/bin/python bench/sip_load.py             # full run: 30 workers, 8..120 calls (~5 min)
     .venv/bin/python bench/sip_load.py --quick     # CI smoke: 2 workers, 4 then 8 calls (~40 s)
     .venv/bin/python bench/sip_load.py --workers 25 --levels 50,100 --hold 15 --profile
+    .venv/bin/python bench/sip_load.py --levels 100 --callers silent --baseline main \
+        --compare-vad --rounds 2          # main vs this tree, each without and with the VAD
 
 The pool (telephony.supervisor: Kamailio front + N pjsua2 workers running
 bench/sip_load_handler.py:menu_recorded, recording every call into the encrypted vault of
@@ -380,7 +382,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "it); reports the relay's CPU beside the pool's")
     parser.add_argument("--relay-ports", type=int, default=24000,
                         help="first of the relay's 1000 RTP ports (with --via-relay)")
+    parser.add_argument("--baseline", default=None,
+                        help="git revision (e.g. main) run side by side with this tree, each "
+                             "side a run of its own (bench/sip_load_sides.py)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --baseline: alternate the sides this many times")
+    parser.add_argument("--compare-vad", action="store_true",
+                        help="with --baseline: each tree without and with --vad (4 sides)")
     args = parser.parse_args(argv)
+    if args.compare_vad and not args.baseline:
+        parser.error("--compare-vad goes with --baseline")
     args.workers = args.workers or (2 if args.quick else 30)
     if not 1 <= args.workers <= 50:  # B+10..B+59 in the block of 100 ports
         parser.error("--workers must be 1..50")
@@ -497,8 +508,16 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def run_or_sides(args: argparse.Namespace) -> int:
+    if args.baseline:
+        from sip_load_sides import run_sides
+
+        return run_sides(args, sys.argv[1:])
+    return run(args)
+
+
 def main() -> None:
-    main_of("sip_load", parse_args, run, errors=(TelesecError,))
+    main_of("sip_load", parse_args, run_or_sides, errors=(TelesecError,))
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from telephony.session import CallEnded, CallSession
 PROMPT_MENU = sine_tone(440, 4.0, level=0.1)  # A-law peak class < 100 at the caller
 PROMPT_NEXT = sine_tone(660, 1.0, level=0.6)  # A-law peak class >= 100: "the next prompt"
 _HOLD = re.compile(r"hold(\d+)")
+FRAME_SAMPLES = 16_000 * FRAME_MS // 1000  # a frame handed to the VAD (16 kHz)
 
 _lock = threading.Lock()
 _vault: Any = None
@@ -92,22 +93,43 @@ class VadWatcher:
         frames.quiet_dbfs = floor
         # quiet frames per wake-up (FrameQueue.quiet_batch; 5 = 200 ms unless set)
         frames.quiet_batch = int(os.environ.get("SIP_LOAD_VAD_BATCH", frames.quiet_batch))
+        # a silent caller's frames only counted, the last 16 (640 ms) kept, as the IVR's
+        # listener keeps its pre-roll (FrameQueue.get_counted; SIP_LOAD_VAD_KEEP=0: not)
+        frames.quiet_keep = int(os.environ.get("SIP_LOAD_VAD_KEEP", "16")) if self.lazy else 0
         while not self.stop.is_set() and not frames.closed:
+            batch: list[tuple[bytes, bool] | int]
             if not self.batched:
                 item = frames.get(0.1)
                 batch = [item] if item is not None else []
-            else:  # every queued frame in one wake-up (FrameQueue.get_batch); close()
+            else:  # every queued frame in one wake-up (FrameQueue.get_counted); close()
                 # wakes it, so quiet frames, not the timeout, set the pace
-                batch = frames.get_batch(1.0)
+                batch = frames.get_counted(1.0)
             if not batch:
                 continue
-            self.frames_seen += len(batch)
+            chunks = [item if isinstance(item, int) else item[0] for item in batch]
+            self.frames_seen += sum(1 if isinstance(c, bytes) else c // FRAME_SAMPLES
+                                    for c in chunks)
             if self.menu_done.is_set():
-                turn.feed(b"".join(frame for frame, _ in batch))
+                self._feed_turn(turn, chunks)
                 frames.quiet_dbfs = None if turn.speaking else floor
             else:
-                barge.feed_many([frame for frame, _ in batch])
+                barge.feed_many(chunks)
         self.model_windows = barge.detector.model_windows + turn.model_windows
+
+    @staticmethod
+    def _feed_turn(turn: Any, chunks: list[bytes | int]) -> None:
+        """Frames joined between silent runs only counted (``VoiceDetector.skip``)."""
+        run: list[bytes] = []
+        for chunk in chunks:
+            if isinstance(chunk, int):
+                if run:
+                    turn.feed(b"".join(run))
+                    run = []
+                turn.skip(chunk)
+            else:
+                run.append(chunk)
+        if run:
+            turn.feed(b"".join(run))
 
     def close(self) -> None:
         self.stop.set()

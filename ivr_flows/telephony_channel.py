@@ -31,7 +31,7 @@ from ivr_flows.prompts.wording import as_text, say_value
 from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
 from speech.vad import VadSettings, VoiceDetector, load_silero, voice_detector
-from telephony.audio import BYTES_PER_SECOND, hold_music, load_prompt
+from telephony.audio import BYTES_PER_SECOND, FRAME_MS, SAMPLE_RATE, hold_music, load_prompt
 from telephony.media import FrameQueue, StopReason
 from telephony.recording import RecordingSink
 from telephony.session import BridgeResult, CallEnded, CallSession
@@ -43,6 +43,8 @@ RING_AGAIN = 1  # times the desk rings again when the answerer's leg is lost (pa
 END_OF_MESSAGE_SILENCE = 3.0  # seconds of silence after speech that end a message
 NOTHING_SAID_TIMEOUT = 6.0  # seconds of silence before any speech: no message
 PREROLL_MS = 600  # audio before the detector's start of speech given to the recognizer
+PREROLL_FRAMES = PREROLL_MS // FRAME_MS + 1  # kept of a silent run: the pre-roll and one
+BARGE_IN_KEEP = 3  # a silent caller's last frames kept for the echo guard (3 x 40 ms)
 READY_PROMPTS = 8  # prompts composed ahead kept per call (memory only)
 READY_WAIT = 5.0  # seconds say() waits for a prompt still being composed ahead
 
@@ -99,9 +101,10 @@ class StreamingSpeech:
         stream: Any = None
         try:
             with session.audio_frames(max_frames=250) as frames:
-                preroll = self._speech_start(session, frames, detector, timeout)
-                if preroll is None:
+                start = self._speech_start(session, frames, detector, timeout)
+                if start is None:
                     return ""
+                preroll, after = start
                 limits = dataclasses.replace(self.engine.limits, vosk_endpoint=False,
                                              silence_timeout=max(timeout, 1.0))
                 stream = self.engine.start_utterance(
@@ -117,7 +120,7 @@ class StreamingSpeech:
                     if session.digits.pending():
                         stream.cancel()
                         return ""
-                    item = frames.get(0.1)
+                    item = after.popleft() if after else frames.get(0.1)
                     if session.ended:
                         stream.cancel()
                         return ""
@@ -137,31 +140,57 @@ class StreamingSpeech:
             return ""
 
     @staticmethod
-    def _speech_start(session: CallSession, frames: FrameQueue, detector: VoiceDetector,
-                      timeout: float) -> list[bytes] | None:
-        """Frames up to the detector's start of speech (the last ``PREROLL_MS`` of them),
-        or None: a key, the call's end, or ``timeout`` seconds of audio without speech."""
+    def _speech_start(
+        session: CallSession, frames: FrameQueue, detector: VoiceDetector, timeout: float,
+    ) -> tuple[list[bytes], deque[tuple[bytes, bool]]] | None:
+        """Frames up to the detector's start of speech (the last ``PREROLL_MS`` of them) and
+        the frames taken after it, or None: a key, the call's end, or ``timeout`` seconds of
+        audio without speech.
+
+        A silent caller's frames are only counted meanwhile (``FrameQueue.get_counted``):
+        the last ``PREROLL_MS`` before louder audio are kept, for the recognizer, and the
+        wait wakes once a second, or at once for a louder frame, a key or the call's end.
+        """
         preroll: deque[bytes] = deque()
         kept = 0  # bytes in preroll
         keep = PREROLL_MS * BYTES_PER_SECOND // 1000
         heard_ms = 0.0
         waited = time.monotonic() + timeout + 20.0  # wall limit, if frames stop coming
-        while heard_ms < timeout * 1000 and time.monotonic() < waited:
-            if session.digits.pending() or session.ended:
-                return None
-            item = frames.get(0.1)
-            if item is None:
-                continue
-            frame = item[0]
-            preroll.append(frame)
-            kept += len(frame)
-            while kept - len(preroll[0]) >= keep:
-                kept -= len(preroll.popleft())
-            heard_ms += len(frame) * 1000 / BYTES_PER_SECOND
-            detector.feed(frame)
-            if detector.speaking:
-                return list(preroll)
-        return None
+        frames.quiet_dbfs = detector.settings.floor_dbfs
+        frames.quiet_keep = PREROLL_FRAMES
+        try:
+            while time.monotonic() < waited:
+                if session.digits.pending() or session.ended:
+                    return None
+                # the silent frames held back count as heard: the timeout is in audio time
+                left_ms = timeout * 1000 - heard_ms - frames.held_samples * 1000 / SAMPLE_RATE
+                if left_ms <= 0:
+                    return None
+                # a key (CallerAudioTap.wake_listeners) or the call's end ends the wait
+                batch = deque(frames.get_counted(min(1.0, left_ms / 1000 + 0.01)))
+                while batch and heard_ms < timeout * 1000:
+                    item = batch.popleft()
+                    if isinstance(item, int):  # a silent run: older than any pre-roll
+                        preroll.clear()
+                        kept = 0
+                        heard_ms += item * 1000 / SAMPLE_RATE
+                        detector.skip(item)
+                        continue
+                    frame = item[0]
+                    preroll.append(frame)
+                    kept += len(frame)
+                    while kept - len(preroll[0]) >= keep:
+                        kept -= len(preroll.popleft())
+                    heard_ms += len(frame) * 1000 / BYTES_PER_SECOND
+                    detector.feed(frame)
+                    if detector.speaking:
+                        return list(preroll), deque(  # (a run counted since: silence)
+                            (bytes(2 * item), False) if isinstance(item, int) else item
+                            for item in batch)
+            return None
+        finally:  # from here on every frame is handed over, one by one
+            frames.quiet_dbfs = None
+            frames.quiet_keep = 0
 
 
 class PromptAudio(Protocol):
@@ -287,6 +316,9 @@ class TelephonyChannel(CallerChannel):
             # a caller saying nothing need not wake the watcher frame by frame: only speech
             # (a frame above the detector's floor) is needed at once
             frames.quiet_dbfs = VadSettings().floor_dbfs
+            # and a silent one's frames are only counted: the last 3 (120 ms) are kept, the
+            # echo guard's block (100 ms) before a louder frame (FrameQueue.get_counted)
+            frames.quiet_keep = BARGE_IN_KEEP
             watcher = threading.Thread(target=self._watch_barge_in, args=(frames, pcm, done),
                                        name=f"barge-{self.call_id[:8]}", daemon=True)
             watcher.start()
@@ -305,8 +337,9 @@ class TelephonyChannel(CallerChannel):
             while not done.is_set() and not frames.closed:
                 # every queued frame in one wake-up; a silent run costs one detector pass
                 # done wakes it (FrameQueue.wake): the timeout is only a safety net
-                batch = frames.get_batch(1.0)
-                if batch and detector.feed_many([frame for frame, _ in batch]):
+                batch = frames.get_counted(1.0)
+                if batch and detector.feed_many(
+                        [item if isinstance(item, int) else item[0] for item in batch]):
                     self.session.player.interrupt(StopReason.SPEECH)
                     return
         except Exception as exc:  # never let a broken detector stop the prompt

@@ -60,15 +60,19 @@ class BargeInDetector:
             self.spoke = True
         return self.spoke
 
-    def feed_many(self, frames: list[bytes]) -> bool:
+    def feed_many(self, frames: list[bytes] | list[bytes | int]) -> bool:
         """:meth:`feed` for frames taken together (``FrameQueue.get_batch``); same result.
 
         A run of frames under the floor goes to the detector joined, untouched (its samples
         are what :meth:`feed` would pass on), so a silent caller costs one pass per batch.
-        Stops at the frame that makes the caller speak.
+        An int is a silent run only counted (``FrameQueue.get_counted``): its number of
+        samples (:meth:`skip`). Stops at the frame that makes the caller speak.
         """
+        if any(isinstance(frame, int) for frame in frames):
+            return self._feed_counted(frames)
+        chunks = [frame for frame in frames if not isinstance(frame, int)]
         quiet_run: list[bytes] = []
-        for frame, quiet in zip(frames, self._quiet_frames(frames), strict=True):
+        for frame, quiet in zip(chunks, self._quiet_frames(chunks), strict=True):
             if self.spoke:
                 break
             if quiet:
@@ -82,6 +86,34 @@ class BargeInDetector:
             self.feed(frame)
         if quiet_run and not self.spoke:
             self._feed_quiet(quiet_run)
+        return self.spoke
+
+    def _feed_counted(self, items: list[bytes | int]) -> bool:
+        """:meth:`feed_many` over frames and counted silent runs, in their order."""
+        frames: list[bytes] = []
+        for item in items:
+            if isinstance(item, int):
+                if frames and self.feed_many(frames):
+                    return True
+                frames = []
+                self.skip(item)
+            else:
+                frames.append(item)
+        return self.feed_many(frames) if frames and not self.spoke else self.spoke
+
+    def skip(self, samples: int) -> bool:
+        """``samples`` of a silent run not handed over (every window of it under the
+        detector's floor): the reference moves on; the frames kept after such a run
+        (``FrameQueue.quiet_keep``, 3 or more) refill the echo guard's block before any
+        louder frame is matched."""
+        if self.spoke or samples <= 0:
+            return self.spoke
+        self._position += samples
+        self._caller = self._np.zeros(0, dtype=self._np.float64)
+        starts = self.detector.starts
+        self.detector.skip(samples)
+        if self.detector.starts > starts:
+            self.spoke = True
         return self.spoke
 
     def _quiet_frames(self, frames: list[bytes]) -> list[bool]:

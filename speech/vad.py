@@ -248,6 +248,31 @@ class VoiceDetector:
                 event = self._window(windows[index]) or event
         return event
 
+    def skip(self, samples: int) -> VoiceEvent | None:
+        """``samples`` (at the detector's rate) that were not handed over because every
+        window they fall in is known to be under the floor (a silent run a listener only
+        counted: ``telephony.media.FrameQueue.get_counted``); decided as :meth:`feed` would
+        decide them. The windows keep their alignment; the samples left over for the next
+        window are taken as zeros, which only ever share a window with quiet audio."""
+        np = self._np
+        size = self.scorer.window
+        total = len(self._pending) + max(0, samples)
+        count = total // size
+        if not count:
+            self._pending = np.concatenate([self._pending, np.zeros(samples, np.float32)])
+            return None
+        self._pending = np.zeros(total - count * size, dtype=np.float32)
+        if not self.speaking:
+            self.probability = 0.0
+            self._run_ms = 0.0
+            return None
+        event = None
+        for _ in range(count):
+            if not self.speaking:
+                break
+            event = self._silent_window() or event
+        return event
+
     @property
     def _floor_square(self) -> float:
         return 10 ** (self.settings.floor_dbfs / 10)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import math
 import threading
 import time
 from collections import deque
@@ -216,6 +217,12 @@ def frame_bytes(rate: int) -> int:
 
 #: quiet frames a lazy listener may be left with before it is woken (200 ms)
 QUIET_BATCH_FRAMES = 5
+#: how far under ``FrameQueue.quiet_dbfs`` a frame must be for a counting listener to be
+#: given its number instead of its samples: such frames side by side, resampled to 16 kHz,
+#: cannot make a 32 ms window louder than ``quiet_dbfs`` (a window holds at most 2.5 times
+#: the energy per sample of 40 ms frames, times 1.0006 for the 8 -> 16 kHz filter's gain:
+#: +4.0 dB; 2 dB to spare)
+QUIET_MARGIN_DB = 6.0
 
 
 class FrameQueue:
@@ -224,13 +231,21 @@ class FrameQueue:
     Frames go in at the bridge's ``rate`` and come out in the engine format (16 kHz): a
     narrowband call's frames are upsampled in :meth:`get`, on the listener's thread, and
     only for as long as something listens.
+
+    A counting listener (``quiet_keep`` > 0, taking frames with :meth:`get_counted`) is not
+    handed the samples of a silent caller at all: a run of frames more than
+    ``QUIET_MARGIN_DB`` under ``quiet_dbfs`` is only counted, and only its last
+    ``quiet_keep`` frames are kept as audio (what comes just before speech: pre-roll, the
+    echo guard's block), handed over once a louder frame follows them.
     """
 
     def __init__(self, max_frames: int = 250, rate: int = SAMPLE_RATE) -> None:
         self._upsampler = Upsampler() if rate != SAMPLE_RATE else None
-        self._frames: deque[tuple[bytes, bool]] = deque()
+        self._frames: deque[tuple[bytes, bool] | int] = deque()  # an int: samples counted
         self._max = max_frames
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()  # (not reentrant: a plain lock is cheaper per frame)
+        self._ready = threading.Condition(self._lock)
+        self._widen = SAMPLE_RATE // rate  # engine samples per sample of a frame
         self.dropped = 0
         self.closed = False
         self._woken = False  # wake() came: the next wait returns at once
@@ -238,25 +253,91 @@ class FrameQueue:
         #: detector waiting for speech): frames under this level (dBFS) do not wake it until
         #: QUIET_BATCH_FRAMES are queued (or its own ``get`` timeout ends its wait); a louder
         #: frame wakes it at once, with the quiet ones before it. None: every frame wakes it
-        self.quiet_dbfs: float | None = None
+        self._quiet_dbfs: float | None = None
         self.quiet_batch = QUIET_BATCH_FRAMES  # quiet frames queued before they wake it
+        self._quiet_keep = 0
+        self._count_under = -math.inf  # frames under this level (dBFS) may be counted
+        self._silent_before = False  # the last frame put was under the counting gate
+        self._run: deque[bytes] = deque()  # the last frames of the silent run under way
+        self._run_counted = 0  # engine samples of that run no longer kept
+
+    @property
+    def quiet_dbfs(self) -> float | None:
+        return self._quiet_dbfs
+
+    @quiet_dbfs.setter
+    def quiet_dbfs(self, level: float | None) -> None:
+        self._quiet_dbfs = level
+        self._gate()
+
+    @property
+    def quiet_keep(self) -> int:
+        """With ``quiet_dbfs``: frames of a silent run kept as audio for
+        :meth:`get_counted` (the others are counted), 40 ms of them at least (a detector's
+        window and the filter's history); 0: every frame is kept."""
+        return self._quiet_keep
+
+    @quiet_keep.setter
+    def quiet_keep(self, frames: int) -> None:
+        self._quiet_keep = frames
+        self._gate()
+
+    def _gate(self) -> None:
+        quiet = self._quiet_dbfs
+        self._count_under = (quiet - QUIET_MARGIN_DB if quiet is not None and self._quiet_keep
+                             else -math.inf)
 
     def put(self, frame: bytes, speaking: bool, level_dbfs: float = 0.0) -> None:
-        with self._ready:
+        if level_dbfs < self._count_under and not speaking and self._silent_before:
+            with self._lock:  # a run's frame (the common case): kept for now, no wake-up
+                run = self._run
+                if len(run) >= self._quiet_keep:
+                    self._run_counted += len(run.popleft()) // 2 * self._widen
+                run.append(frame)
+                return
+        with self._lock:
+            quiet = self._quiet_dbfs
+            if level_dbfs < self._count_under and not speaking:
+                self._silent_before = True  # the first one goes as any quiet frame
+            else:
+                self._silent_before = False
+                if self._run:
+                    self._end_run()
             if len(self._frames) >= self._max:
                 self._frames.popleft()
                 self.dropped += 1
             self._frames.append((frame, speaking))
-            quiet = self.quiet_dbfs
             if quiet is None or level_dbfs >= quiet or len(self._frames) >= self.quiet_batch:
                 self._ready.notify()
 
+    @property
+    def held_samples(self) -> int:
+        """Engine samples of a silent run's frames kept, not yet handed over (16 kHz)."""
+        with self._lock:
+            return sum(len(frame) for frame in self._run) // 2 * self._widen
+
+    def _end_run(self) -> None:
+        """The silent run is over: its count, then its kept frames, join the queue."""
+        if self._run_counted:
+            self._frames.append(self._run_counted)
+            self._run_counted = 0
+        self._frames.extend((frame, False) for frame in self._run)
+        self._run.clear()
+        while len(self._frames) > self._max:
+            self._frames.popleft()
+            self.dropped += 1
+
     def get(self, timeout: float | None = None) -> tuple[bytes, bool] | None:
-        """The next (frame, caller_is_speaking) pair, or None on timeout or once closed."""
+        """The next (frame, caller_is_speaking) pair, or None on timeout or once closed.
+
+        A silent run counted while ``quiet_keep`` was set comes as one frame of zeros."""
         with self._ready:
             if not self._frames and not self.closed:
                 self._ready.wait(timeout)
             item = self._frames.popleft() if self._frames else None
+        if isinstance(item, int):
+            self._skip()
+            return bytes(2 * item), False
         if item is None or self._upsampler is None:
             return item
         return self._upsampler.convert(item[0]), item[1]
@@ -267,12 +348,50 @@ class FrameQueue:
         Waits like :meth:`get` (an empty list on timeout or once closed). A narrowband
         batch is upsampled in one pass: the same samples as frame by frame.
         """
+        return [(bytes(2 * item), False) if isinstance(item, int) else item
+                for item in self._take(timeout, counted=False)]
+
+    def get_counted(self, timeout: float | None = None) -> list[tuple[bytes, bool] | int]:
+        """:meth:`get_batch` for a counting listener (``quiet_keep``): a run of silent
+        frames comes as the number of 16 kHz samples it held (an int), followed, once the
+        run is over, by its last ``quiet_keep`` frames; the frames still kept at the end of
+        a run under way stay queued."""
+        return self._take(timeout, counted=True)
+
+    def _take(self, timeout: float | None, *,
+              counted: bool) -> list[tuple[bytes, bool] | int]:
         with self._ready:
             if not self._frames and not self.closed and not self._woken:
                 self._ready.wait(timeout)
             self._woken = False
+            if not counted and self._run:
+                self._end_run()
+            elif self._run_counted:
+                self._frames.append(self._run_counted)
+                self._run_counted = 0
             items = list(self._frames)
             self._frames.clear()
+        out: list[tuple[bytes, bool] | int] = []
+        frames: list[tuple[bytes, bool]] = []
+        for item in items:
+            if isinstance(item, int):
+                out.extend(self._convert(frames))
+                frames = []
+                self._skip()
+                out.append(item)
+            else:
+                frames.append(item)
+        out.extend(self._convert(frames))
+        return out
+
+    def _skip(self) -> None:
+        """Frames were only counted: the filter starts again from silence (they were
+        quieter than anything that could make the difference heard by a detector)."""
+        if self._upsampler is not None:
+            self._upsampler = Upsampler()
+
+    def _convert(self, items: list[tuple[bytes, bool]]) -> list[tuple[bytes, bool]]:
+        """Frames in the engine format, a narrowband batch upsampled in one pass."""
         if not items or self._upsampler is None:
             return items
         if len(items) == 1 or any(len(frame) % 2 for frame, _ in items):
@@ -298,7 +417,7 @@ class FrameQueue:
             self._ready.notify_all()
 
     def __len__(self) -> int:
-        return len(self._frames)
+        return len(self._frames) + len(self._run)
 
 
 @dataclass
@@ -341,6 +460,12 @@ class CallerAudioTap:
         with self._lock:
             self._subscribers = tuple(q for q in self._subscribers if q is not frames)
         frames.close()
+
+    def wake_listeners(self) -> None:
+        """End every subscriber's wait for a batch now (a key came: a listener that waits
+        long for a silent caller's frames looks at the keys at once)."""
+        for frames in self._subscribers:
+            frames.wake()
 
     def close_all(self) -> None:
         with self._lock:

@@ -348,6 +348,7 @@ class CallSession:
     def dtmf(self, digit: str) -> None:
         if self.digits.push(digit):
             self.player.interrupt(StopReason.KEY)
+            self.tap.wake_listeners()
 
     def post_event(self, event: CallEvent) -> None:
         self._state.events.put(event)

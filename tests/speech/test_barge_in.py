@@ -104,3 +104,41 @@ def test_frames_taken_in_batches_barge_in_at_the_same_frame(prompt: bytes) -> No
     assert at <= frame < at + 5  # in the batch that holds that frame
     assert batched.detector.starts == one_by_one.detector.starts == 1
     assert batched.echo_frames == one_by_one.echo_frames
+
+
+@pytest.mark.parametrize("keep", [3, 16])
+def test_silent_runs_only_counted_barge_in_at_the_same_sample(prompt: bytes, keep: int) -> None:
+    """Through a narrowband call's queue, a watcher handed silent runs as their length
+    (FrameQueue.get_counted) hears the caller at the same sample as one handed every frame,
+    with the echo taken out of the same frames."""
+    import random
+
+    from telephony.media import CallerAudioTap, PromptPlayer
+    from telephony.resample import downsample
+
+    words = telephone_speech("안녕하세요 예약을 하고 싶습니다", lead=0.0, trail=0.0)
+    caller = mix(echo_of(prompt, 120), hiss_for(prompt), (words, 1.0, int(2.5 * 16_000)))
+    narrow = bytes(BYTES_PER_SECOND) + downsample(caller)  # 2 s of digital silence first
+    reference = b"\0" * 2 * BYTES_PER_SECOND + prompt
+    tap = CallerAudioTap(PromptPlayer(8000))
+    every, counted = tap.subscribe(500), tap.subscribe(500)
+    counted.quiet_dbfs, counted.quiet_keep = -50.0, keep
+    one, other = BargeInDetector(reference), BargeInDetector(reference)
+    heard, at, runs = [0, 0], [None, None], 0
+    rng = random.Random(keep)
+    for start in range(0, len(narrow) - 639, 640):
+        tap.caller_frame(narrow[start : start + 640])
+        while at[0] is None and (item := every.get(0)) is not None:
+            heard[0] += len(item[0]) // 2
+            if one.feed(item[0]):
+                at[0] = heard[0]
+        if at[1] is None and rng.random() < 0.4:
+            for chunk in counted.get_counted(0):
+                runs += isinstance(chunk, int)
+                heard[1] += chunk if isinstance(chunk, int) else len(chunk[0]) // 2
+                if other.feed_many([chunk if isinstance(chunk, int) else chunk[0]]):
+                    at[1] = heard[1]
+                    break
+    assert at[0] is not None and at[1] == at[0] and runs > 0
+    assert other.echo_frames == one.echo_frames > 0
+    assert other.detector.model_windows == one.detector.model_windows

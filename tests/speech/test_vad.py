@@ -118,3 +118,94 @@ def test_joined_frames_give_the_frame_by_frame_decisions(spoken: bytes) -> None:
     assert events == [e for _, e in expected]
     assert joined.starts == 1 and joined.model_windows == one_by_one.model_windows
     assert (joined.speaking, joined.silence_ms) == (one_by_one.speaking, one_by_one.silence_ms)
+
+
+def narrowband_call(spoken: bytes) -> list[bytes]:
+    """40 ms bridge frames at 8 kHz: A-law silence, line hiss, a frame just under the floor,
+    the words, silence again (what a listener is handed by the tap)."""
+    from speech.synthetic import line_hiss
+    from telephony.resample import downsample
+
+    rng = random.Random(3)
+    alaw_silence = array.array("h", (rng.choice((-8, 8)) for _ in range(8000))).tobytes()
+    near_floor = array.array("h", (rng.randint(-150, 150) for _ in range(320))).tobytes()
+    pcm = (alaw_silence + downsample(line_hiss(1.3, seed=4)) + near_floor
+           + alaw_silence[:5120] + downsample(spoken) + alaw_silence)
+    return [pcm[i : i + 640] for i in range(0, len(pcm) - 639, 640)]
+
+
+@pytest.mark.parametrize("keep", [1, 3, 16])
+def test_silent_runs_only_counted_give_the_same_decisions(spoken: bytes, keep: int) -> None:
+    """A listener handed a silent caller's runs as their length (FrameQueue.get_counted)
+    hears speech start and end at the same sample, the model run on the same windows, as
+    one handed every frame."""
+    from telephony.media import CallerAudioTap, PromptPlayer
+
+    tap = CallerAudioTap(PromptPlayer(8000))
+    every, counted = tap.subscribe(500), tap.subscribe(500)
+    counted.quiet_dbfs, counted.quiet_keep = -50.0, keep
+    one, other = voice_detector(VadSettings(end_ms=500)), voice_detector(VadSettings(end_ms=500))
+    expected: list[tuple[int, VoiceEvent]] = []
+    got: list[tuple[int, VoiceEvent]] = []
+    heard, runs = [0, 0], 0
+    rng = random.Random(keep)
+    call = narrowband_call(spoken)
+    for index, frame in enumerate(call):
+        tap.caller_frame(frame)
+        while (item := every.get(0)) is not None:
+            heard[0] += len(item[0]) // 2
+            if (event := one.feed(item[0])) is not None:
+                expected.append((heard[0], event))
+        if rng.random() < 0.3 or index == len(call) - 1:  # the listener wakes now and then
+            for chunk in counted.get_counted(0):
+                if isinstance(chunk, int):
+                    runs += 1
+                    heard[1] += chunk
+                    event = other.skip(chunk)
+                else:
+                    heard[1] += len(chunk[0]) // 2
+                    event = other.feed(chunk[0])
+                if event is not None:
+                    got.append((heard[1], event))
+    assert [e for _, e in expected] == [VoiceEvent.SPEECH_STARTED, VoiceEvent.SPEECH_ENDED]
+    assert got == expected and runs > 0
+    assert other.model_windows == one.model_windows > 0
+    assert heard[1] >= heard[0] - keep * 640  # only the last run's kept frames are left
+
+
+def test_the_listener_waiting_for_speech_gets_the_same_pre_roll(spoken: bytes) -> None:
+    """StreamingSpeech's wait for speech, handed a silent caller's runs as their length,
+    starts the recognizer on the same pre-roll, and the same frames after it, as frame by
+    frame; a silent caller still times out on the audio's length."""
+    from types import SimpleNamespace
+
+    from ivr_flows.telephony_channel import PREROLL_FRAMES, PREROLL_MS, StreamingSpeech
+    from telephony.media import CallerAudioTap, PromptPlayer
+
+    session = SimpleNamespace(digits=SimpleNamespace(pending=lambda: False), ended=False)
+    tap = CallerAudioTap(PromptPlayer(8000))
+    every, counted = tap.subscribe(500), tap.subscribe(500)
+    counted.quiet_dbfs, counted.quiet_keep = -50.0, PREROLL_FRAMES  # as the wait sets them
+    for frame in narrowband_call(spoken):
+        tap.caller_frame(frame)
+    reference, preroll = voice_detector(), []
+    while not reference.speaking:
+        frame = every.get(0)[0]
+        preroll = [*preroll, frame][-PREROLL_MS // 40 :]
+        reference.feed(frame)
+    detector = voice_detector()
+    start = StreamingSpeech._speech_start(session, counted, detector, 30.0)
+    assert start is not None
+    got, after = start
+    assert got == preroll and detector.model_windows == reference.model_windows
+    for frame, _ in after:  # a silent run counted after the start comes as zeros
+        expected = [every.get(0)[0] for _ in range(max(1, len(frame) // 1280))]
+        assert frame == (expected[0] if len(expected) == 1 else bytes(len(frame)))
+    assert any(len(frame) > 1280 for frame, _ in after)
+
+    silent = tap.subscribe(500)
+    silent.quiet_dbfs, silent.quiet_keep = -50.0, PREROLL_FRAMES
+    for _ in range(75):  # 3 s of A-law silence
+        tap.caller_frame(bytes(640))
+    assert StreamingSpeech._speech_start(session, silent, voice_detector(), 2.0) is None
+    assert (silent.quiet_dbfs, silent.quiet_keep) == (None, 0)  # frame by frame from now on

@@ -111,3 +111,56 @@ def test_wake_ends_a_long_wait_for_a_batch_even_before_it_starts():
     assert time.monotonic() - started < 1.0
     frames.put(bytes(320), False, -70.0)
     assert len(frames.get_batch(5.0)) == 1  # the flag is spent: frames come as before
+
+
+def test_a_counting_listener_is_given_a_silent_run_as_its_length():
+    """With ``quiet_keep``, a silent run wakes nobody and comes as its number of 16 kHz
+    samples; its last frames are kept as audio and handed over before the louder one."""
+    from telephony.media import FrameQueue
+
+    frames = FrameQueue(50, 8000)
+    frames.quiet_dbfs, frames.quiet_keep = -50.0, 3
+    wakes = []
+    frames._ready.notify = lambda n=1: wakes.append(n)
+    for _ in range(20):
+        frames.put(bytes(320), False, -70.0)
+    assert wakes == []  # the first one is a quiet frame as before, the others a run
+    first, counted = frames.get_counted(0)
+    assert len(first[0]) == 640 and counted == 16 * 320  # 20 ms frames; 3 still kept
+    frames.put(bytes(320), False, -53.0)  # quiet, but too near the floor to be counted
+    frames.put(LOUD[:320], False, -20.0)
+    assert wakes == [1]
+    got = frames.get_counted(0)
+    assert [len(item[0]) for item in got] == [640] * 5 and not any(got[4][0][:2])
+    assert frames.get_counted(0) == []
+
+
+def test_a_counted_run_left_behind_comes_as_silence_frame_by_frame():
+    from telephony.media import FrameQueue
+
+    frames = FrameQueue(50, 8000)
+    frames.quiet_dbfs, frames.quiet_keep = -50.0, 2
+    for _ in range(6):
+        frames.put(bytes(320), False, -70.0)
+    frames.quiet_dbfs, frames.quiet_keep = None, 0  # the listener hears speech: every frame
+    frames.put(LOUD[:320], True, -20.0)
+    sizes = []
+    while (item := frames.get(0)) is not None:
+        sizes.append(len(item[0]))
+    assert sizes == [640, 3 * 640, 640, 640, 640]  # 3 frames counted: one of zeros
+
+
+def test_a_key_wakes_a_listener_waiting_for_a_silent_callers_frames():
+    import threading
+    import time
+
+    tap = CallerAudioTap(PromptPlayer(8000))
+    frames = tap.subscribe()
+    frames.quiet_dbfs, frames.quiet_keep = -50.0, 3
+    threading.Timer(0.1, tap.wake_listeners).start()  # what CallSession.dtmf does
+    started = time.monotonic()
+    frames.get_counted(5.0)
+    assert time.monotonic() - started < 2.0
+    for _ in range(5):
+        tap.caller_frame(bytes(640))
+    assert frames.held_samples == 3 * 640  # the run's last 3 frames, at 16 kHz

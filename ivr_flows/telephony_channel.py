@@ -32,7 +32,7 @@ from speech.barge_in import BargeInDetector
 from speech.turns import Satisfied, TurnSettings, TurnTaker
 from speech.vad import VadSettings, VoiceDetector, load_silero, voice_detector
 from telephony.audio import BYTES_PER_SECOND, FRAME_MS, SAMPLE_RATE, hold_music, load_prompt
-from telephony.media import FrameQueue, StopReason
+from telephony.media import FrameQueue, StopReason, as_frame
 from telephony.recording import RecordingSink
 from telephony.session import BridgeResult, CallEnded, CallSession
 
@@ -184,9 +184,8 @@ class StreamingSpeech:
                     heard_ms += len(frame) * 1000 / BYTES_PER_SECOND
                     detector.feed(frame)
                     if detector.speaking:
-                        return list(preroll), deque(  # (a run counted since: silence)
-                            (bytes(2 * item), False) if isinstance(item, int) else item
-                            for item in batch)
+                        # (a run counted since: silence)
+                        return list(preroll), deque(as_frame(item) for item in batch)
             return None
         finally:  # from here on every frame is handed over, one by one
             frames.quiet_dbfs = None

@@ -68,11 +68,20 @@ class BargeInDetector:
         An int is a silent run only counted (``FrameQueue.get_counted``): its number of
         samples (:meth:`skip`). Stops at the frame that makes the caller speak.
         """
-        if any(isinstance(frame, int) for frame in frames):
-            return self._feed_counted(frames)
-        chunks = [frame for frame in frames if not isinstance(frame, int)]
+        chunk: list[bytes] = []
+        for item in frames:
+            if isinstance(item, int):
+                if (chunk and self._feed_frames(chunk)) or self.skip(item):
+                    return True
+                chunk = []
+            else:
+                chunk.append(item)
+        return self._feed_frames(chunk) if chunk else self.spoke
+
+    def _feed_frames(self, frames: list[bytes]) -> bool:
+        """:meth:`feed_many` over frames only: quiet runs joined, louder frames one by one."""
         quiet_run: list[bytes] = []
-        for frame, quiet in zip(chunks, self._quiet_frames(chunks), strict=True):
+        for frame, quiet in zip(frames, self._quiet_frames(frames), strict=True):
             if self.spoke:
                 break
             if quiet:
@@ -87,19 +96,6 @@ class BargeInDetector:
         if quiet_run and not self.spoke:
             self._feed_quiet(quiet_run)
         return self.spoke
-
-    def _feed_counted(self, items: list[bytes | int]) -> bool:
-        """:meth:`feed_many` over frames and counted silent runs, in their order."""
-        frames: list[bytes] = []
-        for item in items:
-            if isinstance(item, int):
-                if frames and self.feed_many(frames):
-                    return True
-                frames = []
-                self.skip(item)
-            else:
-                frames.append(item)
-        return self.feed_many(frames) if frames and not self.spoke else self.spoke
 
     def skip(self, samples: int) -> bool:
         """``samples`` of a silent run not handed over (every window of it under the

@@ -223,7 +223,7 @@ class UtteranceStream:
         recognizer: Any = lease.recognizer
         try:
             if lease.state == "endpoint":  # Vosk keeps the pipeline after Result(): restart it
-                recognizer.AcceptWaveform(_HISS_BYTES[:640])
+                recognizer.AcceptWaveform(_HISS_BYTES[: BYTES_PER_SECOND // 50])  # 20 ms
                 lease.fed(0.02)
             if lease.state == "running":
                 recognizer.FinalResult()  # drops the features and the speaker adaptation

@@ -225,6 +225,12 @@ QUIET_BATCH_FRAMES = 5
 QUIET_MARGIN_DB = 6.0
 
 
+def as_frame(item: tuple[bytes, bool] | int) -> tuple[bytes, bool]:
+    """An item of :meth:`FrameQueue.get_counted` as a (frame, speaking) pair: a counted
+    silent run (an int, 16 kHz samples) as that many samples of zeros."""
+    return (bytes(2 * item), False) if isinstance(item, int) else item
+
+
 class FrameQueue:
     """A bounded queue of caller frames: when full, the oldest frame is dropped and counted.
 
@@ -337,7 +343,7 @@ class FrameQueue:
             item = self._frames.popleft() if self._frames else None
         if isinstance(item, int):
             self._skip()
-            return bytes(2 * item), False
+            return as_frame(item)
         if item is None or self._upsampler is None:
             return item
         return self._upsampler.convert(item[0]), item[1]
@@ -348,8 +354,7 @@ class FrameQueue:
         Waits like :meth:`get` (an empty list on timeout or once closed). A narrowband
         batch is upsampled in one pass: the same samples as frame by frame.
         """
-        return [(bytes(2 * item), False) if isinstance(item, int) else item
-                for item in self._take(timeout, counted=False)]
+        return [as_frame(item) for item in self._take(timeout, counted=False)]
 
     def get_counted(self, timeout: float | None = None) -> list[tuple[bytes, bool] | int]:
         """:meth:`get_batch` for a counting listener (``quiet_keep``): a run of silent

@@ -31,6 +31,7 @@ from api.services.sessions import Principal
 from storage import audit, escalations
 from storage.escalations import EscalationConflict, EscalationView
 from storage.models import ObjectKind, VaultObject
+from storage.new_patients import is_provisional
 from storage.patients import PatientDirectory, UnknownPatient
 from storage.vault import VaultError, VaultIntegrityError
 
@@ -148,7 +149,8 @@ def escalation_detail(escalation_id: ObjectId, staff: Secretary,
                 caller = CallerOut(patient_id=record.id, code=record.code,
                                    first_name=record.first_name, last_name=record.last_name,
                                    birth_date=record.birth_date.isoformat(),
-                                   phone=record.phone)
+                                   phone=record.phone,
+                                   provisional=is_provisional(session, record.id))
                 audit.record(session, actor=staff.actor, action="patient.read",
                              object_type="patient", object_id=None, patient_id=record.id,
                              practice_id=found.practice_id, purpose="escalated call",

@@ -68,6 +68,7 @@ class CallerOut(BaseModel):
     last_name: str
     birth_date: str
     phone: str | None
+    provisional: bool = False  # filed by phone as new, identity as declared, to be confirmed
 
 
 class EscalationDetailOut(EscalationOut):

@@ -10,6 +10,7 @@ from storage import new_patients
 from storage.models import AuditEvent
 from storage.patients import PatientDirectory
 from tests.api.conftest import ApiWorld
+from tests.api.helpers import escalate
 
 
 def _provisional(world: ApiWorld, first: str, last: str, born: date) -> int:
@@ -59,3 +60,19 @@ def test_the_to_confirm_list_confirm_and_merge(world: ApiWorld) -> None:
         done = set(session.scalars(select(AuditEvent.action).where(
             AuditEvent.actor == "staff:sam")))
     assert {"patient.read", "patient.confirm", "patient.merge", "patient.erase"} <= done
+
+
+def test_an_escalated_new_patient_is_shown_as_declared_not_verified(world: ApiWorld) -> None:
+    world.add_user("sam", "secretary", practices=["demo"])
+    world.ready("sam")
+    fresh = _provisional(world, "Zoé", "Nouvelle", date(1999, 9, 9))
+    with world.db.read_session() as session:
+        camille = PatientDirectory(session).by_code(world.demo_id, "100001")
+    shown = {}
+    for patient in (fresh, camille.id):
+        escalation = escalate(world, patient_id=patient)
+        detail = world.client.get(f"/escalations/{escalation}", headers=world.headers("sam"))
+        assert detail.status_code == 200, detail.text
+        shown[patient] = detail.json()["caller"]
+    assert shown[fresh]["last_name"] == "Nouvelle" and shown[fresh]["provisional"] is True
+    assert shown[camille.id]["provisional"] is False

@@ -10,7 +10,7 @@ users are added from the console. Screenshots of each screen land in the tmp dir
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pyotp
@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from staff import phones
-from storage import escalations
+from storage import escalations, new_patients
 from storage.models import Appointment, Practitioner, VaultObject
 from storage.patients import PatientDirectory
 from tests.api import helpers
@@ -119,6 +119,17 @@ def test_secretary_sees_an_escalation_live_claims_it_and_books(site: ConsoleSite
     expect(card).to_have_count(0)
     done = escalations.get(world.db, escalation_id)
     assert done is not None and done.status == "resolved" and done.resolution == "booked"
+
+    # a caller filed as new on the phone: the identity is as declared, never "vérifiée"
+    with world.db.session() as session:
+        fresh = new_patients.create_provisional_patient(
+            session, world.demo_id, first_name="Zoé", last_name="Nouvelle",
+            birth_date=date(1999, 9, 9), phone="0639980077", actor="ivr:console-test").id
+    declared = page.locator(f'[data-escalation="{helpers.escalate(world, patient_id=fresh)}"]')
+    expect(declared).to_contain_text("NOUVELLE Zoé")
+    expect(declared).to_contain_text("identité déclarée, à confirmer")
+    expect(declared).not_to_contain_text("Identité vérifiée")
+    site.shot(page, "secretary-queue-new-patient")
 
     # the day's agenda shows the booking; the patient's name only on demand (audited)
     page.keyboard.press("Alt+2")

@@ -121,3 +121,11 @@ export const roleLabel = code => label(ROLES, code);
 export const statusLabel = code => label(STATUSES, code);
 export const partLabel = code => label(PARTS, code);
 export const callbackLabel = code => label(CALLBACKS, code);
+
+/** How sure the engine is of who the caller is: checked against the record, or a new
+ *  patient's identity as declared on the phone (a record to confirm). */
+export function identityState(caller) {
+  return caller.provisional
+    ? {label: "Nouveau patient : identité déclarée, à confirmer", tone: "warn"}
+    : {label: "Identité vérifiée", tone: "ok"};
+}

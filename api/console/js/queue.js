@@ -130,9 +130,10 @@ function callerBlock(detail) {
       h("strong", {}, "Appelant non identifié"),
       " — identité non vérifiée par le serveur vocal.");
   }
+  const identity = fmt.identityState(caller);
   return h("div", {class: "caller"},
     h("strong", {class: "caller-name"}, `${caller.last_name.toUpperCase()} ${caller.first_name}`),
-    h("span", {class: "badge ok"}, "Identité vérifiée"),
+    h("span", {class: `badge ${identity.tone}`}, identity.label),
     h("dl", {class: "facts inline"},
       h("div", {}, h("dt", {}, "Né(e) le"), h("dd", {}, fmt.birthDate(caller.birth_date))),
       h("div", {}, h("dt", {}, "Téléphone"), h("dd", {}, fmt.phone(caller.phone))),

@@ -369,8 +369,8 @@ export class Softphone {
   }
 
   /** The booking screen opens by itself on the caller: on the patient when the engine
-   *  verified the caller's identity (the same audited read as the queue), else empty
-   *  with what the caller asked. */
+   *  knows who the caller is (verified, or a new patient as declared; the same audited
+   *  read as the queue), else empty with what the caller asked. */
   openBooking(call) {
     const escalation = this.escalationOf(call);
     if (!escalation || !this.session.go) return;
@@ -512,7 +512,8 @@ export class Softphone {
       const caller = detail.caller;
       place.append(caller
         ? h("p", {class: "caller"}, h("strong", {}, `${caller.last_name.toUpperCase()} ${caller.first_name}`),
-          " ", h("span", {class: "badge ok"}, "Identité vérifiée"),
+          " ", h("span", {class: `badge ${fmt.identityState(caller).tone}`},
+            fmt.identityState(caller).label),
           h("span", {class: "muted"}, ` — né(e) le ${fmt.birthDate(caller.birth_date)}`))
         : h("p", {class: "caller unknown"}, "Appelant non identifié"));
       if (detail.transcript) place.append(h("blockquote", {}, detail.transcript));

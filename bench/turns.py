@@ -18,7 +18,10 @@ birth-date question (eight digits, grammar, a 300 ms pause after the year), and 
 * main:  Silero end of speech, recognizer finalized at once, reply composed after;
 * after: as main, replies composed ahead while the question plays and the caller speaks;
 * cold:  as after, on a second speech server making a new recognizer for each utterance
-         (``--warm 0``), as before recognizers were kept warm (speech/warm_recognizers.py).
+         (``--warm 0``), as before recognizers were kept warm (speech/warm_recognizers.py);
+* unprimed: as after, on a speech server keeping recognizers but not warming them at start
+         on the prompts (before ``speech.warm_up_seconds``; the main server does, as
+         ``telesec serve`` does, and the run waits for it).
 
 Measured at the caller: from the send time of the RTP packet carrying the last voiced sample
 to the kernel arrival time of the reply's first non-silent packet; p50/p95 per question kind
@@ -52,6 +55,7 @@ from turns_handler import (
     CLOSED_KINDS,
     KINDS,
     LANGUAGE,
+    OTHER_SERVERS,
     QUESTIONS,
     REPLIES,
     REPLY_SECONDS,
@@ -62,8 +66,9 @@ from turns_handler import (
 from bench.asr import korean_model, percentile
 from foundation.errors import TelesecError
 from foundation.processes import cpu_seconds, pss_kb, signal_group
-from foundation.settings import load_settings
+from foundation.settings import SpeechSettings, load_settings
 from speech.synthetic import frames, line_hiss, words_only
+from telesec.commands.serve import warm_up_speech
 
 REPO = Path(__file__).resolve().parents[1]
 HANDLER = "bench.turns_handler:answer_questions"
@@ -74,6 +79,7 @@ ANSWERS = {
     "open": ["다음 주 화요일", "오후 세 시에 가능합니다"],
 }
 PAUSE = 0.3
+SPEECH_STREAMS = 16
 
 
 # ---------------------------------------------------------------------------- audio
@@ -158,7 +164,10 @@ def warm_prompts(data_dir: Path) -> None:
         composer.prompt(prompt.id, LANGUAGE, prompt.values)
 
 
-def start_pool(workdir: Path, base: int, workers: int, report: Path, modes: list[str]):
+def start_pool(workdir: Path, base: int, workers: int, report: Path, modes: list[str],
+               kept: int, warm_up: float):
+    """The pool; its speech servers keep ``kept`` recognizers per grammar, and the main
+    one warms that many at start on ``warm_up`` seconds of the prompts each."""
     from speech.server import start_server_process
     from storage.keyring import Keyring
     from storage.migrate import upgrade
@@ -170,21 +179,27 @@ def start_pool(workdir: Path, base: int, workers: int, report: Path, modes: list
     settings = load_settings(data_dir=data_dir, sip={
         "listen_host": "127.0.0.1", "listen_port": base, "worker_base_port": base + 10,
         "workers": workers, "allowed_networks": ["127.0.0.0/8"], "media": {"relay": "off"},
-    })
+    }, speech={"warm_up_seconds": warm_up})
     keyring = Keyring.create(settings.effective_keyring_path)
     upgrade(settings.effective_database_url, keyring=keyring)
     warm_prompts(data_dir)
     run_dir = workdir / "run"
     (run_dir / "speech").mkdir(parents=True, mode=0o700)
+    # as `telesec serve` starts it: recognizers warmed on the practice's prompts
     server, env = start_server_process({LANGUAGE: korean_model()},
-                                       run_dir / "speech" / "asr.sock", 16, log_level="WARNING")
-    servers = [server]
-    if "cold" in modes:
-        cold, _ = start_server_process({LANGUAGE: korean_model()},
-                                       run_dir / "speech" / "cold.sock", 16,
-                                       log_level="WARNING", warm=0)
-        servers.append(cold)
-        os.environ["TURNS_COLD_SOCKET"] = str(cold.socket_path)
+                                       run_dir / "speech" / "asr.sock", SPEECH_STREAMS,
+                                       log_level="WARNING", warm=kept,
+                                       warm_audio=warm_up_speech(settings, [LANGUAGE]))
+    servers = {"after": server}
+    for mode, variable in OTHER_SERVERS.items():
+        if mode in modes:
+            other, _ = start_server_process({LANGUAGE: korean_model()},
+                                            run_dir / "speech" / f"{mode}.sock", SPEECH_STREAMS,
+                                            log_level="WARNING",
+                                            warm=0 if mode == "cold" else kept)
+            servers[mode] = other
+            os.environ[variable] = str(other.socket_path)
+    warmed_up(server, settings.speech.warm_up_seconds)
     os.environ.update({
         "TELESEC_DATA_DIR": str(data_dir), "TURNS_REPORT": str(report),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -195,15 +210,28 @@ def start_pool(workdir: Path, base: int, workers: int, report: Path, modes: list
     try:
         pool.start()
     except BaseException:
-        for one in servers:
+        for one in servers.values():
             one.stop()
         raise
     if pool.status().front != "kamailio":
         pool.stop(deadline=1)
-        for one in servers:
+        for one in servers.values():
             one.stop()
         raise TelesecError("Kamailio is not installed: the benchmark needs the pool's front")
     return pool, servers
+
+
+def warmed_up(server, seconds: float) -> None:
+    """Wait for the speech server's warm-up on the prompts, and say what it cost."""
+    from speech.client import RemoteSpeechEngine
+
+    began, cpu = time.monotonic(), cpu_seconds([server.pid])
+    engine = RemoteSpeechEngine(server.socket_path)
+    while (info := engine.ping()) and info.get("warming") and time.monotonic() - began < 600:
+        time.sleep(0.5)
+    print(f"speech server: {info and info.get('prewarmed')} recognizers warmed on "
+          f"{seconds:.0f} s of prompts each, in {time.monotonic() - began:.0f} s "
+          f"({cpu_seconds([server.pid]) - cpu:.0f} s of CPU at the lowest priority)", flush=True)
 
 
 def worker_pss(pool) -> dict[int, int]:
@@ -364,7 +392,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
     parser.add_argument("--modes", default="vosk,main,cold,after",
-                        help="vosk, main, cold, after")
+                        help="vosk, main, cold, unprimed, after")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help="yesno, digits, open")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
@@ -372,6 +400,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="callers for the noise variant (default: --levels)")
     parser.add_argument("--workers", type=int, default=0,
                         help="worker processes (default: enough for the callers, 4 each, +1)")
+    parser.add_argument("--warm-up", type=float, default=None,
+                        help="seconds of prompts each recognizer decodes at start (default: "
+                             "speech.warm_up_seconds's default)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     parser.add_argument("--report", type=Path, default=None,
                         help="print the tables again from a kept work directory, run nothing")
@@ -382,11 +413,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:  # the path end to end, not the baseline: two questions
         args.levels, args.rounds, args.modes, args.no_noise = "1", 1, "after", True
         args.kinds = ("yesno", "open")
+        args.warm_up = 2.0 if args.warm_up is None else args.warm_up
+    if args.warm_up is None:
+        args.warm_up = SpeechSettings().warm_up_seconds
     args.level_list = [int(x) for x in args.levels.split(",")]
     args.workers = args.workers or max(args.level_list) // 4 + 1
     args.mode_list = args.modes.split(",")
-    if not set(args.mode_list) <= {"vosk", "main", "after", "cold"}:
-        parser.error("--modes takes vosk, main, after, cold")
+    if not set(args.mode_list) <= {"vosk", "main", "after", "cold", "unprimed"}:
+        parser.error("--modes takes vosk, main, after, cold, unprimed")
     return args
 
 
@@ -417,14 +451,15 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="turns-"))
     report = workdir / "questions.jsonl"
     pool = None
-    servers: list = []
+    servers: dict = {}
     rows: list[str] = []
     loads: list[float] = [load_start[0]]
     try:
         base = free_port_block()
         variants = [("hiss", None)] + ([] if args.no_noise else [("noise-20dB", 20.0)])
         audio = {name: make_answers(db) for name, db in variants}
-        pool, servers = start_pool(workdir, base, args.workers, report, args.mode_list)
+        pool, servers = start_pool(workdir, base, args.workers, report, args.mode_list,
+                                   max(args.level_list), args.warm_up)
         print(f"pool: {args.workers} workers behind Kamailio, speech server (Korean model), "
               f"up after {time.monotonic() - began:.0f} s; {os.cpu_count()} cores, load "
               f"average {load_start[0]:.1f} {load_start[1]:.1f} {load_start[2]:.1f}",
@@ -439,7 +474,7 @@ def run(args: argparse.Namespace) -> int:
               "nothing of (its decoder overloaded or too late)")
         print(f"{'line':<10} {'calls':>5} {'kind':<7} "
               + "   ".join(f"{m + ' p50':>11}" for m in args.mode_list) + "   cut")
-        cpu0 = [cpu_seconds([one.pid]) for one in servers]
+        cpu0 = [cpu_seconds([one.pid]) for one in servers.values()]
         for variant, _ in variants:
             levels = args.level_list
             if variant != "hiss" and args.noise_levels:
@@ -452,11 +487,10 @@ def run(args: argparse.Namespace) -> int:
                 if errors:
                     print(f"   engine errors: {[r['error'] for r in errors]}")
                 report_level(variant, calls, args.mode_list, answers, records, rows)
-        print("speech server CPU, memory (PSS): " + ", ".join(
+        print("speech servers' CPU during the calls, memory (PSS): " + ", ".join(
             f"{name} {cpu_seconds([one.pid]) - before:.0f} s, "
             f"{(pss_kb(one.pid) or 0) / 1024:.0f} MB"
-            for name, one, before in zip(("warm recognizers", "new recognizers (cold)"),
-                                         servers, cpu0, strict=False)))
+            for name, one, before in zip(servers, servers.values(), cpu0, strict=True)))
         print("worker memory (PSS, Silero VAD loaded in each): " + ", ".join(
             f"{kb / 1024:.0f} MB" for pid, kb in worker_pss(pool).items()))
         print("steps (engine timings, median ms): hear = last voiced sample -> turn ended "
@@ -472,7 +506,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if pool is not None:
             pool.stop(deadline=3)
-        for one in servers:
+        for one in servers.values():
             one.stop()
         if args.keep:
             print(f"work directory kept: {workdir}")

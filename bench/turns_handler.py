@@ -16,7 +16,10 @@ How the turn ends and when the reply is composed depends on the question's mode:
   (``TelephonyChannel.prepare``) while the question plays and the caller speaks;
 * ``cold``: as ``after``, decoded by a second speech server that makes a new recognizer for
   every utterance (``--warm 0``: before speech/warm_recognizers.py), at
-  ``$TURNS_COLD_SOCKET``.
+  ``$TURNS_COLD_SOCKET``;
+* ``unprimed``: as ``after``, decoded by a speech server that keeps recognizers but did not
+  warm them at start on the prompts (before ``speech.warm_up_seconds``), at
+  ``$TURNS_UNPRIMED_SOCKET``.
 
 Closed questions (yes/no, a birth date as eight digits) decode with a grammar and end early
 once the partial answers them; the open one decodes freely. One JSON line per question goes
@@ -52,6 +55,8 @@ QUESTIONS = {"yesno": "ask_known_patient", "digits": "ask_patient_code",
 MAIN_TURNS = (TurnSettings(end_ms=700, closed_end_ms=250), TurnSettings(end_ms=1000,
                                                                         closed_end_ms=1000))
 LANGUAGE = "fr"  # the prompts' language; the speech server serves it with the Korean model
+#: modes decoded by a speech server of their own (bench/turns.py starts it): its socket
+OTHER_SERVERS = {"cold": "TURNS_COLD_SOCKET", "unprimed": "TURNS_UNPRIMED_SOCKET"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,17 +200,20 @@ def _engine_parts() -> dict[str, Any]:
             remote = RemoteSpeechEngine.from_environment()
             if remote is None:
                 raise RuntimeError("TELESEC_RECOGNIZER_SOCKET is not set")
-            cold = os.environ.get("TURNS_COLD_SOCKET")
             _parts.update(remote=remote,
-                          cold=RemoteSpeechEngine(Path(cold)) if cold else remote,
                           composer=composer_for(Path(os.environ["TELESEC_DATA_DIR"])))
+            for mode, variable in OTHER_SERVERS.items():
+                socket_path = os.environ.get(variable)
+                _parts[mode] = RemoteSpeechEngine(Path(socket_path)) if socket_path else remote
         return _parts
 
 
-def _listeners(engine: TimedEngine, cold: TimedEngine) -> dict[str, StreamingSpeech]:
+def _listeners(engines: dict[str, TimedEngine]) -> dict[str, StreamingSpeech]:
     """One call's listeners, each mode's, timing into that call's marks."""
+    engine = engines["after"]
     return {"after": StreamingSpeech(engine), "main": MainSpeech(engine),
-            "vosk": EndpointSpeech(engine), "cold": StreamingSpeech(cold)}
+            "vosk": EndpointSpeech(engine),
+            **{mode: StreamingSpeech(engines[mode]) for mode in OTHER_SERVERS}}
 
 
 def _report(record: dict[str, Any]) -> None:
@@ -236,22 +244,23 @@ def _timed_play(session: CallSession, marks: dict[str, Any]) -> None:
 def answer_questions(session: CallSession) -> None:
     """Ask the questions of the dialled plan, reply to each, hang up."""
     parts = _engine_parts()
-    engine = TimedEngine(parts["remote"])  # this call's: its marks are the call's own
-    cold = TimedEngine(parts["cold"])
-    listeners = _listeners(engine, cold)
+    engines = {"after": TimedEngine(parts["remote"]),  # this call's: its marks are its own
+               **{mode: TimedEngine(parts[mode]) for mode in OTHER_SERVERS}}
+    listeners = _listeners(engines)
     channel = TelephonyChannel(session, parts["composer"], speech=listeners["after"])
     marks: dict[str, Any] = {}
     _timed_play(session, marks)
     try:
         for index, (kind, mode) in enumerate(plan(session.dialled)):
             channel.speech = listeners[mode]
-            if mode in ("after", "cold"):
+            if mode not in ("main", "vosk"):
                 channel.prepare(list(REPLIES.values()), LANGUAGE)
             else:  # nothing composed ahead for an earlier question may serve this one
                 channel.forget_prepared()
             channel.say([Prompt(QUESTIONS[kind])], LANGUAGE, barge_in=False)
             marks.clear()
-            engine.marks = cold.marks = marks
+            for timed in engines.values():
+                timed.marks = marks
             closed = kind in CLOSED_KINDS
             turns = MAIN_TURNS if mode == "main" else (CLOSED_TURN, OPEN_TURN)
             heard = channel.listen(

@@ -358,6 +358,9 @@ class SpeechSettings(BaseModel):
     model_fr: Path | None = None
     model_en: Path | None = None
     max_concurrent_streams: int = Field(8, ge=1, le=256)
+    # seconds of the practice's own prompts each of the speech server's recognizers decodes
+    # at start, at low priority, so the first callers of a busy hour find them warm (0: off)
+    warm_up_seconds: float = Field(10.0, ge=0, le=120)
 
 
 class RetentionSettings(BaseModel):

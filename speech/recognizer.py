@@ -19,13 +19,15 @@ time when frames arrive live from a call.
 from __future__ import annotations
 
 import array
+import contextlib
 import json
 import logging
+import os
 import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -45,6 +47,7 @@ PARTIAL_EVERY_SECONDS = 0.1
 # endpointing from ever firing (measured here); such frames are swapped for a faint hiss.
 _HISS = array.array("h", (random.Random(16_000).randint(-8, 8) for _ in range(SAMPLE_RATE)))
 _HISS_BYTES = _HISS.tobytes()
+HISS_FRAME = _HISS_BYTES[: BYTES_PER_SECOND // 50]  # 20 ms
 
 
 QUIET_RMS = 300  # about -40 dBFS: line noise, not a voice
@@ -220,14 +223,8 @@ class UtteranceStream:
         lease, self._lease = self._lease, None
         if lease is None:
             return
-        recognizer: Any = lease.recognizer
         try:
-            if lease.state == "endpoint":  # Vosk keeps the pipeline after Result(): restart it
-                recognizer.AcceptWaveform(_HISS_BYTES[: BYTES_PER_SECOND // 50])  # 20 ms
-                lease.fed(0.02)
-            if lease.state == "running":
-                recognizer.FinalResult()  # drops the features and the speaker adaptation
-                lease.finalized()
+            lease.empty(HISS_FRAME, 0.02)
         except Exception as exc:
             log.error("speech recognizer not reusable (%s)", exc.__class__.__name__)
             return
@@ -378,6 +375,35 @@ class SpeechEngine:
         self._active: set[UtteranceStream] = set()
         self._lock = threading.Lock()
         self._shut = False
+        self._stop_warming = threading.Event()
+        self.warming: threading.Thread | None = None
+
+    def prewarm_in_background(self, speech: Mapping[str, bytes]) -> threading.Thread:
+        """Warm one free-decoding recognizer per stream for each language of ``speech``
+        (16 kHz PCM in that language: the practice's own prompts), in a thread at the lowest
+        CPU priority, so that the first callers of a busy hour do not pay for new ones
+        (docs/speech.md). Stops at :meth:`shutdown`."""
+
+        def warm() -> None:
+            with contextlib.suppress(OSError):  # Linux: this thread only
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            started = time.monotonic()
+            for language, audio in speech.items():
+                if not audio or not self.models.has(language):
+                    continue
+                try:
+                    added = self.recognizers.prewarm(self.models.get(language), audio,
+                                                     HISS_FRAME, self._stop_warming)
+                except Exception as exc:  # a warm-up is an optimisation: say so, go on
+                    log.warning("speech recognizers not warmed for %s (%s)", language,
+                                exc.__class__.__name__)
+                    continue
+                log.info("speech: %d recognizers warmed for %s in %.0f s", added, language,
+                         time.monotonic() - started)
+
+        self.warming = threading.Thread(target=warm, name="speech-prewarm", daemon=True)
+        self.warming.start()
+        return self.warming
 
     @property
     def active_streams(self) -> int:
@@ -433,6 +459,7 @@ class SpeechEngine:
     def shutdown(self) -> None:
         """Cancel every utterance in progress and stop the decoding threads."""
         self._shut = True
+        self._stop_warming.set()
         with self._lock:
             active = list(self._active)
         for stream in active:

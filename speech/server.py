@@ -22,7 +22,7 @@ import stat
 import struct
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -184,8 +184,10 @@ class SpeechServer:
     """Serves utterance streams on a listening socket with one shared :class:`SpeechEngine`."""
 
     def __init__(self, registry: ModelRegistry, listener: socket.socket, *,
-                 max_streams: int, warm: int | None = None) -> None:
+                 max_streams: int, warm: int | None = None,
+                 warm_speech: Mapping[str, bytes] | None = None) -> None:
         self.registry = registry
+        self.warm_speech = dict(warm_speech or {})
         self.listener = listener
         self.max_streams = max_streams
         self.max_connections = max_streams * 4 + 16
@@ -199,6 +201,8 @@ class SpeechServer:
 
     def start(self) -> None:
         self._accepter.start()
+        if self.warm_speech:
+            self.engine.prewarm_in_background(self.warm_speech)
 
     @property
     def connections(self) -> int:
@@ -334,6 +338,8 @@ class SpeechServer:
             "languages": list(self.registry.languages),
             "max_streams": self.max_streams,
             "active_streams": self.engine.active_streams,
+            "warming": bool(self.engine.warming and self.engine.warming.is_alive()),
+            "prewarmed": self.engine.recognizers.prewarmed,
             "limits": limits_to_json(CEILING),
         }
 
@@ -351,6 +357,24 @@ def _parse_models(values: Sequence[str]) -> dict[str, Path]:
     return models
 
 
+def _read_warm_speech(values: Sequence[str]) -> dict[str, bytes]:
+    """``LANG=FILE`` pairs (16 kHz s16le PCM) joined per language; a file that cannot be
+    read is said in one line and left out (warming is an optimisation)."""
+    speech: dict[str, bytes] = {}
+    for value in values:
+        language, sep, name = value.partition("=")
+        if not sep or not language or not name:
+            raise ValueError(f"--warm-audio wants LANG=FILE, got {value!r}")
+        try:
+            audio = Path(name).read_bytes()
+        except OSError as exc:
+            log.warning("warm-up audio %s not read (%s); going on without it", name,
+                        exc.strerror or exc.__class__.__name__)
+            continue
+        speech[language] = speech.get(language, b"") + audio[: len(audio) // 2 * 2]
+    return speech
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT (or stdin closes, with ``--exit-on-stdin-eof``)."""
     parser = argparse.ArgumentParser(prog="python -m speech.server", description=__doc__)
@@ -362,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warm", type=int, default=None,
                         help="recognizers kept warm between utterances (default: one per "
                              "stream; 0: a new one per utterance)")
+    parser.add_argument("--warm-audio", action="append", default=[], metavar="LANG=FILE",
+                        help="speech in LANG (16 kHz s16le PCM, e.g. cached prompts) decoded at "
+                             "start by one recognizer per stream, at low priority (repeat)")
     parser.add_argument("--exit-on-stdin-eof", action="store_true",
                         help="exit when stdin closes (the parent died or let go)")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LEVELS,
@@ -377,12 +404,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.warm is not None and args.warm < 0:
             raise ValueError("--warm must be 0 or more")
         registry = ModelRegistry(_parse_models(args.model))
+        warm_speech = _read_warm_speech(args.warm_audio)
         registry.preload()
         listener = listen_private(args.socket)
     except Exception as exc:  # one line for people, no traceback
         log.error("speech server cannot start: %s", exc)
         return 2
-    server = SpeechServer(registry, listener, max_streams=args.max_streams, warm=args.warm)
+    server = SpeechServer(registry, listener, max_streams=args.max_streams, warm=args.warm,
+                          warm_speech=warm_speech)
     server.start()
     if args.exit_on_stdin_eof:
         threading.Thread(target=_wait_for_eof, args=(stop,), daemon=True).start()

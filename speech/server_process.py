@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from foundation.errors import TelesecError
@@ -89,12 +89,15 @@ class SpeechServerProcess:
 
 def server_argv(model_paths: Mapping[str, Path], socket_path: Path, max_streams: int,
                 python: str = sys.executable, log_level: str = "INFO",
-                warm: int | None = None) -> list[str]:
+                warm: int | None = None,
+                warm_audio: Mapping[str, Sequence[Path]] | None = None) -> list[str]:
     """The command line of the server process."""
     argv = [python, "-m", "speech.server", "--socket", str(socket_path),
             "--max-streams", str(max_streams), "--exit-on-stdin-eof", "--log-level", log_level]
     if warm is not None:
         argv += ["--warm", str(warm)]
+    for language, files in sorted((warm_audio or {}).items()):
+        argv += [arg for file in files for arg in ("--warm-audio", f"{language}={file}")]
     for language, directory in sorted(model_paths.items()):
         argv += ["--model", f"{language}={Path(directory)}"]
     return argv
@@ -109,6 +112,7 @@ def start_server_process(
     python: str = sys.executable,
     log_level: str = "INFO",
     warm: int | None = None,
+    warm_audio: Mapping[str, Sequence[Path]] | None = None,
 ) -> tuple[SpeechServerProcess, dict[str, str]]:
     """Start the server and wait until it serves; (process, env for the workers).
 
@@ -117,7 +121,8 @@ def start_server_process(
     """
     socket_path = Path(socket_path).absolute()
     popen = subprocess.Popen(
-        server_argv(model_paths, socket_path, max_streams, python, log_level, warm),
+        server_argv(model_paths, socket_path, max_streams, python, log_level, warm,
+                    warm_audio),
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, errors="replace", start_new_session=True,
     )

@@ -26,6 +26,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from speech.models import LoadedModel
 
@@ -63,6 +64,17 @@ class Lease:
         if self.state == "running":
             self.state = "final"
 
+    def empty(self, hiss: bytes, hiss_seconds: float) -> None:
+        """Empty the recognizer of the audio it heard (once its result is out): after Vosk's
+        endpoint ``hiss`` (a frame of line hiss) is fed first, as Vosk keeps the pipeline."""
+        recognizer: Any = self.recognizer
+        if self.state == "endpoint":
+            recognizer.AcceptWaveform(hiss)
+            self.fed(hiss_seconds)
+        if self.state == "running":
+            recognizer.FinalResult()  # drops the features and the speaker adaptation
+            self.finalized()
+
 
 class WarmRecognizers:
     """Idle recognizers by (model, grammar); thread-safe.
@@ -82,6 +94,7 @@ class WarmRecognizers:
         self._lock = threading.Lock()
         self.created = 0
         self.reused = 0
+        self.prewarmed = 0
 
     def take(self, model: LoadedModel, grammar: str | None) -> Lease:
         """A warm recognizer for ``model`` and ``grammar`` (None: free decoding), or a new one."""
@@ -123,6 +136,38 @@ class WarmRecognizers:
     def idle(self) -> int:
         with self._lock:
             return self._count
+
+    def waiting(self, model: LoadedModel, grammar: str | None = None) -> int:
+        """Recognizers waiting for ``model`` and ``grammar`` (None: free decoding)."""
+        with self._lock:
+            return len(self._idle.get((id(model.model), grammar or ""), ()))
+
+    def prewarm(self, model: LoadedModel, speech: bytes, hiss: bytes,
+                stop: threading.Event) -> int:
+        """Warm free-decoding recognizers for ``model`` before any caller needs them: each
+        new one decodes ``speech`` (16 kHz PCM in the model's language, e.g. the practice's
+        own prompts), is emptied and kept, until ``per_grammar`` wait; stops at ``stop``.
+        How many it added."""
+        added = 0
+        while not stop.is_set() and self.waiting(model) < self.per_grammar:
+            lease = Lease(_new_recognizer(model, None, self.sample_rate),
+                          (id(model.model), ""), 0, 0.0)
+            recognizer: Any = lease.recognizer
+            step = self.sample_rate * 2 // 10  # 100 ms at a time
+            for start in range(0, len(speech), step):
+                if stop.is_set():
+                    return added
+                chunk = speech[start:start + step]
+                lease.fed(len(chunk) / 2 / self.sample_rate)
+                if recognizer.AcceptWaveform(chunk):
+                    recognizer.Result()
+                    lease.endpoint()
+            lease.empty(hiss, len(hiss) / 2 / self.sample_rate)
+            with self._lock:
+                self.prewarmed += 1
+            self.give_back(lease)
+            added += 1
+        return added
 
 
 def _new_recognizer(model: LoadedModel, grammar: str | None, sample_rate: int) -> object:

@@ -157,3 +157,23 @@ def warm_cache(composer: PromptComposer, language: str) -> tuple[int, int]:
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         list(pool.map(lambda text: composer.synth.cached(catalogue.voice, text), texts))
     return len(catalogue.ids), len(vocabulary)
+
+
+def speech_sample(composer: PromptComposer, language: str, seconds: float) -> list[Path]:
+    """Cached catalogue prompts of ``language`` making up to ``seconds`` of the engine's own
+    voice (synthesised into the cache if missing): speech to warm a recognizer on, nothing
+    personal in it."""
+    catalogue = load_catalogue(language)
+    files: list[Path] = []
+    heard = 0.0
+    for prompt_id in sorted(catalogue.ids):
+        for piece in catalogue.pieces(prompt_id):
+            if not isinstance(piece, str):
+                continue
+            length = len(composer.synth.cached(catalogue.voice, piece)) / 2 / SAMPLE_RATE
+            if heard + length <= seconds:
+                heard += length
+                files.append(composer.synth.cache_path(catalogue.voice, piece))
+            if heard > seconds - 0.5:
+                return files
+    return files

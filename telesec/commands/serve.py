@@ -12,15 +12,19 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 
 import typer
 import uvicorn
 
 from calendars.sync import CalendarSync
 from foundation.certificates import CertificatePair, console_certificate
+from foundation.errors import TelesecError
 from foundation.logs import configure as configure_logging
 from foundation.logs import level_number
 from foundation.settings import Settings, load_settings
+from ivr_flows.prompts import composer_for
+from ivr_flows.prompts.compose import speech_sample
 from notify.notifier import Notifier
 from scheduling.service import Agenda
 from speech.models import configured_model_paths
@@ -78,11 +82,13 @@ def serve(
             preload = None
             if announce(settings, log).enabled:
                 # One process holds the models for every worker (docs/speech.md).
+                models = configured_model_paths(settings)
                 speech_server, speech_env = start_server_process(
-                    configured_model_paths(settings),
+                    models,
                     settings.data_path / "run" / "speech" / "asr.sock",
                     settings.speech.max_concurrent_streams,
                     log_level=settings.log_level,
+                    warm_audio=warm_up_speech(settings, list(models)),
                 )
                 preload = lambda: speech_env  # noqa: E731
             directory = DatabaseDirectory(settings, db, vault.keyring)
@@ -100,6 +106,19 @@ def serve(
                 started.stop()
         db.dispose()
     log.info("stopped")
+
+
+def warm_up_speech(settings: Settings, languages: list[str]) -> dict[str, list[Path]]:
+    """The cached prompts the speech server warms its recognizers on, per language."""
+    seconds = settings.speech.warm_up_seconds
+    composer = composer_for(settings.data_path)
+    files: dict[str, list[Path]] = {}
+    for language in languages if seconds else []:
+        try:
+            files[language] = speech_sample(composer, language, seconds)
+        except TelesecError as exc:  # no catalogue, no espeak-ng: calls work, only colder
+            log.warning("speech recognizers not warmed for %s: %s", language, exc)
+    return files
 
 
 def api_server_config(settings: Settings, app: object,

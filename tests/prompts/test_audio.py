@@ -155,3 +155,19 @@ def test_espeak_audio_is_converted_in_process_as_ffmpeg_would():
     stereo = wav[:22] + (2).to_bytes(2, "little") + wav[24:]
     assert from_espeak_wav(stereo) is None  # anything else goes to ffmpeg
     assert from_espeak_wav(b"ID3 not a wav at all" * 4) is None
+
+
+def test_serve_warms_recognizers_on_cached_catalogue_prompts(tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture):
+    from foundation.settings import load_settings
+    from telesec.commands.serve import warm_up_speech
+
+    settings = load_settings(data_dir=tmp_path, speech={"warm_up_seconds": 3})
+    files = warm_up_speech(settings, ["fr", "ko"])
+    assert set(files) == {"fr"}  # no catalogue in Korean: said, and left out
+    assert "not warmed for ko" in caplog.text
+    audio = b"".join(path.read_bytes() for path in files["fr"])
+    assert 2.5 <= len(audio) / 32000 <= 3
+    assert all(path.is_relative_to(tmp_path) for path in files["fr"])
+    off = load_settings(data_dir=tmp_path, speech={"warm_up_seconds": 0})
+    assert warm_up_speech(off, ["fr"]) == {}

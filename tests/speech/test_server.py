@@ -27,8 +27,13 @@ from speech.recognizer import (
     UtteranceLimits,
     UtteranceResult,
 )
-from speech.server import SpeechServerError, SpeechServerProcess, start_server_process
-from speech.synthetic import frames, line_hiss
+from speech.server import (
+    SpeechServerError,
+    SpeechServerProcess,
+    _read_warm_speech,
+    start_server_process,
+)
+from speech.synthetic import frames, line_hiss, telephone_speech
 from tests.speech.conftest import ENDED_BY_SILENCE, FAST_FEED, KOREAN_MODEL
 
 MAX_STREAMS = 3
@@ -137,6 +142,30 @@ def test_a_model_that_does_not_load_is_one_line(tmp_path: Path):
     message = str(caught.value)
     assert "\n" not in message
     assert "speech server did not start" in message and "no acoustic model" in message
+
+
+def test_recognizers_are_warmed_at_start_on_the_audio_given(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture):
+    prompts = tmp_path / "prompt.pcm"
+    prompts.write_bytes(line_hiss(0.2) + telephone_speech("안녕하세요 예약을 하고 싶습니다"))
+    server, _ = start_server_process(
+        {"ko": KOREAN_MODEL}, tmp_path / "run" / "asr.sock", 2, ready_timeout=120,
+        warm_audio={"ko": [prompts, tmp_path / "gone.pcm"]})
+    try:
+        engine = RemoteSpeechEngine(server.socket_path)
+        deadline = time.monotonic() + 120
+        while (info := engine.ping()) and info["warming"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert info is not None and info["prewarmed"] == 2 and not info["warming"]
+    finally:
+        server.stop()
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "warm-up audio" in said and "gone.pcm not read" in said  # one line, then on
+
+
+def test_warm_audio_must_name_a_language(tmp_path: Path):
+    with pytest.raises(ValueError, match="LANG=FILE"):
+        _read_warm_speech([str(tmp_path / "prompt.pcm")])
 
 
 def test_a_socket_directory_open_to_others_is_refused(tmp_path: Path):

@@ -155,3 +155,36 @@ def test_kept_recognizers_are_capped_worn_out_and_only_clean(monkeypatch: pytest
     assert pool.take(model, menus[2]).uses == 1
     pool.take(model, menus[0])
     assert pool.created == created + 1
+
+
+def test_recognizers_warmed_at_start_serve_the_first_callers(korean_registry: ModelRegistry,
+                                                             answers: list[bytes]):
+    """Warmed on other speech (a practice's prompts): the first callers take them, hear
+    their own words only, timed from their own start."""
+    engine = SpeechEngine(korean_registry, max_concurrent_streams=2, limits=FAST_FEED)
+    prompts = telephone_speech("안녕하세요 예약을 하고 싶습니다 목요일 아침", lead=0.2, trail=0.3)
+    try:
+        engine.prewarm_in_background({"ko": prompts, "xx": prompts}).join(120)
+        model = korean_registry.get("ko")
+        assert engine.recognizers.prewarmed == 2
+        assert engine.recognizers.waiting(model) == 2 and engine.recognizers.created == 0
+        _, silence = _decode(engine, line_hiss(1.5))
+        assert silence.text == ""  # type: ignore[attr-defined]
+        _settled(engine, 2)
+        _, heard = _decode(engine, answers[0])
+        assert heard.text and heard.words[0].start < 1.0  # type: ignore[attr-defined]
+        assert engine.recognizers.created == 0 and engine.recognizers.reused == 2
+    finally:
+        engine.shutdown()
+
+
+def test_shutdown_stops_a_warm_up(korean_registry: ModelRegistry):
+    engine = SpeechEngine(korean_registry, max_concurrent_streams=8, limits=FAST_FEED)
+    long_speech = telephone_speech("다음 주 화요일 오후 세 시에 가능합니다 " * 6)
+    warming = engine.prewarm_in_background({"ko": long_speech})
+    time.sleep(0.3)
+    started = time.monotonic()
+    engine.shutdown()
+    warming.join(10)
+    assert not warming.is_alive() and time.monotonic() - started < 5
+    assert engine.recognizers.prewarmed < 8

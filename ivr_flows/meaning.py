@@ -18,6 +18,7 @@ from ivr_flows.understanding import (
     parse_spelled_name,
     parse_when,
     parse_yes_no,
+    wants_soonest,
 )
 from ivr_flows.understanding import (
     is_emergency as heard_emergency,
@@ -178,6 +179,11 @@ def name(text: str, language: str) -> str | None:
         return spelled
     cleaned = normalise(text, language).strip()
     return cleaned or None
+
+
+def soonest(text: str, language: str) -> bool:
+    """The caller takes the first free time, whatever the day ("dès que possible")."""
+    return wants_soonest(text, language)
 
 
 def when(text: str, language: str, now: datetime) -> tuple[date | None, str | None] | None:

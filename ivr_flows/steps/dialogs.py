@@ -31,6 +31,9 @@ REFUSAL_PROMPTS = tuple(f"refusal_{reason.value}" for reason in Reason)
 YES_NO_PROMPTS = ("yes_no_hint", "yes_no_keys")
 
 
+ANY_WORDS = frozenset({"importe", "any", "anyone", "anybody"})
+
+
 def pick(
     call: Call, prompt: Prompt, items: Sequence[T], *, labels: Sequence[str] = (),
     allow_other: bool = False, zero: T | None = None,
@@ -56,9 +59,9 @@ def pick(
         index = best_label(text, folded_labels)
         if index is not None:
             return items[index]
-        if zero is not None and any(w in text.split() for w in ("importe", "any", "anyone",
-                                                                 "premier disponible")):
-            return zero
+        if zero is not None and (ANY_WORDS & set(text.split())
+                                 or meaning.soonest(heard.text, call.language)):
+            return zero  # "n'importe lequel", "le premier disponible" (not item 1)
         chosen = meaning.number(heard.text, call.language)
         if chosen == -1:
             chosen = len(items)
@@ -159,7 +162,10 @@ def choose_doctor(call: Call, wanted: str, *, said: str | None = None,
 def ask_when(call: Call) -> tuple[date | None, str | None]:
     """The day and part of day the caller prefers; (None, None) means the first free.
 
-    What the caller said at the first question ("demain matin") answers it once."""
+    What the caller said at the first question ("demain matin", "dès que possible")
+    answers it once."""
+    if call.context.pop("soonest", None):
+        return None, None
     if call.context.get("day") or call.context.get("part_of_day"):
         return call.context.pop("day", None), call.context.pop("part_of_day", None)
     now = call.now()
@@ -173,6 +179,8 @@ def ask_when(call: Call) -> tuple[date | None, str | None]:
         found = meaning.when(heard.text, call.language, now)
         if found is not None:
             return found
+        if meaning.soonest(heard.text, call.language):
+            return (None, None)
         if meaning.yes_no(heard.text, call.language) is not None:
             return (None, None)  # "oui, le plus tôt possible"
         return None

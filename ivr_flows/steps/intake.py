@@ -38,6 +38,8 @@ def keep_details(call: Call, text: str) -> None:
     when = meaning.when(text, language, call.now())
     if when is not None:
         call.context["day"], call.context["part_of_day"] = when
+    elif meaning.soonest(text, language):
+        call.context["soonest"] = True
     if meaning.says_new_patient(text, language):
         call.context["new_patient"] = True
 
@@ -56,7 +58,8 @@ def run(call: Call, step: Step) -> str:
             if call.context.get("new_patient") or call.context.get("visit_type") or (
                     call.context.get("doctor")):
                 return "book"
-            for detail in ("doctor", "visit_type", "day", "part_of_day", "new_patient"):
+            for detail in ("doctor", "visit_type", "day", "part_of_day", "soonest",
+                           "new_patient"):
                 call.context.pop(detail, None)
             return None
         if word is not None:

@@ -22,7 +22,7 @@ from ivr_flows.understanding.numbers import parse_digits, parse_number
 from ivr_flows.understanding.spelling import parse_spelled_name
 from ivr_flows.understanding.times import parse_time
 from ivr_flows.understanding.understand import Understanding, understand
-from ivr_flows.understanding.when import When, parse_when
+from ivr_flows.understanding.when import When, parse_when, wants_soonest
 from ivr_flows.understanding.yesno import parse_yes_no
 
 LANGUAGES = ("fr", "en")
@@ -52,5 +52,6 @@ __all__ = [
     "parse_yes_no",
     "score_intents",
     "understand",
+    "wants_soonest",
     "words",
 ]

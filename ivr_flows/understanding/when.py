@@ -88,6 +88,23 @@ BEFORE = {"fr": ("avant", "au plus tard", "pas apres", "jusqu a"),
           "en": ("before", "by", "not after", "no later than", "until")}
 
 
+# "whenever is first": the first free time, as key 1 of the when question
+SOONEST = {
+    "fr": _rx(r"le plus tot possible|au plus tot|des que possible|au plus vite|le plus vite|"
+              r"rapidement|n importe quand|n importe quel jour|peu importe|ca m est egal|"
+              r"quand vous voulez|quand vous pouvez|(?:le )?premier (?:creneau|rendez vous|"
+              r"disponible|libre|jour libre)|la premiere (?:date|place|disponibilite)"),
+    "en": _rx(r"as soon as possible|asap|a s a p|earliest|soonest|as early as possible|"
+              r"any time|anytime|any day|whenever|i do not mind|does not matter|"
+              r"(?:the )?first (?:free|available|slot|opening|one you have)"),
+}
+
+
+def wants_soonest(text: str, lang: str) -> bool:
+    """The caller takes the first free time ("le plus tôt possible", "any time")."""
+    return bool(SOONEST[lang].search(" ".join(words(text, lang))))
+
+
 @dataclass(frozen=True)
 class When:
     """Moment a caller asks for; fields are None when not said."""

@@ -339,3 +339,19 @@ def test_checker_refuses_an_unknown_human_step() -> None:
         prompt="main_menu", keys='keys: {"1": book}'), kinds=STEP_KINDS)
     assert any("human step 'nobody'" in p.message for p in problems)
 
+
+
+def test_the_first_free_time_asked_in_words(demo: Demo) -> None:
+    """"Le plus tôt possible" at the when question, or in the first sentence, is key 1."""
+    asked = demo.call(*START, "je voudrais un rendez-vous", "oui", "le 12 mars 1984", "#1",
+                      "#1", "le premier disponible", "le plus tôt possible", "#1", "oui")
+    assert asked.report.outcome_of("book") == "booked", asked.channel.spoken
+    # understood the first time; "le premier disponible" is any doctor, not doctor 1
+    assert sum(asked.said.count(p) for p in ("ask_when", "ask_when_keys")) == 1
+    assert asked.said.count("ask_doctor") == 1
+    offer = next(line for line in asked.channel.spoken if line.startswith("Je vous propose"))
+    assert "Moreau" in offer and "Lambert" in offer  # any doctor's first free times
+    first = demo.call(*START, "un rendez-vous dès que possible", "oui", "le 12 mars 1984",
+                      "#1", "#1", "#0", "#1", "oui")
+    assert first.report.outcome_of("book") == "booked", first.channel.spoken
+    assert "ask_when" not in first.said

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from ivr_flows.understanding import parse_birth_date, parse_time, parse_when
+from ivr_flows.understanding import parse_birth_date, parse_time, parse_when, wants_soonest
 
 TODAY = date(2025, 3, 12)
 NOW = datetime(2025, 3, 12, 9, 30)  # a Wednesday
@@ -108,3 +108,21 @@ def test_before_and_around():
 def test_nothing_about_time_gives_none():
     assert parse_when("je voudrais un rendez-vous", "fr", NOW) is None
     assert parse_when("hello", "en", NOW) is None
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("le plus tôt possible", "fr"), ("dès que possible s'il vous plaît", "fr"),
+    ("n'importe quand", "fr"), ("peu importe", "fr"), ("le premier créneau libre", "fr"),
+    ("as soon as possible", "en"), ("any time", "en"), ("the first available", "en"),
+    ("I don't mind", "en"), ("whenever", "en"),
+])
+def test_the_first_free_time_in_words(text, lang):
+    assert wants_soonest(text, lang)
+
+
+@pytest.mark.parametrize("text, lang", [
+    ("demain matin", "fr"), ("non", "fr"), ("le premier mars", "fr"), ("plus tard", "fr"),
+    ("next week", "en"), ("the first of March", "en"), ("no", "en"),
+])
+def test_a_day_or_a_no_is_not_the_first_free_time(text, lang):
+    assert not wants_soonest(text, lang)

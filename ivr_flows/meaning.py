@@ -99,10 +99,28 @@ _NEW_PATIENT = {
 }
 
 
+_NOT = {"fr": frozenset({"pas"}), "en": frozenset({"not"})}
+
+
+def new_patient_said(text: str, language: str) -> bool | None:
+    """True when the caller says they are new to the practice ("c'est la première fois"),
+    False when they deny it ("ce n'est pas la première fois"), None when neither."""
+    said = folded(text, language).split()
+    negators = _NOT.get(language, frozenset())
+    found: bool | None = None
+    for phrase in _NEW_PATIENT.get(language, ()):
+        wanted = phrase.split()
+        for start in range(len(said) - len(wanted) + 1):
+            if said[start:start + len(wanted)] == wanted:
+                if not negators & set(said[max(0, start - 3):start]):
+                    return True
+                found = False
+    return found
+
+
 def says_new_patient(text: str, language: str) -> bool:
-    """True when the caller says they are new to the practice."""
-    said = f" {folded(text, language)} "
-    return any(f" {words} " in said for words in _NEW_PATIENT.get(language, ()))
+    """True when the caller says they are new to the practice (not when they deny it)."""
+    return new_patient_said(text, language) is True
 
 
 def yes_no(text: str, language: str) -> bool | None:

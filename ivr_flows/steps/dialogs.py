@@ -93,14 +93,18 @@ def best_label(text: str, labels: Sequence[str]) -> int | None:
     return None
 
 
-def yes_or_no(call: Call, prompt: Prompt, *, ahead: Sequence[str | Prompt] = ()) -> bool:
+def yes_or_no(call: Call, prompt: Prompt, *, ahead: Sequence[str | Prompt] = (),
+              means: Callable[[str], bool | None] | None = None) -> bool:
     """Ask a yes/no question, its keys said after it (1 = yes, 2 = no). Raises
-    :class:`GaveUp`. ``ahead``: what a yes leads to, composed while the caller answers."""
+    :class:`GaveUp`. ``ahead``: what a yes leads to, composed while the caller answers.
+    ``means``: what an answer in words says to this question before a plain yes or no
+    ("c'est la première fois" is a no to "êtes-vous déjà venu ?"), None if nothing."""
 
     def understand(heard: Utterance) -> bool | None:
         if heard.keys:
             return {"1": True, "2": False}.get(heard.keys[0])
-        return meaning.yes_no(heard.text, call.language)
+        said = means(heard.text) if means is not None else None
+        return said if said is not None else meaning.yes_no(heard.text, call.language)
 
     hint = "yes_no_keys" if call.keys_mode else "yes_no_hint"
     result, value = call.ask([prompt, hint], understand, retries=2, ahead=ahead)

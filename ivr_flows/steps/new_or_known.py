@@ -8,6 +8,7 @@ comes next must not tell whether a number is in the practice's files.
 from __future__ import annotations
 
 import ivr_flows.steps.dialogs as dialogs
+from ivr_flows import meaning
 from ivr_flows.call import Call
 from ivr_flows.channel import Prompt
 from ivr_flows.flow import Step
@@ -20,7 +21,9 @@ def run(call: Call, step: Step) -> str:
     if call.context.get("new_patient"):
         return "new"
     try:
-        known = dialogs.yes_or_no(call, Prompt("ask_known_patient"))
+        known = dialogs.yes_or_no(call, Prompt("ask_known_patient"), means=lambda text: (
+            None if (new := meaning.new_patient_said(text, call.language)) is None
+            else not new))  # "c'est la première fois": no; "ce n'est pas la première": yes
     except dialogs.GaveUp:
         return "gave_up"
     if not known:

@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from ivr_flows import meaning
 from ivr_flows.checker import check_text
 from ivr_flows.steps import STEP_KINDS
 from scheduling import practice_profile
@@ -355,3 +356,28 @@ def test_the_first_free_time_asked_in_words(demo: Demo) -> None:
                       "#1", "#1", "#0", "#1", "oui")
     assert first.report.outcome_of("book") == "booked", first.channel.spoken
     assert "ask_when" not in first.said
+
+
+@pytest.mark.parametrize("text, lang, new", [
+    ("c'est la première fois", "fr", True), ("non, je suis une nouvelle patiente", "fr", True),
+    ("ce n'est pas la première fois", "fr", False),
+    ("je ne suis pas un nouveau patient", "fr", False),
+    ("no it is my first time", "en", True), ("it's not my first time", "en", False),
+    ("oui", "fr", None),
+])
+def test_new_or_known_in_words(text: str, lang: str, new: bool | None) -> None:
+    assert meaning.new_patient_said(text, lang) is new
+    assert meaning.says_new_patient(text, lang) is (new is True)
+
+
+@pytest.mark.parametrize("answer, lang, path", [
+    ("no it is my first time", "en", "new"), ("it's not my first time", "en", "known"),
+    ("c'est la première fois", "fr", "new"), ("ce n'est pas la première fois", "fr", "known"),
+])
+def test_have_you_been_before_answered_in_words(demo: Demo, answer: str, lang: str,
+                                                path: str) -> None:
+    """"It is my first time" answers "have you been before?" with a no (it read as a yes)."""
+    book = "I would like an appointment" if lang == "en" else "je voudrais un rendez-vous"
+    conv = demo.call("#1", "", book, answer, caller=UNKNOWN_PHONE, lang=lang)
+    assert conv.report.outcome_of("new_or_known") == path, conv.channel.spoken
+    assert conv.said.count("ask_known_patient") == 1

@@ -15,6 +15,10 @@ segment, so the recognizer is first fed one frame of hiss and finalized
 (``UtteranceStream._recycle``, after the result is out); one that is not in that state is
 never handed back (``Lease.clean``).
 
+So that the first callers of a busy hour do not each pay for a new one, :meth:`prewarm`
+makes ``per_grammar`` free-decoding recognizers decode some speech (the practice's own
+prompts) before any caller needs them (``SpeechEngine.prewarm_in_background``).
+
 The cache grows with use (about 60 MB per free-decoding recognizer after a few answers,
 then a few MB per dozen), so a recognizer serves at most ``max_uses`` utterances, and at
 most ``per_grammar`` wait for each grammar (free decoding is one), the least recently used
@@ -149,7 +153,9 @@ class WarmRecognizers:
         own prompts), is emptied and kept, until ``per_grammar`` wait; stops at ``stop``.
         How many it added."""
         added = 0
-        while not stop.is_set() and self.waiting(model) < self.per_grammar:
+        for _ in range(self.per_grammar):  # callers taking them meanwhile: no endless loop
+            if stop.is_set() or self.waiting(model) >= self.per_grammar:
+                break
             lease = Lease(_new_recognizer(model, None, self.sample_rate),
                           (id(model.model), ""), 0, 0.0)
             recognizer: Any = lease.recognizer

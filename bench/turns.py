@@ -21,7 +21,9 @@ birth-date question (eight digits, grammar, a 300 ms pause after the year), and 
          (``--warm 0``), as before recognizers were kept warm (speech/warm_recognizers.py);
 * unprimed: as after, on a speech server keeping recognizers but not warming them at start
          on the prompts (before ``speech.warm_up_seconds``; the main server does, as
-         ``telesec serve`` does, and the run waits for it).
+         ``telesec serve`` does, and the run waits for it);
+* fedsilence: as after, the recognizer fed the whole trailing silence until the turn ends
+         (before ``speech.turns.SILENCE_FED_MS``).
 
 Measured at the caller: from the send time of the RTP packet carrying the last voiced sample
 to the kernel arrival time of the reply's first non-silent packet; p50/p95 per question kind
@@ -392,7 +394,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
     parser.add_argument("--modes", default="vosk,main,cold,after",
-                        help="vosk, main, cold, unprimed, after")
+                        help="vosk, main, cold, unprimed, fedsilence, after")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help="yesno, digits, open")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
@@ -419,8 +421,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.level_list = [int(x) for x in args.levels.split(",")]
     args.workers = args.workers or max(args.level_list) // 4 + 1
     args.mode_list = args.modes.split(",")
-    if not set(args.mode_list) <= {"vosk", "main", "after", "cold", "unprimed"}:
-        parser.error("--modes takes vosk, main, after, cold, unprimed")
+    if not set(args.mode_list) <= {"vosk", "main", "after", "cold", "unprimed", "fedsilence"}:
+        parser.error("--modes takes vosk, main, after, cold, unprimed, fedsilence")
     return args
 
 

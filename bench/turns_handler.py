@@ -19,7 +19,9 @@ How the turn ends and when the reply is composed depends on the question's mode:
   ``$TURNS_COLD_SOCKET``;
 * ``unprimed``: as ``after``, decoded by a speech server that keeps recognizers but did not
   warm them at start on the prompts (before ``speech.warm_up_seconds``), at
-  ``$TURNS_UNPRIMED_SOCKET``.
+  ``$TURNS_UNPRIMED_SOCKET``;
+* ``fedsilence``: as ``after``, but the recognizer is fed the whole trailing silence until
+  the turn ends (before ``speech.turns.SILENCE_FED_MS``).
 
 Closed questions (yes/no, a birth date as eight digits) decode with a grammar and end early
 once the partial answers them; the open one decodes freely. One JSON line per question goes
@@ -149,7 +151,7 @@ class MainSpeech(StreamingSpeech):
         if not hasattr(stream, "feed"):
             return ""
         try:
-            taker = TurnTaker(stream, settings=turn, satisfied=satisfied)
+            taker = TurnTaker(stream, settings=turn, satisfied=satisfied, silence_fed_ms=None)
             with session.audio_frames(max_frames=250) as frames:
                 while not stream.done and not session.ended:
                     item = frames.get(0.1)
@@ -212,6 +214,7 @@ def _listeners(engines: dict[str, TimedEngine]) -> dict[str, StreamingSpeech]:
     """One call's listeners, each mode's, timing into that call's marks."""
     engine = engines["after"]
     return {"after": StreamingSpeech(engine), "main": MainSpeech(engine),
+            "fedsilence": StreamingSpeech(engine, silence_fed_ms=None),
             "vosk": EndpointSpeech(engine),
             **{mode: StreamingSpeech(engines[mode]) for mode in OTHER_SERVERS}}
 

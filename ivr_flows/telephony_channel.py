@@ -29,7 +29,7 @@ from ivr_flows.channel import (
 )
 from ivr_flows.prompts.wording import as_text, say_value
 from speech.barge_in import BargeInDetector
-from speech.turns import Satisfied, TurnSettings, TurnTaker
+from speech.turns import SILENCE_FED_MS, Satisfied, TurnSettings, TurnTaker
 from speech.vad import VadSettings, VoiceDetector, load_silero, voice_detector
 from telephony.audio import BYTES_PER_SECOND, FRAME_MS, SAMPLE_RATE, hold_music, load_prompt
 from telephony.media import FrameQueue, StopReason, as_frame
@@ -80,9 +80,11 @@ class StreamingSpeech:
     saturated, no model for the language) is heard as silence: the question falls back to keys.
     """
 
-    def __init__(self, engine: Any, *, result_timeout: float = 20.0) -> None:
+    def __init__(self, engine: Any, *, result_timeout: float = 20.0,
+                 silence_fed_ms: int | None = SILENCE_FED_MS) -> None:
         self.engine = engine
         self.result_timeout = result_timeout
+        self.silence_fed_ms = silence_fed_ms  # see speech.turns (None: all of a silence)
         load_silero()  # at start: says in one line if the detector falls back to energy
 
     def listen(self, session: CallSession, language: str, timeout: float, *,
@@ -112,7 +114,7 @@ class StreamingSpeech:
                 if not hasattr(stream, "feed"):
                     return ""  # StreamRefused: keys only for this question
                 taker = TurnTaker(stream, settings=settings, satisfied=satisfied,
-                                  detector=detector)
+                                  detector=detector, silence_fed_ms=self.silence_fed_ms)
                 taker.heard = True
                 for frame in preroll:  # the detector has heard these already
                     stream.feed(frame)

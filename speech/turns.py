@@ -12,6 +12,11 @@ ends, and ``stream.end_input()`` is called at once (Vosk's ``FinalResult``, no m
 
 The stream should be started with ``UtteranceLimits(vosk_endpoint=False)`` so that Vosk's
 own endpoint does not cut the answer at a pause (its segments are joined instead).
+
+Of a trailing silence the recognizer gets only the first ``SILENCE_FED_MS``; the rest is
+held back and fed, in order, only if the caller speaks again. The decoder then has no
+silence to work through when the turn ends: with many callers on few cores it is behind,
+and the silence it no longer decodes is time it catches up instead.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any
 from speech.vad import VadSettings, VoiceDetector, voice_detector
 
 Satisfied = Callable[[str], bool]
+
+SILENCE_FED_MS = 200  # of a trailing silence, what the recognizer hears (the end of a word)
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,11 @@ class TurnTaker:
         satisfied: Satisfied | None = None,
         detector: VoiceDetector | None = None,
         vad: VadSettings | None = None,
+        silence_fed_ms: int | None = SILENCE_FED_MS,
     ) -> None:
         self.stream = stream
+        #: of a trailing silence, what the recognizer gets (None: all of it)
+        self.silence_fed_ms = silence_fed_ms
         self.settings = settings or TurnSettings()
         self.satisfied = satisfied
         base = vad or VadSettings()
@@ -75,15 +85,24 @@ class TurnTaker:
         self.reason = ""  # "end_of_speech", "answered", "stream_ended"
         self.ended_at = 0.0  # time.monotonic() when end_input() was called
         self._checked = ("", False)  # the last partial checked, and whether it answered
+        self._held: list[bytes] = []  # trailing silence past SILENCE_FED_MS, not fed yet
 
     def feed(self, frame: bytes) -> bool:
         """Take one caller frame; True once the turn is over (the stream has been ended)."""
         if self.over:
             return True
-        if not self.stream.feed(frame):
-            return self._end("stream_ended", finalize=False)
         detector = self.detector
         detector.feed(frame)
+        fed = self.silence_fed_ms
+        if fed is not None and (detector.speaking or self.heard) and detector.silence_ms > fed:
+            self._held.append(frame)  # fed only if the caller speaks again
+        else:
+            for held in self._held:
+                if not self.stream.feed(held):
+                    return self._end("stream_ended", finalize=False)
+            self._held.clear()
+            if not self.stream.feed(frame):
+                return self._end("stream_ended", finalize=False)
         if detector.speaking:
             self.heard = True
             if (

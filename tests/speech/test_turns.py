@@ -18,7 +18,7 @@ from speech.grammar import FREE
 from speech.models import LoadedModel
 from speech.recognizer import EndReason, SpeechEngine, UtteranceLimits, UtteranceStream
 from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, words_only
-from speech.turns import TurnSettings, TurnTaker
+from speech.turns import SILENCE_FED_MS, TurnSettings, TurnTaker
 
 FRAME = 0.02
 
@@ -31,10 +31,13 @@ class RecordingStream:
         self.ended_at_frame: int | None = None
         self.partial_at = partial_at
 
+        self.audio = bytearray()
+
     def feed(self, frame: bytes) -> bool:
         if self.ended_at_frame is not None:
             return False
         self.fed += 1
+        self.audio += frame
         return True
 
     def end_input(self) -> None:
@@ -73,6 +76,33 @@ def test_a_pause_in_the_middle_of_an_answer_does_not_end_it(halves) -> None:
     speech_end = seconds(answer)
     assert speech_end + 0.6 <= ended <= speech_end + 1.0
     assert stream.ended_at_frame == stream.fed  # finalized at once: nothing fed after
+
+
+def test_the_recognizer_hears_only_the_start_of_a_trailing_silence(halves) -> None:
+    first, _ = halves
+    answer = line_hiss(0.5) + first
+    stream = RecordingStream()
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=700))
+    ended = take_turn(taker, answer)
+    assert ended is not None and taker.reason == "end_of_speech"
+    fed_until = stream.fed * FRAME
+    # the detector hears the end a little after the last sample; then 200 ms are fed
+    assert seconds(answer) < fed_until <= seconds(answer) + SILENCE_FED_MS / 1000 + 0.2
+    assert ended - fed_until >= 0.4  # the other ~500 ms of silence were never decoded
+    assert bytes(stream.audio) == (answer + line_hiss(3.0, seed=7))[: len(stream.audio)]
+
+
+def test_a_long_pause_inside_an_answer_reaches_the_recognizer_whole(halves) -> None:
+    first, second = halves
+    pause = line_hiss(0.5, seed=2)  # longer than the fed silence, shorter than the turn's end
+    answer = line_hiss(0.5) + first + pause + second
+    stream = RecordingStream()
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=700))
+    ended = take_turn(taker, answer)
+    assert ended is not None and ended > seconds(answer)
+    # every sample up to the end of the answer was fed, once and in order
+    assert len(stream.audio) >= len(answer)
+    assert bytes(stream.audio[: len(answer)]) == answer
 
 
 def test_a_closed_question_answered_ends_after_a_short_silence(halves) -> None:

@@ -3,6 +3,11 @@
 PostgreSQL is not optional: set TELESEC_TEST_PG_URL to an admin URL of a server (default
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres); the tests create and drop their
 own databases there.
+
+``scripts/test.sh`` runs two pytest-xdist workers (``--dist loadgroup``): the tests that
+place real calls, start the engine's processes or time it (``REAL_TIME_FOLDERS``) all go to
+one worker, in their usual order, one at a time as before; the other worker takes the rest
+(understanding, flows, API, storage, speech, console...), which never wait on a call.
 """
 
 from __future__ import annotations
@@ -23,6 +28,22 @@ from storage.migrate import upgrade
 
 if TYPE_CHECKING:
     from playwright.sync_api import Playwright
+
+#: folders whose tests run real calls, the engine's processes or its benchmarks
+REAL_TIME_FOLDERS = frozenset(
+    {"bench", "e2e", "edge", "engine", "faults", "multinode", "telephony", "telephony_pool"}
+)
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The real-time tests share one xdist group: one worker, one at a time, in order."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in REAL_TIME_FOLDERS:
+            item.add_marker(pytest.mark.xdist_group("real_time"))
+
 
 PG_ADMIN_URL = os.environ.get(
     "TELESEC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -32,6 +32,7 @@ from pathlib import Path
 from foundation.errors import TelesecError
 from foundation.logs import relay
 from foundation.processes import signal_group
+from foundation.unix_sockets import check_socket_path
 from speech.client import RemoteSpeechEngine
 from speech.protocol import SOCKET_ENV
 
@@ -120,6 +121,7 @@ def start_server_process(
     build :class:`speech.client.RemoteSpeechEngine` (``RemoteSpeechEngine.from_environment()``).
     """
     socket_path = Path(socket_path).absolute()
+    check_socket_path(socket_path, "the speech server's socket")
     popen = subprocess.Popen(
         server_argv(model_paths, socket_path, max_streams, python, log_level, warm,
                     warm_audio),

@@ -26,6 +26,7 @@ from pathlib import Path
 from foundation.errors import TelesecError
 from foundation.logs import ChildLine, relay
 from foundation.processes import find_program, group_members, signal_group
+from foundation.unix_sockets import check_socket_path
 from telephony.kamailio_config import (
     FrontLayout,
     render_desks,
@@ -224,6 +225,8 @@ class KamailioFront:
 
     def start(self) -> None:
         """Write the config, check it, start Kamailio and wait until it answers OPTIONS."""
+        check_socket_path(self.layout.rpc_socket, "the front's control socket")
+        check_socket_path(self.layout.ctl_socket, "the front's control socket")
         config = write_front_files(self.layout, sorted(self.numbers), list(self.phones),
                                    self.desks)
         check_config(self.binary, config)

@@ -108,6 +108,17 @@ def test_port_in_use_is_one_clear_line(front, port_base: int) -> None:
     assert "Address already in use" in message and "sip.listen_port" in message
 
 
+def test_a_data_directory_too_long_for_its_sockets_is_one_clear_line(front, port_base: int,
+                                                                     tmp_path: Path) -> None:
+    deep = "d" * max(1, 110 - len(str(tmp_path)))  # .../<deep>/run/kamailio_rpc.sock > 107
+    with pytest.raises(TelesecError) as caught:
+        front(port_base, [port_base + 1], name=f"{deep}/run")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "control socket" in message and "shorter path" in message
+    assert not (tmp_path / deep / "run" / "kamailio.cfg").exists()  # Kamailio never started
+
+
 def test_redact_removes_sip_users_and_message_dumps() -> None:
     line = "ERROR: <core> parse_msg(): bad To <sip:+33612345678@host> message=<INVITE From: Jean>"
     cleaned = redact(line)

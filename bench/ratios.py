@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from asr import SENTENCES, korean_model
-from interruptible import main_of
+from interruptible import main_of, signals_held
 
 from foundation.processes import cpu_seconds, signal_group
 from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech
@@ -785,19 +785,20 @@ def run(args: argparse.Namespace) -> int:
         return 0 if any(r.valid for r in sip_results if r.name == "bare") and any(
             r.valid for r in sip_results if r.name == "telesec") else 1
     finally:
-        if setup is not None:
-            setup.cancel()
-        if sip is not None:
-            sip.close()
-        if server is not None:
-            server.stop()
-        if baseline_dir is not None:
-            subprocess.run(["git", "worktree", "remove", "--force", str(baseline_dir)],
-                           cwd=REPO, capture_output=True)
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with signals_held():
+            if setup is not None:
+                setup.cancel()
+            if sip is not None:
+                sip.close()
+            if server is not None:
+                server.stop()
+            if baseline_dir is not None:
+                subprocess.run(["git", "worktree", "remove", "--force", str(baseline_dir)],
+                               cwd=REPO, capture_output=True)
+            if args.keep:
+                print(f"work directory kept: {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:

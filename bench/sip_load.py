@@ -46,7 +46,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interruptible import main_of
+from interruptible import main_of, signals_held
 from pool_usage import cpu_by_thread_name, pool_pids, relay_cpu_seconds, thread_cpu
 from rtp_caller import ALAW_SILENCE, CallerMedia, synthesise_caller_speech
 from sip_load_report import (
@@ -500,12 +500,13 @@ def run(args: argparse.Namespace) -> int:
         print(summary(results, args, load_start, idle_cpu), flush=True)
         return 0 if results and results[0].failed == 0 else 1
     finally:
-        if pool is not None:
-            pool.stop(deadline=3)
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with signals_held():
+            if pool is not None:
+                pool.stop(deadline=3)
+            if args.keep:
+                print(f"work directory kept: {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_or_sides(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from interruptible import main_of
+from interruptible import main_of, signals_held
 from playwright.sync_api import Page, expect, sync_playwright
 
 from telephony.audio import FRAME_MS
@@ -385,8 +385,9 @@ def run(args: argparse.Namespace) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
         return 0
     finally:
-        if served is not None:
-            served.stop()
+        with signals_held():
+            if served is not None:
+                served.stop()
         if tmp.exists():
             print(f"softphone_latency: the run's files (serve.log) are kept in {tmp}",
                   file=sys.stderr)

@@ -51,7 +51,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from interruptible import main_of
+from interruptible import main_of, signals_held
 from turns_caller import Callers, to_alaw
 from turns_handler import (
     CLOSED_KINDS,
@@ -506,14 +506,15 @@ def run(args: argparse.Namespace) -> int:
               f"(1 min, {os.cpu_count()} cores)   total {time.monotonic() - began:.0f} s")
         return 0 if rows else 1
     finally:
-        if pool is not None:
-            pool.stop(deadline=3)
-        for one in servers.values():
-            one.stop()
-        if args.keep:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with signals_held():
+            if pool is not None:
+                pool.stop(deadline=3)
+            for one in servers.values():
+                one.stop()
+            if args.keep:
+                print(f"work directory kept: {workdir}")
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from foundation.settings import load_settings
 from speech.server import SpeechServerProcess, start_server_process
 from telephony.supervisor import Supervisor, WorkerSpec
 from tests.speech.conftest import KOREAN_MODEL
+from tests.telephony.peers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,9 +25,10 @@ def test_preload_starts_one_server_and_workers_use_it(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
     caplog.set_level(logging.DEBUG, logger="telesec.worker0")  # what it printed
+    port = free_port()  # without Kamailio the one worker listens on the front's port
     settings = load_settings(
         data_dir=tmp_path / "data",
-        sip={"listen_host": "127.0.0.1", "listen_port": 15990, "worker_base_port": 15991,
+        sip={"listen_host": "127.0.0.1", "listen_port": port, "worker_base_port": port + 1,
              "workers": 1, "kamailio_binary": "/nowhere/kamailio"},
     )
     socket_path = settings.data_path / "run" / "speech" / "asr.sock"

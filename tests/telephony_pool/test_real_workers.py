@@ -158,8 +158,9 @@ def test_sigterm_to_run_forever_drains_and_exits_cleanly(tmp_path: Path, port_ba
                             stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: sip_ping("127.0.0.1", port_base, 0.2) == 200, 40)
+        # two workers and Kamailio (with its own children), as /proc lists them by now
+        assert wait_until(lambda: len(children_of(pool.pid)) >= 3, 10), command_lines(pool.pid)
         family = children_of(pool.pid)
-        assert len(family) >= 3  # two workers and Kamailio (with its own children)
         result = run_sipp("caller_hold.xml", f"127.0.0.1:{port_base}", port_base + 20, 2, tmp_path)
         assert result.successful == 2
         pool.send_signal(signal.SIGTERM)
@@ -171,3 +172,15 @@ def test_sigterm_to_run_forever_drains_and_exits_cleanly(tmp_path: Path, port_ba
     assert pool.returncode == 0, errors[-2000:]
     assert "pool stopped" in errors
     assert not any(Path(f"/proc/{pid}").exists() for pid in family)
+
+
+def command_lines(pid: int) -> str:
+    """What ``pid`` and its descendants are, for a failure message."""
+    lines = []
+    for one in [pid, *children_of(pid)]:
+        try:
+            lines.append(f"{one}: " + Path(f"/proc/{one}/cmdline").read_bytes()
+                         .replace(b"\0", b" ").decode(errors="replace")[:200])
+        except OSError:
+            lines.append(f"{one}: gone")
+    return "\n".join(lines)

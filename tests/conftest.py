@@ -4,10 +4,11 @@ PostgreSQL is not optional: set TELESEC_TEST_PG_URL to an admin URL of a server 
 postgresql+psycopg://postgres@127.0.0.1:5432/postgres); the tests create and drop their
 own databases there.
 
-``scripts/test.sh`` runs two pytest-xdist workers (``--dist loadgroup``): the tests that
-place real calls, start the engine's processes or time it (``REAL_TIME_FOLDERS``) all go to
-one worker, in their usual order, one at a time as before; the other worker takes the rest
-(understanding, flows, API, storage, speech, console...), which never wait on a call.
+``scripts/test.sh`` runs two pytest-xdist workers. The tests that place real calls or start
+the engine's processes run in two groups (``SERIAL_GROUPS``), each on one worker, in order,
+one test at a time, so that two runs of the same kind (two pools, two benchmarks) never
+pick the same ports at once; the other tests (understanding, flows, API, storage, speech,
+console...) go to whichever worker is free.
 """
 
 from __future__ import annotations
@@ -29,20 +30,29 @@ from storage.migrate import upgrade
 if TYPE_CHECKING:
     from playwright.sync_api import Playwright
 
-#: folders whose tests run real calls, the engine's processes or its benchmarks
-REAL_TIME_FOLDERS = frozenset(
-    {"bench", "e2e", "edge", "engine", "faults", "multinode", "telephony", "telephony_pool"}
-)
-TESTS = Path(__file__).resolve().parent
+#: test folders whose tests run one at a time on one xdist worker, per group
+SERIAL_GROUPS = {
+    "calls": frozenset({"e2e", "engine", "faults", "edge"}),  # `telesec serve`, the front
+    "pools": frozenset({"bench", "telephony", "telephony_pool", "multinode"}),  # workers
+}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The real-time tests share one xdist group: one worker, one at a time, in order."""
-    for item in items:
-        folder = item.path.relative_to(TESTS).parts[0]
-        if folder in REAL_TIME_FOLDERS:
-            item.add_marker(pytest.mark.xdist_group("real_time"))
+def serial_group(nodeid: str) -> str | None:
+    """The serial group of a test (``tests/<folder>/...``), or None."""
+    parts = nodeid.split("/", 2)
+    folder = parts[1] if len(parts) == 3 and parts[0] == "tests" else ""
+    return next((name for name, folders in SERIAL_GROUPS.items() if folder in folders), None)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's scope scheduling, with each serial group as one scope (biggest first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SerialGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return serial_group(nodeid) or nodeid
+
+    return SerialGroups(config, log)
 
 
 PG_ADMIN_URL = os.environ.get(

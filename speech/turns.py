@@ -13,10 +13,13 @@ ends, and ``stream.end_input()`` is called at once (Vosk's ``FinalResult``, no m
 The stream should be started with ``UtteranceLimits(vosk_endpoint=False)`` so that Vosk's
 own endpoint does not cut the answer at a pause (its segments are joined instead).
 
-Of a trailing silence the recognizer gets only the first ``SILENCE_FED_MS``; the rest is
-held back and fed, in order, only if the caller speaks again. The decoder then has no
-silence to work through when the turn ends: with many callers on few cores it is behind,
-and the silence it no longer decodes is time it catches up instead.
+For an open question (no ``satisfied``), the recognizer gets only the first
+``SILENCE_FED_MS`` of a trailing silence; the rest is held back and fed, in order, only if
+the caller speaks again. The free decoder then has no silence to work through when the
+turn ends: with many callers on few cores it is behind, and the silence it no longer
+decodes is time it catches up instead. A closed question is fed everything: its turn may
+end on the partial result, whose last word can need the silence after it to appear
+(measured: a birth date then ended 80 ms later), and its grammar decoding is cheap.
 """
 
 from __future__ import annotations
@@ -72,8 +75,9 @@ class TurnTaker:
         silence_fed_ms: int | None = SILENCE_FED_MS,
     ) -> None:
         self.stream = stream
-        #: of a trailing silence, what the recognizer gets (None: all of it)
-        self.silence_fed_ms = silence_fed_ms
+        #: of a trailing silence, what the recognizer gets (None: all of it; always all
+        #: for a closed question, whose partial may need the silence to show its last word)
+        self.silence_fed_ms = silence_fed_ms if satisfied is None else None
         self.settings = settings or TurnSettings()
         self.satisfied = satisfied
         base = vad or VadSettings()

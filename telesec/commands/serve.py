@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from foundation.errors import TelesecError
 from foundation.logs import configure as configure_logging
 from foundation.logs import level_number
 from foundation.settings import Settings, load_settings
+from foundation.tcp_listeners import bind_tcp_listener
 from ivr_flows.prompts import composer_for
 from ivr_flows.prompts.compose import speech_sample
 from notify.notifier import Notifier
@@ -60,6 +62,8 @@ def serve(
     configure_logging(settings.log_level)
     prepare_data_dir(settings)
     tls = console_certificate(settings)  # checked (or made) before anything listens
+    api_listener = bind_tcp_listener(settings.api.host, settings.api.port,
+                                     "api.port") if api else None
     db = open_database(settings)
     vault = open_vault(settings, db)
     log.info("vault spool: %s", VaultSpool(vault).land().summary())  # lands before recovery
@@ -75,7 +79,7 @@ def serve(
     for started in (runner, calendar_runner):
         if started:
             started.start()
-    api_server = _start_api(settings, tls) if api else None
+    api_server = _start_api(settings, tls, api_listener) if api_listener else None
     speech_server = None
     try:
         if sip:
@@ -140,10 +144,12 @@ def api_server_config(settings: Settings, app: object,
     )
 
 
-def _start_api(settings: Settings, tls: CertificatePair | None) -> uvicorn.Server:
+def _start_api(settings: Settings, tls: CertificatePair | None,
+               listener: socket.socket) -> uvicorn.Server:
     server = uvicorn.Server(api_server_config(settings, api_app(settings), tls))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]},
+                              name="api", daemon=True)
     thread.start()
     log.info("staff API and console on %s://%s:%s/", "https" if tls else "http",
              settings.api.host, settings.api.port)

@@ -74,7 +74,7 @@ from tests.e2e.test_softphone import (
     _microphone,
     relay_and_front_cpu,
 )
-from tests.telephony.peers import free_port
+from tests.ports import free_port
 from tests.telephony.rtp import ALAW_DECODE, PT_PCMA, tone_alaw
 
 TAPS_JS = (Path(__file__).resolve().parent / "softphone_taps.js").read_text()

@@ -4,7 +4,6 @@ SQLite only (the shared state is tested on both databases in tests/storage)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,16 +21,11 @@ from storage.db import Database
 from storage.keyring import Keyring
 from telesec.commands.serve import api_server_config
 from tests.api.conftest import ApiWorld, build_world
+from tests.ports import free_port
 
 STRICT_IP = AuthLimits(per_ip=BucketRule(3, 600), per_login=BucketRule(1000, 0.01),
                        failure_delay_seconds=0.0)
 WRONG = {"login": "nobody", "password": "wrong password", "totp_code": "123456"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -47,7 +41,7 @@ def test_rotating_x_forwarded_for_does_not_escape_the_per_address_limit(
     strict_world: ApiWorld,
 ) -> None:
     """Through a real uvicorn, as ``telesec serve`` starts it, from loopback."""
-    settings = Settings(api={"port": _free_port()})
+    settings = Settings(api={"port": free_port()})
     server = __import__("uvicorn").Server(api_server_config(settings, strict_world.app))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -21,7 +21,7 @@ from storage.keyring import Keyring
 from telephony.edge import edge_from_settings
 from telesec.commands.serve import api_server_config
 from tests.api.conftest import build_world
-from tests.api.test_client_limits import _free_port
+from tests.ports import free_port
 from tests.telephony.peers import self_signed_cert
 
 
@@ -77,7 +77,7 @@ def test_a_wrong_certificate_pair_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_the_console_over_https_points_the_softphone_at_its_own_host(
         sqlite_db: Database, installed_keyring: Keyring, tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", api={"https": True, "port": _free_port()},
+    settings = Settings(data_dir=tmp_path / "data", api={"https": True, "port": free_port()},
                         sip={"webphone": {"enabled": True}})
     world = build_world(sqlite_db, installed_keyring, tmp_path, settings=settings)
     world.add_user("sam", "secretary", practices=["demo"])

@@ -4,7 +4,6 @@ loopback, two API nodes sharing it. SQLite only."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import RateBucket
 from tests.api.conftest import build_world
+from tests.ports import free_port
 
 WRONG = {"login": "nobody", "password": "wrong password", "totp_code": "123456"}
 
@@ -29,9 +29,7 @@ WRONG = {"login": "nobody", "password": "wrong password", "totp_code": "123456"}
 def redis_url(tmp_path: Path) -> Iterator[str]:
     server = shutil.which("redis-server")
     assert server, "redis-server is needed (Debian package redis-server, scripts/setup.sh)"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [server, "--bind", "127.0.0.1", "--port", str(port), "--save", "",
          "--appendonly", "no", "--dir", str(tmp_path)],

@@ -18,11 +18,7 @@ from pathlib import Path
 import caldav
 from passlib.hash import sha512_crypt
 
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.ports import free_port
 
 
 @dataclass

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.telephony.peers import free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_base
 from tests.telephony.rtp import (
     ALAW_DECODE,
     ALAW_SILENCE,

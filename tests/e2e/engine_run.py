@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,8 @@ import pyotp
 
 from tests.e2e.conftest import _flow_open_all_day, _telesec
 from tests.engine.test_serve import sip_options
-from tests.telephony.peers import REPO, free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import REPO
 
 
 def clean_env(data_dir: Path, **settings: str) -> dict[str, str]:
@@ -65,19 +65,6 @@ def prepare_demo(env: dict[str, str], data_dir: Path, *, secretaries: str | None
     return flow
 
 
-def free_udp_pair() -> int:
-    """A UDP port p with p+1 also free (a pool of two workers, or a front and a worker)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-                probe.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
 @dataclass
 class Served:
     """A running `telesec serve`; its whole output (engine, workers, Kamailio) in ``log_path``."""
@@ -111,7 +98,7 @@ def start_serve(env: dict[str, str], run_dir: Path, *, workers: int = 1, max_cal
                 ready_timeout: float = 120.0, extra_args: tuple[str, ...] = ()) -> Served:
     """`telesec serve` on free loopback ports; returns once the API (unless ``--no-api``
     is among ``extra_args``) and the SIP front answer."""
-    api_port, sip_port, worker_base = free_port(), free_port(), free_udp_pair()
+    api_port, sip_port, worker_base = free_port(), free_port(), free_port(span=2)
     with_api = "--no-api" not in extra_args
     relay_ports = free_rtp_base()  # the front's rtpengine: a free range, not the default
     env = {

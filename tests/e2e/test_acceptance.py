@@ -39,7 +39,8 @@ from tests.e2e.engine_run import (
     telesec_cli,
 )
 from tests.engine.test_serve import assert_one_line_per_event
-from tests.telephony.peers import BARESIP_CONFIG, _port_with_next_free, free_rtp_base
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import BARESIP_CONFIG
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(480)]
 
@@ -61,7 +62,7 @@ def start_secretary(tmp: Path) -> tuple[subprocess.Popen, str, Path]:
     every call at once and playing a 440 Hz tone as her voice."""
     confdir = tmp / "secretary"
     confdir.mkdir()
-    port, rtp = _port_with_next_free(), free_rtp_base()
+    port, rtp = free_port(span=2), free_rtp_base()
     (confdir / "config").write_text(BARESIP_CONFIG.format(port=port, rtp=rtp, rtp_end=rtp + 40))
     (confdir / "accounts").write_text(
         f"<sip:secretariat@127.0.0.1:{port}>;regint=0;answermode=auto\n")

@@ -33,7 +33,8 @@ from telesec.wiring import open_database
 from tests.e2e.caller import PACKET_S, phone_call, spoken_alaw, start_to_menu
 from tests.e2e.conftest import DEMO_NUMBER
 from tests.e2e.engine_run import clean_env, prepare_demo, start_serve
-from tests.telephony.peers import REPO, _port_with_next_free, free_rtp_base
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import REPO
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(420)]
 
@@ -83,7 +84,7 @@ def escalation_of(db, call_tag: str) -> Escalation:  # type: ignore[no-untyped-d
 def test_the_demo_secretary_line_answers_then_a_gone_caller_is_shown(tmp_path: Path) -> None:
     data_dir = tmp_path / "var"
     env = clean_env(data_dir)
-    port = _port_with_next_free()
+    port = free_port(span=2)
     # the demo's own flow (`transfer: secretaries`), its line set as a practice manager would
     flow = prepare_demo(env, data_dir, secretary_line=f"sip:secretariat@127.0.0.1:{port}")
     # the message after no answer goes to the practice's box: a caller who says nothing

@@ -47,7 +47,7 @@ from tests.e2e.engine_run import (
     start_serve,
 )
 from tests.e2e.test_secretary_line import escalation_of
-from tests.telephony.peers import free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 

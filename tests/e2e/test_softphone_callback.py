@@ -30,13 +30,8 @@ from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.conftest import DEMO_NUMBER
 from tests.e2e.engine_run import add_staff, clean_env, prepare_demo, start_serve
 from tests.e2e.test_softphone import MEDIA_ARGS, _console, _microphone
-from tests.telephony.peers import (
-    free_port,
-    free_rtp_base,
-    sipp_errors,
-    sipp_uas,
-    wait_exit,
-)
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import sipp_errors, sipp_uas, wait_exit
 from tests.telephony.rtp import RtpSink
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(240)]

@@ -24,7 +24,8 @@ from foundation.settings import load_settings
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor
 from tests.edge.provider import Provider, free_loopback_port, start_provider
-from tests.telephony.peers import free_port, free_rtp_base, self_signed_cert
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import self_signed_cert
 
 FRONT_HOST = "127.0.0.6"
 PROVIDER_HOST = "127.0.0.2"

@@ -10,7 +10,8 @@ import pytest
 from telephony.kamailio_rpc import call as rpc_call
 from tests.edge.conftest import FRONT_HOST, PHONE_HOST, PHONE_LOGIN, PHONE_REALM, EdgePool
 from tests.edge.test_trunk_and_calls import call_through_provider
-from tests.telephony.peers import free_port, free_rtp_base, sipp_errors
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import sipp_errors
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
 

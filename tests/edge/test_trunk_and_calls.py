@@ -26,7 +26,8 @@ from tests.edge.conftest import (
     EdgePool,
 )
 from tests.edge.rtp_peer import RtpPeer
-from tests.telephony.peers import REPO, free_port, free_rtp_base, sipp_errors, wait_exit
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import REPO, sipp_errors, wait_exit
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(120)]
 

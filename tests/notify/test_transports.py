@@ -13,7 +13,7 @@ from foundation.settings import load_settings
 from notify.notifier import Notifier, is_mobile
 from notify.transports import FileOutbox, Message, SendFailed, SmsGateway, SmtpMail
 from tests.notify.peers import sms_gateway, smtp_server
-from tests.telephony.peers import free_port
+from tests.ports import free_port
 
 MESSAGE = Message("secretariat@tilleuls.invalid", "1 nouveau message vocal — Cabinet",
                   "1 nouveau message vocal — Cabinet. Console : http://127.0.0.1:8080/")

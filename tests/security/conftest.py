@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,14 +31,9 @@ from storage.db import Database
 from storage.keyring import Keyring
 from storage.models import StaffUser
 from telesec.cli import app as cli
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -101,7 +95,7 @@ def _seed(data_dir: Path) -> dict[str, Enrolment]:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("security")
     data_dir, anchor = root / "var", root / "other-storage" / "audit-anchor.log"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELESEC_")}
     env.update(TELESEC_DATA_DIR=str(data_dir), TELESEC_AUDIT__ANCHOR_FILE=str(anchor),
                TELESEC_API__PORT=str(port), TELESEC_TIMEZONE="Europe/Paris",

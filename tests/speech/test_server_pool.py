@@ -13,8 +13,8 @@ from foundation.processes import pss_kb
 from foundation.settings import load_settings
 from speech.server import SpeechServerProcess, start_server_process
 from telephony.supervisor import Supervisor, WorkerSpec
+from tests.ports import free_port
 from tests.speech.conftest import KOREAN_MODEL
-from tests.telephony.peers import free_port
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -4,74 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.ports import free_port, free_rtp_base
+
 REPO = Path(__file__).resolve().parents[2]
 SIPP_DIR = Path(__file__).resolve().parent / "sipp"
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (the worker listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            try:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                    tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        if port < 60000:
-            return port
-    raise RuntimeError("no free port")
-
-
-RTP_SPAN = 200  # ports a worker or a sipp run may use above its RTP base
-_rtp_ranges: deque[int] = deque(maxlen=30)  # bases lately handed out by this process
-
-
-def _ephemeral_low() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-        try:
-            udp.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_rtp_base() -> int:
-    """An even port with the ``RTP_SPAN`` ports above it free (a worker's or sipp's RTP).
-
-    Taken below the kernel's ephemeral range, so that no socket bound to port 0 (ours or
-    another program's) lands in it later; never overlapping a range lately handed out by
-    this process (its peers may still be up); checked free now. sipp fails outright when
-    its audio or video port is taken.
-    """
-    high = min(_ephemeral_low(), 32768) - RTP_SPAN
-    for _ in range(200):
-        base = random.randrange(10000, high, 2)
-        if any(abs(base - other) < RTP_SPAN for other in _rtp_ranges):
-            continue
-        if all(_udp_free(port) for port in range(base, base + RTP_SPAN)):
-            _rtp_ranges.append(base)
-            return base
-    raise RuntimeError("no free RTP port range below the ephemeral ports")
 
 
 @dataclass
@@ -243,20 +187,6 @@ module menu.so
 """
 
 
-def _port_with_next_free() -> int:
-    """A port p with p and p+1 free on UDP and TCP (baresip also listens for TLS on p+1)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-                with socket.socket(socket.AF_INET, kind) as probe:
-                    probe.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
 def baresip_call(
     tmp: Path, dial_uri: str, *, seconds: int = 6, account_params: str = ""
 ) -> subprocess.CompletedProcess:
@@ -266,7 +196,7 @@ def baresip_call(
     """
     confdir = tmp / f"baresip-{len(list(tmp.iterdir()))}"
     confdir.mkdir()
-    port, rtp = _port_with_next_free(), free_rtp_base()
+    port, rtp = free_port(span=2), free_rtp_base()  # baresip listens for TLS on p+1
     (confdir / "config").write_text(BARESIP_CONFIG.format(port=port, rtp=rtp, rtp_end=rtp + 40))
     (confdir / "accounts").write_text(
         f"<sip:patient@127.0.0.1:{port}>;regint=0{account_params}\n"

@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.telephony.peers import (
-    free_port,
-    scenario,
-    sipp,
-    sipp_errors,
-    sipp_uas,
-    start_worker,
-    wait_exit,
-)
+from tests.ports import free_port
+from tests.telephony.peers import scenario, sipp, sipp_errors, sipp_uas, start_worker, wait_exit
 from tests.telephony.rtp import RtpSink, RtpTrack, tone_alaw
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]

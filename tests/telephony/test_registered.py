@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from tests.telephony.peers import free_port, scenario, sipp, sipp_errors, start_worker
+from tests.ports import free_port
+from tests.telephony.peers import scenario, sipp, sipp_errors, start_worker
 from tests.telephony.registrar import start_registrar
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]

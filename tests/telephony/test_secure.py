@@ -6,9 +6,9 @@ import re
 
 import pytest
 
+from tests.ports import free_port
 from tests.telephony.peers import (
     baresip_call,
-    free_port,
     scenario,
     self_signed_cert,
     sipp,

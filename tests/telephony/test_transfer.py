@@ -6,14 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.telephony.peers import (
-    baresip_call,
-    free_port,
-    free_rtp_base,
-    scenario,
-    sipp_errors,
-    start_worker,
-)
+from tests.ports import free_port, free_rtp_base
+from tests.telephony.peers import baresip_call, scenario, sipp_errors, start_worker
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(90)]
 

@@ -39,7 +39,7 @@ def media_port(sip_port: int) -> int:
 
 def relay_media() -> dict[str, int]:
     """``sip.media`` for a test pool: the front's rtpengine on a free range of its own."""
-    from tests.telephony.peers import free_rtp_base
+    from tests.ports import free_rtp_base
 
     base = free_rtp_base()
     return {"port_min": base, "port_max": base + 199}

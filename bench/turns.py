@@ -23,7 +23,9 @@ birth-date question (eight digits, grammar, a 300 ms pause after the year), and 
          on the prompts (before ``speech.warm_up_seconds``; the main server does, as
          ``telesec serve`` does, and the run waits for it);
 * fedsilence: as after, the recognizer fed the whole trailing silence until the turn ends
-         (before ``speech.turns.SILENCE_FED_MS``).
+         (before ``speech.turns.SILENCE_FED_MS``);
+* modelend: as after, the end of speech said by the Silero model alone, not also by the
+         line's noise level (before ``VadSettings.noise_margin_db``).
 
 Measured at the caller: from the send time of the RTP packet carrying the last voiced sample
 to the kernel arrival time of the reply's first non-silent packet; p50/p95 per question kind
@@ -394,7 +396,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--levels", default="1,4,8", help="concurrent speaking callers")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of questions per call")
     parser.add_argument("--modes", default="vosk,main,cold,after",
-                        help="vosk, main, cold, unprimed, fedsilence, after")
+                        help="vosk, main, cold, unprimed, fedsilence, modelend, after")
     parser.add_argument("--kinds", default=",".join(KINDS),
                         help="yesno, digits, open")
     parser.add_argument("--no-noise", action="store_true", help="skip the noise variant")
@@ -421,8 +423,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.level_list = [int(x) for x in args.levels.split(",")]
     args.workers = args.workers or max(args.level_list) // 4 + 1
     args.mode_list = args.modes.split(",")
-    if not set(args.mode_list) <= {"vosk", "main", "after", "cold", "unprimed", "fedsilence"}:
-        parser.error("--modes takes vosk, main, after, cold, unprimed, fedsilence")
+    known = {"vosk", "main", "after", "cold", "unprimed", "fedsilence", "modelend"}
+    if not set(args.mode_list) <= known:
+        parser.error(f"--modes takes {', '.join(sorted(known))}")
     return args
 
 

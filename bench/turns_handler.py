@@ -21,7 +21,9 @@ How the turn ends and when the reply is composed depends on the question's mode:
   warm them at start on the prompts (before ``speech.warm_up_seconds``), at
   ``$TURNS_UNPRIMED_SOCKET``;
 * ``fedsilence``: as ``after``, but the recognizer is fed the whole trailing silence until
-  the turn ends (before ``speech.turns.SILENCE_FED_MS``).
+  the turn ends (before ``speech.turns.SILENCE_FED_MS``);
+* ``modelend``: as ``after``, but only the Silero model says when speech ends, not the
+  line's noise level (before ``VadSettings.noise_margin_db``).
 
 Closed questions (yes/no, a birth date as eight digits) decode with a grammar and end early
 once the partial answers them; the open one decodes freely. One JSON line per question goes
@@ -44,6 +46,7 @@ from typing import Any
 from ivr_flows.channel import Prompt
 from ivr_flows.telephony_channel import StreamingSpeech, TelephonyChannel
 from speech.turns import CLOSED_TURN, OPEN_TURN, TurnSettings, TurnTaker
+from speech.vad import VadSettings
 from telephony.session import CallEnded, CallSession
 
 KINDS = ("yesno", "digits", "open")
@@ -215,6 +218,7 @@ def _listeners(engines: dict[str, TimedEngine]) -> dict[str, StreamingSpeech]:
     engine = engines["after"]
     return {"after": StreamingSpeech(engine), "main": MainSpeech(engine),
             "fedsilence": StreamingSpeech(engine, silence_fed_ms=None),
+            "modelend": StreamingSpeech(engine, vad=VadSettings(noise_margin_db=None)),
             "vosk": EndpointSpeech(engine),
             **{mode: StreamingSpeech(engines[mode]) for mode in OTHER_SERVERS}}
 

@@ -81,9 +81,11 @@ class StreamingSpeech:
     """
 
     def __init__(self, engine: Any, *, result_timeout: float = 20.0,
-                 silence_fed_ms: int | None = SILENCE_FED_MS) -> None:
+                 silence_fed_ms: int | None = SILENCE_FED_MS,
+                 vad: VadSettings | None = None) -> None:
         self.engine = engine
         self.result_timeout = result_timeout
+        self.vad = vad or VadSettings()  # the detector's settings; each turn sets end_ms
         self.silence_fed_ms = silence_fed_ms  # see speech.turns (None: all of a silence)
         load_silero()  # at start: says in one line if the detector falls back to energy
 
@@ -99,7 +101,7 @@ class StreamingSpeech:
         before an answer, so it is not behind when the answer ends.
         """
         settings = turn or TurnSettings()
-        detector = voice_detector(VadSettings(end_ms=settings.end_ms))
+        detector = voice_detector(dataclasses.replace(self.vad, end_ms=settings.end_ms))
         stream: Any = None
         try:
             with session.audio_frames(max_frames=250) as frames:

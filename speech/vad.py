@@ -12,6 +12,10 @@ speech probability from a :class:`SpeechScorer`:
 
 Windows quieter than ``floor_dbfs`` (line hiss, a silent caller) count as silence without
 running the model, so a listening call whose caller says nothing costs almost no CPU.
+
+On a noisy line the model's speech probability stays high for 100-160 ms after the last
+word. So while the caller speaks clearly above the line's noise (``noise_clear_db``), a
+window back within ``noise_margin_db`` of that noise counts as silence at once.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import importlib.util
 import logging
 import math
 import threading
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -46,6 +51,11 @@ class VadSettings:
     end_ms: int = 700  # trailing silence that ends speech
     floor_dbfs: float = -50.0  # quieter windows are silence without asking the model
     energy_dbfs: float = -38.0  # the fallback's threshold (no model)
+    noise_margin_db: float | None = 6.0  # while speaking, a window this close to the line's
+    # noise (the quietest of the last 1.5 s before speech) is silence whatever the model says:
+    # in steady noise the model keeps saying "speech" for 100-160 ms after the last word;
+    # None: off
+    noise_clear_db: float = 12.0  # ... only when the caller's voice stands this far above it
 
 
 class SpeechScorer(Protocol):
@@ -207,6 +217,10 @@ class VoiceDetector:
         self.model_windows = 0  # windows the model scored (the others were under the floor)
         self._run_ms = 0.0  # voiced audio towards a start, while not speaking
         self.starts = 0  # speech starts so far (a batch of frames may hold one mid-way)
+        self._line: deque[float] = deque(maxlen=_LINE_WINDOWS)  # dB of windows before speech
+        self._voice_power = 0.0  # sum of the mean squares of voiced windows since the start
+        self._voice_windows = 0
+        self._noise_limit: float | None = None  # mean square under which a window is silence
 
     @property
     def kind(self) -> str:
@@ -217,6 +231,13 @@ class VoiceDetector:
         self._pending = self._np.zeros(0, dtype=self._np.float32)
         self.speaking = False
         self.voiced_ms = self.silence_ms = self._run_ms = 0.0
+        self._line.clear()
+        self._voice_power, self._voice_windows, self._noise_limit = 0.0, 0, None
+
+    @property
+    def noise_dbfs(self) -> float | None:
+        """The line's noise as last measured before speech (None: not measured yet)."""
+        return min(self._line) if len(self._line) >= _LINE_MIN_WINDOWS else None
 
     def feed(self, frame: bytes) -> VoiceEvent | None:
         """The last event the frame causes (None mostly); a frame may be several joined.
@@ -240,12 +261,15 @@ class VoiceDetector:
         if quiet.all() and not self.speaking:
             self.probability = 0.0
             self._run_ms = 0.0  # silence breaks a run towards a start
+            self._line.extend(_db(mean_square))
             return None
         for index in range(count):
             if quiet[index]:
+                if not self.speaking:
+                    self._line.append(float(_db(mean_square[index])))
                 event = self._silent_window() or event
             else:
-                event = self._window(windows[index]) or event
+                event = self._window(windows[index], float(mean_square[index])) or event
         return event
 
     def skip(self, samples: int) -> VoiceEvent | None:
@@ -289,8 +313,9 @@ class VoiceDetector:
             return VoiceEvent.SPEECH_ENDED
         return None
 
-    def _window(self, window: Any) -> VoiceEvent | None:
-        """A window at or above the floor: the scorer decides."""
+    def _window(self, window: Any, mean_square: float) -> VoiceEvent | None:
+        """A window at or above the floor: the scorer decides (near the line's noise while
+        speaking clearly above it, the window is silence)."""
         settings = self.settings
         probability = self.scorer.score(window)
         self.model_windows += 1
@@ -299,15 +324,20 @@ class VoiceDetector:
         if not self.speaking:
             if probability >= settings.threshold:
                 self._run_ms += step
-            elif probability < settings.release:
-                self._run_ms = 0.0  # in between (a dip inside a word) keeps the run
+            else:
+                self._line.append(float(_db(mean_square)))
+                if probability < settings.release:
+                    self._run_ms = 0.0  # in between (a dip inside a word) keeps the run
             if self._run_ms >= settings.start_ms:
                 self.speaking, self.voiced_ms, self.silence_ms = True, self._run_ms, 0.0
                 self._run_ms = 0.0
                 self.starts += 1
+                self._voice_power, self._voice_windows, self._noise_limit = 0.0, 0, None
                 return VoiceEvent.SPEECH_STARTED
             return None
-        if probability < settings.release:
+        if probability < settings.release or (
+            self._noise_limit is not None and mean_square < self._noise_limit
+        ):
             self.silence_ms += step
             if self.silence_ms >= settings.end_ms:
                 self.speaking = False
@@ -315,7 +345,30 @@ class VoiceDetector:
         else:
             self.silence_ms = 0.0
             self.voiced_ms += step
+            self._voice_power += mean_square
+            self._voice_windows += 1
+            self._noise_limit = self._limit_over_noise()
         return None
+
+    def _limit_over_noise(self) -> float | None:
+        margin, noise = self.settings.noise_margin_db, self.noise_dbfs
+        if margin is None or noise is None:
+            return None
+        voice = float(_db(self._voice_power / self._voice_windows))
+        if voice - noise < self.settings.noise_clear_db:
+            return None
+        return 10 ** ((noise + margin) / 10)
+
+
+_LINE_WINDOWS = 47  # 1.5 s of 32 ms windows
+_LINE_MIN_WINDOWS = 5  # 160 ms of line before speech measure its noise
+
+
+def _db(mean_square: Any) -> Any:
+    """Mean squares (full scale 1.0) in dBFS; numpy arrays or floats."""
+    import numpy as np
+
+    return 10 * np.log10(np.maximum(mean_square, 1e-12))
 
 
 def voice_detector(

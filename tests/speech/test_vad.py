@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech
+from speech.synthetic import BYTES_PER_SECOND, frames, line_hiss, telephone_speech, words_only
 from speech.vad import (
     EnergyScorer,
     SileroScorer,
@@ -209,3 +209,62 @@ def test_the_listener_waiting_for_speech_gets_the_same_pre_roll(spoken: bytes) -
         tap.caller_frame(bytes(640))
     assert StreamingSpeech._speech_start(session, silent, voice_detector(), 2.0) is None
     assert (silent.quiet_dbfs, silent.quiet_keep) == (None, 0)  # frame by frame from now on
+
+
+def with_noise(pcm: bytes, snr_db: float, seed: int = 7) -> bytes:
+    """``pcm`` under steady broadband noise ``snr_db`` below its voiced samples' level."""
+    import numpy as np
+
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    voiced = samples[np.abs(samples) > 1000]
+    sigma = float(np.sqrt(np.mean(voiced**2))) * 10 ** (-snr_db / 20)
+    noisy = samples + np.random.default_rng(seed).normal(0, sigma, len(samples))
+    return np.clip(noisy, -32768, 32767).astype("<i2").tobytes()
+
+
+@pytest.fixture(scope="module")
+def date_with_a_pause() -> tuple[bytes, float]:
+    """A birth date said in two parts with a 300 ms pause, on a line; and when it ends."""
+    said = line_hiss(0.3, seed=6).join(words_only(part) for part in ("일 구 팔 사", "공 삼 일 이"))
+    pcm = line_hiss(0.6, seed=4) + said + line_hiss(1.5, seed=8)
+    loud = [i for i, frame in enumerate(frames(pcm))
+            if max(map(abs, array.array("h", frame))) > 1000]
+    return pcm, (loud[-1] + 1) * 0.02
+
+
+def test_on_a_noisy_line_speech_ends_as_soon_as_on_a_quiet_one(
+    date_with_a_pause: tuple[bytes, float],
+) -> None:
+    pcm, last_word = date_with_a_pause
+    noisy = with_noise(pcm, 20)
+    quiet_events = run(voice_detector(VadSettings(end_ms=500)), pcm)
+    detector = voice_detector(VadSettings(end_ms=500))
+    events = run(detector, noisy)
+    model_alone = run(voice_detector(VadSettings(end_ms=500, noise_margin_db=None)), noisy)
+    for heard in (quiet_events, events, model_alone):  # the 300 ms pause is not an end
+        assert [e for _, e in heard] == [VoiceEvent.SPEECH_STARTED, VoiceEvent.SPEECH_ENDED]
+    assert detector.noise_dbfs is not None
+    ended, quiet_ended, model_ended = events[1][0], quiet_events[1][0], model_alone[1][0]
+    assert last_word + 0.4 <= ended <= quiet_ended + 0.04
+    assert model_ended >= ended + 0.04  # the model alone hears the noise as speech a while
+
+
+def test_noise_close_to_the_voice_leaves_the_end_to_the_model(
+    date_with_a_pause: tuple[bytes, float],
+) -> None:
+    noisy = with_noise(date_with_a_pause[0], 6)
+    with_rule = run(voice_detector(VadSettings(end_ms=500)), noisy)
+    assert with_rule == run(voice_detector(VadSettings(end_ms=500, noise_margin_db=None)), noisy)
+    assert [e for _, e in with_rule] == [VoiceEvent.SPEECH_STARTED, VoiceEvent.SPEECH_ENDED]
+
+
+def test_a_caller_speaking_at_once_leaves_the_end_to_the_model(spoken: bytes) -> None:
+    """No line heard before the voice: its noise is not known, nothing is guessed."""
+    at_once = with_noise(spoken, 20)[int(0.95 * BYTES_PER_SECOND) // 2 * 2:]
+    detector = voice_detector(VadSettings(end_ms=500))
+    for frame in frames(at_once):
+        if detector.feed(frame) is VoiceEvent.SPEECH_STARTED:
+            break
+    assert detector.noise_dbfs is None
+    events = run(voice_detector(VadSettings(end_ms=500)), at_once)
+    assert events == run(voice_detector(VadSettings(end_ms=500, noise_margin_db=None)), at_once)

@@ -74,8 +74,7 @@ def _dbfs(samples: Any) -> float:
 
     if not len(samples):
         return -120.0
-    mean_square = float(np.mean(np.square(samples, dtype=np.float64)))
-    return 10 * math.log10(mean_square) if mean_square > 1e-12 else -120.0
+    return _db(float(np.mean(np.square(samples, dtype=np.float64))))
 
 
 class EnergyScorer:
@@ -261,12 +260,12 @@ class VoiceDetector:
         if quiet.all() and not self.speaking:
             self.probability = 0.0
             self._run_ms = 0.0  # silence breaks a run towards a start
-            self._line.extend(_db(mean_square))
+            self._line.extend((self._quiet_mark,) * count)
             return None
         for index in range(count):
             if quiet[index]:
                 if not self.speaking:
-                    self._line.append(float(_db(mean_square[index])))
+                    self._line.append(self._quiet_mark)
                 event = self._silent_window() or event
             else:
                 event = self._window(windows[index], float(mean_square[index])) or event
@@ -298,6 +297,13 @@ class VoiceDetector:
         return event
 
     @property
+    def _quiet_mark(self) -> float:
+        """What a window under the floor counts as in the line's noise: the level that puts
+        the noise limit at the floor, where windows are silence already (hiss changes
+        nothing)."""
+        return self.settings.floor_dbfs - (self.settings.noise_margin_db or 0.0)
+
+    @property
     def _floor_square(self) -> float:
         return 10 ** (self.settings.floor_dbfs / 10)
 
@@ -325,7 +331,7 @@ class VoiceDetector:
             if probability >= settings.threshold:
                 self._run_ms += step
             else:
-                self._line.append(float(_db(mean_square)))
+                self._line.append(_db(mean_square))
                 if probability < settings.release:
                     self._run_ms = 0.0  # in between (a dip inside a word) keeps the run
             if self._run_ms >= settings.start_ms:
@@ -354,7 +360,7 @@ class VoiceDetector:
         margin, noise = self.settings.noise_margin_db, self.noise_dbfs
         if margin is None or noise is None:
             return None
-        voice = float(_db(self._voice_power / self._voice_windows))
+        voice = _db(self._voice_power / self._voice_windows)
         if voice - noise < self.settings.noise_clear_db:
             return None
         return 10 ** ((noise + margin) / 10)
@@ -364,11 +370,9 @@ _LINE_WINDOWS = 47  # 1.5 s of 32 ms windows
 _LINE_MIN_WINDOWS = 5  # 160 ms of line before speech measure its noise
 
 
-def _db(mean_square: Any) -> Any:
-    """Mean squares (full scale 1.0) in dBFS; numpy arrays or floats."""
-    import numpy as np
-
-    return 10 * np.log10(np.maximum(mean_square, 1e-12))
+def _db(mean_square: float) -> float:
+    """A mean square (full scale 1.0) in dBFS; -120 for digital silence."""
+    return 10 * math.log10(mean_square) if mean_square > 1e-12 else -120.0
 
 
 def voice_detector(

@@ -288,10 +288,12 @@ class VoiceDetector:
         if not self.speaking:
             self.probability = 0.0
             self._run_ms = 0.0
+            self._line.extend((self._quiet_mark,) * min(count, _LINE_WINDOWS))
             return None
         event = None
-        for _ in range(count):
+        for index in range(count):
             if not self.speaking:
+                self._line.extend((self._quiet_mark,) * min(count - index, _LINE_WINDOWS))
                 break
             event = self._silent_window() or event
         return event

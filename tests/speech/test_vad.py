@@ -268,3 +268,15 @@ def test_a_caller_speaking_at_once_leaves_the_end_to_the_model(spoken: bytes) ->
     assert detector.noise_dbfs is None
     events = run(voice_detector(VadSettings(end_ms=500)), at_once)
     assert events == run(voice_detector(VadSettings(end_ms=500, noise_margin_db=None)), at_once)
+
+
+def test_the_line_noise_is_the_last_one_heard_skipped_runs_included() -> None:
+    """Noise, then a silent run only counted (skip): the line is quiet now, and a noise
+    measured before must not hold the end of speech to its level."""
+    detector = voice_detector(VadSettings(end_ms=500))
+    run(detector, white_noise(1.0, amplitude=600))  # about -38 dBFS, not a voice
+    noisy = detector.noise_dbfs
+    assert noisy is not None and noisy > -45
+    detector.skip(2 * 16_000)
+    settings = detector.settings
+    assert detector.noise_dbfs == settings.floor_dbfs - (settings.noise_margin_db or 0)

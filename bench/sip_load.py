@@ -37,7 +37,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,7 @@ from sip_load_report import (
 )
 
 from foundation.errors import TelesecError
+from foundation.port_probe import loopback_port_free
 from foundation.processes import cpu_seconds, signal_group
 from foundation.settings import load_settings
 from telephony.audio import FRAME_MS
@@ -74,16 +74,6 @@ QUICK_LEVELS = (4, 8)
 
 
 # ---------------------------------------------------------------------------- ports
-
-
-def port_free(port: int) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -113,7 +103,7 @@ class Ports:
                  *range(self.workers, self.workers + workers)]
         # each worker's first RTP port (the supervisor moves a busy block elsewhere)
         ports += [derived_rtp_port(self.workers + i) for i in range(workers)]
-        return all(port_free(p) for p in ports)
+        return all(loopback_port_free(p) for p in ports)
 
 
 def choose_ports(requested: int | None, workers: int) -> Ports:

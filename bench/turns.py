@@ -43,7 +43,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,6 +68,7 @@ from turns_handler import (
 
 from bench.asr import korean_model, percentile
 from foundation.errors import TelesecError
+from foundation.port_probe import loopback_port_free
 from foundation.processes import cpu_seconds, pss_kb, signal_group
 from foundation.settings import SpeechSettings, load_settings
 from speech.synthetic import frames, line_hiss, words_only
@@ -145,15 +145,8 @@ def vad_cpu() -> tuple[float, float]:
 
 def free_port_block() -> int:
     for base in (17600, 17700, 17800, 17900):
-        ok = True
-        for port in [base, base + 60, base + 70, *range(base + 10, base + 14)]:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
+        ports = [base, base + 60, base + 70, *range(base + 10, base + 14)]
+        if all(loopback_port_free(port, tcp=False) for port in ports):
             return base
     raise TelesecError("no free block of loopback ports at 17600..17900")
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 from collections import deque
 from pathlib import Path
+
+from foundation.port_probe import loopback_port_free
 
 LOW = 10000
 RESERVED = ((15000, 18000), (30000, 31100))  # pool tests, benchmarks; sip.media default
@@ -60,17 +61,7 @@ def worker_share() -> list[tuple[int, int]]:
     return share
 
 
-def _free(port: int, kinds: tuple[int, ...]) -> bool:
-    for kind in kinds:
-        with socket.socket(socket.AF_INET, kind) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-def _take(span: int, step: int, kinds: tuple[int, ...]) -> int:
+def _take(span: int, step: int, *, tcp: bool) -> int:
     share = worker_share()
     weights = [max(end - first - span, 0) for first, end in share]
     for _ in range(300):
@@ -78,7 +69,7 @@ def _take(span: int, step: int, kinds: tuple[int, ...]) -> int:
         base = random.randrange(first + (-first) % step, end - span, step)
         if any(base < other_end and other < base + span for other, other_end in _handed):
             continue
-        if all(_free(port, kinds) for port in range(base, base + span)):
+        if all(loopback_port_free(port, tcp=tcp) for port in range(base, base + span)):
             _handed.append((base, base + span))
             return base
     raise RuntimeError(f"no {span} free port(s) in this test worker's share {share}")
@@ -87,10 +78,10 @@ def _take(span: int, step: int, kinds: tuple[int, ...]) -> int:
 def free_port(span: int = 1) -> int:
     """A port p with p..p+span-1 free on UDP and TCP on 127.0.0.1 (a worker listens on
     both; baresip also takes p+1 for TLS; a pool of n workers takes n ports)."""
-    return _take(span, 1, (socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    return _take(span, 1, tcp=True)
 
 
 def free_rtp_base() -> int:
     """An even port with the ``RTP_SPAN`` ports above it free on UDP (a worker's, sipp's
     or rtpengine's RTP: sipp fails outright when its audio or video port is taken)."""
-    return _take(RTP_SPAN, 2, (socket.SOCK_DGRAM,))
+    return _take(RTP_SPAN, 2, tcp=False)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from foundation.port_probe import loopback_port_free
 from foundation.processes import descendants
 from telephony.kamailio import sip_ping
 
@@ -45,27 +45,13 @@ def relay_media() -> dict[str, int]:
     return {"port_min": base, "port_max": base + 199}
 
 
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 @pytest.fixture
 def port_base() -> int:
     """First port of a block of 200 free loopback ports in 15000-15999."""
     blocks = list(range(15000, 16000, BLOCK))
     random.shuffle(blocks)
     for base in blocks:
-        if all(_udp_free(port) for port in range(base, base + BLOCK)):
+        if all(loopback_port_free(port) for port in range(base, base + BLOCK)):
             return base
     raise RuntimeError("no free block of ports in 15000-15999")
 

@@ -260,12 +260,12 @@ class VoiceDetector:
         if quiet.all() and not self.speaking:
             self.probability = 0.0
             self._run_ms = 0.0  # silence breaks a run towards a start
-            self._line.extend((self._quiet_mark,) * count)
+            self._line_heard_quiet(count)
             return None
         for index in range(count):
             if quiet[index]:
                 if not self.speaking:
-                    self._line.append(self._quiet_mark)
+                    self._line_heard_quiet(1)
                 event = self._silent_window() or event
             else:
                 event = self._window(windows[index], float(mean_square[index])) or event
@@ -288,22 +288,22 @@ class VoiceDetector:
         if not self.speaking:
             self.probability = 0.0
             self._run_ms = 0.0
-            self._line.extend((self._quiet_mark,) * min(count, _LINE_WINDOWS))
+            self._line_heard_quiet(count)
             return None
         event = None
         for index in range(count):
             if not self.speaking:
-                self._line.extend((self._quiet_mark,) * min(count - index, _LINE_WINDOWS))
+                self._line_heard_quiet(count - index)
                 break
             event = self._silent_window() or event
         return event
 
-    @property
-    def _quiet_mark(self) -> float:
-        """What a window under the floor counts as in the line's noise: the level that puts
-        the noise limit at the floor, where windows are silence already (hiss changes
-        nothing)."""
-        return self.settings.floor_dbfs - (self.settings.noise_margin_db or 0.0)
+    def _line_heard_quiet(self, windows: int) -> None:
+        """``windows`` under the floor, heard before speech: in the line's noise they count
+        at the level that puts the noise limit at the floor, where windows are silence
+        already (hiss changes nothing)."""
+        mark = self.settings.floor_dbfs - (self.settings.noise_margin_db or 0.0)
+        self._line.extend((mark,) * min(windows, _LINE_WINDOWS))
 
     @property
     def _floor_square(self) -> float:

@@ -129,20 +129,44 @@ def _caller_payload(codec: str, workdir) -> bytes:
     return g722_encode(pcm, workdir)
 
 
-def caller_channel_quality(stereo: bytes, rate: int) -> tuple[float, float]:
-    """(correlation, level difference in dB) of the recording's caller channel against
-    the chirp sent, at the best alignment (found by FFT cross-correlation)."""
-    recorded = np.frombuffer(stereo, dtype="<i2")[0::2].astype(np.float64)
-    reference = _chirp(rate)
+def _best_alignment(recorded: np.ndarray, reference: np.ndarray) -> int:
+    """The offset in ``recorded`` where ``reference`` matches best (FFT cross-correlation)."""
     size = 1 << int(np.ceil(np.log2(len(recorded) + len(reference))))
     cross = np.fft.irfft(np.fft.rfft(recorded, size) * np.conj(np.fft.rfft(reference, size)),
                          size)[: len(recorded) - len(reference) + 1]
-    lag = int(np.argmax(cross))
-    segment = recorded[lag : lag + len(reference)]
-    correlation = float(np.dot(segment, reference)
-                        / (np.linalg.norm(segment) * np.linalg.norm(reference) + 1e-9))
-    level_db = 20 * np.log10((np.std(segment) + 1e-9) / np.std(reference))
-    return correlation, float(level_db)
+    return int(np.argmax(cross))
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+
+
+PIECE_S = 0.1  # the chirp is judged in pieces this long, each at its own alignment
+PIECE_SLACK_S = 0.2  # how far a piece may sit from the whole chirp's alignment
+
+
+def caller_channel_quality(stereo: bytes, rate: int) -> tuple[list[float], float]:
+    """(correlation of each piece, level difference in dB) of the recording's caller channel
+    against the chirp sent.
+
+    Each 100 ms piece is aligned on its own, near the whole chirp's best alignment: a packet
+    the test's sender sends late (its thread stalled on a loaded machine) makes the
+    engine's jitter buffer conceal a frame and shifts the rest, which would halve one
+    correlation over the whole chirp while every piece of the audio is intact."""
+    recorded = np.frombuffer(stereo, dtype="<i2")[0::2].astype(np.float64)
+    reference = _chirp(rate)
+    whole = _best_alignment(recorded, reference)
+    piece, slack = int(PIECE_S * rate), int(PIECE_SLACK_S * rate)
+    correlations, matched = [], []
+    for start in range(0, len(reference) - piece + 1, piece):
+        wanted = reference[start : start + piece]
+        low = max(whole + start - slack, 0)
+        window = recorded[low : whole + start + piece + slack]
+        at = low + _best_alignment(window, wanted)
+        correlations.append(_correlation(recorded[at : at + piece], wanted))
+        matched.append(recorded[at : at + piece])
+    level_db = 20 * np.log10((np.std(np.concatenate(matched)) + 1e-9) / np.std(reference))
+    return correlations, float(level_db)
 
 
 @pytest.mark.parametrize(("flags", "rate"), [((), 8000), (("--wideband",), 16000)])
@@ -186,10 +210,11 @@ def test_the_recorded_caller_channel_matches_the_audio_sent_for_each_codec(tmp_p
                 quality[codec] = caller_channel_quality(reader.read_all(), rate)
     finally:
         db.dispose()
-    print(", ".join(f"{codec}: correlation {c:.4f}, level {db:+.2f} dB"
-                    for codec, (c, db) in quality.items()))
-    for codec, (correlation, level_db) in quality.items():
+    print(", ".join(f"{codec}: pieces' correlation min {min(c):.4f} median {np.median(c):.4f},"
+                    f" level {db:+.2f} dB" for codec, (c, db) in quality.items()))
+    for codec, (correlations, level_db) in quality.items():
         expected = (G722_GAIN_DB if codec == "g722" else 0.0) + (
             RESAMPLED_DB if CODECS[codec][2] != rate else 0.0)
-        assert correlation > 0.99, codec
+        # a late packet from the sender conceals a frame inside one piece: two may hold one
+        assert sorted(correlations)[2] > 0.99, (codec, correlations)
         assert abs(level_db - expected) < 0.5, codec

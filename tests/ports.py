@@ -4,8 +4,10 @@ A port found by binding port 0 comes from the kernel's ephemeral range, where an
 program's next outgoing connection or port-0 bind may land before the test's server
 binds it. So ports here are taken:
 
-- below the ephemeral range, outside the fixed blocks of the benchmarks, the telephony
-  pool tests and the engine's default edge media range (``RESERVED``);
+- below the ephemeral range, outside the fixed blocks of the benchmarks and the
+  telephony pool tests, the engine workers' RTP area (their blocks are checked free when
+  a pool starts, but pjsua binds a call's ports only when the call comes) and the
+  default edge media range (``RESERVED``);
 - from this pytest-xdist worker's own share of what is left, so two workers running at
   once never hand out the same port;
 - never overlapping a span this process handed out lately (its peers may still be up);
@@ -20,10 +22,12 @@ from collections import deque
 from pathlib import Path
 
 from foundation.port_probe import loopback_port_free
+from telephony.rtp_ports import RTP_AREA_END, RTP_AREA_START
 
 LOW = 10000
-RESERVED = ((15000, 18000), (30000, 31100))  # pool tests, benchmarks; sip.media default
-RTP_SPAN = 200  # ports a worker or a sipp run may use above its RTP base
+RESERVED = (  # pool tests and benchmarks; engine workers' RTP; sip.media default
+    (15000, 18000), (RTP_AREA_START, RTP_AREA_END), (30000, 31100))
+RTP_SPAN = 100  # ports a worker, a sipp run or a relay (rtpengine, TURN) may use
 _handed: deque[tuple[int, int]] = deque(maxlen=20)  # (first, end) lately handed out
 
 
@@ -64,7 +68,9 @@ def worker_share() -> list[tuple[int, int]]:
 def _take(span: int, step: int, *, tcp: bool) -> int:
     share = worker_share()
     weights = [max(end - first - span, 0) for first, end in share]
-    for _ in range(300):
+    for attempt in range(300):
+        if attempt and attempt % 50 == 0 and _handed:
+            _handed.popleft()  # the share is crowded: the oldest span is the likeliest done
         first, end = random.choices(share, weights=weights)[0]
         base = random.randrange(first + (-first) % step, end - span, step)
         if any(base < other_end and other < base + span for other, other_end in _handed):
@@ -85,3 +91,10 @@ def free_rtp_base() -> int:
     """An even port with the ``RTP_SPAN`` ports above it free on UDP (a worker's, sipp's
     or rtpengine's RTP: sipp fails outright when its audio or video port is taken)."""
     return _take(RTP_SPAN, 2, tcp=False)
+
+
+def free_rtp_range() -> tuple[int, int]:
+    """The first and last port of a relay's range (rtpengine's, TURN's): ``RTP_SPAN``
+    ports from :func:`free_rtp_base`."""
+    base = free_rtp_base()
+    return base, base + RTP_SPAN - 1

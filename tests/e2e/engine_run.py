@@ -20,7 +20,7 @@ import pyotp
 
 from tests.e2e.conftest import _flow_open_all_day, _telesec
 from tests.engine.test_serve import sip_options
-from tests.ports import free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_range
 from tests.telephony.peers import REPO
 
 
@@ -100,11 +100,11 @@ def start_serve(env: dict[str, str], run_dir: Path, *, workers: int = 1, max_cal
     is among ``extra_args``) and the SIP front answer."""
     api_port, sip_port, worker_base = free_port(), free_port(), free_port(span=2)
     with_api = "--no-api" not in extra_args
-    relay_ports = free_rtp_base()  # the front's rtpengine: a free range, not the default
+    relay_first, relay_last = free_rtp_range()  # the front's rtpengine: not the default
     env = {
         **env,
-        "TELESEC_SIP__MEDIA__PORT_MIN": str(relay_ports),
-        "TELESEC_SIP__MEDIA__PORT_MAX": str(relay_ports + 199),
+        "TELESEC_SIP__MEDIA__PORT_MIN": str(relay_first),
+        "TELESEC_SIP__MEDIA__PORT_MAX": str(relay_last),
         "TELESEC_API__PORT": str(api_port),
         "TELESEC_SIP__LISTEN_PORT": str(sip_port),
         "TELESEC_SIP__WORKER_BASE_PORT": str(worker_base),

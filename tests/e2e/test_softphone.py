@@ -47,7 +47,7 @@ from tests.e2e.engine_run import (
     start_serve,
 )
 from tests.e2e.test_secretary_line import escalation_of
-from tests.ports import free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_range
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(300)]
 
@@ -181,7 +181,7 @@ def _console(browser: Browser, served: Served, staff: StaffLogin,
 def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                                              playwright_driver: Playwright) -> None:
     data_dir = tmp_path / "var"
-    wss_port, turn_relays = free_port(), free_rtp_base()
+    wss_port, (relay_first, relay_last) = free_port(), free_rtp_range()
     env = clean_env(data_dir, TELESEC_SIP__WEBPHONE__ENABLED="true",
                     TELESEC_SIP__WEBPHONE__WS_PORT=str(free_port()),
                     TELESEC_SIP__WEBPHONE__WSS_PORT=str(wss_port),
@@ -189,8 +189,8 @@ def test_the_secretary_answers_in_the_browser(tmp_path: Path,
                     # a network that blocks UDP: media only through TURN over TCP
                     TELESEC_SIP__WEBPHONE__TURN__ENABLED="true",
                     TELESEC_SIP__WEBPHONE__TURN__PORT=str(free_port()),
-                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MIN=str(turn_relays),
-                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MAX=str(turn_relays + 199),
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MIN=str(relay_first),
+                    TELESEC_SIP__WEBPHONE__TURN__RELAY_PORT_MAX=str(relay_last),
                     TELESEC_SIP__WEBPHONE__TURN__TRANSPORTS='["tcp"]',
                     TELESEC_SIP__WEBPHONE__TURN__RELAY_ONLY="true",
                     TELESEC_SIP__WEBPHONE__TURN__ALLOW_LOOPBACK_PEERS="true")

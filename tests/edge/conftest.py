@@ -24,7 +24,7 @@ from foundation.settings import load_settings
 from telephony.pool_settings import PoolTuning
 from telephony.supervisor import Supervisor
 from tests.edge.provider import Provider, free_loopback_port, start_provider
-from tests.ports import free_port, free_rtp_base
+from tests.ports import free_port, free_rtp_range
 from tests.telephony.peers import self_signed_cert
 
 FRONT_HOST = "127.0.0.6"
@@ -103,14 +103,14 @@ def edge_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgePool]:
         routes={MOBILE_NATIONAL: f"{MOBILE_HOST}:{mobile_port}"},
         unknown=f"{FRONT_HOST}:{front_port}",
     )
-    rtp = free_rtp_base()
+    relay_first, relay_last = free_rtp_range()
     settings = load_settings(data_dir=tmp / "data", sip={
         "listen_host": FRONT_HOST, "listen_port": front_port,
         "worker_base_port": worker_base, "workers": 1, "calls_per_worker": 2,
         "allowed_networks": ["127.0.0.1/32", "127.0.0.6/32"],
         "user_agent": "Cabinet Tilleuls PBX",
         "tls": {"port": tls_port, "certificate": str(cert), "private_key": str(key)},
-        "media": {"relay": "on", "port_min": rtp, "port_max": rtp + 199},
+        "media": {"relay": "on", "port_min": relay_first, "port_max": relay_last},
         "trunks": [{
             "name": "provider", "registrar": f"{PROVIDER_HOST}:{provider_port}",
             "aor": f"sip:{ACCOUNT}@{DOMAIN}", "password_env": "EDGE_TRUNK_PASSWORD",

@@ -39,10 +39,10 @@ def media_port(sip_port: int) -> int:
 
 def relay_media() -> dict[str, int]:
     """``sip.media`` for a test pool: the front's rtpengine on a free range of its own."""
-    from tests.ports import free_rtp_base
+    from tests.ports import free_rtp_range
 
-    base = free_rtp_base()
-    return {"port_min": base, "port_max": base + 199}
+    first, last = free_rtp_range()
+    return {"port_min": first, "port_max": last}
 
 
 @pytest.fixture

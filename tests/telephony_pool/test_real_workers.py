@@ -143,19 +143,20 @@ from telephony.supervisor import Supervisor
 from foundation.settings import load_settings
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 base = int(sys.argv[1])
-rtp = int(sys.argv[4])
+rtp_first, rtp_last = int(sys.argv[4]), int(sys.argv[5])
 settings = load_settings(data_dir=sys.argv[2], sip={
     "listen_host": "127.0.0.1", "listen_port": base, "worker_base_port": base + 1, "workers": 2,
-    "media": {"port_min": rtp, "port_max": rtp + 199}})
+    "media": {"port_min": rtp_first, "port_max": rtp_last}})
 Supervisor(settings, sys.argv[3], tuning=PoolTuning(probe_interval_s=1, drain_deadline_s=2,
            kamailio_children=2)).run_forever()
 """
 
 
 def test_sigterm_to_run_forever_drains_and_exits_cleanly(tmp_path: Path, port_base: int) -> None:
+    media = relay_media()
     pool = subprocess.Popen([sys.executable, "-c", RUN_FOREVER, str(port_base),
                              str(tmp_path / "data"), HANDLER,
-                             str(relay_media()["port_min"])],
+                             str(media["port_min"]), str(media["port_max"])],
                             stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: sip_ping("127.0.0.1", port_base, 0.2) == 200, 40)

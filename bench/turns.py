@@ -77,10 +77,17 @@ from telesec.commands.serve import warm_up_speech
 REPO = Path(__file__).resolve().parents[1]
 HANDLER = "bench.turns_handler:answer_questions"
 SCENARIO = REPO / "bench" / "sipp" / "caller_menu.xml"
+# each kind's answers, said in turn (the nth answer of a kind in a call is its nth variant);
+# each variant's parts are joined by a 300 ms pause. A free-decoding recognizer decodes a
+# sentence it has already decoded about twice as fast (docs/speech.md): so every open
+# answer of a call is one its recognizers never heard, as callers' answers are
 ANSWERS = {
-    "yesno": ["네 맞습니다"],
-    "digits": ["일 구 팔 사", "공 삼 일 이"],  # a birth date, a 300 ms pause after the year
-    "open": ["다음 주 화요일", "오후 세 시에 가능합니다"],
+    "yesno": [["네 맞습니다"]],
+    "digits": [["일 구 팔 사", "공 삼 일 이"]],  # a birth date, a pause after the year
+    "open": [["다음 주 화요일", "오후 세 시에 가능합니다"], ["목요일 아침에", "예약하고 싶어요"],
+             ["검사 결과를", "알고 싶어요"], ["오늘 오후에", "자리가 있나요"],
+             ["예약을 다음 달로", "옮겨 주세요"], ["선생님과", "통화하고 싶어요"],
+             ["처방전을", "다시 받고 싶습니다"], ["금요일은 안 되고", "월요일이 좋습니다"]],
 }
 PAUSE = 0.3
 SPEECH_STREAMS = 16
@@ -97,19 +104,23 @@ def _peak(pcm: bytes) -> int:
     return max((abs(s) for s in samples), default=0)
 
 
-def make_answers(noise_db: float | None) -> tuple[dict[str, bytes], dict[str, int], bytes]:
-    """A-law answer clips, the index of each one's last voiced frame, the line between."""
+def make_answers(noise_db: float | None,
+                 ) -> tuple[dict[str, list[bytes]], dict[str, list[int]], bytes]:
+    """A-law answer clips per kind, the index of each one's last voiced frame, the line
+    between."""
     import numpy as np
 
     pcm = {}
-    for kind, parts in ANSWERS.items():
-        spoken = [words_only(text) for text in parts]
-        pcm[kind] = line_hiss(0.1, seed=4) + line_hiss(PAUSE, seed=6).join(spoken)
+    for kind, variants in ANSWERS.items():
+        pcm[kind] = [line_hiss(0.1, seed=4)
+                     + line_hiss(PAUSE, seed=6).join(words_only(text) for text in parts)
+                     for parts in variants]
     line = line_hiss(6.0, seed=9)
-    last = {kind: max(i for i, f in enumerate(frames(clip)) if _peak(f) > 1000)
-            for kind, clip in pcm.items()}
+    last = {kind: [max(i for i, f in enumerate(frames(clip)) if _peak(f) > 1000)
+                   for clip in clips] for kind, clips in pcm.items()}
     if noise_db is not None:
-        allv = np.frombuffer(b"".join(pcm.values()), dtype="<i2").astype(np.float64)
+        allv = np.frombuffer(b"".join(b"".join(clips) for clips in pcm.values()),
+                             dtype="<i2").astype(np.float64)
         voiced = allv[np.abs(allv) > 1000]
         sigma = float(np.sqrt(np.mean(voiced**2))) * 10 ** (-noise_db / 20)
         rng = np.random.default_rng(7)
@@ -119,9 +130,10 @@ def make_answers(noise_db: float | None) -> tuple[dict[str, bytes], dict[str, in
             samples = samples + rng.normal(0, sigma, len(samples))
             return np.clip(samples, -32768, 32767).astype("<i2").tobytes()
 
-        pcm = {kind: noisy(clip) for kind, clip in pcm.items()}
+        pcm = {kind: [noisy(clip) for clip in clips] for kind, clips in pcm.items()}
         line = noisy(line)
-    return {k: to_alaw(v) for k, v in pcm.items()}, last, to_alaw(line)
+    return ({kind: [to_alaw(clip) for clip in clips] for kind, clips in pcm.items()}, last,
+            to_alaw(line))
 
 
 def vad_cpu() -> tuple[float, float]:
@@ -129,7 +141,7 @@ def vad_cpu() -> tuple[float, float]:
     from speech.vad import voice_detector
 
     detector = voice_detector()
-    speech = b"".join(words_only(" ".join(parts)) for parts in ANSWERS.values())
+    speech = b"".join(words_only(" ".join(variants[0])) for variants in ANSWERS.values())
     silent = line_hiss(10.0, seed=12)
     costs = []
     for pcm in (speech, silent):

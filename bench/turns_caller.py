@@ -50,6 +50,7 @@ class Answer:
     kind: str
     mode: str
     index: int = 0  # the question's place in the call's plan
+    variant: int = 0  # which of its kind's answer clips: the nth answer of this kind
     started: float = 0.0  # wall time the first packet of the answer was sent
     last_voiced: float = 0.0  # wall time the packet with the last voiced sample was sent
     reply: float = 0.0  # kernel arrival time of the reply's first sound
@@ -93,8 +94,8 @@ class Caller:
 class Callers:
     """The callers of one level: a receiver thread and a 20 ms sender thread."""
 
-    def __init__(self, count: int, plan: list[tuple[str, str]], clips: dict[str, bytes],
-                 voiced_end: dict[str, int], line: bytes) -> None:
+    def __init__(self, count: int, plan: list[tuple[str, str]], clips: dict[str, list[bytes]],
+                 voiced_end: dict[str, list[int]], line: bytes) -> None:
         self.clips, self.voiced_end, self.line = clips, voiced_end, line
         self.callers: list[Caller] = []
         self._selector = selectors.DefaultSelector()
@@ -105,8 +106,9 @@ class Callers:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             sock.bind(("127.0.0.1", 0))
             sock.setblocking(False)
-            caller = Caller(index, sock, sock.getsockname()[1],
-                            [Answer(kind, mode, i) for i, (kind, mode) in enumerate(plan)],
+            answers = [Answer(kind, mode, i, sum(k == kind for k, _ in plan[:i]))
+                       for i, (kind, mode) in enumerate(plan)]
+            caller = Caller(index, sock, sock.getsockname()[1], answers,
                             ssrc=0x7A5E0000 + index, line_pos=index * 4000 % len(line))
             self.callers.append(caller)
             self._by_fd[sock.fileno()] = caller
@@ -187,8 +189,9 @@ class Callers:
         if caller.state == "question_end" and now - caller.last_sound >= QUESTION_OVER_S \
                 and caller.current < len(caller.answers):
             answer = caller.answers[caller.current]
-            caller.clip = self.clips[answer.kind]
-            caller.clip_last_voiced = self.voiced_end[answer.kind]
+            variants = len(self.clips[answer.kind])
+            caller.clip = self.clips[answer.kind][answer.variant % variants]
+            caller.clip_last_voiced = self.voiced_end[answer.kind][answer.variant % variants]
             caller.clip_pos, caller.state = 0, "answering"
             answer.started = now
         if caller.state == "answering":

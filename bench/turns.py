@@ -12,7 +12,8 @@ script plays the callers' RTP itself (bench/turns_caller.py): espeak-ng Korean a
 through the 8 kHz telephone band, G.711 A-law, on a line with hiss, and a variant with white
 noise 20 dB under the speech. Each call answers a closed yes/no question (grammar), a closed
 birth-date question (eight digits, grammar, a 300 ms pause after the year), and an open one
-(free decoding, a 300 ms pause in the middle), in each mode, alternating:
+(free decoding, a 300 ms pause in the middle, each time a sentence the recognizers never
+decoded), in each mode, alternating:
 
 * vosk:  the old endpointing (Vosk's endpoint or 1.2 s under -40 dBFS), reply composed after;
 * main:  Silero end of speech, recognizer finalized at once, reply composed after;

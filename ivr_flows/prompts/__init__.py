@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 
+_ATTACHED = ".,?!:;"
+
+
 def render_text(prompt_id: str, language: str, values: Mapping[str, Any] | None = None) -> str:
     """The prompt as one line of text, its ``{placeholders}`` filled from ``values``."""
     parts: list[str] = []
@@ -46,8 +49,8 @@ def render_text(prompt_id: str, language: str, values: Mapping[str, Any] | None 
             said = as_text(say_value((values or {}).get(piece.name), language))
             if said:
                 parts.append(said)
-        elif parts and piece[0] in ".,":
-            parts[-1] += piece
+        elif parts and piece[0] in (".," if language == "fr" else _ATTACHED):
+            parts[-1] += piece  # French writes a space before ? ! : ; and English does not
         else:
             parts.append(piece)
     return " ".join(parts)

@@ -78,6 +78,13 @@ def test_render_text_composes_values():
     assert render_text("cancel_done", "fr", {}) == "Votre rendez-vous est annulé."
 
 
+def test_a_question_after_a_value_keeps_each_language_s_typography():
+    assert render_text("confirm_callback_number", "en", {"digits": "2222"}).endswith(
+        "ending in 2222?")
+    assert render_text("confirm_callback_number", "fr", {"digits": "2222"}).endswith(
+        "se termine par 2222 ?")
+
+
 def test_dates_in_words():
     assert render_text("cancel_done", "fr", {"appointment": date(2025, 6, 1)}) == (
         "Votre rendez-vous le dimanche premier juin est annulé."

@@ -32,12 +32,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.asr import MORE_SENTENCES, SENTENCES, korean_model
 from foundation.settings import load_settings
-from speech.models import ModelRegistry
+from speech.models import LoadedModel, ModelRegistry
 from speech.synthetic import SAMPLE_RATE, line_hiss, telephone_speech
 from speech.warm_recognizers import WarmRecognizers
 from telesec.commands.serve import warm_up_speech
@@ -72,7 +73,7 @@ def heap_mb() -> float:
     return (info.uordblks + info.hblkhd) / 2**20
 
 
-def decode_cpu(recognizer, pcm: bytes) -> float:
+def decode_cpu(recognizer: Any, pcm: bytes) -> float:
     """CPU seconds to decode ``pcm`` (fed 100 ms at a time) and finalize."""
     step = SAMPLE_RATE * 2 // 10
     started = time.process_time()
@@ -91,7 +92,7 @@ def prompts_speech(seconds: float, data_dir: Path) -> bytes:
     return b"".join(path.read_bytes() for path in files)
 
 
-def warmed(pool: WarmRecognizers, model, speech: bytes):
+def warmed(pool: WarmRecognizers, model: LoadedModel, speech: bytes) -> Any:
     """A recognizer warmed on ``speech`` the way the speech server warms one."""
     if speech:
         pool.prewarm(model, speech, HISS, threading.Event())
@@ -99,7 +100,8 @@ def warmed(pool: WarmRecognizers, model, speech: bytes):
     return lease.recognizer
 
 
-def kept_memory(model, speech: bytes, clips: list[bytes], uses: list[int]) -> list[float]:
+def kept_memory(model: LoadedModel, speech: bytes, clips: list[bytes],
+                uses: list[int]) -> list[float]:
     """MB of heap held by one recognizer warmed on ``speech``, then after each count of
     ``uses`` of ``clips`` decoded."""
     before = heap_mb()

@@ -1,7 +1,8 @@
 """The prompt catalogue (what Telesec says, per language) and its audio.
 
 - :func:`load_catalogue`, :func:`check`, :func:`missing`: the texts, and load-time checks.
-- :func:`render_text`: a prompt with its values as text (text simulator, console).
+- :func:`render_text`: a prompt with its values as text (the text simulator, through
+  :func:`ivr_flows.rendering.text`).
 - :class:`PromptComposer` (via :func:`composer_for`): a prompt as engine audio.
 """
 

@@ -128,7 +128,8 @@ def say_value(value: Any, language: str) -> list[Fragment]:
     if isinstance(value, Sequence):
         said = []
         for number, item in enumerate(value, start=1):
-            said += [Fragment(f"{number} :"), *say_value(item, language), Fragment(".")]
+            number_said = f"{number} :" if language == "fr" else f"{number}:"  # typography
+            said += [Fragment(number_said), *say_value(item, language), Fragment(".")]
         return said
     return [Fragment(str(value), shared=False)]
 

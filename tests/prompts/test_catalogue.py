@@ -75,6 +75,7 @@ def test_render_text_composes_values():
     )
     choices = render_text("ask_doctor", "fr", {"choices": ["Dr A", "Dr B"]})
     assert "1 : Dr A. 2 : Dr B." in choices
+    assert "1: Dr A. 2: Dr B." in render_text("ask_doctor", "en", {"choices": ["Dr A", "Dr B"]})
     assert render_text("cancel_done", "fr", {}) == "Votre rendez-vous est annulé."
 
 

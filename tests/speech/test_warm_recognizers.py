@@ -96,15 +96,23 @@ def test_nothing_of_the_last_caller_is_heard_by_the_next(korean_registry: ModelR
         assert after.text == "" and after.words == ()  # type: ignore[attr-defined]
 
         # ended at Vosk's endpoint: Vosk keeps its pipeline for a next segment. Its rules end
-        # a segment within 2 s of trailing silence; our own quiet check waits longer here, so
-        # a draw of Vosk's dithering that takes past its usual 0.5-1 s cannot end it first
-        _, heard = _decode(engine, answers[1] + line_hiss(3.0), end_input=False,
-                           limits=UtteranceLimits(queue_seconds=60.0, silence_timeout=3.0,
-                                                  end_silence=2.6))
-        assert heard.end_reason is EndReason.ENDPOINT and heard.text  # type: ignore[attr-defined]
-        _settled(engine, 1)
-        _, after = _decode(engine, line_hiss(2.0))
-        assert after.text == ""  # type: ignore[attr-defined]
+        # a segment after 0.5-2 s of what its decoder takes for silence; our own quiet check
+        # waits longer here. A draw of Vosk's dithering may still decode line hiss as speech
+        # and never reach an endpoint (seen once in CI: our check ended it at 2.6 s): that
+        # utterance is checked too, and the case is tried again, up to three times
+        endings = []
+        for _ in range(3):
+            _, heard = _decode(engine, answers[1] + line_hiss(3.0), end_input=False,
+                               limits=UtteranceLimits(queue_seconds=60.0, silence_timeout=3.0,
+                                                      end_silence=2.6))
+            assert heard.text  # type: ignore[attr-defined]
+            endings.append(heard.end_reason)  # type: ignore[attr-defined]
+            _settled(engine, 1)
+            _, after = _decode(engine, line_hiss(2.0))
+            assert after.text == ""  # type: ignore[attr-defined]
+            if endings[-1] is EndReason.ENDPOINT:
+                break
+        assert EndReason.ENDPOINT in endings, endings
         assert engine.recognizers.created == 1
     finally:
         engine.shutdown()

@@ -205,7 +205,7 @@ class PromptAudio(Protocol):
 
 def _prompt_key(part: Prompt, language: str) -> tuple:
     """What makes two prompts sound the same: id, language and each value as said."""
-    values = tuple(sorted((name, as_text(say_value(value, language)))
+    values = tuple(sorted((name, as_text(say_value(value, language), language))
                           for name, value in (part.values or {}).items()))
     return part.id, language, values
 

@@ -22,7 +22,7 @@ from ivr_flows.prompts.catalogue import (
 )
 from ivr_flows.prompts.compose import PromptComposer
 from ivr_flows.prompts.synth import Synthesizer
-from ivr_flows.prompts.wording import as_text, say_value
+from ivr_flows.prompts.wording import as_text, joined, say_value
 
 __all__ = [
     "Catalogue",
@@ -39,22 +39,13 @@ __all__ = [
 ]
 
 
-_ATTACHED = ".,?!:;"
-
-
 def render_text(prompt_id: str, language: str, values: Mapping[str, Any] | None = None) -> str:
     """The prompt as one line of text, its ``{placeholders}`` filled from ``values``."""
-    parts: list[str] = []
-    for piece in load_catalogue(language).pieces(prompt_id):
-        if isinstance(piece, Placeholder):
-            said = as_text(say_value((values or {}).get(piece.name), language))
-            if said:
-                parts.append(said)
-        elif parts and piece[0] in (".," if language == "fr" else _ATTACHED):
-            parts[-1] += piece  # French writes a space before ? ! : ; and English does not
-        else:
-            parts.append(piece)
-    return " ".join(parts)
+    return joined(
+        (as_text(say_value((values or {}).get(piece.name), language), language)
+         if isinstance(piece, Placeholder) else piece
+         for piece in load_catalogue(language).pieces(prompt_id)),
+        language)
 
 
 def cache_dir(data_path: Path) -> Path:

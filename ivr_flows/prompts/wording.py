@@ -7,7 +7,7 @@ doctor's or patient's name, a label) is not shared and is only ever synthesised 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -134,9 +134,18 @@ def say_value(value: Any, language: str) -> list[Fragment]:
     return [Fragment(str(value), shared=False)]
 
 
-def as_text(fragments: Sequence[Fragment]) -> str:
-    """The fragments as one line of text (for the text simulator and the console)."""
-    text = " ".join(f.text for f in fragments)
-    for mark in (" .", " ;", " ,"):
-        text = text.replace(mark, mark[1:])
-    return text
+def joined(texts: Iterable[str], language: str) -> str:
+    """Words and marks as one line of text: a text starting with a mark that the language
+    writes without a space before it (French keeps its space before ? ! :) ends the one
+    before; empty texts are left out."""
+    attached = ".,;" if language == "fr" else ".,;?!:"
+    line = ""
+    for text in texts:
+        if text:
+            line = line + text if not line or text[0] in attached else f"{line} {text}"
+    return line
+
+
+def as_text(fragments: Sequence[Fragment], language: str) -> str:
+    """The fragments as one line of text (for the text simulator and prompt keys)."""
+    return joined((f.text for f in fragments), language)

@@ -166,10 +166,10 @@ def test_the_closed_message_is_the_next_opening_not_the_week(at: datetime,
 
 
 def test_numbers_and_names_as_said() -> None:
-    assert as_text(say_phone("3237").fragments) == "32 37"
-    assert as_text(say_phone("116117").fragments) == "116 117"
-    assert as_text(say_phone("15").fragments) == "15"
-    assert as_text(say_phone("01 99 00 00 00").fragments) == "01 99 00 00 00"
+    assert as_text(say_phone("3237").fragments, "fr") == "32 37"
+    assert as_text(say_phone("116117").fragments, "fr") == "116 117"
+    assert as_text(say_phone("15").fragments, "fr") == "15"
+    assert as_text(say_phone("01 99 00 00 00").fragments, "fr") == "01 99 00 00 00"
     assert spoken_name(practice(), "fr") == "le cabinet médical des Tilleuls"
     assert spoken_name(practice(), "en") == "Cabinet médical des Tilleuls"
     assert spoken_name(practice(spoken_name=""), "fr") == "Cabinet médical des Tilleuls"
